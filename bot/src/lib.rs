@@ -1,1 +1,15 @@
+//! gastown-bot: the server and the `gt` CLI.
+//!
+//! Modules read from the edge inwards: [`server`] wires HTTP, the [`worker`] drains
+//! the inbox into [`town`] decisions, and the [`store`] holds all state.
 
+pub mod bench;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod ids;
+pub mod ingest;
+pub mod server;
+pub mod store;
+pub mod town;
+pub mod worker;

@@ -1,1 +1,44 @@
-fn main() {}
+//! The `gt` binary: parse the command line, set up logging, run.
+
+use clap::Parser;
+
+use bot::cli::{Cli, Command, load_config};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Bench(cmd) = cli.command {
+        init_logging(Some("warn"));
+        return bot::bench::run(cmd).await;
+    }
+    let config = load_config(&cli.global)?;
+    init_logging(config.log.as_deref());
+    match cli.command {
+        Command::Serve => bot::server::serve(config).await,
+        Command::Inbox(cmd) => bot::cli::run_inbox(&config, cmd).await,
+        Command::Beads(cmd) => bot::cli::run_beads(&config, cmd).await,
+        Command::Bench(_) => unreachable!("handled above"),
+    }
+}
+
+/// `RUST_LOG` wins over the configured filter so a person can turn up logging ad hoc.
+fn init_logging(configured: Option<&str>) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .or_else(|| configured.map(String::from))
+        .unwrap_or_else(|| "info,tower_http=warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -95,10 +95,16 @@ pub enum IssueAction {
 /// What a comment is attached to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum CommentTarget {
-    Issue { number: u64 },
-    PullRequest { number: u64 },
+    Issue {
+        number: u64,
+    },
+    PullRequest {
+        number: u64,
+    },
     /// GitLab notes on commits and snippets: parsed, not acted on.
-    Other { kind: String },
+    Other {
+        kind: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

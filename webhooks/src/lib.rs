@@ -5,6 +5,7 @@
 //! calls [`parse`] later to get the full [`ForgeEvent`]s. Keeping the full parse off
 //! the request path is what lets ingest ack thousands of deliveries per second.
 
+mod de;
 pub mod event;
 mod github;
 mod gitlab;

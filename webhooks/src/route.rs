@@ -115,9 +115,10 @@ pub fn github_payload_bytes<'a>(
     body: &'a [u8],
 ) -> Result<Cow<'a, [u8]>, RouteError> {
     let is_form = content_type.is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        ct.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
     });
     if !is_form {
         return Ok(Cow::Borrowed(body));
@@ -167,8 +168,7 @@ mod tests {
     #[test]
     fn form_encoded_payload_is_unwrapped() {
         let body = b"payload=%7B%22zen%22%3A%22a+b%22%7D";
-        let json =
-            github_payload_bytes(Some("application/x-www-form-urlencoded"), body).unwrap();
+        let json = github_payload_bytes(Some("application/x-www-form-urlencoded"), body).unwrap();
         assert_eq!(&*json, br#"{"zen":"a b"}"#);
         assert_eq!(
             &*github_payload_bytes(Some("application/json"), b"{}").unwrap(),

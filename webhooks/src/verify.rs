@@ -54,10 +54,7 @@ pub fn verify_github(
 }
 
 /// Check GitLab's `X-Gitlab-Token`, which is the configured secret sent verbatim.
-pub fn verify_gitlab(
-    tokens: &[impl AsRef<[u8]>],
-    token: Option<&[u8]>,
-) -> Result<(), VerifyError> {
+pub fn verify_gitlab(tokens: &[impl AsRef<[u8]>], token: Option<&[u8]>) -> Result<(), VerifyError> {
     if tokens.is_empty() {
         return Err(VerifyError::NoSecret);
     }
@@ -90,7 +87,10 @@ mod tests {
     fn github_signature_accepts_any_configured_secret_and_rejects_others() {
         let body = br#"{"zen":"hi"}"#;
         let sig = sign_github(b"new", body);
-        assert_eq!(verify_github(&["old", "new"], Some(sig.as_bytes()), body), Ok(()));
+        assert_eq!(
+            verify_github(&["old", "new"], Some(sig.as_bytes()), body),
+            Ok(())
+        );
         assert_eq!(
             verify_github(&["old"], Some(sig.as_bytes()), body),
             Err(VerifyError::Mismatch)
@@ -121,8 +121,14 @@ mod tests {
     #[test]
     fn gitlab_token_is_compared_verbatim() {
         assert_eq!(verify_gitlab(&["a", "tok"], Some(b"tok")), Ok(()));
-        assert_eq!(verify_gitlab(&["tok"], Some(b"to")), Err(VerifyError::Mismatch));
-        assert_eq!(verify_gitlab(&["tok"], Some(b"tok ")), Err(VerifyError::Mismatch));
+        assert_eq!(
+            verify_gitlab(&["tok"], Some(b"to")),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            verify_gitlab(&["tok"], Some(b"tok ")),
+            Err(VerifyError::Mismatch)
+        );
         assert_eq!(
             verify_gitlab(&["tok"], None),
             Err(VerifyError::Missing(GITLAB_TOKEN))

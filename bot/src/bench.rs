@@ -1,0 +1,194 @@
+//! `gt bench`: figures measured against a real `gt serve` over loopback, from a
+//! separate process, the way a forge would drive it.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Signed GitHub deliveries per second, each acknowledged after its commit.
+    Ingest {
+        /// A running `gt serve` to drive. Without it, a fresh `gt serve` is started as a
+        /// child process on a temporary database and stopped afterwards.
+        #[arg(long)]
+        url: Option<String>,
+        /// The target's GitHub webhook secret (with --url).
+        #[arg(long, env = "GT_BENCH_SECRET")]
+        secret: Option<String>,
+        /// Payload to send; defaults to the fixture issue_comment/created.1.json.
+        #[arg(long)]
+        payload: Option<PathBuf>,
+        /// Comma-separated connection counts, one run each.
+        #[arg(long, default_value = "1,16,64", value_delimiter = ',')]
+        connections: Vec<usize>,
+        /// Seconds per run.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+}
+
+pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Ingest {
+            url,
+            secret,
+            payload,
+            connections,
+            seconds,
+        } => {
+            let body = Arc::new(read_payload(payload)?);
+            let (target, secret, _child) = match url {
+                Some(url) => {
+                    let secret = secret.context("--secret (or GT_BENCH_SECRET) is needed with --url")?;
+                    (url, secret, None)
+                }
+                None => {
+                    let (child, url, secret) = spawn_server().await?;
+                    (url, secret, Some(child))
+                }
+            };
+            eprintln!(
+                "driving {target} with a {} byte issue_comment payload, {seconds}s per run",
+                body.len()
+            );
+            for n in connections {
+                let r = ingest_run(&target, &secret, body.clone(), n, Duration::from_secs_f64(seconds)).await?;
+                println!(
+                    "connections={n} deliveries_per_s={:.0} p50_ms={:.2} p99_ms={:.2}",
+                    r.per_second, r.p50_ms, r.p99_ms
+                );
+                if r.errors > 0 {
+                    eprintln!("  {} requests were not answered 202", r.errors);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_payload(path: Option<PathBuf>) -> anyhow::Result<Vec<u8>> {
+    let path = path.unwrap_or_else(|| {
+        let root = std::env::var("GT_FIXTURES").unwrap_or_else(|_| "../shared/fixtures".into());
+        PathBuf::from(root).join("github/issue_comment/created.1.json")
+    });
+    std::fs::read(&path).with_context(|| {
+        format!(
+            "cannot read the payload {} (pass --payload FILE or set GT_FIXTURES)",
+            path.display()
+        )
+    })
+}
+
+/// Start `gt serve` on a free port and a temporary database; it is killed on drop.
+async fn spawn_server() -> anyhow::Result<(tokio::process::Child, String, String)> {
+    let dir = std::env::temp_dir().join(format!("gt-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let secret = format!("bench-{}", crate::ids::random_bead_id(8));
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .env("GT_LISTEN", "127.0.0.1:0")
+        .env("GT_DATABASE", dir.join("bench.db"))
+        .env("GT_GITHUB_WEBHOOK_SECRET", &secret)
+        .env("GT_LOG", "warn")
+        .env_remove("RUST_LOG")
+        .env_remove("GT_CONFIG")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start gt serve")?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return Ok(url.to_string());
+            }
+        }
+        bail!("gt serve exited before listening")
+    })
+    .await
+    .context("gt serve did not start within 30 s")??;
+    Ok((child, url, secret))
+}
+
+struct RunResult {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: usize,
+}
+
+async fn ingest_run(
+    base: &str,
+    secret: &str,
+    body: Arc<Vec<u8>>,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<RunResult> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()?;
+    let url = format!("{base}/webhooks/github");
+    let signature = webhooks::sign_github(secret.as_bytes(), &body);
+    let run_id = crate::ids::random_bead_id(6);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for conn in 0..connections {
+        let (client, url, signature, body, run_id) =
+            (client.clone(), url.clone(), signature.clone(), body.clone(), run_id.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            let mut i = 0u64;
+            while start.elapsed() < duration {
+                let sent = Instant::now();
+                let res = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-github-event", "issue_comment")
+                    .header("x-github-delivery", format!("{run_id}-{connections}-{conn}-{i}"))
+                    .header("x-hub-signature-256", &signature)
+                    .body(body.as_ref().clone())
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) if r.status() == reqwest::StatusCode::ACCEPTED => {
+                        latencies.push(sent.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+                i += 1;
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        if all.is_empty() {
+            return 0.0;
+        }
+        let idx = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
+        all[idx].as_secs_f64() * 1000.0
+    };
+    Ok(RunResult {
+        per_second: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        errors,
+    })
+}

@@ -1,0 +1,240 @@
+//! The `gt` command line. Each subcommand is a thin shell over the library so the
+//! same operations can later be served to the dashboard and the Mayor.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::clock::format_utc;
+use crate::config::Config;
+use crate::store::{self, BeadStatus, InboxStatus, Store};
+
+#[derive(Debug, Parser)]
+#[command(name = "gt", version, about = "gastown-bot: a town of AI coding agents behind your forge")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Server configuration file (YAML, see schemas/server.schema.json).
+    #[arg(long, global = true, env = "GT_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the bot: webhook ingest, inbox worker, town.
+    Serve,
+    /// Inspect and retry stored webhook deliveries.
+    #[command(subcommand)]
+    Inbox(InboxCommand),
+    /// Inspect beads (units of work).
+    #[command(subcommand)]
+    Beads(BeadsCommand),
+    /// Measure the product.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    /// List deliveries, newest first.
+    List {
+        /// Only deliveries that failed for good.
+        #[arg(long)]
+        failed: bool,
+        /// Only deliveries with this status (pending, processed, failed, ignored).
+        #[arg(long, conflicts_with = "failed")]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a failed or ignored delivery back in the queue; a running `gt serve` picks it up.
+    Retry { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BeadsCommand {
+    /// List beads by priority and age.
+    List {
+        /// Only beads ready to be worked (open, every blocker closed).
+        #[arg(long)]
+        ready: bool,
+        #[arg(long, conflicts_with = "ready")]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one bead and its history.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
+    Ok(Config::load(global.config.as_deref(), &|k| std::env::var(k).ok())?)
+}
+
+fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if !config.database.exists() {
+        bail!(
+            "no database at {} (set GT_DATABASE or `database:` to the file gt serve uses)",
+            config.database.display()
+        );
+    }
+    Store::open(&config.database)
+        .with_context(|| format!("cannot open {}", config.database.display()))
+}
+
+pub async fn run_inbox(config: &Config, cmd: InboxCommand) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    match cmd {
+        InboxCommand::List {
+            failed,
+            status,
+            limit,
+            json,
+        } => {
+            let status = match (failed, status) {
+                (true, _) => Some(InboxStatus::Failed),
+                (false, Some(s)) => Some(parse_inbox_status(&s)?),
+                (false, None) => None,
+            };
+            let rows = store
+                .read(move |c| store::list_inbox(c, status, limit))
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(());
+            }
+            if rows.is_empty() {
+                println!("no deliveries");
+            }
+            for r in rows {
+                println!(
+                    "{:>6}  {:<9}  {}  {:<6} {:<28} {:<40} tries={}{}",
+                    r.id,
+                    r.status.as_str(),
+                    format_utc(r.received_at),
+                    r.forge,
+                    format!("{}{}", r.event, r.action.map(|a| format!(".{a}")).unwrap_or_default()),
+                    r.repo.unwrap_or_else(|| "-".into()),
+                    r.attempts,
+                    r.last_error.map(|e| format!("  error: {e}")).unwrap_or_default(),
+                );
+            }
+        }
+        InboxCommand::Retry { id } => {
+            let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+            let row = store
+                .write(move |c| store::retry_delivery(c, id, now))
+                .await?;
+            println!(
+                "delivery {} ({} {}) is pending again; a running gt serve will work it",
+                row.id, row.forge, row.event
+            );
+        }
+    }
+    Ok(())
+}
+
+fn parse_inbox_status(s: &str) -> anyhow::Result<InboxStatus> {
+    Ok(match s {
+        "pending" => InboxStatus::Pending,
+        "processed" => InboxStatus::Processed,
+        "failed" => InboxStatus::Failed,
+        "ignored" => InboxStatus::Ignored,
+        other => bail!("unknown status {other:?}: use pending, processed, failed or ignored"),
+    })
+}
+
+pub async fn run_beads(config: &Config, cmd: BeadsCommand) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    match cmd {
+        BeadsCommand::List {
+            ready,
+            status,
+            json,
+        } => {
+            let status = status
+                .map(|s| {
+                    BeadStatus::parse(&s).with_context(|| {
+                        let all: Vec<_> = BeadStatus::ALL.iter().map(|s| s.as_str()).collect();
+                        format!("unknown status {s:?}: use one of {}", all.join(", "))
+                    })
+                })
+                .transpose()?;
+            let beads = store
+                .read(move |c| {
+                    if ready {
+                        store::ready_beads(c)
+                    } else {
+                        store::list_beads(c, status)
+                    }
+                })
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&beads)?);
+                return Ok(());
+            }
+            if beads.is_empty() {
+                println!("no beads");
+            }
+            for b in beads {
+                println!(
+                    "{:<11} {:<11} P{} {:<14} {:<36} {}",
+                    b.id,
+                    b.status.as_str(),
+                    b.priority,
+                    b.bead_type.as_str(),
+                    b.forge_ref.unwrap_or_else(|| "-".into()),
+                    b.title
+                );
+            }
+        }
+        BeadsCommand::Show { id, json } => {
+            let (bead, events) = store
+                .read(move |c| Ok((store::get_bead(c, &id)?, store::bead_events(c, &id)?)))
+                .await?;
+            if json {
+                let v = serde_json::json!({ "bead": bead, "events": events });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            println!("{}  {}", bead.id, bead.title);
+            println!("  type      {}", bead.bead_type);
+            println!(
+                "  status    {}{}",
+                bead.status,
+                bead.close_reason.map(|r| format!(" ({r})")).unwrap_or_default()
+            );
+            println!("  priority  P{}", bead.priority);
+            if let Some(r) = &bead.rig_id {
+                println!("  rig       {r}");
+            }
+            if let Some(f) = &bead.forge_ref {
+                println!("  forge     {f}");
+            }
+            println!("  created   {} by {}", format_utc(bead.created_at), bead.created_by);
+            println!("  history");
+            for e in events {
+                let change = match (&e.from_status, &e.to_status) {
+                    (Some(a), Some(b)) => format!("{a} -> {b}"),
+                    (None, Some(b)) => format!("-> {b}"),
+                    _ => String::new(),
+                };
+                println!("    {}  {:<10} {:<22} by {}", format_utc(e.at), e.kind, change, e.actor);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,434 @@
+//! Server configuration: one YAML file checked against `schemas/server.schema.json`,
+//! with every setting overridable from a `GT_*` environment variable so the bot runs
+//! in a container with no file at all. Errors name the file, line and field (or the
+//! environment variable) so a person can fix them without reading code.
+
+mod yaml;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+pub use yaml::LocatedDoc;
+
+const SCHEMA: &str = include_str!("../../../schemas/server.schema.json");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "defaults::listen")]
+    pub listen: String,
+    #[serde(default = "defaults::database")]
+    pub database: PathBuf,
+    #[serde(default = "defaults::town")]
+    pub town: String,
+    /// `None`: any repository that delivers joins the default town.
+    #[serde(default)]
+    pub rigs: Option<Vec<RigConfig>>,
+    #[serde(default)]
+    pub github: GithubConfig,
+    #[serde(default)]
+    pub gitlab: GitlabConfig,
+    #[serde(default)]
+    pub labels: LabelsConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub worker: WorkerConfig,
+    #[serde(default)]
+    pub log: Option<String>,
+    /// Resolved from the environment variables the file names; never from the file.
+    #[serde(skip)]
+    pub secrets: Secrets,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RigConfig {
+    pub forge: String,
+    pub repo: String,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub town: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GithubConfig {
+    pub host: String,
+    pub webhook_secret_env: String,
+}
+
+impl Default for GithubConfig {
+    fn default() -> Self {
+        Self {
+            host: "github.com".into(),
+            webhook_secret_env: "GT_GITHUB_WEBHOOK_SECRET".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitlabConfig {
+    pub host: String,
+    pub webhook_token_env: String,
+}
+
+impl Default for GitlabConfig {
+    fn default() -> Self {
+        Self {
+            host: "gitlab.com".into(),
+            webhook_token_env: "GT_GITLAB_WEBHOOK_TOKEN".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabelsConfig {
+    pub sling: String,
+}
+
+impl Default for LabelsConfig {
+    fn default() -> Self {
+        Self {
+            sling: "gt:sling".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    pub max_body_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        // GitHub caps payloads at 25 MB; anything bigger is not from a forge.
+        Self {
+            max_body_bytes: 25 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    pub max_attempts: u32,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            retry_base_ms: 1_000,
+            retry_max_ms: 5 * 60_000,
+        }
+    }
+}
+
+/// Webhook secrets. `Debug` never prints them.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    pub github_webhook: Vec<String>,
+    pub gitlab_webhook: Vec<String>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secrets")
+            .field("github_webhook", &format!("{} configured", self.github_webhook.len()))
+            .field("gitlab_webhook", &format!("{} configured", self.gitlab_webhook.len()))
+            .finish()
+    }
+}
+
+mod defaults {
+    use std::path::PathBuf;
+    pub fn listen() -> String {
+        "127.0.0.1:8080".into()
+    }
+    pub fn database() -> PathBuf {
+        "./gastown.db".into()
+    }
+    pub fn town() -> String {
+        "default".into()
+    }
+}
+
+/// How an environment variable's text becomes a JSON value.
+#[derive(Clone, Copy)]
+enum EnvKind {
+    Text,
+    Integer,
+    Rigs,
+}
+
+/// Every setting and the variable that overrides it. A test checks this table covers
+/// every leaf of the schema.
+const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
+    ("GT_LISTEN", "/listen", EnvKind::Text),
+    ("GT_DATABASE", "/database", EnvKind::Text),
+    ("GT_TOWN", "/town", EnvKind::Text),
+    ("GT_RIGS", "/rigs", EnvKind::Rigs),
+    ("GT_GITHUB_HOST", "/github/host", EnvKind::Text),
+    (
+        "GT_GITHUB_WEBHOOK_SECRET_ENV",
+        "/github/webhook_secret_env",
+        EnvKind::Text,
+    ),
+    ("GT_GITLAB_HOST", "/gitlab/host", EnvKind::Text),
+    (
+        "GT_GITLAB_WEBHOOK_TOKEN_ENV",
+        "/gitlab/webhook_token_env",
+        EnvKind::Text,
+    ),
+    ("GT_LABELS_SLING", "/labels/sling", EnvKind::Text),
+    (
+        "GT_INGEST_MAX_BODY_BYTES",
+        "/ingest/max_body_bytes",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_WORKER_MAX_ATTEMPTS",
+        "/worker/max_attempts",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_WORKER_RETRY_BASE_MS",
+        "/worker/retry_base_ms",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_WORKER_RETRY_MAX_MS",
+        "/worker/retry_max_ms",
+        EnvKind::Integer,
+    ),
+    ("GT_LOG", "/log", EnvKind::Text),
+];
+
+/// Everything wrong with a configuration, one problem per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for p in &self.problems {
+            writeln!(f, "  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn one(p: impl Into<String>) -> Self {
+        Self {
+            problems: vec![p.into()],
+        }
+    }
+}
+
+/// Where a value came from, for error messages.
+enum Origin<'a> {
+    File { name: &'a str, line: Option<u64> },
+    Env(&'static str),
+    Default,
+}
+
+impl fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File {
+                name,
+                line: Some(l),
+            } => write!(f, "{name}:{l}"),
+            Origin::File { name, line: None } => write!(f, "{name}"),
+            Origin::Env(var) => write!(f, "environment variable {var}"),
+            Origin::Default => f.write_str("defaults"),
+        }
+    }
+}
+
+impl Config {
+    /// Load from an optional file plus the environment (`env` is a lookup so tests need
+    /// not touch the process environment).
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let (file_name, doc) = match file {
+            Some(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::one(format!("{name}: cannot read: {e}")))?;
+                let doc = yaml::parse(&text)
+                    .map_err(|e| ConfigError::one(format!("{name}: not valid YAML: {e}")))?;
+                (Some(name), doc)
+            }
+            None => (None, LocatedDoc::default()),
+        };
+        let mut value = match doc.value {
+            Value::Null => Value::Object(Map::new()),
+            ref v => v.clone(),
+        };
+        if !value.is_object() {
+            return Err(ConfigError::one(format!(
+                "{}: the top level must be a mapping of settings",
+                file_name.as_deref().unwrap_or("config")
+            )));
+        }
+        let mut from_env: Vec<(&'static str, &'static str)> = Vec::new();
+        let mut problems = Vec::new();
+        for (var, pointer, kind) in ENV_OVERRIDES {
+            let Some(text) = env(var) else { continue };
+            match env_value(&text, *kind) {
+                Ok(v) => {
+                    set_pointer(&mut value, pointer, v);
+                    from_env.push((pointer, var));
+                }
+                Err(e) => problems.push(format!("environment variable {var}: {e}")),
+            }
+        }
+        let origin = |pointer: &str| -> Origin<'_> {
+            if let Some((_, var)) = from_env
+                .iter()
+                .find(|(p, _)| pointer == *p || pointer.starts_with(&format!("{p}/")))
+            {
+                return Origin::Env(var);
+            }
+            match &file_name {
+                Some(name) => Origin::File {
+                    name,
+                    line: doc.line_of(pointer),
+                },
+                None => Origin::Default,
+            }
+        };
+        problems.extend(schema_problems(&value, &origin));
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        let mut config: Config = serde_json::from_value(value)
+            .map_err(|e| ConfigError::one(format!("{}: {e}", origin(""))))?;
+        config.secrets = Secrets {
+            github_webhook: split_secrets(env(&config.github.webhook_secret_env)),
+            gitlab_webhook: split_secrets(env(&config.gitlab.webhook_token_env)),
+        };
+        Ok(config)
+    }
+
+    /// What is not configured, said once at start so a person knows what to set.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.secrets.github_webhook.is_empty() {
+            w.push(format!(
+                "GitHub webhooks are disabled (POST /webhooks/github answers 503): set {} \
+                 to the webhook secret",
+                self.github.webhook_secret_env
+            ));
+        }
+        if self.secrets.gitlab_webhook.is_empty() {
+            w.push(format!(
+                "GitLab webhooks are disabled (POST /webhooks/gitlab answers 503): set {} \
+                 to the webhook secret token",
+                self.gitlab.webhook_token_env
+            ));
+        }
+        w
+    }
+}
+
+fn split_secrets(v: Option<String>) -> Vec<String> {
+    v.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn env_value(text: &str, kind: EnvKind) -> Result<Value, String> {
+    match kind {
+        EnvKind::Text => Ok(Value::String(text.to_string())),
+        EnvKind::Integer => text
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("expected a whole number, got {text:?}")),
+        EnvKind::Rigs => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(parse_rig_spec)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+    }
+}
+
+/// `github:owner/repo`, `gitlab:group/project`, or with a host:
+/// `gitlab:gitlab.example.com/group/project` (a first segment with a dot is a host).
+fn parse_rig_spec(spec: &str) -> Result<Value, String> {
+    let (forge, rest) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("rig {spec:?} must look like github:owner/repo"))?;
+    let (first, tail) = rest
+        .split_once('/')
+        .ok_or_else(|| format!("rig {spec:?} must look like github:owner/repo"))?;
+    if first.contains('.') && tail.contains('/') {
+        Ok(json!({ "forge": forge, "host": first, "repo": tail }))
+    } else {
+        Ok(json!({ "forge": forge, "repo": rest }))
+    }
+}
+
+fn set_pointer(root: &mut Value, pointer: &str, v: Value) {
+    let mut node = root;
+    let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !node.is_object() {
+            *node = Value::Object(Map::new());
+        }
+        let obj = node.as_object_mut().expect("just made an object");
+        if i + 1 == parts.len() {
+            obj.insert(part.to_string(), v);
+            return;
+        }
+        node = obj
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+fn schema_problems<'a>(value: &Value, origin: &dyn Fn(&str) -> Origin<'a>) -> Vec<String> {
+    let schema: Value = serde_json::from_str(SCHEMA).expect("the bundled schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the bundled schema is valid");
+    validator
+        .iter_errors(value)
+        .map(|e| {
+            let pointer = e.instance_path().as_str().to_string();
+            let field = if pointer.is_empty() {
+                "(top level)".to_string()
+            } else {
+                pointer.trim_start_matches('/').replace('/', ".")
+            };
+            format!("{}: field `{field}`: {}", origin(&pointer), e.masked())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,120 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+    let p = dir.path().join("gastown.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn no_file_and_no_environment_gives_the_documented_defaults() {
+    let c = Config::load(None, &env_of(&[])).unwrap();
+    assert_eq!(c.listen, "127.0.0.1:8080");
+    assert_eq!(c.database, PathBuf::from("./gastown.db"));
+    assert_eq!(c.labels.sling, "gt:sling");
+    assert!(c.rigs.is_none());
+    let warnings = c.warnings().join("\n");
+    assert!(warnings.contains("GT_GITHUB_WEBHOOK_SECRET"), "{warnings}");
+    assert!(warnings.contains("GT_GITLAB_WEBHOOK_TOKEN"), "{warnings}");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "listen: 127.0.0.1:9000\nworker:\n  max_attempts: 3\n");
+    let c = Config::load(
+        Some(&path),
+        &env_of(&[
+            ("GT_LISTEN", "0.0.0.0:7000"),
+            ("GT_GITHUB_WEBHOOK_SECRET", "new, old"),
+            ("GT_RIGS", "github:o/r, gitlab:gl.example.com/g/s/p"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.listen, "0.0.0.0:7000");
+    assert_eq!(c.worker.max_attempts, 3);
+    assert_eq!(c.secrets.github_webhook, vec!["new", "old"]);
+    let rigs = c.rigs.unwrap();
+    assert_eq!(rigs[1].host.as_deref(), Some("gl.example.com"));
+    assert_eq!(rigs[1].repo, "g/s/p");
+    assert!(!format!("{:?}", c.secrets).contains("old"), "secrets never print");
+}
+
+#[test]
+fn a_bad_field_is_reported_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "listen: 127.0.0.1:9000\nworker:\n  max_attempts: many\nrigs:\n  - forge: bitbucket\n    repo: o/r\n",
+    );
+    let e = Config::load(Some(&path), &env_of(&[])).unwrap_err();
+    let text = e.to_string();
+    let file = path.display().to_string();
+    assert!(
+        text.contains(&format!("{file}:3: field `worker.max_attempts`")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{file}:5: field `rigs.0.forge`")), "{text}");
+}
+
+#[test]
+fn unknown_keys_and_bad_environment_values_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "listen: 127.0.0.1:9000\nlisten_port: 3\n");
+    let e = Config::load(Some(&path), &env_of(&[("GT_WORKER_MAX_ATTEMPTS", "x")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("environment variable GT_WORKER_MAX_ATTEMPTS"), "{e}");
+    assert!(e.contains("listen_port"), "{e}");
+    let e = Config::load(None, &env_of(&[("GT_WORKER_MAX_ATTEMPTS", "0")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("environment variable GT_WORKER_MAX_ATTEMPTS: field `worker.max_attempts`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn yaml_syntax_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "listen: [\n");
+    let e = Config::load(Some(&path), &env_of(&[])).unwrap_err().to_string();
+    assert!(e.contains("not valid YAML"), "{e}");
+    assert!(e.contains(&path.display().to_string()), "{e}");
+}
+
+/// "Every setting can also come from the environment": each leaf of the schema has an
+/// entry in the override table.
+#[test]
+fn every_schema_setting_has_an_environment_variable() {
+    fn leaves(schema: &Value, prefix: &str, out: &mut Vec<String>) {
+        match schema.get("properties").and_then(Value::as_object) {
+            Some(props) if schema.get("type") == Some(&json!("object")) => {
+                for (k, v) in props {
+                    leaves(v, &format!("{prefix}/{k}"), out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+    let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+    let mut all = Vec::new();
+    leaves(&schema, "", &mut all);
+    for leaf in all {
+        assert!(
+            ENV_OVERRIDES.iter().any(|(_, p, _)| *p == leaf),
+            "no GT_* variable for {leaf}"
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! `gt serve`: wires the store, the ingest routes and the inbox worker together.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::sync::Notify;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::ingest::{self, IngestState, SharedIngest};
+use crate::store::Store;
+use crate::worker::Worker;
+
+/// Everything a running bot holds. Tests build one on a temp database and drive it.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clock: SharedClock,
+    pub inbox_notify: Arc<Notify>,
+}
+
+impl App {
+    pub fn open(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let store = Store::open(&config.database)
+            .with_context(|| format!("cannot open the database {}", config.database.display()))?;
+        Ok(Self {
+            store,
+            config: Arc::new(config),
+            clock,
+            inbox_notify: Arc::new(Notify::new()),
+        })
+    }
+
+    pub fn router(&self) -> Router {
+        let ingest: SharedIngest = Arc::new(IngestState {
+            store: self.store.clone(),
+            config: (*self.config).clone(),
+            clock: self.clock.clone(),
+            inbox_notify: self.inbox_notify.clone(),
+        });
+        Router::new()
+            .route("/webhooks/github", post(ingest::receive))
+            .route("/webhooks/gitlab", post(ingest::receive))
+            .route("/healthz", get(healthz))
+            // Ingest enforces its own, configured cap and answers 413 itself.
+            .layer(DefaultBodyLimit::disable())
+            .with_state(ingest)
+            .layer(CatchPanicLayer::new())
+            .layer(TraceLayer::new_for_http())
+    }
+
+    pub fn worker(&self) -> Worker {
+        Worker::new(
+            self.store.clone(),
+            self.config.clone(),
+            self.clock.clone(),
+            self.inbox_notify.clone(),
+        )
+    }
+}
+
+async fn healthz(State(state): State<SharedIngest>) -> impl IntoResponse {
+    match state.store.read(pending_count).await {
+        Ok(pending) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "inbox_pending": pending })),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "error": e.to_string() })),
+        ),
+    }
+}
+
+fn pending_count(c: &rusqlite::Connection) -> crate::store::Result<i64> {
+    Ok(c.query_row(
+        "SELECT count(*) FROM inbox WHERE status = 'pending'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Run the bot until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let listen = config.listen.clone();
+    let app = App::open(config, Arc::new(SystemClock))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (set GT_LISTEN or `listen:`)"))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let pending = app.store.read(pending_count).await?;
+    tracing::info!(
+        %addr,
+        database = %app.store.path().display(),
+        pending,
+        "gt serve is up; resuming pending deliveries"
+    );
+    // Tests and scripts read this line to learn the port when listening on :0.
+    println!("listening on http://{addr}");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = app.worker();
+    let mut worker_stop = stop_rx.clone();
+    let worker_task = tokio::spawn(worker.run(async move {
+        let _ = worker_stop.changed().await;
+    }));
+    let mut server_stop = stop_rx;
+    let server = axum::serve(listener, app.router()).with_graceful_shutdown(async move {
+        let _ = server_stop.changed().await;
+    });
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop_tx.send(true);
+    });
+    let served = server.await;
+    worker_task.abort();
+    served.context("HTTP server failed")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

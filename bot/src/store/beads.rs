@@ -1,0 +1,449 @@
+//! Beads: the one universal work record, its dependency graph, and its append-only
+//! history. Every status change goes through [`transition`], which checks the move is
+//! allowed and writes the event in the same transaction.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::{Result, StoreError};
+use crate::clock::Millis;
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(into = "&'static str")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl From<$name> for &'static str {
+            fn from(v: $name) -> Self { v.as_str() }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(BeadType {
+    Task => "task",
+    Molecule => "molecule",
+    Step => "step",
+    Convoy => "convoy",
+    Escalation => "escalation",
+    MergeRequest => "merge_request",
+    Message => "message",
+    Agent => "agent",
+});
+
+string_enum!(
+    /// DESIGN.md §4. `failed` means it gave up after its retries and was escalated.
+    BeadStatus {
+        Open => "open",
+        Hooked => "hooked",
+        InProgress => "in_progress",
+        Blocked => "blocked",
+        Review => "review",
+        Closed => "closed",
+        Failed => "failed",
+        Tombstone => "tombstone",
+    }
+);
+
+string_enum!(CloseReason {
+    Merged => "merged",
+    Done => "done",
+    Rejected => "rejected",
+    Duplicate => "duplicate",
+    Wontfix => "wontfix",
+});
+
+string_enum!(
+    /// `blocks` and `waits-for` gate readiness; `parent-child` is structure only.
+    DepType {
+        Blocks => "blocks",
+        ParentChild => "parent-child",
+        WaitsFor => "waits-for",
+    }
+);
+
+impl BeadStatus {
+    /// The moves the lifecycle allows. Anything else is a bug in the caller, refused
+    /// before it can corrupt the history.
+    pub fn can_become(self, to: BeadStatus) -> bool {
+        use BeadStatus::*;
+        match (self, to) {
+            (Tombstone, _) => false,
+            (_, Tombstone) => true,
+            (a, b) if a == b => false,
+            (Open, Hooked | Blocked | Closed | Failed) => true,
+            (Hooked, Open | InProgress | Blocked | Closed | Failed) => true,
+            (InProgress, Open | Hooked | Review | Blocked | Closed | Failed) => true,
+            (Blocked, Open | Closed | Failed) => true,
+            (Review, Open | Hooked | InProgress | Closed | Failed) => true,
+            (Closed, Open) => true,
+            (Failed, Open | Closed) => true,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Bead {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub bead_type: BeadType,
+    pub status: BeadStatus,
+    pub close_reason: Option<CloseReason>,
+    pub title: String,
+    pub body: String,
+    pub priority: u8,
+    pub town_id: Option<String>,
+    pub rig_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub hook: Option<String>,
+    pub forge_ref: Option<String>,
+    pub created_by: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub closed_at: Option<Millis>,
+    pub metadata: serde_json::Value,
+}
+
+const COLUMNS: &str = "id, type, status, close_reason, title, body, priority, town_id, rig_id,
+                       parent_id, hook, forge_ref, created_by, created_at, updated_at,
+                       closed_at, metadata";
+
+fn bead_from_row(r: &Row<'_>) -> rusqlite::Result<Bead> {
+    let text = |i: usize| r.get::<_, String>(i);
+    let bad = |i: usize, what: &str, v: String| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("unknown bead {what} {v:?}").into(),
+        )
+    };
+    let bead_type = text(1)?;
+    let status = text(2)?;
+    let metadata: String = r.get(16)?;
+    Ok(Bead {
+        id: r.get(0)?,
+        bead_type: BeadType::parse(&bead_type).ok_or_else(|| bad(1, "type", bead_type))?,
+        status: BeadStatus::parse(&status).ok_or_else(|| bad(2, "status", status))?,
+        close_reason: r
+            .get::<_, Option<String>>(3)?
+            .and_then(|s| CloseReason::parse(&s)),
+        title: r.get(4)?,
+        body: r.get(5)?,
+        priority: r.get(6)?,
+        town_id: r.get(7)?,
+        rig_id: r.get(8)?,
+        parent_id: r.get(9)?,
+        hook: r.get(10)?,
+        forge_ref: r.get(11)?,
+        created_by: r.get(12)?,
+        created_at: r.get(13)?,
+        updated_at: r.get(14)?,
+        closed_at: r.get(15)?,
+        metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+/// What a caller decides; the store picks the id and timestamps.
+#[derive(Debug, Clone)]
+pub struct NewBead {
+    pub bead_type: BeadType,
+    pub title: String,
+    pub body: String,
+    pub priority: u8,
+    pub town_id: Option<String>,
+    pub rig_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub forge_ref: Option<String>,
+    pub created_by: String,
+    pub metadata: serde_json::Value,
+}
+
+/// Create an open bead and its `created` event. `candidate_id` proposes ids (random in
+/// production, scripted in tests); each is checked against the table, so a collision
+/// costs a retry, never a duplicate.
+pub fn create_bead(
+    conn: &Connection,
+    new: &NewBead,
+    now: Millis,
+    mut candidate_id: impl FnMut(usize) -> String,
+) -> Result<Bead> {
+    if new.priority > 4 {
+        return Err(StoreError::Invalid(format!(
+            "priority must be 0 to 4, got {}",
+            new.priority
+        )));
+    }
+    let id = unused_id(conn, &mut candidate_id)?;
+    conn.prepare_cached(
+        "INSERT INTO beads (id, type, status, title, body, priority, town_id, rig_id,
+                            parent_id, forge_ref, created_by, created_at, updated_at, metadata)
+         VALUES (?1, ?2, 'open', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
+    )?
+    .execute(params![
+        id,
+        new.bead_type.as_str(),
+        new.title,
+        new.body,
+        new.priority,
+        new.town_id,
+        new.rig_id,
+        new.parent_id,
+        new.forge_ref,
+        new.created_by,
+        now,
+        new.metadata.to_string(),
+    ])?;
+    append_event(
+        conn,
+        &id,
+        "created",
+        &new.created_by,
+        None,
+        Some(BeadStatus::Open),
+        &serde_json::json!({ "forge_ref": new.forge_ref }),
+        now,
+    )?;
+    get_bead(conn, &id)
+}
+
+/// Ids start at 4 base36 characters and grow by one after repeated collisions, up to 8.
+fn unused_id(conn: &Connection, candidate: &mut impl FnMut(usize) -> String) -> Result<String> {
+    let mut exists = conn.prepare_cached("SELECT 1 FROM beads WHERE id = ?1")?;
+    for len in 4..=8 {
+        for _ in 0..8 {
+            let id = candidate(len);
+            if !crate::ids::is_bead_id(&id) {
+                return Err(StoreError::Invalid(format!("malformed bead id {id:?}")));
+            }
+            if !exists.exists([&id])? {
+                return Ok(id);
+            }
+        }
+    }
+    Err(StoreError::Invalid(
+        "could not find an unused bead id in 40 tries".into(),
+    ))
+}
+
+pub fn get_bead(conn: &Connection, id: &str) -> Result<Bead> {
+    let sql = format!("SELECT {COLUMNS} FROM beads WHERE id = ?1");
+    conn.query_row(&sql, [id], bead_from_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("no bead {id}")))
+}
+
+/// The live task bead for a forge issue, if one exists.
+pub fn find_task_for_forge_ref(conn: &Connection, forge_ref: &str) -> Result<Option<Bead>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM beads
+         WHERE forge_ref = ?1 AND type = 'task' AND status <> 'tombstone'"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([forge_ref], bead_from_row)
+        .optional()?)
+}
+
+/// Beads by priority then age, tombstones hidden.
+pub fn list_beads(conn: &Connection, status: Option<BeadStatus>) -> Result<Vec<Bead>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM beads
+         WHERE status <> 'tombstone' AND (?1 IS NULL OR status = ?1)
+         ORDER BY priority, created_at, id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map([status.map(BeadStatus::as_str)], bead_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Ready = open, and every `blocks`/`waits-for` blocker closed. A failed blocker is not
+/// closed, so its dependents stay blocked rather than building on a failure; a
+/// tombstoned blocker no longer exists and blocks nothing.
+pub fn ready_beads(conn: &Connection) -> Result<Vec<Bead>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM beads AS b
+         WHERE b.status = 'open'
+           AND NOT EXISTS (
+               SELECT 1 FROM bead_deps AS d JOIN beads AS x ON x.id = d.depends_on_id
+               WHERE d.bead_id = b.id AND d.type IN ('blocks', 'waits-for')
+                 AND x.status NOT IN ('closed', 'tombstone'))
+         ORDER BY b.priority, b.created_at, b.id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map([], bead_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Move a bead to `to`, recording who did it and why.
+pub fn transition(
+    conn: &Connection,
+    id: &str,
+    to: BeadStatus,
+    reason: Option<CloseReason>,
+    actor: &str,
+    payload: &serde_json::Value,
+    now: Millis,
+) -> Result<Bead> {
+    let bead = get_bead(conn, id)?;
+    if !bead.status.can_become(to) {
+        return Err(StoreError::Invalid(format!(
+            "bead {id} cannot go from {} to {to}",
+            bead.status
+        )));
+    }
+    if (to == BeadStatus::Closed) != reason.is_some() {
+        return Err(StoreError::Invalid(format!(
+            "bead {id}: a close reason is required exactly when closing"
+        )));
+    }
+    conn.execute(
+        "UPDATE beads SET status = ?2, close_reason = ?3, updated_at = ?4,
+                          closed_at = CASE WHEN ?2 = 'closed' THEN ?4 ELSE NULL END
+         WHERE id = ?1",
+        params![id, to.as_str(), reason.map(CloseReason::as_str), now],
+    )?;
+    let mut payload = payload.clone();
+    if let (Some(reason), Some(obj)) = (reason, payload.as_object_mut()) {
+        obj.insert("reason".into(), reason.as_str().into());
+    }
+    append_event(
+        conn,
+        id,
+        "status",
+        actor,
+        Some(bead.status),
+        Some(to),
+        &payload,
+        now,
+    )?;
+    get_bead(conn, id)
+}
+
+/// Add a dependency edge, refusing one that would close a cycle of blocking edges
+/// (a cycle would leave every bead on it blocked forever).
+pub fn add_dep(
+    conn: &Connection,
+    bead_id: &str,
+    depends_on: &str,
+    dep: DepType,
+    actor: &str,
+    now: Millis,
+) -> Result<()> {
+    get_bead(conn, bead_id)?;
+    get_bead(conn, depends_on)?;
+    let cycle: bool = conn.query_row(
+        "WITH RECURSIVE up(id) AS (
+             SELECT ?2
+             UNION SELECT d.depends_on_id FROM bead_deps d JOIN up ON d.bead_id = up.id
+         )
+         SELECT EXISTS (SELECT 1 FROM up WHERE id = ?1)",
+        params![bead_id, depends_on],
+        |r| r.get(0),
+    )?;
+    if cycle {
+        return Err(StoreError::Invalid(format!(
+            "{bead_id} -> {depends_on} would make a dependency cycle"
+        )));
+    }
+    conn.execute(
+        "INSERT OR IGNORE INTO bead_deps (bead_id, depends_on_id, type, created_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![bead_id, depends_on, dep.as_str(), now],
+    )?;
+    append_event(
+        conn,
+        bead_id,
+        "dep_added",
+        actor,
+        None,
+        None,
+        &serde_json::json!({ "depends_on": depends_on, "type": dep.as_str() }),
+        now,
+    )
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BeadEvent {
+    pub id: i64,
+    pub bead_id: String,
+    pub kind: String,
+    pub actor: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub payload: serde_json::Value,
+    pub at: Millis,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn append_event(
+    conn: &Connection,
+    bead_id: &str,
+    kind: &str,
+    actor: &str,
+    from: Option<BeadStatus>,
+    to: Option<BeadStatus>,
+    payload: &serde_json::Value,
+    now: Millis,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO bead_events (bead_id, kind, actor, from_status, to_status, payload, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        bead_id,
+        kind,
+        actor,
+        from.map(BeadStatus::as_str),
+        to.map(BeadStatus::as_str),
+        payload.to_string(),
+        now
+    ])?;
+    Ok(())
+}
+
+pub fn bead_events(conn: &Connection, bead_id: &str) -> Result<Vec<BeadEvent>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, bead_id, kind, actor, from_status, to_status, payload, at
+         FROM bead_events WHERE bead_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([bead_id], |r| {
+            let payload: String = r.get(6)?;
+            Ok(BeadEvent {
+                id: r.get(0)?,
+                bead_id: r.get(1)?,
+                kind: r.get(2)?,
+                actor: r.get(3)?,
+                from_status: r.get(4)?,
+                to_status: r.get(5)?,
+                payload: serde_json::from_str(&payload).unwrap_or_default(),
+                at: r.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}

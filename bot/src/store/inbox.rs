@@ -1,0 +1,251 @@
+//! The inbox: a work queue as a table. Ingest inserts; the worker takes the oldest
+//! pending delivery of each repository whose retry time has come.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::{Result, StoreError};
+use crate::clock::Millis;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboxStatus {
+    Pending,
+    Processed,
+    Failed,
+    Ignored,
+}
+
+impl InboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxStatus::Pending => "pending",
+            InboxStatus::Processed => "processed",
+            InboxStatus::Failed => "failed",
+            InboxStatus::Ignored => "ignored",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "processed" => InboxStatus::Processed,
+            "failed" => InboxStatus::Failed,
+            "ignored" => InboxStatus::Ignored,
+            _ => InboxStatus::Pending,
+        }
+    }
+}
+
+/// A verified delivery as ingest hands it to the store.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub forge: &'static str,
+    pub forge_host: String,
+    pub delivery_id: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub repo: Option<String>,
+    pub body: Vec<u8>,
+    pub received_at: Millis,
+    /// Set when the body could not even be routed: stored for inspection, never worked.
+    pub failed: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Inserted(i64),
+    Duplicate(i64),
+}
+
+/// Insert unless the (forge, host, delivery id) is already there.
+pub fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<InsertOutcome> {
+    let (status, error) = match &d.failed {
+        Some(e) => ("failed", Some(e.as_str())),
+        None => ("pending", None),
+    };
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO inbox (forge, forge_host, delivery_id, event, action, repo, body,
+                            received_at, status, next_attempt_at, last_error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?10)
+         ON CONFLICT (forge, forge_host, delivery_id) DO NOTHING",
+    )?;
+    let changed = insert.execute(params![
+        d.forge,
+        d.forge_host,
+        d.delivery_id,
+        d.event,
+        d.action,
+        d.repo,
+        d.body,
+        d.received_at,
+        status,
+        error,
+    ])?;
+    if changed == 1 {
+        return Ok(InsertOutcome::Inserted(conn.last_insert_rowid()));
+    }
+    let mut find = conn.prepare_cached(
+        "SELECT id FROM inbox WHERE forge = ?1 AND forge_host = ?2 AND delivery_id = ?3",
+    )?;
+    let id = find.query_row(params![d.forge, d.forge_host, d.delivery_id], |r| r.get(0))?;
+    Ok(InsertOutcome::Duplicate(id))
+}
+
+/// A stored delivery. `body` is loaded only where it is needed.
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxRow {
+    pub id: i64,
+    pub forge: String,
+    pub forge_host: String,
+    pub delivery_id: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub repo: Option<String>,
+    pub received_at: Millis,
+    pub status: InboxStatus,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub last_error: Option<String>,
+    pub processed_at: Option<Millis>,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+}
+
+const COLUMNS: &str = "id, forge, forge_host, delivery_id, event, action, repo, received_at,
+                       status, attempts, next_attempt_at, last_error, processed_at";
+
+fn row_without_body(r: &Row<'_>) -> rusqlite::Result<InboxRow> {
+    Ok(InboxRow {
+        id: r.get(0)?,
+        forge: r.get(1)?,
+        forge_host: r.get(2)?,
+        delivery_id: r.get(3)?,
+        event: r.get(4)?,
+        action: r.get(5)?,
+        repo: r.get(6)?,
+        received_at: r.get(7)?,
+        status: InboxStatus::parse(&r.get::<_, String>(8)?),
+        attempts: r.get(9)?,
+        next_attempt_at: r.get(10)?,
+        last_error: r.get(11)?,
+        processed_at: r.get(12)?,
+        body: Vec::new(),
+    })
+}
+
+/// The next delivery to work: for each repository only its oldest pending row is a
+/// candidate (deliveries of one repository are worked in order), and among those the
+/// oldest whose retry time has come.
+pub fn take_next(conn: &Connection, now: Millis) -> Result<Option<InboxRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, body FROM inbox AS i
+         WHERE status = 'pending' AND next_attempt_at <= ?1
+           AND NOT EXISTS (SELECT 1 FROM inbox AS j
+                           WHERE j.status = 'pending' AND j.repo IS i.repo AND j.id < i.id)
+         ORDER BY id LIMIT 1"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let row = stmt
+        .query_row([now], |r| {
+            let mut row = row_without_body(r)?;
+            row.body = r.get(13)?;
+            Ok(row)
+        })
+        .optional()?;
+    Ok(row)
+}
+
+/// When the earliest pending delivery becomes due, so the worker can sleep until then.
+pub fn next_due(conn: &Connection) -> Result<Option<Millis>> {
+    Ok(conn.query_row(
+        "SELECT min(next_attempt_at) FROM inbox WHERE status = 'pending'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn mark_processed(conn: &Connection, id: i64, now: Millis) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE inbox SET status = 'processed', processed_at = ?2, attempts = attempts + 1,
+                          last_error = NULL
+         WHERE id = ?1",
+    )?
+    .execute(params![id, now])?;
+    Ok(())
+}
+
+pub fn mark_ignored(conn: &Connection, id: i64, now: Millis, why: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE inbox SET status = 'ignored', processed_at = ?2, last_error = ?3,
+                          attempts = attempts + 1
+         WHERE id = ?1",
+    )?
+    .execute(params![id, now, why])?;
+    Ok(())
+}
+
+/// Give up on a delivery: later deliveries of its repository go on without it.
+pub fn mark_failed(conn: &Connection, id: i64, now: Millis, error: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE inbox SET status = 'failed', processed_at = ?2, last_error = ?3,
+                          attempts = attempts + 1
+         WHERE id = ?1",
+    )?
+    .execute(params![id, now, error])?;
+    Ok(())
+}
+
+/// Record a failed attempt and when to try again.
+pub fn schedule_retry(conn: &Connection, id: i64, at: Millis, error: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE inbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+         WHERE id = ?1",
+    )?
+    .execute(params![id, at, error])?;
+    Ok(())
+}
+
+/// Put a failed or ignored delivery back in the queue (`gt inbox retry`).
+pub fn retry_delivery(conn: &Connection, id: i64, now: Millis) -> Result<InboxRow> {
+    let row = get_delivery(conn, id)?;
+    if row.status == InboxStatus::Pending {
+        return Err(StoreError::Invalid(format!(
+            "delivery {id} is already pending (attempt {} so far)",
+            row.attempts
+        )));
+    }
+    conn.execute(
+        "UPDATE inbox SET status = 'pending', attempts = 0, next_attempt_at = ?2,
+                          processed_at = NULL
+         WHERE id = ?1",
+        params![id, now],
+    )?;
+    get_delivery(conn, id)
+}
+
+pub fn get_delivery(conn: &Connection, id: i64) -> Result<InboxRow> {
+    let sql = format!("SELECT {COLUMNS} FROM inbox WHERE id = ?1");
+    conn.query_row(&sql, [id], row_without_body)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("no delivery with id {id} in the inbox")))
+}
+
+/// Newest first.
+pub fn list_inbox(
+    conn: &Connection,
+    status: Option<InboxStatus>,
+    limit: usize,
+) -> Result<Vec<InboxRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM inbox WHERE (?1 IS NULL OR status = ?1)
+         ORDER BY id DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(
+            params![status.map(InboxStatus::as_str), limit as i64],
+            row_without_body,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}

@@ -1,0 +1,185 @@
+//! Versioned schema migrations. `PRAGMA user_version` records how many have run; each
+//! runs in its own transaction, so a crash mid-migration leaves the previous version.
+//! Never edit a migration that has shipped: append a new one.
+
+use rusqlite::Connection;
+
+use super::{Result, StoreError};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: towns, rigs, beads and their graph and history, the inbox, agents, conversations.
+    r#"
+    CREATE TABLE towns (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        created_at  INTEGER NOT NULL
+    );
+
+    -- A rig is one repository attached to a town. `id` is the forge ref prefix,
+    -- e.g. `github:octo/hello` or `gitlab:gitlab.example.com/group/project`.
+    CREATE TABLE rigs (
+        id          TEXT PRIMARY KEY,
+        town_id     TEXT NOT NULL REFERENCES towns(id),
+        forge       TEXT NOT NULL CHECK (forge IN ('github', 'gitlab')),
+        host        TEXT NOT NULL,
+        path        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        UNIQUE (forge, host, path)
+    );
+
+    CREATE TABLE beads (
+        id            TEXT PRIMARY KEY,
+        type          TEXT NOT NULL CHECK (type IN ('task', 'molecule', 'step', 'convoy',
+                        'escalation', 'merge_request', 'message', 'agent')),
+        status        TEXT NOT NULL CHECK (status IN ('open', 'hooked', 'in_progress',
+                        'blocked', 'review', 'closed', 'failed', 'tombstone')),
+        close_reason  TEXT CHECK (close_reason IN ('merged', 'done', 'rejected',
+                        'duplicate', 'wontfix')),
+        title         TEXT NOT NULL,
+        body          TEXT NOT NULL DEFAULT '',
+        priority      INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 4),
+        town_id       TEXT REFERENCES towns(id),
+        rig_id        TEXT REFERENCES rigs(id),
+        parent_id     TEXT REFERENCES beads(id),
+        hook          TEXT,
+        forge_ref     TEXT,
+        created_by    TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        closed_at     INTEGER,
+        metadata      TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata))
+    );
+    -- One task bead per forge issue: slinging twice finds the first.
+    CREATE UNIQUE INDEX beads_one_task_per_issue ON beads (forge_ref)
+        WHERE type = 'task' AND status <> 'tombstone';
+    CREATE INDEX beads_status ON beads (status, priority, created_at);
+    CREATE INDEX beads_rig ON beads (rig_id, status);
+
+    CREATE TABLE bead_deps (
+        bead_id        TEXT NOT NULL REFERENCES beads(id),
+        depends_on_id  TEXT NOT NULL REFERENCES beads(id),
+        type           TEXT NOT NULL CHECK (type IN ('blocks', 'parent-child', 'waits-for')),
+        created_at     INTEGER NOT NULL,
+        PRIMARY KEY (bead_id, depends_on_id, type),
+        CHECK (bead_id <> depends_on_id)
+    );
+    CREATE INDEX bead_deps_reverse ON bead_deps (depends_on_id);
+
+    -- Append-only: the audit trail and the dashboard's timeline.
+    CREATE TABLE bead_events (
+        id           INTEGER PRIMARY KEY,
+        bead_id      TEXT NOT NULL REFERENCES beads(id),
+        kind         TEXT NOT NULL,
+        actor        TEXT NOT NULL,
+        from_status  TEXT,
+        to_status    TEXT,
+        payload      TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(payload)),
+        at           INTEGER NOT NULL
+    );
+    CREATE INDEX bead_events_bead ON bead_events (bead_id, id);
+    CREATE TRIGGER bead_events_no_update BEFORE UPDATE ON bead_events
+        BEGIN SELECT RAISE(ABORT, 'bead_events is append-only'); END;
+    CREATE TRIGGER bead_events_no_delete BEFORE DELETE ON bead_events
+        BEGIN SELECT RAISE(ABORT, 'bead_events is append-only'); END;
+
+    -- Every verified delivery, stored before it is acknowledged. `repo` is the
+    -- routing key the worker orders by; deliveries about no repository share NULL.
+    CREATE TABLE inbox (
+        id               INTEGER PRIMARY KEY,
+        forge            TEXT NOT NULL CHECK (forge IN ('github', 'gitlab')),
+        forge_host       TEXT NOT NULL,
+        delivery_id      TEXT NOT NULL,
+        event            TEXT NOT NULL,
+        action           TEXT,
+        repo             TEXT,
+        body             BLOB NOT NULL,
+        received_at      INTEGER NOT NULL,
+        status           TEXT NOT NULL DEFAULT 'pending'
+                           CHECK (status IN ('pending', 'processed', 'failed', 'ignored')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER NOT NULL,
+        last_error       TEXT,
+        processed_at     INTEGER,
+        UNIQUE (forge, forge_host, delivery_id)
+    );
+    CREATE INDEX inbox_pending ON inbox (repo, id) WHERE status = 'pending';
+    CREATE INDEX inbox_status ON inbox (status, id);
+
+    CREATE TABLE agents (
+        id                 TEXT PRIMARY KEY,
+        town_id            TEXT NOT NULL REFERENCES towns(id),
+        rig_id             TEXT REFERENCES rigs(id),
+        role               TEXT NOT NULL CHECK (role IN ('polecat', 'refinery', 'mayor')),
+        name               TEXT NOT NULL,
+        status             TEXT NOT NULL,
+        hooked_bead        TEXT REFERENCES beads(id),
+        last_heartbeat_at  INTEGER,
+        created_at         INTEGER NOT NULL,
+        metadata           TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata))
+    );
+    CREATE UNIQUE INDEX agents_name_per_rig ON agents (rig_id, role, name);
+
+    CREATE TABLE conversations (
+        id          INTEGER PRIMARY KEY,
+        town_id     TEXT NOT NULL REFERENCES towns(id),
+        forge_ref   TEXT NOT NULL UNIQUE,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    "#,
+];
+
+/// Bring the schema up to date. Refuses a database written by a newer `gt`.
+pub fn run(conn: &mut Connection) -> Result<()> {
+    let current: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| StoreError::Migration {
+            version: 0,
+            message: e.to_string(),
+        })? as usize;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Migration {
+            version: current,
+            message: format!(
+                "the database is at schema version {current} but this gt knows only {}; \
+                 upgrade gt",
+                MIGRATIONS.len()
+            ),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let version = index + 1;
+        let err = |e: rusqlite::Error| StoreError::Migration {
+            version,
+            message: e.to_string(),
+        };
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", version as i64)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        tracing::info!(version, "database migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_idempotent_and_refuse_newer_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut conn = Connection::open(&path).unwrap();
+        run(&mut conn).unwrap();
+        run(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        let e = run(&mut conn).unwrap_err().to_string();
+        assert!(e.contains("schema version 99"), "{e}");
+    }
+}

@@ -1,0 +1,289 @@
+//! The one SQLite database that holds all orchestration state (DESIGN.md §4).
+//!
+//! One writer thread owns the only write connection and commits in groups: every write
+//! queued while the previous commit was on its way to disk joins the next transaction,
+//! each in its own savepoint so one failing job does not undo the others. A caller
+//! hears back only after the COMMIT that contains its write returned, and with
+//! `synchronous=FULL` that means the write is on disk. Reads use a small pool of
+//! separate connections; WAL lets them run while the writer works.
+
+mod beads;
+mod inbox;
+mod migrations;
+mod rigs;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+pub use beads::{
+    Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep, bead_events,
+    create_bead, find_task_for_forge_ref, get_bead, list_beads, ready_beads, transition,
+};
+pub use inbox::{
+    InboxRow, InboxStatus, InsertOutcome, NewDelivery, get_delivery, insert_delivery,
+    list_inbox, mark_failed, mark_ignored, mark_processed, next_due, retry_delivery,
+    schedule_retry, take_next,
+};
+pub use rigs::{Rig, ensure_rig, ensure_town, list_rigs, rig_id};
+
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum StoreError {
+    #[error("database {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("migration {version} failed: {message}")]
+    Migration { version: usize, message: String },
+    #[error("{0}")]
+    Sqlite(String),
+    #[error("commit failed, nothing in this batch was saved: {0}")]
+    Commit(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the store's writer has stopped")]
+    WriterGone,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How many queued writes at most share one transaction. Bounded so one commit's fsync
+/// does not grow without limit under a flood, and replies keep flowing.
+const MAX_GROUP: usize = 512;
+
+type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+/// Handle to the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: mpsc::UnboundedSender<Job>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Store {
+    /// Open (creating if needed) the database at `path`, run pending migrations, and
+    /// start the writer thread.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = open_connection(&path, false)?;
+        migrations::run(&mut conn)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("gt-store-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                writer: tx,
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Run `f` inside the next group transaction. Resolves after the COMMIT that holds
+    /// the write is durable. If `f` fails, its own changes are rolled back and the
+    /// error returned; other writes in the group are unaffected.
+    pub async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let failed = result.is_err();
+            let reply: Reply = Box::new(move |commit_error| {
+                let _ = tx.send(match commit_error {
+                    Some(e) => Err(e.clone()),
+                    None => result,
+                });
+            });
+            (failed, reply)
+        });
+        self.inner
+            .writer
+            .send(job)
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Run a read on a pooled read-only connection, off the async runtime.
+    pub async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read_blocking(f))
+            .await
+            .map_err(|e| StoreError::Sqlite(format!("read task failed: {e}")))?
+    }
+
+    /// The same as [`Store::read`] for code that is already on a blocking thread.
+    pub fn read_blocking<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let pooled = self.inner.readers.lock().expect("reader pool").pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.inner.path, true)?,
+        };
+        let result = f(&conn);
+        self.inner.readers.lock().expect("reader pool").push(conn);
+        result
+    }
+}
+
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
+    let open_err = |e: rusqlite::Error| StoreError::Open {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    // Another process (`gt inbox retry` while `gt serve` runs) may hold the write lock
+    // briefly; wait for it instead of failing.
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(open_err)?;
+    if !read_only {
+        // `synchronous=FULL` makes every COMMIT fsync the WAL: an acknowledged delivery
+        // survives power loss, not only a process crash.
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(open_err)?;
+    }
+    Ok(conn)
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    let mut replies: Vec<Reply> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let group = batch.len();
+        let outcome = run_group(&conn, &mut batch, &mut replies);
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, group, "store commit failed");
+        }
+        for reply in replies.drain(..) {
+            reply(outcome.as_ref().err());
+        }
+    }
+    tracing::debug!("store writer stopped");
+}
+
+fn run_group(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) -> Result<()> {
+    let begin = conn.execute_batch("BEGIN IMMEDIATE");
+    if let Err(e) = begin {
+        // Still run nothing, but every caller must hear why.
+        let err = StoreError::Commit(e.to_string());
+        for job in batch.drain(..) {
+            let (_, reply) = job(conn);
+            replies.push(reply);
+        }
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(err);
+    }
+    for job in batch.drain(..) {
+        let sp = conn.execute_batch("SAVEPOINT job");
+        let (failed, reply) = job(conn);
+        if sp.is_ok() {
+            if failed {
+                let _ = conn.execute_batch("ROLLBACK TO job");
+            }
+            let _ = conn.execute_batch("RELEASE job");
+        }
+        replies.push(reply);
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(StoreError::Commit(e.to_string()))
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Store;
+
+    /// A fresh database file per test, removed with the returned guard.
+    pub fn fresh_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("gastown.db")).expect("open store");
+        (store, dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::fresh_store;
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failing_write_does_not_undo_its_group() {
+        let (store, _dir) = fresh_store();
+        store
+            .write(|c| {
+                c.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let mut handles = Vec::new();
+        for v in [1, 2, 1, 3] {
+            let s = store.clone();
+            handles.push(tokio::spawn(async move {
+                s.write(move |c| {
+                    c.execute("INSERT INTO t VALUES (?1)", [v])?;
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        let mut failures = 0;
+        for h in handles {
+            failures += h.await.unwrap().is_err() as usize;
+        }
+        assert_eq!(failures, 1, "only the duplicate fails");
+        let count: i64 = store
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(count, 3);
+    }
+}
