@@ -45,7 +45,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             let body = Arc::new(read_payload(payload)?);
             let (target, secret, _child) = match url {
                 Some(url) => {
-                    let secret = secret.context("--secret (or GT_BENCH_SECRET) is needed with --url")?;
+                    let secret =
+                        secret.context("--secret (or GT_BENCH_SECRET) is needed with --url")?;
                     (url, secret, None)
                 }
                 None => {
@@ -58,7 +59,14 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 body.len()
             );
             for n in connections {
-                let r = ingest_run(&target, &secret, body.clone(), n, Duration::from_secs_f64(seconds)).await?;
+                let r = ingest_run(
+                    &target,
+                    &secret,
+                    body.clone(),
+                    n,
+                    Duration::from_secs_f64(seconds),
+                )
+                .await?;
                 println!(
                     "connections={n} deliveries_per_s={:.0} p50_ms={:.2} p99_ms={:.2}",
                     r.per_second, r.p50_ms, r.p99_ms
@@ -141,8 +149,13 @@ async fn ingest_run(
     let start = Instant::now();
     let mut tasks = Vec::new();
     for conn in 0..connections {
-        let (client, url, signature, body, run_id) =
-            (client.clone(), url.clone(), signature.clone(), body.clone(), run_id.clone());
+        let (client, url, signature, body, run_id) = (
+            client.clone(),
+            url.clone(),
+            signature.clone(),
+            body.clone(),
+            run_id.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0usize;
@@ -153,7 +166,10 @@ async fn ingest_run(
                     .post(&url)
                     .header("content-type", "application/json")
                     .header("x-github-event", "issue_comment")
-                    .header("x-github-delivery", format!("{run_id}-{connections}-{conn}-{i}"))
+                    .header(
+                        "x-github-delivery",
+                        format!("{run_id}-{connections}-{conn}-{i}"),
+                    )
                     .header("x-hub-signature-256", &signature)
                     .body(body.as_ref().clone())
                     .send()

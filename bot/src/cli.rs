@@ -11,7 +11,11 @@ use crate::config::Config;
 use crate::store::{self, BeadStatus, InboxStatus, Store};
 
 #[derive(Debug, Parser)]
-#[command(name = "gt", version, about = "gastown-bot: a town of AI coding agents behind your forge")]
+#[command(
+    name = "gt",
+    version,
+    about = "gastown-bot: a town of AI coding agents behind your forge"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -81,7 +85,9 @@ pub enum BeadsCommand {
 }
 
 pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
-    Ok(Config::load(global.config.as_deref(), &|k| std::env::var(k).ok())?)
+    Ok(Config::load(global.config.as_deref(), &|k| {
+        std::env::var(k).ok()
+    })?)
 }
 
 fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -126,10 +132,16 @@ pub async fn run_inbox(config: &Config, cmd: InboxCommand) -> anyhow::Result<()>
                     r.status.as_str(),
                     format_utc(r.received_at),
                     r.forge,
-                    format!("{}{}", r.event, r.action.map(|a| format!(".{a}")).unwrap_or_default()),
+                    format!(
+                        "{}{}",
+                        r.event,
+                        r.action.map(|a| format!(".{a}")).unwrap_or_default()
+                    ),
                     r.repo.unwrap_or_else(|| "-".into()),
                     r.attempts,
-                    r.last_error.map(|e| format!("  error: {e}")).unwrap_or_default(),
+                    r.last_error
+                        .map(|e| format!("  error: {e}"))
+                        .unwrap_or_default(),
                 );
             }
         }
@@ -215,7 +227,9 @@ pub async fn run_beads(config: &Config, cmd: BeadsCommand) -> anyhow::Result<()>
             println!(
                 "  status    {}{}",
                 bead.status,
-                bead.close_reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                bead.close_reason
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
             );
             println!("  priority  P{}", bead.priority);
             if let Some(r) = &bead.rig_id {
@@ -224,7 +238,11 @@ pub async fn run_beads(config: &Config, cmd: BeadsCommand) -> anyhow::Result<()>
             if let Some(f) = &bead.forge_ref {
                 println!("  forge     {f}");
             }
-            println!("  created   {} by {}", format_utc(bead.created_at), bead.created_by);
+            println!(
+                "  created   {} by {}",
+                format_utc(bead.created_at),
+                bead.created_by
+            );
             println!("  history");
             for e in events {
                 let change = match (&e.from_status, &e.to_status) {
@@ -232,7 +250,13 @@ pub async fn run_beads(config: &Config, cmd: BeadsCommand) -> anyhow::Result<()>
                     (None, Some(b)) => format!("-> {b}"),
                     _ => String::new(),
                 };
-                println!("    {}  {:<10} {:<22} by {}", format_utc(e.at), e.kind, change, e.actor);
+                println!(
+                    "    {}  {:<10} {:<22} by {}",
+                    format_utc(e.at),
+                    e.kind,
+                    change,
+                    e.actor
+                );
             }
         }
     }

@@ -108,9 +108,7 @@ impl FromRequest<SharedIngest> for VerifiedDelivery {
         let verified = match forge {
             ForgeKind::GitHub => webhooks::verify_github(
                 secrets,
-                headers
-                    .get("x-hub-signature-256")
-                    .map(|v| v.as_bytes()),
+                headers.get("x-hub-signature-256").map(|v| v.as_bytes()),
                 &body,
             ),
             ForgeKind::GitLab => webhooks::verify_gitlab(
@@ -159,7 +157,10 @@ pub async fn receive(
         .map_err(|e| {
             // Not stored, so not acknowledged: the forge may redeliver.
             tracing::error!(error = %e, "could not store a delivery");
-            Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "could not store the delivery")
+            Rejection::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not store the delivery",
+            )
         })?;
     let (status, duplicate) = match outcome {
         InsertOutcome::Inserted(_) => {
@@ -190,8 +191,8 @@ async fn read_capped(headers: &HeaderMap, body: Body, max: usize) -> Result<Byte
             format!("delivery is larger than {max} bytes"),
         )
     };
-    let declared = header_str(headers, header::CONTENT_LENGTH.as_str())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared =
+        header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
@@ -201,7 +202,10 @@ async fn read_capped(headers: &HeaderMap, body: Body, max: usize) -> Result<Byte
         if length_limit {
             too_large()
         } else {
-            Rejection::new(StatusCode::BAD_REQUEST, format!("could not read the body: {e}"))
+            Rejection::new(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the body: {e}"),
+            )
         }
     })
 }

@@ -29,7 +29,11 @@ pub struct SlingRequest {
 
 /// An issue is slung when the sling label is added, or when it is opened (or reopened)
 /// already carrying it (GitLab sends labels set at creation only on the open event).
-pub fn decide_issue(event: &IssueEvent, sling_label: &str, existing: Option<&Bead>) -> IssueDecision {
+pub fn decide_issue(
+    event: &IssueEvent,
+    sling_label: &str,
+    existing: Option<&Bead>,
+) -> IssueDecision {
     let carries_label = || event.labels.iter().any(|l| l == sling_label);
     let slings = match &event.action {
         IssueAction::Labeled { label } => label == sling_label,
@@ -110,7 +114,12 @@ mod tests {
 
     #[test]
     fn other_labels_and_closed_issues_do_nothing() {
-        let e = issue(IssueAction::Labeled { label: "bug".into() }, &["bug"]);
+        let e = issue(
+            IssueAction::Labeled {
+                label: "bug".into(),
+            },
+            &["bug"],
+        );
         assert_eq!(decide_issue(&e, "gt:sling", None), IssueDecision::Nothing);
         let mut e = issue(
             IssueAction::Labeled {

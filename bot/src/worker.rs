@@ -23,12 +23,23 @@ use crate::town::{self, IssueDecision};
 /// What one step of the worker did. Tests drain the inbox by stepping until `Idle`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Processed { id: i64 },
-    Ignored { id: i64 },
-    Failed { id: i64 },
-    Retrying { id: i64, at: Millis },
+    Processed {
+        id: i64,
+    },
+    Ignored {
+        id: i64,
+    },
+    Failed {
+        id: i64,
+    },
+    Retrying {
+        id: i64,
+        at: Millis,
+    },
     /// Nothing is due; `next_due` is when the earliest pending retry comes up.
-    Idle { next_due: Option<Millis> },
+    Idle {
+        next_due: Option<Millis>,
+    },
 }
 
 #[derive(Clone)]
@@ -58,10 +69,7 @@ impl Worker {
     /// Work the next due delivery, if any.
     pub async fn step(&self) -> Result<Outcome, StoreError> {
         let now = self.clock.now_ms();
-        let next = self
-            .store
-            .read(move |c| store::take_next(c, now))
-            .await?;
+        let next = self.store.read(move |c| store::take_next(c, now)).await?;
         let Some(row) = next else {
             let next_due = self.store.read(store::next_due).await?;
             return Ok(Outcome::Idle { next_due });
@@ -159,7 +167,11 @@ impl Worker {
         }
     }
 
-    async fn retry_or_fail(&self, row: &InboxRow, error: StoreError) -> Result<Outcome, StoreError> {
+    async fn retry_or_fail(
+        &self,
+        row: &InboxRow,
+        error: StoreError,
+    ) -> Result<Outcome, StoreError> {
         let id = row.id;
         let attempts = row.attempts as u32 + 1;
         let now = self.clock.now_ms();
@@ -231,7 +243,10 @@ fn join_rig(
             let listed = rigs.iter().find(|r| {
                 r.forge == forge
                     && r.repo.eq_ignore_ascii_case(&repo.path)
-                    && r.host.as_deref().unwrap_or(default_host).eq_ignore_ascii_case(&repo.host)
+                    && r.host
+                        .as_deref()
+                        .unwrap_or(default_host)
+                        .eq_ignore_ascii_case(&repo.host)
             });
             match listed {
                 Some(r) => r.town.clone().unwrap_or_else(|| config.town.clone()),

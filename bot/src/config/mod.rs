@@ -144,8 +144,14 @@ pub struct Secrets {
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Secrets")
-            .field("github_webhook", &format!("{} configured", self.github_webhook.len()))
-            .field("gitlab_webhook", &format!("{} configured", self.gitlab_webhook.len()))
+            .field(
+                "github_webhook",
+                &format!("{} configured", self.github_webhook.len()),
+            )
+            .field(
+                "gitlab_webhook",
+                &format!("{} configured", self.gitlab_webhook.len()),
+            )
             .finish()
     }
 }

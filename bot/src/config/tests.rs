@@ -47,7 +47,10 @@ fn environment_overrides_the_file() {
     let rigs = c.rigs.unwrap();
     assert_eq!(rigs[1].host.as_deref(), Some("gl.example.com"));
     assert_eq!(rigs[1].repo, "g/s/p");
-    assert!(!format!("{:?}", c.secrets).contains("old"), "secrets never print");
+    assert!(
+        !format!("{:?}", c.secrets).contains("old"),
+        "secrets never print"
+    );
 }
 
 #[test]
@@ -64,7 +67,10 @@ fn a_bad_field_is_reported_with_file_line_and_field() {
         text.contains(&format!("{file}:3: field `worker.max_attempts`")),
         "{text}"
     );
-    assert!(text.contains(&format!("{file}:5: field `rigs.0.forge`")), "{text}");
+    assert!(
+        text.contains(&format!("{file}:5: field `rigs.0.forge`")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -74,7 +80,10 @@ fn unknown_keys_and_bad_environment_values_are_named() {
     let e = Config::load(Some(&path), &env_of(&[("GT_WORKER_MAX_ATTEMPTS", "x")]))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("environment variable GT_WORKER_MAX_ATTEMPTS"), "{e}");
+    assert!(
+        e.contains("environment variable GT_WORKER_MAX_ATTEMPTS"),
+        "{e}"
+    );
     assert!(e.contains("listen_port"), "{e}");
     let e = Config::load(None, &env_of(&[("GT_WORKER_MAX_ATTEMPTS", "0")]))
         .unwrap_err()
@@ -89,7 +98,9 @@ fn unknown_keys_and_bad_environment_values_are_named() {
 fn yaml_syntax_errors_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "listen: [\n");
-    let e = Config::load(Some(&path), &env_of(&[])).unwrap_err().to_string();
+    let e = Config::load(Some(&path), &env_of(&[]))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not valid YAML"), "{e}");
     assert!(e.contains(&path.display().to_string()), "{e}");
 }

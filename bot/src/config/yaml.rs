@@ -174,7 +174,10 @@ mod tests {
 
     #[test]
     fn records_the_line_of_every_node() {
-        let doc = parse("listen: a\nworker:\n  max_attempts: 3\nrigs:\n  - forge: github\n    repo: o/r\n").unwrap();
+        let doc = parse(
+            "listen: a\nworker:\n  max_attempts: 3\nrigs:\n  - forge: github\n    repo: o/r\n",
+        )
+        .unwrap();
         assert_eq!(doc.value["worker"]["max_attempts"], 3);
         assert_eq!(doc.line_of("/worker/max_attempts"), Some(3));
         assert_eq!(doc.line_of("/rigs/0/repo"), Some(6));

@@ -39,7 +39,10 @@ pub fn ensure_rig(
         "SELECT id, town_id, forge, host, path, created_at FROM rigs
          WHERE forge = ?1 AND host = ?2 AND path = ?3",
     )?;
-    if let Some(rig) = find.query_row(params![forge, host, path], rig_from_row).optional()? {
+    if let Some(rig) = find
+        .query_row(params![forge, host, path], rig_from_row)
+        .optional()?
+    {
         return Ok((rig, false));
     }
     let id = rig_id(forge, host, path);

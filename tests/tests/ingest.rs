@@ -1,0 +1,344 @@
+//! Webhook ingest through the real router over real HTTP: what GitHub and GitLab see
+//! when they deliver, and what lands in the inbox.
+
+use gastown_tests::{Fixtures, TestTown};
+use serde_json::json;
+
+fn comment_payload() -> Vec<u8> {
+    br#"{"action":"created","issue":{"number":1,"title":"t","state":"open","labels":[],"user":{"login":"a"}},"comment":{"id":9,"body":"hi","user":{"login":"a"}},"repository":{"full_name":"octo/hello","html_url":"https://github.com/octo/hello"},"sender":{"login":"a"}}"#.to_vec()
+}
+
+#[tokio::test]
+async fn a_signed_delivery_is_accepted_once_and_a_redelivery_is_a_no_op() {
+    let town = TestTown::builder().start().await;
+
+    let first = town.github("issue_comment", "d-1", comment_payload()).await;
+    assert_eq!(first.status, 202);
+    assert_eq!(
+        first.body,
+        json!({ "delivery_id": "d-1", "duplicate": false })
+    );
+
+    let again = town.github("issue_comment", "d-1", comment_payload()).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        again.body,
+        json!({ "delivery_id": "d-1", "duplicate": true })
+    );
+
+    let inbox = town.inbox().await;
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].event, "issue_comment");
+    assert_eq!(inbox[0].action.as_deref(), Some("created"));
+    assert_eq!(inbox[0].repo.as_deref(), Some("github:octo/hello"));
+}
+
+#[tokio::test]
+async fn forgeries_are_refused_and_store_nothing() {
+    let town = TestTown::builder().start().await;
+    let body = comment_payload();
+    let forged = webhooks::sign_github(b"not the secret", &body);
+    let wrong_secret = town
+        .post(
+            "/webhooks/github",
+            &[
+                ("x-github-event", "issue_comment"),
+                ("x-github-delivery", "f-1"),
+                ("x-hub-signature-256", &forged),
+            ],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(wrong_secret.status, 401);
+
+    let unsigned = town
+        .post(
+            "/webhooks/github",
+            &[
+                ("x-github-event", "issue_comment"),
+                ("x-github-delivery", "f-2"),
+            ],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(unsigned.status, 401);
+
+    // Signed, then cut short in transit: the signature no longer matches.
+    let good = webhooks::sign_github(gastown_tests::town::GITHUB_SECRET.as_bytes(), &body);
+    let truncated_in_transit = town
+        .post(
+            "/webhooks/github",
+            &[
+                ("x-github-event", "issue_comment"),
+                ("x-github-delivery", "f-3"),
+                ("x-hub-signature-256", &good),
+            ],
+            body[..body.len() / 2].to_vec(),
+        )
+        .await;
+    assert_eq!(truncated_in_transit.status, 401);
+
+    let bad_token = town
+        .post(
+            "/webhooks/gitlab",
+            &[
+                ("x-gitlab-event", "Issue Hook"),
+                ("x-gitlab-token", "guess"),
+            ],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(bad_token.status, 401);
+
+    assert!(town.inbox().await.is_empty(), "a forgery stored something");
+}
+
+#[tokio::test]
+async fn missing_forge_headers_are_a_bad_request() {
+    let town = TestTown::builder().start().await;
+    let body = comment_payload();
+    let sig = webhooks::sign_github(gastown_tests::town::GITHUB_SECRET.as_bytes(), &body);
+
+    let no_event = town
+        .post(
+            "/webhooks/github",
+            &[("x-github-delivery", "h-1"), ("x-hub-signature-256", &sig)],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(no_event.status, 400);
+    assert_eq!(
+        no_event.body["error"],
+        "missing required header x-github-event"
+    );
+
+    let no_delivery = town
+        .post(
+            "/webhooks/github",
+            &[
+                ("x-github-event", "issue_comment"),
+                ("x-hub-signature-256", &sig),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(no_delivery.status, 400);
+    assert_eq!(
+        no_delivery.body["error"],
+        "missing required header x-github-delivery"
+    );
+
+    let gitlab = town
+        .post(
+            "/webhooks/gitlab",
+            &[("x-gitlab-token", gastown_tests::town::GITLAB_TOKEN)],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(gitlab.status, 400);
+    assert_eq!(
+        gitlab.body["error"],
+        "missing required header x-gitlab-event"
+    );
+
+    assert!(town.inbox().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_genuine_body_that_does_not_parse_is_kept_as_failed_and_acknowledged() {
+    let town = TestTown::builder().start().await;
+    let truncated = comment_payload()[..40].to_vec();
+    let r = town.github("issue_comment", "p-1", truncated).await;
+    assert_eq!(r.status, 202);
+    let garbage = town
+        .github("issues", "p-2", b"<html>not json</html>".to_vec())
+        .await;
+    assert_eq!(garbage.status, 202);
+
+    let inbox = town.inbox().await;
+    assert_eq!(inbox.len(), 2);
+    for row in &inbox {
+        assert_eq!(row.status.as_str(), "failed", "{row:?}");
+        let error = row.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains(&row.event), "error names the event: {error}");
+    }
+    assert_eq!(town.drain().await, 0, "failed rows are not worked");
+}
+
+#[tokio::test]
+async fn bodies_over_the_cap_are_refused_with_413() {
+    let town = TestTown::builder()
+        .env("GT_INGEST_MAX_BODY_BYTES", "2048")
+        .start()
+        .await;
+    let mut big = comment_payload();
+    big.extend(std::iter::repeat_n(b' ', 4096));
+    let r = town.github("issue_comment", "big-1", big).await;
+    assert_eq!(r.status, 413);
+    assert!(town.inbox().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_endpoint_without_a_secret_refuses_everything_with_503() {
+    let town = TestTown::builder()
+        .env("GT_GITHUB_WEBHOOK_SECRET", "")
+        .start()
+        .await;
+    let r = town.github("issue_comment", "n-1", comment_payload()).await;
+    assert_eq!(r.status, 503);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("GT_GITHUB_WEBHOOK_SECRET"),
+        "{:?}",
+        r.body
+    );
+    assert!(town.inbox().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_rotated_secret_keeps_both_secrets_valid() {
+    let town = TestTown::builder()
+        .env(
+            "GT_GITHUB_WEBHOOK_SECRET",
+            &format!("new-secret,{}", gastown_tests::town::GITHUB_SECRET),
+        )
+        .start()
+        .await;
+    let body = comment_payload();
+    let with_new = webhooks::sign_github(b"new-secret", &body);
+    let r = town
+        .post(
+            "/webhooks/github",
+            &[
+                ("x-github-event", "issue_comment"),
+                ("x-github-delivery", "rot-1"),
+                ("x-hub-signature-256", &with_new),
+            ],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    assert_eq!(
+        town.github("issue_comment", "rot-2", body).await.status,
+        202
+    );
+}
+
+#[tokio::test]
+async fn form_encoded_github_deliveries_are_accepted() {
+    let town = TestTown::builder().start().await;
+    let json = String::from_utf8(comment_payload()).unwrap();
+    let form: String = format!(
+        "payload={}",
+        json.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    );
+    let body = form.into_bytes();
+    let sig = webhooks::sign_github(gastown_tests::town::GITHUB_SECRET.as_bytes(), &body);
+    let r = town
+        .post(
+            "/webhooks/github",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("x-github-event", "issue_comment"),
+                ("x-github-delivery", "form-1"),
+                ("x-hub-signature-256", &sig),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let inbox = town.inbox().await;
+    assert_eq!(inbox[0].status.as_str(), "pending");
+    assert_eq!(inbox[0].repo.as_deref(), Some("github:octo/hello"));
+}
+
+#[tokio::test]
+async fn gitlab_delivery_ids_prefer_the_idempotency_key_and_dedupe_per_host() {
+    let town = TestTown::builder().start().await;
+    let Some(fx) = Fixtures::find() else { return };
+    let body = fx.bytes("gitlab/issue.json");
+    let headers = |key: Option<&'static str>, instance: &'static str| {
+        let mut h = vec![
+            ("x-gitlab-event", "Issue Hook"),
+            ("x-gitlab-token", gastown_tests::town::GITLAB_TOKEN),
+            ("x-gitlab-event-uuid", "uuid-1"),
+            ("x-gitlab-instance", instance),
+        ];
+        if let Some(k) = key {
+            h.push(("idempotency-key", k));
+        }
+        h
+    };
+    let a = town
+        .post(
+            "/webhooks/gitlab",
+            &headers(Some("idem-1"), "https://gl.one"),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(a.body["delivery_id"], "idem-1");
+    let b = town
+        .post(
+            "/webhooks/gitlab",
+            &headers(None, "https://gl.one"),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(b.body["delivery_id"], "uuid-1");
+    assert_eq!(b.status, 202);
+    // The same id from another GitLab instance is another delivery.
+    let c = town
+        .post(
+            "/webhooks/gitlab",
+            &headers(Some("idem-1"), "https://gl.two"),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(c.status, 202);
+    let again = town
+        .post(
+            "/webhooks/gitlab",
+            &headers(Some("idem-1"), "https://gl.one"),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    // With neither header, the body's hash identifies it.
+    let bare = town
+        .post(
+            "/webhooks/gitlab",
+            &[
+                ("x-gitlab-event", "Issue Hook"),
+                ("x-gitlab-token", gastown_tests::town::GITLAB_TOKEN),
+            ],
+            body,
+        )
+        .await;
+    assert!(
+        bare.body["delivery_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{:?}",
+        bare.body
+    );
+    assert_eq!(town.inbox().await.len(), 4);
+}
+
+#[tokio::test]
+async fn healthz_reports_the_pending_inbox() {
+    let town = TestTown::builder().start().await;
+    town.github("issue_comment", "hz-1", comment_payload())
+        .await;
+    let r = reqwest::get(town.url("/healthz")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v, json!({ "status": "ok", "inbox_pending": 1 }));
+}
