@@ -42,7 +42,7 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("the store's writer has stopped")]
+    #[error("the write was aborted: the store's writer stopped or the write panicked")]
     WriterGone,
 }
 
@@ -210,22 +210,31 @@ fn run_group(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) 
         // Still run nothing, but every caller must hear why.
         let err = StoreError::Commit(e.to_string());
         for job in batch.drain(..) {
-            let (_, reply) = job(conn);
-            replies.push(reply);
+            if let Ok((_, reply)) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)))
+            {
+                replies.push(reply);
+            }
         }
         let _ = conn.execute_batch("ROLLBACK");
         return Err(err);
     }
     for job in batch.drain(..) {
         let sp = conn.execute_batch("SAVEPOINT job");
-        let (failed, reply) = job(conn);
+        // A panicking job must not take the only writer down with it: its changes are
+        // rolled back and its caller sees the write aborted.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)));
+        let (failed, reply) = match ran {
+            Ok((failed, reply)) => (failed, Some(reply)),
+            Err(_) => (true, None),
+        };
         if sp.is_ok() {
             if failed {
                 let _ = conn.execute_batch("ROLLBACK TO job");
             }
             let _ = conn.execute_batch("RELEASE job");
         }
-        replies.push(reply);
+        replies.extend(reply);
     }
     match conn.execute_batch("COMMIT") {
         Ok(()) => Ok(()),
@@ -249,40 +258,4 @@ pub(crate) mod test_support {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::test_support::fresh_store;
-    use super::*;
-
-    #[tokio::test]
-    async fn a_failing_write_does_not_undo_its_group() {
-        let (store, _dir) = fresh_store();
-        store
-            .write(|c| {
-                c.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")?;
-                Ok(())
-            })
-            .await
-            .unwrap();
-        let mut handles = Vec::new();
-        for v in [1, 2, 1, 3] {
-            let s = store.clone();
-            handles.push(tokio::spawn(async move {
-                s.write(move |c| {
-                    c.execute("INSERT INTO t VALUES (?1)", [v])?;
-                    Ok(())
-                })
-                .await
-            }));
-        }
-        let mut failures = 0;
-        for h in handles {
-            failures += h.await.unwrap().is_err() as usize;
-        }
-        assert_eq!(failures, 1, "only the duplicate fails");
-        let count: i64 = store
-            .read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
-            .await
-            .unwrap();
-        assert_eq!(count, 3);
-    }
-}
+mod tests;

@@ -1,0 +1,229 @@
+//! The bead lifecycle and graph, on a fresh database per test.
+
+use serde_json::json;
+
+use super::test_support::fresh_store;
+use super::*;
+
+const NOW: i64 = 1_795_622_257_000;
+
+fn task(title: &str) -> NewBead {
+    NewBead {
+        bead_type: BeadType::Task,
+        title: title.into(),
+        body: String::new(),
+        priority: 2,
+        town_id: None,
+        rig_id: None,
+        parent_id: None,
+        forge_ref: None,
+        created_by: "test".into(),
+        metadata: json!({}),
+    }
+}
+
+fn create(c: &Connection, title: &str) -> Bead {
+    create_bead(c, &task(title), NOW, crate::ids::random_bead_id).unwrap()
+}
+
+#[tokio::test]
+async fn colliding_ids_are_retried_and_grow_longer() {
+    let (store, _dir) = fresh_store();
+    let ids = store
+        .write(|c| {
+            let scripted = |len: usize| "gt-".to_string() + &"a".repeat(len);
+            let a = create_bead(c, &task("a"), NOW, scripted)?;
+            let b = create_bead(c, &task("b"), NOW, scripted)?;
+            Ok((a.id, b.id))
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids, ("gt-aaaa".to_string(), "gt-aaaaa".to_string()));
+}
+
+#[tokio::test]
+async fn ready_means_open_with_every_blocker_closed() {
+    let (store, _dir) = fresh_store();
+    store
+        .write(|c| {
+            let a = create(c, "schema");
+            let b = create(c, "api");
+            let parent = create(c, "epic");
+            add_dep(c, &b.id, &a.id, DepType::Blocks, "t", NOW)?;
+            add_dep(c, &parent.id, &b.id, DepType::ParentChild, "t", NOW)?;
+            let ready = |c: &Connection| -> Vec<String> {
+                ready_beads(c)
+                    .unwrap()
+                    .into_iter()
+                    .map(|b| b.title)
+                    .collect()
+            };
+            assert_eq!(
+                ready(c),
+                vec!["schema", "epic"],
+                "parent-child does not gate"
+            );
+
+            transition(c, &a.id, BeadStatus::Failed, None, "t", &json!({}), NOW)?;
+            assert_eq!(
+                ready(c),
+                vec!["epic"],
+                "a failed blocker keeps its dependents blocked"
+            );
+
+            transition(c, &a.id, BeadStatus::Open, None, "t", &json!({}), NOW)?;
+            transition(
+                c,
+                &a.id,
+                BeadStatus::Closed,
+                Some(CloseReason::Done),
+                "t",
+                &json!({}),
+                NOW,
+            )?;
+            assert_eq!(ready(c), vec!["api", "epic"]);
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn transitions_are_checked_and_recorded() {
+    let (store, _dir) = fresh_store();
+    store
+        .write(|c| {
+            let b = create(c, "x");
+            let e =
+                transition(c, &b.id, BeadStatus::Review, None, "t", &json!({}), NOW).unwrap_err();
+            assert!(
+                e.to_string().contains("cannot go from open to review"),
+                "{e}"
+            );
+            let e =
+                transition(c, &b.id, BeadStatus::Closed, None, "t", &json!({}), NOW).unwrap_err();
+            assert!(e.to_string().contains("close reason"), "{e}");
+            transition(
+                c,
+                &b.id,
+                BeadStatus::Hooked,
+                None,
+                "scheduler",
+                &json!({}),
+                NOW + 1,
+            )?;
+            let closed = transition(
+                c,
+                &b.id,
+                BeadStatus::Closed,
+                Some(CloseReason::Wontfix),
+                "mara",
+                &json!({}),
+                NOW + 2,
+            )?;
+            assert_eq!(closed.closed_at, Some(NOW + 2));
+            let history: Vec<(String, Option<String>, String)> = bead_events(c, &b.id)?
+                .into_iter()
+                .map(|e| (e.kind, e.to_status, e.actor))
+                .collect();
+            assert_eq!(
+                history,
+                vec![
+                    ("created".into(), Some("open".into()), "test".into()),
+                    ("status".into(), Some("hooked".into()), "scheduler".into()),
+                    ("status".into(), Some("closed".into()), "mara".into()),
+                ]
+            );
+            let rewrite = c.execute("UPDATE bead_events SET actor = 'mallory'", []);
+            assert!(rewrite.is_err(), "history is append-only");
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_dependency_cycle_is_refused() {
+    let (store, _dir) = fresh_store();
+    store
+        .write(|c| {
+            let a = create(c, "a");
+            let b = create(c, "b");
+            let d = create(c, "d");
+            add_dep(c, &b.id, &a.id, DepType::Blocks, "t", NOW)?;
+            add_dep(c, &d.id, &b.id, DepType::WaitsFor, "t", NOW)?;
+            let e = add_dep(c, &a.id, &d.id, DepType::Blocks, "t", NOW).unwrap_err();
+            assert!(e.to_string().contains("cycle"), "{e}");
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn one_task_bead_per_issue_is_enforced_by_the_schema() {
+    let (store, _dir) = fresh_store();
+    let second = store
+        .write(|c| {
+            let mut t = task("x");
+            t.forge_ref = Some("github:o/r#1".into());
+            create_bead(c, &t, NOW, crate::ids::random_bead_id)?;
+            Ok(t)
+        })
+        .await
+        .unwrap();
+    let dup = store
+        .write(move |c| create_bead(c, &second, NOW, crate::ids::random_bead_id))
+        .await;
+    assert!(dup.is_err());
+    let n = store
+        .read(|c| Ok(list_beads(c, None)?.len()))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn a_failing_write_does_not_undo_its_group() {
+    let (store, _dir) = fresh_store();
+    store
+        .write(|c| {
+            c.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let mut handles = Vec::new();
+    for v in [1, 2, 1, 3] {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move {
+            s.write(move |c| {
+                c.execute("INSERT INTO t VALUES (?1)", [v])?;
+                Ok(())
+            })
+            .await
+        }));
+    }
+    let mut failures = 0;
+    for h in handles {
+        failures += h.await.unwrap().is_err() as usize;
+    }
+    assert_eq!(failures, 1, "only the duplicate fails");
+    let count: i64 = store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
+}
+
+#[tokio::test]
+async fn a_panicking_write_does_not_stop_the_writer() {
+    let (store, _dir) = fresh_store();
+    let r: Result<()> = store.write(|_| panic!("bug in a job")).await;
+    assert!(matches!(r, Err(StoreError::WriterGone)));
+    let n = store
+        .write(|c| Ok(c.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0))?))
+        .await
+        .unwrap();
+    assert_eq!(n, 42);
+}

@@ -1,0 +1,195 @@
+//! From a label on the forge to a bead in the town, through the inbox worker.
+
+use gastown_tests::{Fixtures, TestTown};
+
+#[tokio::test]
+async fn labelling_an_issue_gt_sling_makes_exactly_one_bead() {
+    let Some(fx) = Fixtures::find() else { return };
+    let town = TestTown::builder().start().await;
+    let repo = "octo/hello";
+
+    let labeled =
+        |labels: &[&str]| fx.github_issue_label("labeled", repo, 12, "gt:sling", labels, "mara");
+    assert_eq!(
+        town.github("issues", "l-1", labeled(&["gt:sling"]))
+            .await
+            .status,
+        202
+    );
+    // GitHub redelivers the same delivery: nothing new.
+    assert_eq!(
+        town.github("issues", "l-1", labeled(&["gt:sling"]))
+            .await
+            .status,
+        200
+    );
+    // The label is taken off and put back: two new deliveries, still one bead.
+    let unlabeled = fx.github_issue_label("unlabeled", repo, 12, "gt:sling", &[], "mara");
+    assert_eq!(town.github("issues", "l-2", unlabeled).await.status, 202);
+    assert_eq!(
+        town.github("issues", "l-3", labeled(&["gt:sling"]))
+            .await
+            .status,
+        202
+    );
+    // Another label on the same issue changes nothing.
+    let bug = fx.github_issue_label("labeled", repo, 12, "bug", &["gt:sling", "bug"], "ana");
+    assert_eq!(town.github("issues", "l-4", bug).await.status, 202);
+
+    assert_eq!(town.drain().await, 4);
+
+    let beads = town.beads().await;
+    assert_eq!(beads.len(), 1, "{beads:#?}");
+    let bead = &beads[0];
+    assert_eq!(bead.forge_ref.as_deref(), Some("github:octo/hello#12"));
+    assert_eq!(bead.rig_id.as_deref(), Some("github:octo/hello"));
+    assert_eq!(bead.status.as_str(), "open");
+    assert_eq!(bead.created_by, "mara");
+    let issue = fx.json("github/issues/labeled.1.json");
+    assert_eq!(bead.title, issue["issue"]["title"].as_str().unwrap());
+    assert!(bot::ids::is_bead_id(&bead.id), "{}", bead.id);
+    assert!(
+        town.inbox()
+            .await
+            .iter()
+            .all(|r| r.status.as_str() == "processed")
+    );
+}
+
+#[tokio::test]
+async fn a_gitlab_label_change_slings_the_issue() {
+    let Some(fx) = Fixtures::find() else { return };
+    let town = TestTown::builder().start().await;
+    let mut issue = fx.json("gitlab/issue.json");
+    issue["object_attributes"]["action"] = "update".into();
+    let label = serde_json::json!({ "id": 1, "title": "gt:sling", "color": "#00ff00" });
+    let before = issue["labels"].clone();
+    let mut after = before.as_array().cloned().unwrap_or_default();
+    after.push(label);
+    issue["labels"] = after.clone().into();
+    issue["changes"] = serde_json::json!({ "labels": { "previous": before, "current": after } });
+    let body = serde_json::to_vec(&issue).unwrap();
+
+    assert_eq!(town.gitlab("Issue Hook", "g-1", body).await.status, 202);
+    assert_eq!(town.drain().await, 1);
+
+    let beads = town.beads().await;
+    assert_eq!(beads.len(), 1, "{beads:#?}");
+    let path = issue["project"]["path_with_namespace"].as_str().unwrap();
+    let iid = issue["object_attributes"]["iid"].as_u64().unwrap();
+    assert_eq!(
+        beads[0].forge_ref.as_deref(),
+        Some(format!("gitlab:example.com/{path}#{iid}").as_str())
+    );
+    assert_eq!(
+        beads[0].created_by,
+        issue["user"]["username"].as_str().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn with_rigs_listed_other_repositories_are_stored_and_ignored() {
+    let Some(fx) = Fixtures::find() else { return };
+    let town = TestTown::builder()
+        .env("GT_RIGS", "github:octo/hello")
+        .start()
+        .await;
+    let listed = fx.github_issue_label("labeled", "octo/hello", 1, "gt:sling", &["gt:sling"], "m");
+    let other = fx.github_issue_label("labeled", "else/where", 1, "gt:sling", &["gt:sling"], "m");
+    town.github("issues", "r-1", listed).await;
+    town.github("issues", "r-2", other).await;
+    assert_eq!(town.drain().await, 2);
+
+    let inbox = town.inbox().await;
+    let status_of = |id: &str| {
+        let row = inbox.iter().find(|r| r.delivery_id == id).unwrap();
+        (
+            row.status.as_str(),
+            row.last_error.clone().unwrap_or_default(),
+        )
+    };
+    assert_eq!(status_of("r-1").0, "processed");
+    let (status, why) = status_of("r-2");
+    assert_eq!(status, "ignored");
+    assert!(why.contains("else/where is not a rig"), "{why}");
+    assert_eq!(town.beads().await.len(), 1);
+}
+
+/// One poisoned delivery is retried with backoff, then given up on, and the deliveries
+/// behind it in the same repository go on; another repository is never held up.
+#[tokio::test]
+async fn a_poisoned_delivery_never_blocks_its_repository() {
+    let Some(fx) = Fixtures::find() else { return };
+    let town = TestTown::builder()
+        .env("GT_WORKER_MAX_ATTEMPTS", "3")
+        .env("GT_WORKER_RETRY_BASE_MS", "1000")
+        .start()
+        .await;
+    // A real failure inside processing: the database refuses this one bead.
+    town.app
+        .store
+        .write(|c| {
+            c.execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON beads WHEN NEW.forge_ref LIKE '%#66'
+                 BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let sling = |repo: &str, n: u64| {
+        fx.github_issue_label("labeled", repo, n, "gt:sling", &["gt:sling"], "m")
+    };
+    town.github("issues", "x-1", sling("octo/hello", 66)).await;
+    town.github("issues", "x-2", sling("octo/hello", 67)).await;
+    town.github("issues", "x-3", sling("octo/other", 1)).await;
+
+    // First pass: the poison fails once; its repository waits, the other goes on.
+    assert_eq!(town.drain().await, 2);
+    let refs = |beads: Vec<bot::store::Bead>| {
+        let mut v: Vec<String> = beads.into_iter().filter_map(|b| b.forge_ref).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(refs(town.beads().await), vec!["github:octo/other#1"]);
+    let poison = |inbox: Vec<bot::store::InboxRow>| {
+        inbox.into_iter().find(|r| r.delivery_id == "x-1").unwrap()
+    };
+    let row = poison(town.inbox().await);
+    assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
+    assert!(row.last_error.unwrap().contains("disk says no"));
+
+    // Retries come after 1 s, then 2 s; the third attempt is the last.
+    town.clock.advance(999);
+    assert_eq!(town.drain().await, 0, "not due yet");
+    town.clock.advance(1);
+    assert_eq!(town.drain().await, 1);
+    town.clock.advance(2_000);
+    assert_eq!(
+        town.drain().await,
+        2,
+        "third attempt fails for good, then #67 goes on"
+    );
+
+    let row = poison(town.inbox().await);
+    assert_eq!((row.status.as_str(), row.attempts), ("failed", 3));
+    assert_eq!(
+        refs(town.beads().await),
+        vec!["github:octo/hello#67", "github:octo/other#1"]
+    );
+
+    // Once the cause is fixed, a person retries it.
+    town.app
+        .store
+        .write(|c| Ok(c.execute_batch("DROP TRIGGER poison")?))
+        .await
+        .unwrap();
+    let now = bot::clock::Clock::now_ms(&*town.clock);
+    town.app
+        .store
+        .write(move |c| bot::store::retry_delivery(c, row.id, now))
+        .await
+        .unwrap();
+    assert_eq!(town.drain().await, 1);
+    assert_eq!(refs(town.beads().await).len(), 3);
+}
