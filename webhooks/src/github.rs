@@ -67,12 +67,16 @@ struct Head {
     action: Option<String>,
 }
 
+/// What an ignored delivery keeps: enough to log it and to order it with its
+/// repository's other deliveries.
 #[derive(Deserialize)]
 struct Envelope {
     action: Option<String>,
     repository: Option<Repository>,
 }
 
+/// Events with a parser. For any other not even `action` is read, so an odd payload of
+/// an event we ignore cannot become an error.
 const KNOWN: &[&str] = &[
     "issues",
     "issue_comment",

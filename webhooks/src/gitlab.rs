@@ -85,6 +85,8 @@ struct ActionOnly {
     action: Option<String>,
 }
 
+/// What an ignored delivery keeps: enough to log it and to order it with its
+/// project's other deliveries.
 #[derive(Deserialize)]
 struct Envelope {
     object_attributes: Option<ActionOnly>,

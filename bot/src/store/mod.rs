@@ -13,7 +13,9 @@ mod migrations;
 mod rigs;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
@@ -80,14 +82,26 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         let mut conn = open_connection(&path, false)?;
         migrations::run(&mut conn)?;
+        // The writer never checkpoints on its own (except as a safety net for a WAL of
+        // ~400 MB): copying WAL pages into the database happens on another thread, so a
+        // checkpoint never sits between a delivery and its acknowledgement.
+        conn.pragma_update(None, "wal_autocheckpoint", 100_000)?;
+        let checkpointer = open_connection(&path, false)?;
+        let dirty = Arc::new(AtomicBool::new(false));
+        let spawn_err = |e: std::io::Error| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
         let (tx, rx) = mpsc::unbounded_channel();
+        let writer_dirty = dirty.clone();
         std::thread::Builder::new()
             .name("gt-store-writer".into())
-            .spawn(move || writer_loop(conn, rx))
-            .map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            .spawn(move || writer_loop(conn, rx, writer_dirty))
+            .map_err(spawn_err)?;
+        std::thread::Builder::new()
+            .name("gt-store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, dirty))
+            .map_err(spawn_err)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
@@ -181,7 +195,28 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     Ok(conn)
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+/// How often committed WAL pages are copied into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// PASSIVE checkpoints run beside the writer without blocking it. The loop ends once
+/// the writer, the only other holder of `dirty`, has stopped.
+fn checkpoint_loop(conn: Connection, dirty: Arc<AtomicBool>) {
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        let writer_gone = Arc::strong_count(&dirty) == 1;
+        if dirty.swap(false, Ordering::AcqRel) || writer_gone {
+            if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                dirty.store(true, Ordering::Release);
+            }
+        }
+        if writer_gone {
+            return;
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, dirty: Arc<AtomicBool>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.blocking_recv() {
@@ -194,6 +229,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
         }
         let group = batch.len();
         let outcome = run_group(&conn, &mut batch, &mut replies);
+        dirty.store(true, Ordering::Release);
         if let Err(e) = &outcome {
             tracing::error!(error = %e, group, "store commit failed");
         }
