@@ -74,6 +74,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 if r.errors > 0 {
                     eprintln!("  {} requests were not answered 202", r.errors);
                 }
+                let drained = wait_for_empty_inbox(&target).await?;
+                eprintln!(
+                    "  the inbox worker caught up {:.2}s after the run ended",
+                    drained.as_secs_f64()
+                );
             }
             Ok(())
         }
@@ -124,6 +129,23 @@ async fn spawn_server() -> anyhow::Result<(tokio::process::Child, String, String
     .await
     .context("gt serve did not start within 30 s")??;
     Ok((child, url, secret))
+}
+
+/// How long after a run the worker needs to work off the backlog (ingest acknowledges
+/// faster than deliveries are worked; the difference queues durably in the inbox).
+async fn wait_for_empty_inbox(base: &str) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let url = format!("{base}/healthz");
+    loop {
+        let health: serde_json::Value = reqwest::get(&url).await?.json().await?;
+        if health["inbox_pending"].as_i64() == Some(0) {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            bail!("the inbox did not drain within 10 minutes: {health}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 struct RunResult {

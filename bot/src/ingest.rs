@@ -19,7 +19,7 @@ use webhooks::ForgeKind;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::store::{InsertOutcome, NewDelivery, Store, rig_id};
+use crate::store::{InsertOutcome, NewDelivery, Store, StoredBody, rig_id};
 
 /// What the ingest handlers share.
 pub struct IngestState {
@@ -239,10 +239,10 @@ fn routed_delivery(
 ) -> NewDelivery {
     let content_type = header_str(headers, header::CONTENT_TYPE.as_str());
     let json = match forge {
-        ForgeKind::GitHub => webhooks::github_payload_bytes(content_type, &body)
-            .map(|b| b.into_owned())
-            .map_err(|e| e.to_string()),
-        ForgeKind::GitLab => Ok(body.to_vec()),
+        ForgeKind::GitHub => {
+            webhooks::github_payload_bytes(content_type, &body).map_err(|e| e.to_string())
+        }
+        ForgeKind::GitLab => Ok(std::borrow::Cow::Borrowed(&body[..])),
     };
     let mut delivery = NewDelivery {
         forge: forge.as_str(),
@@ -251,7 +251,7 @@ fn routed_delivery(
         event,
         action: None,
         repo: None,
-        body: Vec::new(),
+        body: StoredBody::compress(&[]),
         received_at: now,
         failed: None,
     };
@@ -267,11 +267,11 @@ fn routed_delivery(
                 }
                 Err(e) => delivery.failed = Some(format!("{}: {e}", delivery.event)),
             }
-            delivery.body = json;
+            delivery.body = StoredBody::compress(&json);
         }
         Err(e) => {
             delivery.failed = Some(format!("{}: {e}", delivery.event));
-            delivery.body = body.to_vec();
+            delivery.body = StoredBody::compress(&body);
         }
     }
     delivery

@@ -36,6 +36,50 @@ impl InboxStatus {
     }
 }
 
+/// A delivery body as stored. Webhook JSON compresses 3-5x, and the bytes written
+/// (to the WAL, then again by the checkpoint) are what bounds ingest, so bodies are
+/// compressed on the request's thread before they reach the single writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBody {
+    codec: &'static str,
+    bytes: Vec<u8>,
+}
+
+/// Bodies smaller than this are stored as they are: compressing them saves nothing.
+const COMPRESS_FROM: usize = 512;
+
+impl StoredBody {
+    pub fn compress(raw: &[u8]) -> Self {
+        if raw.len() >= COMPRESS_FROM {
+            let packed = lz4_flex::compress_prepend_size(raw);
+            if packed.len() < raw.len() {
+                return Self {
+                    codec: "lz4",
+                    bytes: packed,
+                };
+            }
+        }
+        Self {
+            codec: "identity",
+            bytes: raw.to_vec(),
+        }
+    }
+
+    /// The bytes as the forge sent them.
+    pub fn decompress(codec: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
+        match codec {
+            "identity" => Ok(bytes),
+            "lz4" => lz4_flex::decompress_size_prepended(&bytes)
+                .map_err(|e| StoreError::Invalid(format!("stored body does not decompress: {e}"))),
+            other => Err(StoreError::Invalid(format!("unknown body codec {other:?}"))),
+        }
+    }
+
+    pub fn stored_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
 /// A verified delivery as ingest hands it to the store.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
@@ -45,7 +89,7 @@ pub struct NewDelivery {
     pub event: String,
     pub action: Option<String>,
     pub repo: Option<String>,
-    pub body: Vec<u8>,
+    pub body: StoredBody,
     pub received_at: Millis,
     /// Set when the body could not even be routed: stored for inspection, never worked.
     pub failed: Option<String>,
@@ -65,8 +109,8 @@ pub fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<InsertOutco
     };
     let mut insert = conn.prepare_cached(
         "INSERT INTO inbox (forge, forge_host, delivery_id, event, action, repo, body,
-                            received_at, status, next_attempt_at, last_error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?10)
+                            body_codec, received_at, status, next_attempt_at, last_error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?11, ?8, ?9, ?8, ?10)
          ON CONFLICT (forge, forge_host, delivery_id) DO NOTHING",
     )?;
     let changed = insert.execute(params![
@@ -76,10 +120,11 @@ pub fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<InsertOutco
         d.event,
         d.action,
         d.repo,
-        d.body,
+        d.body.bytes,
         d.received_at,
         status,
         error,
+        d.body.codec,
     ])?;
     if changed == 1 {
         return Ok(InsertOutcome::Inserted(conn.last_insert_rowid()));
@@ -138,7 +183,7 @@ fn row_without_body(r: &Row<'_>) -> rusqlite::Result<InboxRow> {
 /// oldest whose retry time has come.
 pub fn take_next(conn: &Connection, now: Millis) -> Result<Option<InboxRow>> {
     let sql = format!(
-        "SELECT {COLUMNS}, body FROM inbox AS i
+        "SELECT {COLUMNS}, body_codec, body FROM inbox AS i
          WHERE status = 'pending' AND next_attempt_at <= ?1
            AND NOT EXISTS (SELECT 1 FROM inbox AS j
                            WHERE j.status = 'pending' AND j.repo IS i.repo AND j.id < i.id)
@@ -147,12 +192,15 @@ pub fn take_next(conn: &Connection, now: Millis) -> Result<Option<InboxRow>> {
     let mut stmt = conn.prepare_cached(&sql)?;
     let row = stmt
         .query_row([now], |r| {
-            let mut row = row_without_body(r)?;
-            row.body = r.get(13)?;
-            Ok(row)
+            let row = row_without_body(r)?;
+            Ok((row, r.get::<_, String>(13)?, r.get::<_, Vec<u8>>(14)?))
         })
         .optional()?;
-    Ok(row)
+    row.map(|(mut row, codec, bytes)| {
+        row.body = StoredBody::decompress(&codec, bytes)?;
+        Ok(row)
+    })
+    .transpose()
 }
 
 /// When the earliest pending delivery becomes due, so the worker can sleep until then.

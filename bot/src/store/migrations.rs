@@ -92,7 +92,10 @@ const MIGRATIONS: &[&str] = &[
         event            TEXT NOT NULL,
         action           TEXT,
         repo             TEXT,
+        -- The delivery's bytes as the forge sent them, compressed per `body_codec`
+        -- ('identity' or 'lz4', LZ4 block with a little-endian u32 length prefix).
         body             BLOB NOT NULL,
+        body_codec       TEXT NOT NULL DEFAULT 'identity' CHECK (body_codec IN ('identity', 'lz4')),
         received_at      INTEGER NOT NULL,
         status           TEXT NOT NULL DEFAULT 'pending'
                            CHECK (status IN ('pending', 'processed', 'failed', 'ignored')),

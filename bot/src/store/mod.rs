@@ -25,8 +25,9 @@ pub use beads::{
     create_bead, find_task_for_forge_ref, get_bead, list_beads, ready_beads, transition,
 };
 pub use inbox::{
-    InboxRow, InboxStatus, InsertOutcome, NewDelivery, get_delivery, insert_delivery, list_inbox,
-    mark_failed, mark_ignored, mark_processed, next_due, retry_delivery, schedule_retry, take_next,
+    InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, get_delivery, insert_delivery,
+    list_inbox, mark_failed, mark_ignored, mark_processed, next_due, retry_delivery,
+    schedule_retry, take_next,
 };
 pub use rigs::{Rig, ensure_rig, ensure_town, list_rigs, rig_id};
 
@@ -204,11 +205,11 @@ fn checkpoint_loop(conn: Connection, dirty: Arc<AtomicBool>) {
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
         let writer_gone = Arc::strong_count(&dirty) == 1;
-        if dirty.swap(false, Ordering::AcqRel) || writer_gone {
-            if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
-                dirty.store(true, Ordering::Release);
-            }
+        if (dirty.swap(false, Ordering::AcqRel) || writer_gone)
+            && let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+            dirty.store(true, Ordering::Release);
         }
         if writer_gone {
             return;
