@@ -2,16 +2,18 @@
 //!
 //! Deliveries of one repository are worked in order; a delivery that keeps failing is
 //! retried with exponential backoff and after `worker.max_attempts` marked failed, so
-//! it never blocks its repository for good. The changes a delivery causes and the mark
-//! that it was processed commit in one transaction: a crash anywhere repeats the whole
-//! delivery or none of it.
+//! it never blocks its repository for good. A batch of due deliveries is worked in one
+//! transaction, each delivery in its own savepoint: the changes a delivery causes and
+//! the mark that it was processed commit together, so a crash anywhere repeats a
+//! delivery whole or not at all, and a backlog costs one fsync per batch, not per
+//! delivery.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::Notify;
-use tracing::Instrument;
 use webhooks::{ForgeEvent, ForgeKind, IssueEvent};
 
 use crate::clock::{Millis, SharedClock};
@@ -20,26 +22,24 @@ use crate::ids::random_bead_id;
 use crate::store::{self, BeadType, InboxRow, NewBead, Rig, Store, StoreError};
 use crate::town::{self, IssueDecision};
 
+/// Deliveries worked per transaction at most.
+const BATCH: usize = 128;
+
 /// What one step of the worker did. Tests drain the inbox by stepping until `Idle`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Processed {
-        id: i64,
-    },
-    Ignored {
-        id: i64,
-    },
-    Failed {
-        id: i64,
-    },
-    Retrying {
-        id: i64,
-        at: Millis,
-    },
+    /// Deliveries were worked; each ended as one of these.
+    Worked(Vec<Worked>),
     /// Nothing is due; `next_due` is when the earliest pending retry comes up.
-    Idle {
-        next_due: Option<Millis>,
-    },
+    Idle { next_due: Option<Millis> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Worked {
+    Processed { id: i64 },
+    Ignored { id: i64 },
+    Failed { id: i64 },
+    Retrying { id: i64, at: Millis },
 }
 
 #[derive(Clone)]
@@ -50,7 +50,7 @@ pub struct Worker {
     notify: Arc<Notify>,
 }
 
-/// How a delivery's processing ended inside its transaction.
+/// How a delivery's processing ended inside its savepoint.
 enum Applied {
     Done,
     NotARig(String),
@@ -66,32 +66,41 @@ impl Worker {
         }
     }
 
-    /// Work the next due delivery, if any.
+    /// Work the due deliveries, up to a batch.
     pub async fn step(&self) -> Result<Outcome, StoreError> {
         let now = self.clock.now_ms();
-        let next = self.store.read(move |c| store::take_next(c, now)).await?;
-        let Some(row) = next else {
+        let rows = self
+            .store
+            .read(move |c| store::take_due(c, now, BATCH))
+            .await?;
+        if rows.is_empty() {
             let next_due = self.store.read(store::next_due).await?;
             return Ok(Outcome::Idle { next_due });
-        };
-        let span = tracing::info_span!(
-            "delivery",
-            inbox_id = row.id,
-            delivery = %row.delivery_id,
-            event = %row.event,
-            repo = row.repo.as_deref().unwrap_or("-"),
-            attempt = row.attempts + 1,
-        );
-        self.work(row).instrument(span).await
+        }
+        // Parsing is CPU work: do it before taking a place in the writer's queue.
+        let parsed: Vec<(InboxRow, Result<Vec<ForgeEvent>, String>)> = rows
+            .into_iter()
+            .map(|row| {
+                let events = parse_row(&row);
+                (row, events)
+            })
+            .collect();
+        let config = self.config.clone();
+        let worked = self
+            .store
+            .write(move |c| Ok(work_batch(c, &config, &parsed, now)))
+            .await?;
+        Ok(Outcome::Worked(worked))
     }
 
-    /// Step until nothing is due. Returns how many deliveries were worked.
+    /// Step until nothing is due. Returns how many deliveries were worked (a retry
+    /// scheduled counts as worked).
     pub async fn drain(&self) -> Result<usize, StoreError> {
         let mut n = 0;
         loop {
             match self.step().await? {
                 Outcome::Idle { .. } => return Ok(n),
-                _ => n += 1,
+                Outcome::Worked(w) => n += w.len(),
             }
         }
     }
@@ -108,9 +117,9 @@ impl Worker {
                         .unwrap_or(u64::MAX);
                     Duration::from_millis(until_due.min(1_000))
                 }
-                Ok(_) => continue,
+                Ok(Outcome::Worked(_)) => continue,
                 Err(e) => {
-                    tracing::error!(error = %e, "inbox worker could not read the store; retrying");
+                    tracing::error!(error = %e, "inbox worker could not reach the store; retrying");
                     Duration::from_secs(1)
                 }
             };
@@ -121,74 +130,105 @@ impl Worker {
             }
         }
     }
+}
 
-    async fn work(&self, row: InboxRow) -> Result<Outcome, StoreError> {
-        let id = row.id;
-        let forge = match row.forge.as_str() {
-            "gitlab" => ForgeKind::GitLab,
-            _ => ForgeKind::GitHub,
-        };
-        let events = match webhooks::parse(forge, &row.forge_host, &row.event, &row.body) {
-            Ok(events) => events,
-            Err(e) => {
-                // A payload that does not parse will not parse next time either.
-                tracing::warn!(error = %e, "delivery does not parse; marked failed");
-                let now = self.clock.now_ms();
-                let msg = e.to_string();
-                self.store
-                    .write(move |c| store::mark_failed(c, id, now, &msg))
-                    .await?;
-                return Ok(Outcome::Failed { id });
-            }
-        };
-        let config = self.config.clone();
-        let now = self.clock.now_ms();
-        let applied = self
-            .store
-            .write(move |c| {
-                let applied = apply(c, &config, &events, now)?;
-                match &applied {
-                    Applied::Done => store::mark_processed(c, id, now)?,
-                    Applied::NotARig(why) => store::mark_ignored(c, id, now, why)?,
-                }
-                Ok(applied)
-            })
-            .await;
-        match applied {
-            Ok(Applied::Done) => {
-                tracing::debug!("delivery processed");
-                Ok(Outcome::Processed { id })
-            }
-            Ok(Applied::NotARig(why)) => {
-                tracing::info!(%why, "delivery ignored");
-                Ok(Outcome::Ignored { id })
-            }
-            Err(e) => self.retry_or_fail(&row, e).await,
-        }
+fn parse_row(row: &InboxRow) -> Result<Vec<ForgeEvent>, String> {
+    if let Some(e) = &row.body_error {
+        return Err(e.clone());
     }
+    let forge = match row.forge.as_str() {
+        "gitlab" => ForgeKind::GitLab,
+        _ => ForgeKind::GitHub,
+    };
+    webhooks::parse(forge, &row.forge_host, &row.event, &row.body).map_err(|e| e.to_string())
+}
 
-    async fn retry_or_fail(
-        &self,
-        row: &InboxRow,
-        error: StoreError,
-    ) -> Result<Outcome, StoreError> {
-        let id = row.id;
-        let attempts = row.attempts as u32 + 1;
-        let now = self.clock.now_ms();
-        let msg = error.to_string();
-        if attempts >= self.config.worker.max_attempts {
-            tracing::error!(error = %msg, attempts, "delivery failed for good; its repository goes on");
-            self.store
-                .write(move |c| store::mark_failed(c, id, now, &msg))
-                .await?;
-            return Ok(Outcome::Failed { id });
+/// Work a batch in id order inside the writer's transaction. A delivery that fails and
+/// will be retried holds back the rest of its repository's deliveries in the batch.
+fn work_batch(
+    conn: &Connection,
+    config: &Config,
+    batch: &[(InboxRow, Result<Vec<ForgeEvent>, String>)],
+    now: Millis,
+) -> Vec<Worked> {
+    let mut held_back: HashSet<Option<&str>> = HashSet::new();
+    let mut worked = Vec::with_capacity(batch.len());
+    for (row, events) in batch {
+        if held_back.contains(&row.repo.as_deref()) {
+            continue;
         }
-        let at = now + backoff_ms(&self.config, attempts) as Millis;
-        tracing::warn!(error = %msg, attempts, retry_in_ms = at - now, "delivery failed; will retry");
-        self.store
-            .write(move |c| store::schedule_retry(c, id, at, &msg))
-            .await?;
-        Ok(Outcome::Retrying { id, at })
+        let span = tracing::info_span!(
+            "delivery",
+            inbox_id = row.id,
+            delivery = %row.delivery_id,
+            event = %row.event,
+            repo = row.repo.as_deref().unwrap_or("-"),
+            attempt = row.attempts + 1,
+        );
+        let _enter = span.enter();
+        let outcome = work_one(conn, config, row, events, now).unwrap_or_else(|e| {
+            // Recording the outcome itself failed: leave the row pending as it was.
+            tracing::error!(error = %e, "could not record a delivery's outcome");
+            Worked::Retrying {
+                id: row.id,
+                at: row.next_attempt_at,
+            }
+        });
+        if matches!(outcome, Worked::Retrying { .. }) {
+            held_back.insert(row.repo.as_deref());
+        }
+        worked.push(outcome);
+    }
+    worked
+}
+
+fn work_one(
+    conn: &Connection,
+    config: &Config,
+    row: &InboxRow,
+    events: &Result<Vec<ForgeEvent>, String>,
+    now: Millis,
+) -> Result<Worked, StoreError> {
+    let id = row.id;
+    let events = match events {
+        Ok(events) => events,
+        Err(e) => {
+            // A payload that does not parse will not parse next time either.
+            tracing::warn!(error = %e, "delivery does not parse; marked failed");
+            store::mark_failed(conn, id, now, e)?;
+            return Ok(Worked::Failed { id });
+        }
+    };
+    conn.execute_batch("SAVEPOINT delivery")?;
+    let applied = apply(conn, config, events, now);
+    if applied.is_err() {
+        conn.execute_batch("ROLLBACK TO delivery")?;
+    }
+    conn.execute_batch("RELEASE delivery")?;
+    match applied {
+        Ok(Applied::Done) => {
+            store::mark_processed(conn, id, now)?;
+            tracing::debug!("delivery processed");
+            Ok(Worked::Processed { id })
+        }
+        Ok(Applied::NotARig(why)) => {
+            store::mark_ignored(conn, id, now, &why)?;
+            tracing::info!(%why, "delivery ignored");
+            Ok(Worked::Ignored { id })
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let attempts = row.attempts as u32 + 1;
+            if attempts >= config.worker.max_attempts {
+                tracing::error!(error = %msg, attempts, "delivery failed for good; its repository goes on");
+                store::mark_failed(conn, id, now, &msg)?;
+                return Ok(Worked::Failed { id });
+            }
+            let at = now + backoff_ms(config, attempts) as Millis;
+            tracing::warn!(error = %msg, attempts, retry_in_ms = at - now, "delivery failed; will retry");
+            store::schedule_retry(conn, id, at, &msg)?;
+            Ok(Worked::Retrying { id, at })
+        }
     }
 }
 

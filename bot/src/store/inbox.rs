@@ -154,6 +154,8 @@ pub struct InboxRow {
     pub processed_at: Option<Millis>,
     #[serde(skip)]
     pub body: Vec<u8>,
+    #[serde(skip)]
+    pub body_error: Option<String>,
 }
 
 const COLUMNS: &str = "id, forge, forge_host, delivery_id, event, action, repo, received_at,
@@ -175,32 +177,40 @@ fn row_without_body(r: &Row<'_>) -> rusqlite::Result<InboxRow> {
         last_error: r.get(11)?,
         processed_at: r.get(12)?,
         body: Vec::new(),
+        body_error: None,
     })
 }
 
-/// The next delivery to work: for each repository only its oldest pending row is a
-/// candidate (deliveries of one repository are worked in order), and among those the
-/// oldest whose retry time has come.
-pub fn take_next(conn: &Connection, now: Millis) -> Result<Option<InboxRow>> {
+/// The deliveries to work now, oldest first, at most `limit`. A delivery is due when
+/// its retry time has come and no earlier delivery of its repository is still waiting
+/// for a retry: deliveries of one repository are worked in order.
+pub fn take_due(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<InboxRow>> {
     let sql = format!(
         "SELECT {COLUMNS}, body_codec, body FROM inbox AS i
          WHERE status = 'pending' AND next_attempt_at <= ?1
            AND NOT EXISTS (SELECT 1 FROM inbox AS j
-                           WHERE j.status = 'pending' AND j.repo IS i.repo AND j.id < i.id)
-         ORDER BY id LIMIT 1"
+                           WHERE j.status = 'pending' AND j.repo IS i.repo AND j.id < i.id
+                             AND j.next_attempt_at > ?1)
+         ORDER BY id LIMIT ?2"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let row = stmt
-        .query_row([now], |r| {
+    let rows = stmt
+        .query_map(params![now, limit as i64], |r| {
             let row = row_without_body(r)?;
             Ok((row, r.get::<_, String>(13)?, r.get::<_, Vec<u8>>(14)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|(mut row, codec, bytes)| {
+            // A body that cannot be read back fails its own delivery, not the worker.
+            match StoredBody::decompress(&codec, bytes) {
+                Ok(body) => row.body = body,
+                Err(e) => row.body_error = Some(e.to_string()),
+            }
+            row
         })
-        .optional()?;
-    row.map(|(mut row, codec, bytes)| {
-        row.body = StoredBody::decompress(&codec, bytes)?;
-        Ok(row)
-    })
-    .transpose()
+        .collect())
 }
 
 /// When the earliest pending delivery becomes due, so the worker can sleep until then.

@@ -27,7 +27,7 @@ pub use beads::{
 pub use inbox::{
     InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, get_delivery, insert_delivery,
     list_inbox, mark_failed, mark_ignored, mark_processed, next_due, retry_delivery,
-    schedule_retry, take_next,
+    schedule_retry, take_due,
 };
 pub use rigs::{Rig, ensure_rig, ensure_town, list_rigs, rig_id};
 
