@@ -43,15 +43,15 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             seconds,
         } => {
             let body = Arc::new(read_payload(payload)?);
-            let (target, secret, _child) = match url {
+            let (target, secret, _server) = match url {
                 Some(url) => {
                     let secret =
                         secret.context("--secret (or GT_BENCH_SECRET) is needed with --url")?;
                     (url, secret, None)
                 }
                 None => {
-                    let (child, url, secret) = spawn_server().await?;
-                    (url, secret, Some(child))
+                    let server = BenchServer::spawn().await?;
+                    (server.url.clone(), server.secret.clone(), Some(server))
                 }
             };
             eprintln!(
@@ -98,37 +98,63 @@ fn read_payload(path: Option<PathBuf>) -> anyhow::Result<Vec<u8>> {
     })
 }
 
-/// Start `gt serve` on a free port and a temporary database; it is killed on drop.
-async fn spawn_server() -> anyhow::Result<(tokio::process::Child, String, String)> {
-    let dir = std::env::temp_dir().join(format!("gt-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let secret = format!("bench-{}", crate::ids::random_bead_id(8));
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .arg("serve")
-        .env("GT_LISTEN", "127.0.0.1:0")
-        .env("GT_DATABASE", dir.join("bench.db"))
-        .env("GT_GITHUB_WEBHOOK_SECRET", &secret)
-        .env("GT_LOG", "warn")
-        .env_remove("RUST_LOG")
-        .env_remove("GT_CONFIG")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot start gt serve")?;
-    let stdout = child.stdout.take().expect("piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                return Ok(url.to_string());
+/// A `gt serve` child on a free port and a temporary database. Dropping it kills the
+/// server and removes the database.
+struct BenchServer {
+    child: tokio::process::Child,
+    dir: PathBuf,
+    url: String,
+    secret: String,
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        // The child may still hold the files for a moment; removal is best effort.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl BenchServer {
+    async fn spawn() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("gt-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let secret = format!("bench-{}", crate::ids::random_bead_id(8));
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .env("GT_LISTEN", "127.0.0.1:0")
+            .env("GT_DATABASE", dir.join("bench.db"))
+            .env("GT_GITHUB_WEBHOOK_SECRET", &secret)
+            .env("GT_LOG", "warn")
+            .env_remove("RUST_LOG")
+            .env_remove("GT_CONFIG")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start gt serve")?;
+        let stdout = child.stdout.take().expect("piped");
+        let server = BenchServer {
+            child,
+            dir,
+            url: String::new(),
+            secret,
+        };
+        let mut lines = BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    return Ok(url.to_string());
+                }
             }
-        }
-        bail!("gt serve exited before listening")
-    })
-    .await
-    .context("gt serve did not start within 30 s")??;
-    Ok((child, url, secret))
+            bail!("gt serve exited before listening")
+        })
+        .await
+        .context("gt serve did not start within 30 s")??;
+        let mut server = server;
+        server.url = url;
+        Ok(server)
+    }
 }
 
 /// How long after a run the worker needs to work off the backlog (ingest acknowledges

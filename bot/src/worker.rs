@@ -25,6 +25,10 @@ use crate::town::{self, IssueDecision};
 /// Deliveries worked per transaction at most.
 const BATCH: usize = 128;
 
+/// How long the worker lets new deliveries gather after a partial batch. Far below
+/// anything a person notices on an issue, long enough to batch a burst.
+const LINGER: Duration = Duration::from_millis(25);
+
 /// What one step of the worker did. Tests drain the inbox by stepping until `Idle`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -110,22 +114,27 @@ impl Worker {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let wait = match self.step().await {
+            // (how long to wait, whether a new delivery may cut the wait short)
+            let (wait, wake_on_delivery) = match self.step().await {
                 Ok(Outcome::Idle { next_due }) => {
                     let until_due = next_due
                         .map(|t| (t - self.clock.now_ms()).max(0) as u64)
                         .unwrap_or(u64::MAX);
-                    Duration::from_millis(until_due.min(1_000))
+                    (Duration::from_millis(until_due.min(1_000)), true)
                 }
-                Ok(Outcome::Worked(_)) => continue,
+                // A full batch means a backlog: go straight on. A partial one means
+                // the worker is keeping up; letting deliveries gather for a moment
+                // makes the next batch bigger and leaves the CPU to ingest.
+                Ok(Outcome::Worked(w)) if w.len() >= BATCH => continue,
+                Ok(Outcome::Worked(_)) => (LINGER, false),
                 Err(e) => {
                     tracing::error!(error = %e, "inbox worker could not reach the store; retrying");
-                    Duration::from_secs(1)
+                    (Duration::from_secs(1), false)
                 }
             };
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = self.notify.notified() => {}
+                _ = self.notify.notified(), if wake_on_delivery => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }

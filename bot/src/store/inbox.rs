@@ -108,9 +108,9 @@ pub fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<InsertOutco
         None => ("pending", None),
     };
     let mut insert = conn.prepare_cached(
-        "INSERT INTO inbox (forge, forge_host, delivery_id, event, action, repo, body,
-                            body_codec, received_at, status, next_attempt_at, last_error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?11, ?8, ?9, ?8, ?10)
+        "INSERT INTO inbox (forge, forge_host, delivery_id, event, action, repo,
+                            received_at, status, next_attempt_at, last_error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?9)
          ON CONFLICT (forge, forge_host, delivery_id) DO NOTHING",
     )?;
     let changed = insert.execute(params![
@@ -120,14 +120,17 @@ pub fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<InsertOutco
         d.event,
         d.action,
         d.repo,
-        d.body.bytes,
         d.received_at,
         status,
         error,
-        d.body.codec,
     ])?;
     if changed == 1 {
-        return Ok(InsertOutcome::Inserted(conn.last_insert_rowid()));
+        let id = conn.last_insert_rowid();
+        conn.prepare_cached(
+            "INSERT INTO inbox_bodies (inbox_id, codec, body) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, d.body.codec, d.body.bytes])?;
+        return Ok(InsertOutcome::Inserted(id));
     }
     let mut find = conn.prepare_cached(
         "SELECT id FROM inbox WHERE forge = ?1 AND forge_host = ?2 AND delivery_id = ?3",
@@ -186,7 +189,7 @@ fn row_without_body(r: &Row<'_>) -> rusqlite::Result<InboxRow> {
 /// for a retry: deliveries of one repository are worked in order.
 pub fn take_due(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<InboxRow>> {
     let sql = format!(
-        "SELECT {COLUMNS}, body_codec, body FROM inbox AS i
+        "SELECT {COLUMNS}, b.codec, b.body FROM inbox AS i JOIN inbox_bodies AS b ON b.inbox_id = i.id
          WHERE status = 'pending' AND next_attempt_at <= ?1
            AND NOT EXISTS (SELECT 1 FROM inbox AS j
                            WHERE j.status = 'pending' AND j.repo IS i.repo AND j.id < i.id

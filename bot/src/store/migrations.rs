@@ -92,10 +92,6 @@ const MIGRATIONS: &[&str] = &[
         event            TEXT NOT NULL,
         action           TEXT,
         repo             TEXT,
-        -- The delivery's bytes as the forge sent them, compressed per `body_codec`
-        -- ('identity' or 'lz4', LZ4 block with a little-endian u32 length prefix).
-        body             BLOB NOT NULL,
-        body_codec       TEXT NOT NULL DEFAULT 'identity' CHECK (body_codec IN ('identity', 'lz4')),
         received_at      INTEGER NOT NULL,
         status           TEXT NOT NULL DEFAULT 'pending'
                            CHECK (status IN ('pending', 'processed', 'failed', 'ignored')),
@@ -105,8 +101,20 @@ const MIGRATIONS: &[&str] = &[
         processed_at     INTEGER,
         UNIQUE (forge, forge_host, delivery_id)
     );
-    CREATE INDEX inbox_pending ON inbox (repo, id) WHERE status = 'pending';
-    CREATE INDEX inbox_status ON inbox (status, id);
+    -- The queue: only pending deliveries are indexed, so the worker's look-ups stay
+    -- as small as the backlog however long the history grows.
+    CREATE INDEX inbox_queue ON inbox (id) WHERE status = 'pending';
+    CREATE INDEX inbox_pending ON inbox (repo, id, next_attempt_at) WHERE status = 'pending';
+
+    -- The delivery's bytes as the forge sent them, compressed per `codec` ('identity'
+    -- or 'lz4': an LZ4 block after a little-endian u32 length). Written once and never
+    -- updated: kept apart from `inbox` so that recording a delivery's progress rewrites
+    -- a small row, not the payload.
+    CREATE TABLE inbox_bodies (
+        inbox_id  INTEGER PRIMARY KEY REFERENCES inbox(id),
+        codec     TEXT NOT NULL CHECK (codec IN ('identity', 'lz4')),
+        body      BLOB NOT NULL
+    );
 
     CREATE TABLE agents (
         id                 TEXT PRIMARY KEY,

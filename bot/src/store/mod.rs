@@ -83,10 +83,13 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         let mut conn = open_connection(&path, false)?;
         migrations::run(&mut conn)?;
-        // The writer never checkpoints on its own (except as a safety net for a WAL of
-        // ~400 MB): copying WAL pages into the database happens on another thread, so a
-        // checkpoint never sits between a delivery and its acknowledgement.
-        conn.pragma_update(None, "wal_autocheckpoint", 100_000)?;
+        // Checkpoints (copying WAL pages into the database) mostly run on their own
+        // thread so they do not sit between a delivery and its acknowledgement. The
+        // writer still checkpoints past 1000 pages, as SQLite does by default: under
+        // steady writes the background pass never catches up with the last frames, and
+        // only a checkpoint that does lets the WAL restart from its beginning instead
+        // of growing without end. The background pass leaves the writer little to copy.
+        conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
         let checkpointer = open_connection(&path, false)?;
         let dirty = Arc::new(AtomicBool::new(false));
         let spawn_err = |e: std::io::Error| StoreError::Open {
@@ -197,7 +200,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
 }
 
 /// How often committed WAL pages are copied into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// PASSIVE checkpoints run beside the writer without blocking it. The loop ends once
 /// the writer, the only other holder of `dirty`, has stopped.
@@ -241,6 +244,11 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, dirty: Ar
     tracing::debug!("store writer stopped");
 }
 
+/// Savepoint statements run once per write: keep them prepared.
+fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn run_group(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) -> Result<()> {
     let begin = conn.execute_batch("BEGIN IMMEDIATE");
     if let Err(e) = begin {
@@ -257,7 +265,7 @@ fn run_group(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) 
         return Err(err);
     }
     for job in batch.drain(..) {
-        let sp = conn.execute_batch("SAVEPOINT job");
+        let sp = exec_cached(conn, "SAVEPOINT job");
         // A panicking job must not take the only writer down with it: its changes are
         // rolled back and its caller sees the write aborted.
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)));
@@ -267,9 +275,9 @@ fn run_group(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) 
         };
         if sp.is_ok() {
             if failed {
-                let _ = conn.execute_batch("ROLLBACK TO job");
+                let _ = exec_cached(conn, "ROLLBACK TO job");
             }
-            let _ = conn.execute_batch("RELEASE job");
+            let _ = exec_cached(conn, "RELEASE job");
         }
         replies.extend(reply);
     }
