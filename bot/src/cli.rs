@@ -60,6 +60,8 @@ pub enum InboxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one delivery: its headers as stored, its state and its JSON payload.
+    Show { id: i64 },
     /// Put a failed or ignored delivery back in the queue; a running `gt serve` picks it up.
     Retry { id: i64 },
 }
@@ -143,6 +145,17 @@ pub async fn run_inbox(config: &Config, cmd: InboxCommand) -> anyhow::Result<()>
                         .map(|e| format!("  error: {e}"))
                         .unwrap_or_default(),
                 );
+            }
+        }
+        InboxCommand::Show { id } => {
+            let (row, body) = store
+                .read(move |c| Ok((store::get_delivery(c, id)?, store::delivery_body(c, id)?)))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&row)?);
+            // Raw bytes as the forge sent them; pretty-printed when they are JSON.
+            match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
+                Err(_) => println!("{}", String::from_utf8_lossy(&body)),
             }
         }
         InboxCommand::Retry { id } => {

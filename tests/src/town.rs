@@ -88,6 +88,11 @@ impl TestTown {
         .env("GT_GITLAB_WEBHOOK_TOKEN", GITLAB_TOKEN)
     }
 
+    /// The database file, for driving the `gt` CLI against this town.
+    pub fn database(&self) -> String {
+        self.app.config.database.display().to_string()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -284,6 +284,19 @@ pub fn retry_delivery(conn: &Connection, id: i64, now: Millis) -> Result<InboxRo
     get_delivery(conn, id)
 }
 
+/// The payload of a delivery, decompressed.
+pub fn delivery_body(conn: &Connection, id: i64) -> Result<Vec<u8>> {
+    let (codec, bytes): (String, Vec<u8>) = conn
+        .query_row(
+            "SELECT codec, body FROM inbox_bodies WHERE inbox_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("no delivery with id {id} in the inbox")))?;
+    StoredBody::decompress(&codec, bytes)
+}
+
 pub fn get_delivery(conn: &Connection, id: i64) -> Result<InboxRow> {
     let sql = format!("SELECT {COLUMNS} FROM inbox WHERE id = ?1");
     conn.query_row(&sql, [id], row_without_body)

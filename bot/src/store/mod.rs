@@ -25,9 +25,9 @@ pub use beads::{
     create_bead, find_task_for_forge_ref, get_bead, list_beads, ready_beads, transition,
 };
 pub use inbox::{
-    InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, get_delivery, insert_delivery,
-    list_inbox, mark_failed, mark_ignored, mark_processed, next_due, retry_delivery,
-    schedule_retry, take_due,
+    InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, delivery_body, get_delivery,
+    insert_delivery, list_inbox, mark_failed, mark_ignored, mark_processed, next_due,
+    retry_delivery, schedule_retry, take_due,
 };
 pub use rigs::{Rig, ensure_rig, ensure_town, list_rigs, rig_id};
 
