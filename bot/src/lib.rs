@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod forge;
 pub mod ids;
 pub mod ingest;
 pub mod server;

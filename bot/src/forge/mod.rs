@@ -1,0 +1,349 @@
+//! The forge as the bot acts on it: one [`Forge`] trait, implemented for GitHub (on
+//! octocrab) and GitLab (on the gitlab crate), and answered in tests and `gt demo` by
+//! the forge simulator. Town logic only ever sees these types.
+//!
+//! Every implementation retries 5xx and timeouts with backoff, waits out primary and
+//! secondary rate limits instead of hammering, pages through lists, and traces each
+//! call with the repository (and the bead, when the caller is in a bead's span).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use webhooks::ForgeKind;
+
+/// A repository on a forge: `owner/repo` on GitHub, `group/sub/project` on GitLab.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RepoPath(pub String);
+
+impl fmt::Display for RepoPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl RepoPath {
+    pub fn new(path: impl Into<String>) -> Self {
+        Self(path.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A person's access to a repository, on GitHub's scale. GitLab access levels map onto
+/// it: guest/planner → Read, reporter → Triage, developer → Write, maintainer →
+/// Maintain, owner → Admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    None,
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+impl Permission {
+    /// Commands that change the town need write access or better.
+    pub fn can_command(self) -> bool {
+        self >= Permission::Write
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issue {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    pub state: State,
+    pub labels: Vec<String>,
+    pub author: String,
+    pub url: String,
+    /// GitHub lists pull requests among issues; catch-up skips them.
+    pub is_pull_request: bool,
+}
+
+/// Where a comment lives. GitLab addresses a note through its issue or merge request,
+/// so the id alone is not enough to edit it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CommentRef {
+    pub number: u64,
+    pub on_pull_request: bool,
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub at: CommentRef,
+    pub body: String,
+    pub author: String,
+    pub url: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+}
+
+/// A label to put on an issue; created with `color` (6 hex digits) when missing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelSpec {
+    pub name: String,
+    pub color: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewIssue {
+    pub title: String,
+    pub body: String,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPullRequest {
+    pub title: String,
+    pub body: String,
+    /// Branch with the changes.
+    pub head: String,
+    /// Branch to merge into.
+    pub base: String,
+    pub draft: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequestUpdate {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub state: Option<State>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    pub state: State,
+    pub merged: bool,
+    pub head: String,
+    pub head_sha: String,
+    pub base: String,
+    pub author: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    Approved,
+    ChangesRequested,
+    Commented,
+    Dismissed,
+}
+
+/// A review (GitHub) or an approval (GitLab).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub id: u64,
+    pub author: String,
+    pub state: ReviewState,
+    pub body: String,
+    pub commit_sha: Option<String>,
+}
+
+/// A comment on a line of a PR/MR diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewComment {
+    pub id: u64,
+    pub author: String,
+    pub body: String,
+    pub path: Option<String>,
+    pub line: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeMethod {
+    Merge,
+    Squash,
+    Rebase,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MergeOutcome {
+    Merged {
+        sha: String,
+    },
+    /// The forge refused: conflicts, checks, approvals, or the head moved.
+    NotMergeable {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckState {
+    Pending,
+    Success,
+    Failure,
+    Error,
+}
+
+/// What the bot reports on a commit (a commit status on both forges; GitHub check runs
+/// need an App, statuses work with any token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitStatus {
+    pub context: String,
+    pub state: CheckState,
+    pub description: String,
+    pub target_url: Option<String>,
+}
+
+/// One check on a ref: a check run or status (GitHub), a pipeline or status (GitLab).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub state: CheckState,
+    pub url: Option<String>,
+}
+
+/// Why a forge call failed, with the call and repository named so a person can act.
+#[derive(Debug, thiserror::Error)]
+pub enum ForgeError {
+    #[error("{call} on {repo}: not found")]
+    NotFound { call: &'static str, repo: String },
+    #[error("{call} on {repo}: the bot's credentials are not allowed to do this ({status})")]
+    Forbidden {
+        call: &'static str,
+        repo: String,
+        status: u16,
+    },
+    #[error("{call} on {repo}: the forge refused the request ({status}): {message}")]
+    Rejected {
+        call: &'static str,
+        repo: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{call} on {repo}: gave up after {attempts} attempts: {last}")]
+    Unavailable {
+        call: &'static str,
+        repo: String,
+        attempts: u32,
+        last: String,
+    },
+    #[error("{call} on {repo}: unexpected response: {message}")]
+    Protocol {
+        call: &'static str,
+        repo: String,
+        message: String,
+    },
+    #[error("forge configuration: {0}")]
+    Config(String),
+}
+
+pub type ForgeResult<T> = Result<T, ForgeError>;
+
+/// The operations the bot performs on a forge.
+#[async_trait::async_trait]
+pub trait Forge: Send + Sync + 'static {
+    fn kind(&self) -> ForgeKind;
+
+    /// Web host, e.g. `github.com`: with [`Forge::kind`] it names the rigs this serves.
+    fn host(&self) -> &str;
+
+    async fn issue(&self, repo: &RepoPath, number: u64) -> ForgeResult<Issue>;
+    async fn create_issue(&self, repo: &RepoPath, new: &NewIssue) -> ForgeResult<Issue>;
+    async fn set_issue_state(&self, repo: &RepoPath, number: u64, state: State) -> ForgeResult<()>;
+    /// Open issues (not pull requests) carrying `label`, every page.
+    async fn issues_with_label(&self, repo: &RepoPath, label: &str) -> ForgeResult<Vec<Issue>>;
+
+    /// Comments on an issue or PR conversation, oldest first, every page.
+    async fn comments(
+        &self,
+        repo: &RepoPath,
+        number: u64,
+        on_pull_request: bool,
+    ) -> ForgeResult<Vec<Comment>>;
+    async fn create_comment(
+        &self,
+        repo: &RepoPath,
+        number: u64,
+        on_pull_request: bool,
+        body: &str,
+    ) -> ForgeResult<Comment>;
+    async fn edit_comment(
+        &self,
+        repo: &RepoPath,
+        at: &CommentRef,
+        body: &str,
+    ) -> ForgeResult<Comment>;
+
+    /// Add labels, creating any the repository does not have yet.
+    async fn add_labels(
+        &self,
+        repo: &RepoPath,
+        number: u64,
+        labels: &[LabelSpec],
+    ) -> ForgeResult<()>;
+    /// Remove a label; removing one that is not there is not an error.
+    async fn remove_label(&self, repo: &RepoPath, number: u64, label: &str) -> ForgeResult<()>;
+
+    /// A user's access to the repository (`None` for strangers and unknown users).
+    async fn permission(&self, repo: &RepoPath, user: &str) -> ForgeResult<Permission>;
+
+    async fn create_pull_request(
+        &self,
+        repo: &RepoPath,
+        new: &NewPullRequest,
+    ) -> ForgeResult<PullRequest>;
+    async fn update_pull_request(
+        &self,
+        repo: &RepoPath,
+        number: u64,
+        update: &PullRequestUpdate,
+    ) -> ForgeResult<PullRequest>;
+    async fn pull_request(&self, repo: &RepoPath, number: u64) -> ForgeResult<PullRequest>;
+    /// Open pull/merge requests, every page.
+    async fn open_pull_requests(&self, repo: &RepoPath) -> ForgeResult<Vec<PullRequest>>;
+    async fn reviews(&self, repo: &RepoPath, number: u64) -> ForgeResult<Vec<Review>>;
+    async fn review_comments(
+        &self,
+        repo: &RepoPath,
+        number: u64,
+    ) -> ForgeResult<Vec<ReviewComment>>;
+    /// Merge, optionally only if the head is still `expected_head` (never merge
+    /// commits nobody checked).
+    async fn merge(
+        &self,
+        repo: &RepoPath,
+        number: u64,
+        method: MergeMethod,
+        expected_head: Option<&str>,
+    ) -> ForgeResult<MergeOutcome>;
+
+    async fn set_status(
+        &self,
+        repo: &RepoPath,
+        sha: &str,
+        status: &CommitStatus,
+    ) -> ForgeResult<()>;
+    /// Every check and status on a ref, every page.
+    async fn checks(&self, repo: &RepoPath, git_ref: &str) -> ForgeResult<Vec<CheckResult>>;
+    /// Names of the checks the branch requires before merging (empty when unprotected).
+    async fn required_checks(&self, repo: &RepoPath, branch: &str) -> ForgeResult<Vec<String>>;
+
+    /// A file's bytes at a ref, `None` when it does not exist (e.g. `.gastown.yaml`).
+    async fn file(
+        &self,
+        repo: &RepoPath,
+        path: &str,
+        git_ref: &str,
+    ) -> ForgeResult<Option<Vec<u8>>>;
+}
