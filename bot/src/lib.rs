@@ -3,11 +3,14 @@
 //! Modules read from the edge inwards: [`server`] wires HTTP, the [`worker`] drains
 //! the inbox into [`town`] decisions, and the [`store`] holds all state.
 
+pub mod actions;
 pub mod bench;
 pub mod cli;
 pub mod clock;
+pub mod comments;
 pub mod config;
 pub mod forge;
+pub mod forges;
 pub mod ids;
 pub mod ingest;
 pub mod server;

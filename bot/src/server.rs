@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::forges::Forges;
 use crate::ingest::{self, IngestState, SharedIngest};
 use crate::store::Store;
 use crate::worker::Worker;
@@ -27,6 +28,7 @@ pub struct App {
     pub config: Arc<Config>,
     pub clock: SharedClock,
     pub inbox_notify: Arc<Notify>,
+    pub forges: Forges,
 }
 
 impl App {
@@ -38,7 +40,14 @@ impl App {
             config: Arc::new(config),
             clock,
             inbox_notify: Arc::new(Notify::new()),
+            forges: Forges::new(),
         })
+    }
+
+    /// Act on these forges (permission checks, comments, catch-up).
+    pub fn with_forges(mut self, forges: Forges) -> Self {
+        self.forges = forges;
+        self
     }
 
     pub fn router(&self) -> Router {
@@ -65,6 +74,7 @@ impl App {
             self.config.clone(),
             self.clock.clone(),
             self.inbox_notify.clone(),
+            self.forges.clone(),
         )
     }
 }

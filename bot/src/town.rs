@@ -5,6 +5,7 @@
 use serde_json::json;
 use webhooks::{IssueAction, IssueEvent, IssueState};
 
+use crate::forge::Permission;
 use crate::store::{Bead, BeadStatus};
 
 /// What to do about an issue event.
@@ -14,6 +15,8 @@ pub enum IssueDecision {
     Sling(SlingRequest),
     /// The issue is already a bead; slinging is idempotent.
     AlreadySlung { bead_id: String },
+    /// The person who added the label may not sling work: say so, do nothing else.
+    Refuse { user: String },
     /// The event does not concern the town.
     Nothing,
 }
@@ -29,23 +32,38 @@ pub struct SlingRequest {
 
 /// An issue is slung when the sling label is added, or when it is opened (or reopened)
 /// already carrying it (GitLab sends labels set at creation only on the open event).
+/// The caller looks up the actor's permission for exactly these events.
+pub fn wants_sling(event: &IssueEvent, sling_label: &str) -> bool {
+    let slings = match &event.action {
+        IssueAction::Labeled { label } => label == sling_label,
+        IssueAction::Opened | IssueAction::Reopened => {
+            event.labels.iter().any(|l| l == sling_label)
+        }
+        _ => false,
+    };
+    slings && event.state != IssueState::Closed
+}
+
+/// What an issue event means for the town. `permission` is the actor's access to the
+/// repository as the forge reports it, or `None` when no forge client is configured
+/// to ask (then the label is trusted, and the server said so at start).
 pub fn decide_issue(
     event: &IssueEvent,
     sling_label: &str,
     existing: Option<&Bead>,
+    permission: Option<Permission>,
 ) -> IssueDecision {
-    let carries_label = || event.labels.iter().any(|l| l == sling_label);
-    let slings = match &event.action {
-        IssueAction::Labeled { label } => label == sling_label,
-        IssueAction::Opened | IssueAction::Reopened => carries_label(),
-        _ => false,
-    };
-    if !slings || event.state == IssueState::Closed {
+    if !wants_sling(event, sling_label) {
         return IssueDecision::Nothing;
     }
     if let Some(bead) = existing.filter(|b| b.status != BeadStatus::Tombstone) {
         return IssueDecision::AlreadySlung {
             bead_id: bead.id.clone(),
+        };
+    }
+    if permission.is_some_and(|p| !p.can_command()) {
+        return IssueDecision::Refuse {
+            user: event.actor.login.clone(),
         };
     }
     IssueDecision::Sling(SlingRequest {
@@ -54,6 +72,7 @@ pub fn decide_issue(
         slung_by: event.actor.login.clone(),
         metadata: json!({
             "slung_by": event.actor.login,
+            "permission": permission,
             "issue_url": event.url,
             "issue_author": event.author,
             "label": sling_label,
@@ -103,7 +122,7 @@ mod tests {
             },
             &["gt:sling"],
         );
-        match decide_issue(&e, "gt:sling", None) {
+        match decide_issue(&e, "gt:sling", None, None) {
             IssueDecision::Sling(r) => {
                 assert_eq!(r.slung_by, "mara");
                 assert_eq!(r.title, "Fix the flux");
@@ -120,7 +139,10 @@ mod tests {
             },
             &["bug"],
         );
-        assert_eq!(decide_issue(&e, "gt:sling", None), IssueDecision::Nothing);
+        assert_eq!(
+            decide_issue(&e, "gt:sling", None, None),
+            IssueDecision::Nothing
+        );
         let mut e = issue(
             IssueAction::Labeled {
                 label: "gt:sling".into(),
@@ -128,16 +150,47 @@ mod tests {
             &["gt:sling"],
         );
         e.state = IssueState::Closed;
-        assert_eq!(decide_issue(&e, "gt:sling", None), IssueDecision::Nothing);
+        assert_eq!(
+            decide_issue(&e, "gt:sling", None, None),
+            IssueDecision::Nothing
+        );
         let e = issue(IssueAction::Edited, &["gt:sling"]);
-        assert_eq!(decide_issue(&e, "gt:sling", None), IssueDecision::Nothing);
+        assert_eq!(
+            decide_issue(&e, "gt:sling", None, None),
+            IssueDecision::Nothing
+        );
+    }
+
+    #[test]
+    fn only_write_access_or_better_slings() {
+        let e = issue(
+            IssueAction::Labeled {
+                label: "gt:sling".into(),
+            },
+            &["gt:sling"],
+        );
+        for p in [Permission::None, Permission::Read, Permission::Triage] {
+            assert_eq!(
+                decide_issue(&e, "gt:sling", None, Some(p)),
+                IssueDecision::Refuse {
+                    user: "mara".into()
+                },
+                "{p:?}"
+            );
+        }
+        for p in [Permission::Write, Permission::Maintain, Permission::Admin] {
+            assert!(matches!(
+                decide_issue(&e, "gt:sling", None, Some(p)),
+                IssueDecision::Sling(_)
+            ));
+        }
     }
 
     #[test]
     fn opened_with_the_label_already_on_slings() {
         let e = issue(IssueAction::Opened, &["gt:sling", "bug"]);
         assert!(matches!(
-            decide_issue(&e, "gt:sling", None),
+            decide_issue(&e, "gt:sling", None, None),
             IssueDecision::Sling(_)
         ));
     }

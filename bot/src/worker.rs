@@ -8,7 +8,7 @@
 //! delivery whole or not at all, and a backlog costs one fsync per batch, not per
 //! delivery.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,8 @@ use webhooks::{ForgeEvent, ForgeKind, IssueEvent};
 
 use crate::clock::{Millis, SharedClock};
 use crate::config::Config;
+use crate::forge::{Permission, RepoPath};
+use crate::forges::Forges;
 use crate::ids::random_bead_id;
 use crate::store::{self, BeadType, InboxRow, NewBead, Rig, Store, StoreError};
 use crate::town::{self, IssueDecision};
@@ -52,6 +54,28 @@ pub struct Worker {
     config: Arc<Config>,
     clock: SharedClock,
     notify: Arc<Notify>,
+    forges: Forges,
+}
+
+/// What the worker asked the forge before a batch's transaction: forge calls never run
+/// inside it.
+#[derive(Default)]
+struct Lookups {
+    /// (forge, host, repo, user), lowercased → permission.
+    permissions: HashMap<(ForgeKind, String, String, String), Permission>,
+    /// Deliveries whose look-ups failed: retried like any failed delivery.
+    failed: HashMap<i64, String>,
+    /// Forges with a client: only their rigs get comments.
+    reachable: HashSet<(ForgeKind, String)>,
+}
+
+fn permission_key(repo: &webhooks::RepoRef, user: &str) -> (ForgeKind, String, String, String) {
+    (
+        repo.forge,
+        repo.host.to_ascii_lowercase(),
+        repo.path.to_ascii_lowercase(),
+        user.to_ascii_lowercase(),
+    )
 }
 
 /// How a delivery's processing ended inside its savepoint.
@@ -61,13 +85,60 @@ enum Applied {
 }
 
 impl Worker {
-    pub fn new(store: Store, config: Arc<Config>, clock: SharedClock, notify: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        clock: SharedClock,
+        notify: Arc<Notify>,
+        forges: Forges,
+    ) -> Self {
         Self {
             store,
             config,
             clock,
             notify,
+            forges,
         }
+    }
+
+    /// Ask the forge what the batch's decisions need: the permission of everyone who
+    /// put the sling label on an issue.
+    async fn look_up(&self, parsed: &[(InboxRow, Result<Vec<ForgeEvent>, String>)]) -> Lookups {
+        let mut lookups = Lookups::default();
+        let ttl = self.config.permissions.cache_secs as Millis * 1000;
+        for (row, events) in parsed {
+            let Ok(events) = events else { continue };
+            for event in events {
+                let ForgeEvent::Issue(issue) = event else {
+                    continue;
+                };
+                if !town::wants_sling(issue, &self.config.labels.sling) {
+                    continue;
+                }
+                let Some(forge) = self.forges.get(issue.repo.forge, &issue.repo.host) else {
+                    continue;
+                };
+                lookups
+                    .reachable
+                    .insert((issue.repo.forge, issue.repo.host.to_ascii_lowercase()));
+                let repo = RepoPath::new(issue.repo.path.clone());
+                match self
+                    .forges
+                    .permission(forge.as_ref(), &repo, &issue.actor.login, &self.clock, ttl)
+                    .await
+                {
+                    Ok(p) => {
+                        lookups
+                            .permissions
+                            .insert(permission_key(&issue.repo, &issue.actor.login), p);
+                    }
+                    Err(e) => {
+                        lookups.failed.insert(row.id, e.to_string());
+                    }
+                }
+            }
+        }
+        lookups
     }
 
     /// Work the due deliveries, up to a batch.
@@ -89,10 +160,11 @@ impl Worker {
                 (row, events)
             })
             .collect();
+        let lookups = self.look_up(&parsed).await;
         let config = self.config.clone();
         let worked = self
             .store
-            .write(move |c| Ok(work_batch(c, &config, &parsed, now)))
+            .write(move |c| Ok(work_batch(c, &config, &parsed, &lookups, now)))
             .await?;
         Ok(Outcome::Worked(worked))
     }
@@ -158,6 +230,7 @@ fn work_batch(
     conn: &Connection,
     config: &Config,
     batch: &[(InboxRow, Result<Vec<ForgeEvent>, String>)],
+    lookups: &Lookups,
     now: Millis,
 ) -> Vec<Worked> {
     let mut held_back: HashSet<Option<&str>> = HashSet::new();
@@ -175,7 +248,7 @@ fn work_batch(
             attempt = row.attempts + 1,
         );
         let _enter = span.enter();
-        let outcome = work_one(conn, config, row, events, now).unwrap_or_else(|e| {
+        let outcome = work_one(conn, config, row, events, lookups, now).unwrap_or_else(|e| {
             // Recording the outcome itself failed: leave the row pending as it was.
             tracing::error!(error = %e, "could not record a delivery's outcome");
             Worked::Retrying {
@@ -196,6 +269,7 @@ fn work_one(
     config: &Config,
     row: &InboxRow,
     events: &Result<Vec<ForgeEvent>, String>,
+    lookups: &Lookups,
     now: Millis,
 ) -> Result<Worked, StoreError> {
     let id = row.id;
@@ -209,7 +283,10 @@ fn work_one(
         }
     };
     conn.execute_batch("SAVEPOINT delivery")?;
-    let applied = apply(conn, config, events, now);
+    let applied = match lookups.failed.get(&id) {
+        Some(e) => Err(StoreError::Invalid(format!("asking the forge failed: {e}"))),
+        None => apply(conn, config, events, lookups, now),
+    };
     if applied.is_err() {
         conn.execute_batch("ROLLBACK TO delivery")?;
     }
@@ -256,6 +333,7 @@ fn apply(
     conn: &Connection,
     config: &Config,
     events: &[ForgeEvent],
+    lookups: &Lookups,
     now: Millis,
 ) -> Result<Applied, StoreError> {
     for event in events {
@@ -267,7 +345,7 @@ fn apply(
             Err(why) => return Ok(Applied::NotARig(why)),
         };
         if let ForgeEvent::Issue(issue) = event {
-            apply_issue(conn, config, &rig, issue, now)?;
+            apply_issue(conn, config, &rig, issue, lookups, now)?;
         }
     }
     Ok(Applied::Done)
@@ -321,11 +399,19 @@ fn apply_issue(
     config: &Config,
     rig: &Rig,
     issue: &IssueEvent,
+    lookups: &Lookups,
     now: Millis,
 ) -> Result<(), StoreError> {
     let forge_ref = town::issue_ref(&rig.id, issue.number);
     let existing = store::find_task_for_forge_ref(conn, &forge_ref)?;
-    match town::decide_issue(issue, &config.labels.sling, existing.as_ref()) {
+    let permission = lookups
+        .permissions
+        .get(&permission_key(&issue.repo, &issue.actor.login))
+        .copied();
+    let reachable = lookups
+        .reachable
+        .contains(&(issue.repo.forge, issue.repo.host.to_ascii_lowercase()));
+    match town::decide_issue(issue, &config.labels.sling, existing.as_ref(), permission) {
         IssueDecision::Sling(req) => {
             let bead = store::create_bead(
                 conn,
@@ -345,6 +431,20 @@ fn apply_issue(
                 random_bead_id,
             )?;
             tracing::info!(bead = %bead.id, %forge_ref, "issue slung: bead created");
+            if reachable {
+                crate::actions::queue_status_comment(conn, &bead, issue.number, now)?;
+            }
+        }
+        IssueDecision::Refuse { user } => {
+            tracing::info!(%forge_ref, %user, "sling refused: no write access");
+            crate::actions::queue_refusal(
+                conn,
+                &rig.id,
+                issue.number,
+                &user,
+                &config.labels.sling,
+                now,
+            )?;
         }
         IssueDecision::AlreadySlung { bead_id } => {
             tracing::debug!(bead = %bead_id, %forge_ref, "issue already slung");

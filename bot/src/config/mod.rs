@@ -38,6 +38,10 @@ pub struct Config {
     #[serde(default)]
     pub worker: WorkerConfig,
     #[serde(default)]
+    pub catch_up: CatchUpConfig,
+    #[serde(default)]
+    pub permissions: PermissionsConfig,
+    #[serde(default)]
     pub log: Option<String>,
     /// Resolved from the environment variables the file names; never from the file.
     #[serde(skip)]
@@ -60,6 +64,11 @@ pub struct RigConfig {
 pub struct GithubConfig {
     pub host: String,
     pub webhook_secret_env: String,
+    /// `None`: `https://api.github.com` on github.com, `https://HOST/api/v3` elsewhere.
+    pub api_url: Option<String>,
+    pub token_env: String,
+    pub app_id: Option<u64>,
+    pub app_private_key_env: String,
 }
 
 impl Default for GithubConfig {
@@ -67,6 +76,20 @@ impl Default for GithubConfig {
         Self {
             host: "github.com".into(),
             webhook_secret_env: "GT_GITHUB_WEBHOOK_SECRET".into(),
+            api_url: None,
+            token_env: "GT_GITHUB_TOKEN".into(),
+            app_id: None,
+            app_private_key_env: "GT_GITHUB_APP_PRIVATE_KEY".into(),
+        }
+    }
+}
+
+impl GithubConfig {
+    pub fn api_url(&self) -> String {
+        match &self.api_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None if self.host == "github.com" => "https://api.github.com".into(),
+            None => format!("https://{}/api/v3", self.host),
         }
     }
 }
@@ -76,6 +99,9 @@ impl Default for GithubConfig {
 pub struct GitlabConfig {
     pub host: String,
     pub webhook_token_env: String,
+    /// `None`: `https://HOST/api/v4`.
+    pub api_url: Option<String>,
+    pub token_env: String,
 }
 
 impl Default for GitlabConfig {
@@ -83,7 +109,42 @@ impl Default for GitlabConfig {
         Self {
             host: "gitlab.com".into(),
             webhook_token_env: "GT_GITLAB_WEBHOOK_TOKEN".into(),
+            api_url: None,
+            token_env: "GT_GITLAB_TOKEN".into(),
         }
+    }
+}
+
+impl GitlabConfig {
+    pub fn api_url(&self) -> String {
+        match &self.api_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("https://{}/api/v4", self.host),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatchUpConfig {
+    pub interval_secs: u64,
+}
+
+impl Default for CatchUpConfig {
+    fn default() -> Self {
+        Self { interval_secs: 900 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PermissionsConfig {
+    pub cache_secs: u64,
+}
+
+impl Default for PermissionsConfig {
+    fn default() -> Self {
+        Self { cache_secs: 60 }
     }
 }
 
@@ -190,7 +251,27 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
         "/github/webhook_secret_env",
         EnvKind::Text,
     ),
+    ("GT_GITHUB_API_URL", "/github/api_url", EnvKind::Text),
+    ("GT_GITHUB_TOKEN_ENV", "/github/token_env", EnvKind::Text),
+    ("GT_GITHUB_APP_ID", "/github/app_id", EnvKind::Integer),
+    (
+        "GT_GITHUB_APP_PRIVATE_KEY_ENV",
+        "/github/app_private_key_env",
+        EnvKind::Text,
+    ),
     ("GT_GITLAB_HOST", "/gitlab/host", EnvKind::Text),
+    ("GT_GITLAB_API_URL", "/gitlab/api_url", EnvKind::Text),
+    ("GT_GITLAB_TOKEN_ENV", "/gitlab/token_env", EnvKind::Text),
+    (
+        "GT_CATCH_UP_INTERVAL_SECS",
+        "/catch_up/interval_secs",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_PERMISSIONS_CACHE_SECS",
+        "/permissions/cache_secs",
+        EnvKind::Integer,
+    ),
     (
         "GT_GITLAB_WEBHOOK_TOKEN_ENV",
         "/gitlab/webhook_token_env",

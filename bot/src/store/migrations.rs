@@ -138,6 +138,39 @@ const MIGRATIONS: &[&str] = &[
         updated_at  INTEGER NOT NULL
     );
     "#,
+    // 2: the outbox: forge side effects decided in a transaction, performed after it.
+    r#"
+    -- Forge calls never run inside a database transaction. The transaction that
+    -- decides (a bead slung, a sling refused) queues the call here; the action runner
+    -- performs it with retries. `key` makes queuing idempotent: the same decision
+    -- made twice queues one action.
+    CREATE TABLE actions (
+        id               INTEGER PRIMARY KEY,
+        key              TEXT NOT NULL UNIQUE,
+        kind             TEXT NOT NULL,
+        rig_id           TEXT NOT NULL REFERENCES rigs(id),
+        bead_id          TEXT REFERENCES beads(id),
+        payload          TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(payload)),
+        status           TEXT NOT NULL DEFAULT 'pending'
+                           CHECK (status IN ('pending', 'done', 'failed')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER NOT NULL,
+        last_error       TEXT,
+        created_at       INTEGER NOT NULL,
+        done_at          INTEGER
+    );
+    CREATE INDEX actions_queue ON actions (next_attempt_at, id) WHERE status = 'pending';
+
+    -- The one status comment per bead that the bot edits in place.
+    CREATE TABLE status_comments (
+        bead_id      TEXT PRIMARY KEY REFERENCES beads(id),
+        comment_id   INTEGER NOT NULL,
+        number       INTEGER NOT NULL,
+        on_pull_request INTEGER NOT NULL DEFAULT 0,
+        body_sha256  TEXT NOT NULL,
+        updated_at   INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Bring the schema up to date. Refuses a database written by a newer `gt`.

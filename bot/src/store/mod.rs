@@ -7,6 +7,7 @@
 //! `synchronous=FULL` that means the write is on disk. Reads use a small pool of
 //! separate connections; WAL lets them run while the writer works.
 
+mod actions;
 mod beads;
 mod inbox;
 mod migrations;
@@ -20,6 +21,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+pub use actions::{
+    Action, StatusCommentRow, due_actions, enqueue_action, fail_action, finish_action,
+    list_actions, next_action_due, retry_action, save_status_comment, status_comment,
+};
 pub use beads::{
     Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep, bead_events,
     create_bead, find_task_for_forge_ref, get_bead, list_beads, ready_beads, transition,

@@ -1,0 +1,283 @@
+//! The action runner: performs the forge calls that transactions queued in the
+//! outbox, with retries, and idempotently — every comment carries a marker, so an
+//! action repeated after a crash finds its earlier effect instead of doubling it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+use webhooks::ForgeKind;
+
+use crate::clock::{Millis, SharedClock};
+use crate::comments;
+use crate::config::Config;
+use crate::forge::{CommentRef, Forge, ForgeError, RepoPath};
+use crate::forges::Forges;
+use crate::store::{self, Action, Bead, Rig, StatusCommentRow, Store, StoreError};
+
+const STATUS_COMMENT: &str = "status_comment";
+const COMMENT: &str = "comment";
+
+/// Queue (or re-queue) posting the bead's status comment. Re-queuing after the bead
+/// moves is how the comment is kept current: one key per bead status.
+pub fn queue_status_comment(
+    conn: &Connection,
+    bead: &Bead,
+    number: u64,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let Some(rig) = bead.rig_id.as_deref() else {
+        return Ok(());
+    };
+    let key = format!("status:{}:{}:{}", bead.id, bead.status, bead.updated_at);
+    store::enqueue_action(
+        conn,
+        &key,
+        STATUS_COMMENT,
+        rig,
+        Some(&bead.id),
+        &json!({ "number": number }),
+        now,
+    )?;
+    Ok(())
+}
+
+/// Queue the one reply a person gets when their sling label is refused.
+pub fn queue_refusal(
+    conn: &Connection,
+    rig_id: &str,
+    number: u64,
+    user: &str,
+    label: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let key = format!("{rig_id}#{number}:refused:{}", user.to_ascii_lowercase());
+    let body = comments::sling_refused_comment(user, label, &key);
+    store::enqueue_action(
+        conn,
+        &key,
+        COMMENT,
+        rig_id,
+        None,
+        &json!({ "number": number, "body": body, "marker": comments::refusal_marker(&key) }),
+        now,
+    )?;
+    Ok(())
+}
+
+#[derive(Clone)]
+pub struct ActionRunner {
+    store: Store,
+    config: Arc<Config>,
+    clock: SharedClock,
+    forges: Forges,
+    notify: Arc<Notify>,
+}
+
+impl ActionRunner {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        clock: SharedClock,
+        forges: Forges,
+        notify: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            clock,
+            forges,
+            notify,
+        }
+    }
+
+    /// Perform every due action once. Returns how many were attempted.
+    pub async fn step(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now_ms();
+        let due = self
+            .store
+            .read(move |c| store::due_actions(c, now, 32))
+            .await?;
+        for action in &due {
+            let span = tracing::info_span!(
+                "action",
+                action = action.id,
+                kind = %action.kind,
+                rig = %action.rig_id,
+                bead = action.bead_id.as_deref().unwrap_or("-"),
+            );
+            let _enter = span.enter();
+            let result = self.perform(action).await;
+            let (id, attempts) = (action.id, action.attempts as u32 + 1);
+            let now = self.clock.now_ms();
+            match result {
+                Ok(()) => {
+                    self.store
+                        .write(move |c| store::finish_action(c, id, now))
+                        .await?;
+                }
+                Err(e)
+                    if attempts >= self.config.worker.max_attempts
+                        || matches!(e, ActionError::Permanent(_)) =>
+                {
+                    tracing::error!(error = %e, attempts, "forge action failed for good");
+                    let msg = e.to_string();
+                    self.store
+                        .write(move |c| store::fail_action(c, id, now, &msg))
+                        .await?;
+                }
+                Err(e) => {
+                    let at = now + crate::worker::backoff_ms(&self.config, attempts) as Millis;
+                    tracing::warn!(error = %e, attempts, "forge action failed; will retry");
+                    let msg = e.to_string();
+                    self.store
+                        .write(move |c| store::retry_action(c, id, at, &msg))
+                        .await?;
+                }
+            }
+        }
+        Ok(due.len())
+    }
+
+    /// Step until nothing is due: the sync point tests use.
+    pub async fn drain(&self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            match self.step().await? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    }
+
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let wait = match self.step().await {
+                Ok(0) => {
+                    let next = self.store.read(store::next_action_due).await.ok().flatten();
+                    let ms = next
+                        .map(|t| (t - self.clock.now_ms()).clamp(0, 1_000))
+                        .unwrap_or(1_000);
+                    Duration::from_millis(ms as u64)
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "action runner could not reach the store");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.notify.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn perform(&self, action: &Action) -> Result<(), ActionError> {
+        let rig_id = action.rig_id.clone();
+        let rig = self
+            .store
+            .read(move |c| {
+                store::list_rigs(c).map(|rigs| rigs.into_iter().find(|r| r.id == rig_id))
+            })
+            .await?
+            .ok_or_else(|| ActionError::Permanent(format!("rig {} is gone", action.rig_id)))?;
+        let kind = match rig.forge.as_str() {
+            "gitlab" => ForgeKind::GitLab,
+            _ => ForgeKind::GitHub,
+        };
+        let forge = self.forges.get(kind, &rig.host).ok_or_else(|| {
+            ActionError::Permanent(format!("no forge client for {}:{}", rig.forge, rig.host))
+        })?;
+        let number = action.payload["number"]
+            .as_u64()
+            .ok_or_else(|| ActionError::Permanent("action without an issue number".into()))?;
+        match action.kind.as_str() {
+            STATUS_COMMENT => {
+                let bead_id = action.bead_id.clone().ok_or_else(|| {
+                    ActionError::Permanent("status comment without a bead".into())
+                })?;
+                self.post_status(forge.as_ref(), &rig, &bead_id, number)
+                    .await
+            }
+            COMMENT => {
+                let body = action.payload["body"].as_str().unwrap_or_default();
+                let marker = action.payload["marker"].as_str().unwrap_or_default();
+                let repo = RepoPath::new(rig.path.clone());
+                let existing = forge.comments(&repo, number, false).await?;
+                if !marker.is_empty() && existing.iter().any(|c| c.body.contains(marker)) {
+                    return Ok(());
+                }
+                forge.create_comment(&repo, number, false, body).await?;
+                Ok(())
+            }
+            other => Err(ActionError::Permanent(format!(
+                "unknown action kind {other}"
+            ))),
+        }
+    }
+
+    /// Create the bead's status comment or edit it in place; never a second one.
+    async fn post_status(
+        &self,
+        forge: &dyn Forge,
+        rig: &Rig,
+        bead_id: &str,
+        number: u64,
+    ) -> Result<(), ActionError> {
+        let id = bead_id.to_string();
+        let (bead, known) = self
+            .store
+            .read(move |c| Ok((store::get_bead(c, &id)?, store::status_comment(c, &id)?)))
+            .await?;
+        let body = comments::status_comment(&bead);
+        let digest = hex::encode(Sha256::digest(body.as_bytes()));
+        let repo = RepoPath::new(rig.path.clone());
+        let at = match known {
+            Some(row) if row.body_sha256 == digest => return Ok(()),
+            Some(row) => Some(CommentRef {
+                number: row.number,
+                on_pull_request: row.on_pull_request,
+                id: row.comment_id,
+            }),
+            // Posted before a crash but not recorded? Find it by its marker.
+            None => forge
+                .comments(&repo, number, false)
+                .await?
+                .into_iter()
+                .find(|c| c.body.contains(&comments::status_marker(&bead.id)))
+                .map(|c| c.at),
+        };
+        let posted = match at {
+            Some(at) => forge.edit_comment(&repo, &at, &body).await?,
+            None => forge.create_comment(&repo, number, false, &body).await?,
+        };
+        let row = StatusCommentRow {
+            comment_id: posted.at.id,
+            number,
+            on_pull_request: posted.at.on_pull_request,
+            body_sha256: digest,
+        };
+        let bead_id = bead.id.clone();
+        let now = self.clock.now_ms();
+        self.store
+            .write(move |c| store::save_status_comment(c, &bead_id, &row, now))
+            .await?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ActionError {
+    #[error(transparent)]
+    Forge(#[from] ForgeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Permanent(String),
+}

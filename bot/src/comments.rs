@@ -1,0 +1,123 @@
+//! Every text the bot writes on a forge, in one place so its voice stays consistent
+//! and each message is snapshot-tested. Texts are Markdown; user-supplied strings are
+//! quoted so they cannot inject markup or mentions.
+
+use crate::store::{Bead, BeadStatus};
+
+/// Marks the bot's status comment for a bead, so the bot can find it again after a
+/// crash between posting it and recording where it is.
+pub fn status_marker(bead_id: &str) -> String {
+    format!("<!-- gastown:status {bead_id} -->")
+}
+
+/// The one comment per slung issue that the bot edits in place as the bead moves.
+pub fn status_comment(bead: &Bead) -> String {
+    let (headline, next) = match bead.status {
+        BeadStatus::Open => ("queued", "waiting for a free polecat"),
+        BeadStatus::Hooked => ("hooked", "a polecat has picked it up"),
+        BeadStatus::InProgress => ("working", "a polecat is working on it"),
+        BeadStatus::Blocked => ("blocked", "waiting for the work it depends on"),
+        BeadStatus::Review => ("in review", "the refinery is checking the change"),
+        BeadStatus::Closed => ("done", "nothing left to do"),
+        BeadStatus::Failed => ("failed", "it gave up after its retries; a person is needed"),
+        BeadStatus::Tombstone => ("removed", "the bead was deleted"),
+    };
+    let slung_by = bead
+        .metadata
+        .get("slung_by")
+        .and_then(|v| v.as_str())
+        .map(|u| format!("@{}", inline_code_safe(u)))
+        .unwrap_or_else(|| "someone".into());
+    format!(
+        "{marker}\n\
+         **Gastown** · bead `{id}` is **{headline}**: {next}.\n\
+         \n\
+         | | |\n\
+         |---|---|\n\
+         | slung by | {slung_by} |\n\
+         | rig | `{rig}` |\n\
+         | status | `{status}` |\n",
+        marker = status_marker(&bead.id),
+        id = bead.id,
+        rig = bead.rig_id.as_deref().unwrap_or("-"),
+        status = bead.status,
+    )
+}
+
+/// Marks a refusal so catch-up and redeliveries never post it twice.
+pub fn refusal_marker(key: &str) -> String {
+    format!("<!-- gastown:refused {key} -->")
+}
+
+/// Said when someone without write access adds the sling label.
+pub fn sling_refused_comment(user: &str, label: &str, key: &str) -> String {
+    format!(
+        "{marker}\n\
+         @{user}, only people with write access to this repository can sling work to \
+         Gastown, so the `{label}` label was not acted on. A maintainer can add it instead.\n",
+        marker = refusal_marker(key),
+        user = inline_code_safe(user),
+        label = label.replace('`', ""),
+    )
+}
+
+/// Logins are `[A-Za-z0-9-]` on GitHub and a little wider on GitLab; anything else is
+/// dropped so a crafted name cannot break out of the Markdown around it.
+fn inline_code_safe(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::BeadType;
+
+    fn bead(status: BeadStatus) -> Bead {
+        Bead {
+            id: "gt-k3x9".into(),
+            bead_type: BeadType::Task,
+            status,
+            close_reason: None,
+            title: "Fix the flux".into(),
+            body: String::new(),
+            priority: 2,
+            town_id: Some("default".into()),
+            rig_id: Some("github:octo/hello".into()),
+            parent_id: None,
+            hook: None,
+            forge_ref: Some("github:octo/hello#12".into()),
+            created_by: "mara".into(),
+            created_at: 0,
+            updated_at: 0,
+            closed_at: None,
+            metadata: serde_json::json!({ "slung_by": "mara" }),
+        }
+    }
+
+    #[test]
+    fn status_comment_for_a_queued_bead() {
+        insta::assert_snapshot!(status_comment(&bead(BeadStatus::Open)), @r"
+        <!-- gastown:status gt-k3x9 -->
+        **Gastown** · bead `gt-k3x9` is **queued**: waiting for a free polecat.
+
+        | | |
+        |---|---|
+        | slung by | @mara |
+        | rig | `github:octo/hello` |
+        | status | `open` |
+        ");
+    }
+
+    #[test]
+    fn a_refusal_names_the_user_and_cannot_be_injected() {
+        insta::assert_snapshot!(
+            sling_refused_comment("eve<img src=x>", "gt:sling`", "github:o/r#3:eve"),
+            @r"
+        <!-- gastown:refused github:o/r#3:eve -->
+        @eveimgsrcx, only people with write access to this repository can sling work to Gastown, so the `gt:sling` label was not acted on. A maintainer can add it instead.
+        "
+        );
+    }
+}
