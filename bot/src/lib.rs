@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod bench;
+pub mod catchup;
 pub mod cli;
 pub mod clock;
 pub mod comments;

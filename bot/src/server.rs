@@ -28,6 +28,8 @@ pub struct App {
     pub config: Arc<Config>,
     pub clock: SharedClock,
     pub inbox_notify: Arc<Notify>,
+    /// Woken when the worker may have queued forge actions.
+    pub actions_notify: Arc<Notify>,
     pub forges: Forges,
 }
 
@@ -40,6 +42,7 @@ impl App {
             config: Arc::new(config),
             clock,
             inbox_notify: Arc::new(Notify::new()),
+            actions_notify: Arc::new(Notify::new()),
             forges: Forges::new(),
         })
     }
@@ -68,6 +71,16 @@ impl App {
             .layer(TraceLayer::new_for_http())
     }
 
+    pub fn action_runner(&self) -> crate::actions::ActionRunner {
+        crate::actions::ActionRunner::new(
+            self.store.clone(),
+            self.config.clone(),
+            self.clock.clone(),
+            self.forges.clone(),
+            self.actions_notify.clone(),
+        )
+    }
+
     pub fn worker(&self) -> Worker {
         Worker::new(
             self.store.clone(),
@@ -76,6 +89,7 @@ impl App {
             self.inbox_notify.clone(),
             self.forges.clone(),
         )
+        .notifying(self.actions_notify.clone())
     }
 }
 
@@ -100,13 +114,66 @@ fn pending_count(c: &rusqlite::Connection) -> crate::store::Result<i64> {
     )?)
 }
 
+/// The forge clients the configuration and environment provide. A forge without
+/// credentials gets no client: its rigs are served without comments or permission
+/// checks, and the returned warnings say so.
+pub fn forges_from_config(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<(Forges, Vec<String>)> {
+    use crate::forge::config::{ForgeConfig, build_forge};
+    use webhooks::ForgeKind;
+
+    const APP_ID: &str = "GT_INTERNAL_GITHUB_APP_ID";
+    let mut forges = Forges::new();
+    let mut warnings = Vec::new();
+    let gh = &config.github;
+    let has = |var: &str| env(var).is_some_and(|v| !v.trim().is_empty());
+    if gh.app_id.is_some() || has(&gh.token_env) {
+        let mut cfg = ForgeConfig::new(ForgeKind::GitHub, gh.host.clone(), gh.token_env.clone());
+        cfg.api_base = Some(gh.api_url());
+        if gh.app_id.is_some() {
+            cfg.app_id_env = Some(APP_ID.into());
+            cfg.private_key_file_env = Some(gh.app_private_key_file_env.clone());
+        }
+        let app_id = gh.app_id.map(|id| id.to_string());
+        let lookup = |k: &str| if k == APP_ID { app_id.clone() } else { env(k) };
+        let forge = build_forge(&cfg, &lookup).context("cannot set up the GitHub client")?;
+        forges = forges.with(forge);
+    } else {
+        warnings.push(format!(
+            "no GitHub credentials ({} or github.app_id): labels on GitHub are trusted \
+             without a permission check and the bot cannot comment there",
+            gh.token_env
+        ));
+    }
+    let gl = &config.gitlab;
+    if has(&gl.token_env) {
+        let mut cfg = ForgeConfig::new(ForgeKind::GitLab, gl.host.clone(), gl.token_env.clone());
+        cfg.api_base = Some(gl.api_url());
+        let forge = build_forge(&cfg, env).context("cannot set up the GitLab client")?;
+        forges = forges.with(forge);
+    } else {
+        warnings.push(format!(
+            "no GitLab credentials ({}): labels on GitLab are trusted without a permission \
+             check and the bot cannot comment there",
+            gl.token_env
+        ));
+    }
+    Ok((forges, warnings))
+}
+
 /// Run the bot until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
     let listen = config.listen.clone();
-    let app = App::open(config, Arc::new(SystemClock))?;
+    let (forges, forge_warnings) = forges_from_config(&config, &|k| std::env::var(k).ok())?;
+    for warning in forge_warnings {
+        tracing::warn!("{warning}");
+    }
+    let app = App::open(config, Arc::new(SystemClock))?.with_forges(forges);
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (set GT_LISTEN or `listen:`)"))?;
@@ -127,6 +194,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let worker_task = tokio::spawn(worker.run(async move {
         let _ = worker_stop.changed().await;
     }));
+    let mut actions_stop = stop_rx.clone();
+    let actions_task = tokio::spawn(app.action_runner().run(async move {
+        let _ = actions_stop.changed().await;
+    }));
+    let mut catch_up_stop = stop_rx.clone();
+    let catch_up_task = tokio::spawn(crate::catchup::run(
+        app.clone(),
+        std::time::Duration::from_secs(app.config.catch_up.interval_secs),
+        async move {
+            let _ = catch_up_stop.changed().await;
+        },
+    ));
     let mut server_stop = stop_rx;
     let server = axum::serve(listener, app.router()).with_graceful_shutdown(async move {
         let _ = server_stop.changed().await;
@@ -138,6 +217,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let served = server.await;
     worker_task.abort();
+    actions_task.abort();
+    catch_up_task.abort();
     served.context("HTTP server failed")
 }
 

@@ -55,6 +55,7 @@ pub struct Worker {
     clock: SharedClock,
     notify: Arc<Notify>,
     forges: Forges,
+    actions_notify: Option<Arc<Notify>>,
 }
 
 /// What the worker asked the forge before a batch's transaction: forge calls never run
@@ -98,7 +99,14 @@ impl Worker {
             clock,
             notify,
             forges,
+            actions_notify: None,
         }
+    }
+
+    /// Wake this when a batch may have queued forge actions.
+    pub fn notifying(mut self, actions: Arc<Notify>) -> Self {
+        self.actions_notify = Some(actions);
+        self
     }
 
     /// Ask the forge what the batch's decisions need: the permission of everyone who
@@ -166,7 +174,30 @@ impl Worker {
             .store
             .write(move |c| Ok(work_batch(c, &config, &parsed, &lookups, now)))
             .await?;
+        if let Some(n) = &self.actions_notify {
+            n.notify_one();
+        }
         Ok(Outcome::Worked(worked))
+    }
+
+    /// Apply events that did not come as a delivery (catch-up found them by asking the
+    /// forge), through the same decisions and permission checks as deliveries.
+    pub async fn apply_events(&self, events: Vec<ForgeEvent>) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        let parsed = vec![(synthetic_row(), Ok(events))];
+        let lookups = self.look_up(&parsed).await;
+        if let Some(e) = lookups.failed.values().next() {
+            return Err(StoreError::Invalid(format!("asking the forge failed: {e}")));
+        }
+        let config = self.config.clone();
+        self.store
+            .write(move |c| {
+                let (_, Ok(events)) = &parsed[0] else {
+                    return Ok(());
+                };
+                apply(c, &config, events, &lookups, now).map(|_| ())
+            })
+            .await
     }
 
     /// Step until nothing is due. Returns how many deliveries were worked (a retry
@@ -210,6 +241,27 @@ impl Worker {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+}
+
+/// Stands in for an inbox row when events come from catch-up rather than a delivery.
+fn synthetic_row() -> InboxRow {
+    InboxRow {
+        id: -1,
+        forge: String::new(),
+        forge_host: String::new(),
+        delivery_id: "catch-up".into(),
+        event: "catch-up".into(),
+        action: None,
+        repo: None,
+        received_at: 0,
+        status: store::InboxStatus::Pending,
+        attempts: 0,
+        next_attempt_at: 0,
+        last_error: None,
+        processed_at: None,
+        body: Vec::new(),
+        body_error: None,
     }
 }
 

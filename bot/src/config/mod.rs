@@ -68,7 +68,7 @@ pub struct GithubConfig {
     pub api_url: Option<String>,
     pub token_env: String,
     pub app_id: Option<u64>,
-    pub app_private_key_env: String,
+    pub app_private_key_file_env: String,
 }
 
 impl Default for GithubConfig {
@@ -79,7 +79,7 @@ impl Default for GithubConfig {
             api_url: None,
             token_env: "GT_GITHUB_TOKEN".into(),
             app_id: None,
-            app_private_key_env: "GT_GITHUB_APP_PRIVATE_KEY".into(),
+            app_private_key_file_env: "GT_GITHUB_APP_PRIVATE_KEY_FILE".into(),
         }
     }
 }
@@ -255,8 +255,8 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
     ("GT_GITHUB_TOKEN_ENV", "/github/token_env", EnvKind::Text),
     ("GT_GITHUB_APP_ID", "/github/app_id", EnvKind::Integer),
     (
-        "GT_GITHUB_APP_PRIVATE_KEY_ENV",
-        "/github/app_private_key_env",
+        "GT_GITHUB_APP_PRIVATE_KEY_FILE_ENV",
+        "/github/app_private_key_file_env",
         EnvKind::Text,
     ),
     ("GT_GITLAB_HOST", "/gitlab/host", EnvKind::Text),

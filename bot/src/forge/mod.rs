@@ -264,6 +264,19 @@ pub trait Forge: Send + Sync + 'static {
     /// Open issues (not pull requests) carrying `label`, every page.
     async fn issues_with_label(&self, repo: &RepoPath, label: &str) -> ForgeResult<Vec<Issue>>;
 
+    /// Who most recently added `label` to the issue, from the issue's event history.
+    /// Catch-up needs it: a label found on an issue only counts if the person who put
+    /// it there may sling. `None` when the history does not say.
+    async fn label_added_by(
+        &self,
+        repo: &RepoPath,
+        number: u64,
+        label: &str,
+    ) -> ForgeResult<Option<String>> {
+        let _ = (repo, number, label);
+        Ok(None)
+    }
+
     /// Comments on an issue or PR conversation, oldest first, every page.
     async fn comments(
         &self,
@@ -347,3 +360,8 @@ pub trait Forge: Send + Sync + 'static {
         git_ref: &str,
     ) -> ForgeResult<Option<Vec<u8>>>;
 }
+
+pub mod config;
+pub mod github;
+pub mod gitlab;
+pub mod resilience;

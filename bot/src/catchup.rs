@@ -1,0 +1,140 @@
+//! Catch-up: webhooks are hints, and deliveries get lost (GitHub does not redeliver on
+//! its own). At start and on an interval the bot asks each rig's forge for what it
+//! should already know — issues carrying the sling label that have no bead — and
+//! handles them as if the delivery had arrived, permission check included.
+
+use std::time::Duration;
+
+use webhooks::{Actor, ForgeEvent, ForgeKind, IssueAction, IssueEvent, IssueState, RepoRef};
+
+use crate::forge::{Issue, RepoPath, State};
+use crate::server::App;
+use crate::store::{self, StoreError};
+use crate::town;
+
+/// What one pass found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CatchUpReport {
+    pub rigs: usize,
+    /// Slung issues that had no bead and were handed to the town.
+    pub recovered: Vec<String>,
+    /// Rigs the pass could not read, with the reason.
+    pub errors: Vec<String>,
+}
+
+/// One pass over every rig that has a forge client.
+pub async fn catch_up(app: &App) -> Result<CatchUpReport, StoreError> {
+    let mut report = CatchUpReport::default();
+    let rigs = app.store.read(store::list_rigs).await?;
+    let label = app.config.labels.sling.clone();
+    for rig in rigs {
+        let kind = match rig.forge.as_str() {
+            "gitlab" => ForgeKind::GitLab,
+            _ => ForgeKind::GitHub,
+        };
+        let Some(forge) = app.forges.get(kind, &rig.host) else {
+            continue;
+        };
+        report.rigs += 1;
+        let repo = RepoPath::new(rig.path.clone());
+        let span = tracing::info_span!("catch_up", rig = %rig.id);
+        let _enter = span.enter();
+        let issues = match forge.issues_with_label(&repo, &label).await {
+            Ok(issues) => issues,
+            Err(e) => {
+                tracing::warn!(error = %e, "catch-up could not list slung issues");
+                report.errors.push(format!("{}: {e}", rig.id));
+                continue;
+            }
+        };
+        for issue in issues {
+            let forge_ref = town::issue_ref(&rig.id, issue.number);
+            let lookup = forge_ref.clone();
+            let known = app
+                .store
+                .read(move |c| store::find_task_for_forge_ref(c, &lookup))
+                .await?;
+            if known.is_some() {
+                continue;
+            }
+            let labeller = match forge.label_added_by(&repo, issue.number, &label).await {
+                Ok(Some(user)) => user,
+                Ok(None) => {
+                    tracing::warn!(%forge_ref, "slung issue without a bead, but the forge does not say who labelled it; left alone");
+                    continue;
+                }
+                Err(e) => {
+                    report.errors.push(format!("{forge_ref}: {e}"));
+                    continue;
+                }
+            };
+            let event = labeled_event(kind, &rig.host, &rig.path, &issue, &label, &labeller);
+            match app.worker().apply_events(vec![event]).await {
+                Ok(()) => {
+                    tracing::info!(%forge_ref, %labeller, "catch-up handled a missed sling");
+                    report.recovered.push(forge_ref);
+                }
+                Err(e) => report.errors.push(format!("{forge_ref}: {e}")),
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Run catch-up now and then every `interval` (never when it is zero).
+pub async fn run(app: App, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        match catch_up(&app).await {
+            Ok(r) if !r.recovered.is_empty() || !r.errors.is_empty() => {
+                tracing::info!(rigs = r.rigs, recovered = r.recovered.len(), errors = ?r.errors, "catch-up pass done")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "catch-up pass failed"),
+        }
+        if interval.is_zero() {
+            return;
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// The event the lost delivery would have carried.
+fn labeled_event(
+    kind: ForgeKind,
+    host: &str,
+    path: &str,
+    issue: &Issue,
+    label: &str,
+    labeller: &str,
+) -> ForgeEvent {
+    ForgeEvent::Issue(IssueEvent {
+        repo: RepoRef {
+            forge: kind,
+            host: host.to_string(),
+            path: path.to_string(),
+            id: None,
+            default_branch: None,
+        },
+        actor: Actor {
+            login: labeller.to_string(),
+            id: None,
+        },
+        number: issue.number,
+        title: issue.title.clone(),
+        body: Some(issue.body.clone()),
+        url: Some(issue.url.clone()),
+        author: Some(issue.author.clone()),
+        labels: issue.labels.clone(),
+        state: match issue.state {
+            State::Open => IssueState::Open,
+            State::Closed => IssueState::Closed,
+        },
+        action: IssueAction::Labeled {
+            label: label.to_string(),
+        },
+    })
+}
