@@ -13,8 +13,11 @@ use serde_json::Value;
 pub const GITHUB_SECRET: &str = "it's a secret to everybody";
 pub const GITLAB_TOKEN: &str = "glpat-test-token";
 
+#[derive(Clone)]
 pub struct TestTownBuilder {
     env: HashMap<String, String>,
+    github: Option<(String, String, String)>,
+    dir: Option<Arc<tempfile::TempDir>>,
 }
 
 impl TestTownBuilder {
@@ -24,15 +27,44 @@ impl TestTownBuilder {
         self
     }
 
-    pub async fn start(self) -> TestTown {
-        let dir = tempfile::tempdir().expect("tempdir");
+    /// Act on a GitHub at `api_url` (the simulator) whose web host is `host`, with
+    /// `token`, as `gt serve` does with `GT_GITHUB_TOKEN`.
+    pub fn github_forge(mut self, api_url: &str, host: &str, token: &str) -> Self {
+        self.github = Some((api_url.into(), host.into(), token.into()));
+        self.env("GT_GITHUB_HOST", host)
+    }
+
+    pub async fn start(mut self) -> TestTown {
+        let dir = match &self.dir {
+            Some(dir) => dir.clone(),
+            None => Arc::new(tempfile::tempdir().expect("tempdir")),
+        };
+        self.dir = Some(dir.clone());
+        let builder = self.clone();
         let mut env = self.env;
         env.entry("GT_DATABASE".into())
             .or_insert_with(|| dir.path().join("gastown.db").display().to_string());
         let config = Config::load(None, &|k| env.get(k).cloned()).expect("test config");
         let clock = ManualClock::new(1_795_622_257_000);
         let shared: SharedClock = clock.clone();
-        let app = App::open(config, shared).expect("open app");
+        let mut forges = bot::forges::Forges::new();
+        if let Some((api, host, token)) = &self.github {
+            let mut cfg = bot::forge::config::ForgeConfig::new(
+                webhooks::ForgeKind::GitHub,
+                host.clone(),
+                "GT_GITHUB_TOKEN",
+            );
+            cfg.api_base = Some(api.clone());
+            let token = token.clone();
+            let forge = bot::forge::config::build_forge(&cfg, &move |k| {
+                (k == "GT_GITHUB_TOKEN").then(|| token.clone())
+            })
+            .expect("github forge");
+            forges = forges.with(forge);
+        }
+        let app = App::open(config, shared)
+            .expect("open app")
+            .with_forges(forges);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = app.router();
@@ -45,7 +77,7 @@ impl TestTownBuilder {
             addr,
             client: reqwest::Client::new(),
             _server: AbortOnDrop(server),
-            _dir: dir,
+            builder,
         }
     }
 }
@@ -68,7 +100,8 @@ pub struct TestTown {
     pub addr: SocketAddr,
     client: reqwest::Client,
     _server: AbortOnDrop,
-    _dir: tempfile::TempDir,
+    /// How this town was built, so it can be restarted on the same database.
+    builder: TestTownBuilder,
 }
 
 /// What the bot answered to a delivery.
@@ -83,9 +116,19 @@ impl TestTown {
     pub fn builder() -> TestTownBuilder {
         TestTownBuilder {
             env: HashMap::new(),
+            github: None,
+            dir: None,
         }
         .env("GT_GITHUB_WEBHOOK_SECRET", GITHUB_SECRET)
         .env("GT_GITLAB_WEBHOOK_TOKEN", GITLAB_TOKEN)
+    }
+
+    /// Stop this town and start it again on the same database, as after a crash or a
+    /// deploy. The new town listens on a new port.
+    pub async fn restart(self) -> TestTown {
+        let builder = self.builder.clone();
+        drop(self);
+        builder.start().await
     }
 
     /// The database file, for driving the `gt` CLI against this town.
@@ -147,6 +190,17 @@ impl TestTown {
     /// Work every due delivery: the sync point tests use instead of sleeping.
     pub async fn drain(&self) -> usize {
         self.app.worker().drain().await.expect("drain inbox")
+    }
+
+    /// Perform every due forge action (comments, labels): the other sync point.
+    pub async fn act(&self) -> usize {
+        self.app.action_runner().drain().await.expect("drain actions")
+    }
+
+    /// Work the inbox, then perform what it queued.
+    pub async fn settle(&self) {
+        self.drain().await;
+        self.act().await;
     }
 
     pub async fn inbox(&self) -> Vec<InboxRow> {
