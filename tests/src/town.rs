@@ -194,7 +194,11 @@ impl TestTown {
 
     /// Perform every due forge action (comments, labels): the other sync point.
     pub async fn act(&self) -> usize {
-        self.app.action_runner().drain().await.expect("drain actions")
+        self.app
+            .action_runner()
+            .drain()
+            .await
+            .expect("drain actions")
     }
 
     /// Work the inbox, then perform what it queued.

@@ -1,0 +1,136 @@
+//! Slinging through a forge that behaves like GitHub: a person labels an issue in the
+//! simulator, the signed webhook reaches the bot over real HTTP, the bot checks the
+//! person's permission through the REST API and answers on the issue.
+
+use std::time::Duration;
+
+use forge_sim::{ForgeSim, Permission, SimHandle, SimOptions};
+use gastown_tests::TestTown;
+use gastown_tests::town::GITHUB_SECRET;
+
+const REPO: &str = "octo/hello";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A simulated GitHub with a repository, a bot account, a writer and a triager, and a
+/// town whose webhooks and API both point at it.
+async fn world() -> (SimHandle, TestTown) {
+    let sim = ForgeSim::start(SimOptions::default())
+        .await
+        .expect("simulator");
+    sim.create_repo(REPO, "main").await.unwrap();
+    let bot = sim.add_user("gastown-bot").await.unwrap();
+    sim.grant(REPO, "gastown-bot", Permission::Admin)
+        .await
+        .unwrap();
+    sim.add_user("mara").await.unwrap();
+    sim.grant(REPO, "mara", Permission::Write).await.unwrap();
+    sim.add_user("tess").await.unwrap();
+    sim.grant(REPO, "tess", Permission::Triage).await.unwrap();
+    let host = sim.addr().to_string();
+    let town = TestTown::builder()
+        .github_forge(&sim.github_api_url(), &host, &bot.token)
+        .start()
+        .await;
+    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
+        .await
+        .unwrap();
+    (sim, town)
+}
+
+fn bot_comments(comments: &[forge_sim::world::Comment]) -> Vec<String> {
+    comments
+        .iter()
+        .filter(|c| c.body.contains("<!-- gastown:"))
+        .map(|c| c.body.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_writer_labels_an_issue_and_the_bot_answers_with_one_status_comment() {
+    let (sim, town) = world().await;
+    let n = sim
+        .open_issue("mara", REPO, "Fix the flux", "It is broken")
+        .await
+        .unwrap();
+    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
+    sim.wait_for_deliveries(2, WAIT).await.unwrap();
+    town.settle().await;
+
+    let beads = town.beads().await;
+    assert_eq!(beads.len(), 1, "{beads:#?}");
+    assert_eq!(beads[0].created_by, "mara");
+    let comments = bot_comments(&sim.comments(REPO, n).await);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert!(
+        comments[0].contains(&format!("bead `{}` is **queued**", beads[0].id)),
+        "{}",
+        comments[0]
+    );
+
+    // The bot's own comment is delivered back to it (3); then GitHub redelivers the
+    // label event (4). Neither changes anything on the issue.
+    sim.wait_for_deliveries(3, WAIT).await.unwrap();
+    let labeled = sim
+        .deliveries()
+        .into_iter()
+        .find(|d| d.event == "issues" && d.action.as_deref() == Some("labeled"))
+        .unwrap();
+    assert!(sim.redeliver(&labeled.guid));
+    sim.wait_for_deliveries(4, WAIT).await.unwrap();
+    town.settle().await;
+    assert_eq!(bot_comments(&sim.comments(REPO, n).await).len(), 1);
+    assert_eq!(town.beads().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_label_from_someone_without_write_access_slings_nothing_and_gets_one_reply() {
+    let (sim, town) = world().await;
+    let n = sim
+        .open_issue("mara", REPO, "Rename the thing", "")
+        .await
+        .unwrap();
+    sim.add_label("tess", REPO, n, "gt:sling").await.unwrap();
+    sim.remove_label("tess", REPO, n, "gt:sling").await.unwrap();
+    sim.add_label("tess", REPO, n, "gt:sling").await.unwrap();
+    sim.wait_for_deliveries(4, WAIT).await.unwrap();
+    town.settle().await;
+
+    assert!(town.beads().await.is_empty());
+    let comments = bot_comments(&sim.comments(REPO, n).await);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert!(
+        comments[0].contains("@tess, only people with write access"),
+        "{}",
+        comments[0]
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_delivery_is_recovered_by_catch_up_after_a_restart() {
+    let (sim, town) = world().await;
+    let n = sim
+        .open_issue("mara", REPO, "Lost in transit", "")
+        .await
+        .unwrap();
+    sim.wait_for_deliveries(1, WAIT).await.unwrap();
+    sim.drop_deliveries(1);
+    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
+    sim.wait_for_deliveries(2, WAIT).await.unwrap();
+    town.settle().await;
+    assert!(
+        town.beads().await.is_empty(),
+        "the label's delivery was lost"
+    );
+
+    let town = town.restart().await;
+    let report = bot::catchup::catch_up(&town.app).await.unwrap();
+    assert_eq!(
+        report.recovered,
+        vec![format!("github:{}/{REPO}#{n}", sim.addr())]
+    );
+    town.act().await;
+    let beads = town.beads().await;
+    assert_eq!(beads.len(), 1);
+    assert_eq!(beads[0].created_by, "mara");
+    assert_eq!(bot_comments(&sim.comments(REPO, n).await).len(), 1);
+}
