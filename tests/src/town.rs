@@ -17,6 +17,7 @@ pub const GITLAB_TOKEN: &str = "glpat-test-token";
 pub struct TestTownBuilder {
     env: HashMap<String, String>,
     github: Option<(String, String, String)>,
+    gitlab: Option<(String, String, String)>,
     dir: Option<Arc<tempfile::TempDir>>,
 }
 
@@ -32,6 +33,12 @@ impl TestTownBuilder {
     pub fn github_forge(mut self, api_url: &str, host: &str, token: &str) -> Self {
         self.github = Some((api_url.into(), host.into(), token.into()));
         self.env("GT_GITHUB_HOST", host)
+    }
+
+    /// Act on a GitLab at `api_url` (the simulator's `/api/v4`) whose web host is `host`.
+    pub fn gitlab_forge(mut self, api_url: &str, host: &str, token: &str) -> Self {
+        self.gitlab = Some((api_url.into(), host.into(), token.into()));
+        self.env("GT_GITLAB_HOST", host)
     }
 
     pub async fn start(mut self) -> TestTown {
@@ -60,6 +67,20 @@ impl TestTownBuilder {
                 (k == "GT_GITHUB_TOKEN").then(|| token.clone())
             })
             .expect("github forge");
+            forges = forges.with(forge);
+        }
+        if let Some((api, host, token)) = &self.gitlab {
+            let mut cfg = bot::forge::config::ForgeConfig::new(
+                webhooks::ForgeKind::GitLab,
+                host.clone(),
+                "GT_GITLAB_TOKEN",
+            );
+            cfg.api_base = Some(api.clone());
+            let token = token.clone();
+            let forge = bot::forge::config::build_forge(&cfg, &move |k| {
+                (k == "GT_GITLAB_TOKEN").then(|| token.clone())
+            })
+            .expect("gitlab forge");
             forges = forges.with(forge);
         }
         let app = App::open(config, shared)
@@ -117,6 +138,7 @@ impl TestTown {
         TestTownBuilder {
             env: HashMap::new(),
             github: None,
+            gitlab: None,
             dir: None,
         }
         .env("GT_GITHUB_WEBHOOK_SECRET", GITHUB_SECRET)
