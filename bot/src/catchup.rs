@@ -25,6 +25,7 @@ pub struct CatchUpReport {
 /// One pass over every rig that has a forge client.
 pub async fn catch_up(app: &App) -> Result<CatchUpReport, StoreError> {
     let mut report = CatchUpReport::default();
+    attach_configured_rigs(app).await?;
     let rigs = app.store.read(store::list_rigs).await?;
     let label = app.config.labels.sling.clone();
     for rig in rigs {
@@ -33,6 +34,7 @@ pub async fn catch_up(app: &App) -> Result<CatchUpReport, StoreError> {
             _ => ForgeKind::GitHub,
         };
         let Some(forge) = app.forges.get(kind, &rig.host) else {
+            tracing::debug!(rig = %rig.id, "no forge client for this rig; not caught up");
             continue;
         };
         report.rigs += 1;
@@ -81,6 +83,33 @@ pub async fn catch_up(app: &App) -> Result<CatchUpReport, StoreError> {
     Ok(report)
 }
 
+/// Rigs listed in the configuration exist before any delivery arrives, so the first
+/// pass already covers them.
+async fn attach_configured_rigs(app: &App) -> Result<(), StoreError> {
+    let Some(rigs) = app.config.rigs.clone() else {
+        return Ok(());
+    };
+    let config = app.config.clone();
+    let now = app.clock.now_ms();
+    app.store
+        .write(move |c| {
+            for rig in &rigs {
+                let host = rig
+                    .host
+                    .clone()
+                    .unwrap_or_else(|| match rig.forge.as_str() {
+                        "gitlab" => config.gitlab.host.clone(),
+                        _ => config.github.host.clone(),
+                    });
+                let town = rig.town.clone().unwrap_or_else(|| config.town.clone());
+                let town_id = store::ensure_town(c, &town, now)?;
+                store::ensure_rig(c, &town_id, &rig.forge, &host, &rig.repo, now)?;
+            }
+            Ok(())
+        })
+        .await
+}
+
 /// Run catch-up now and then every `interval` (never when it is zero).
 pub async fn run(app: App, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
@@ -89,7 +118,7 @@ pub async fn run(app: App, interval: Duration, shutdown: impl std::future::Futur
             Ok(r) if !r.recovered.is_empty() || !r.errors.is_empty() => {
                 tracing::info!(rigs = r.rigs, recovered = r.recovered.len(), errors = ?r.errors, "catch-up pass done")
             }
-            Ok(_) => {}
+            Ok(r) => tracing::debug!(rigs = r.rigs, "catch-up pass found nothing missed"),
             Err(e) => tracing::error!(error = %e, "catch-up pass failed"),
         }
         if interval.is_zero() {

@@ -55,6 +55,9 @@ pub struct Delivery {
     pub attempts: Vec<Attempt>,
     /// Set when a fault dropped it: the receiver never saw it.
     pub dropped: bool,
+    /// Set (to the instance URL, for `X-Gitlab-Instance`) when sent as GitLab sends
+    /// hooks: `X-Gitlab-*` headers and the secret as a plain token.
+    pub gitlab: Option<String>,
 }
 
 /// Deliveries that faults should drop or duplicate next.
@@ -104,8 +107,19 @@ impl Deliveries {
 
     /// Queue a signed delivery of `payload` as event `event`.
     pub fn enqueue(&self, target: Target, event: &str, payload: Value) {
+        self.push(target, event, payload, None);
+    }
+
+    /// Queue a GitLab hook delivery: `event` is the `X-Gitlab-Event` value (`Issue
+    /// Hook`, ...); the log's `action` is `object_attributes.action` when there is one.
+    pub fn enqueue_gitlab(&self, target: Target, event: &str, payload: Value, instance: &str) {
+        self.push(target, event, payload, Some(instance.to_owned()));
+    }
+
+    fn push(&self, target: Target, event: &str, payload: Value, gitlab: Option<String>) {
         let action = payload
             .get("action")
+            .or_else(|| payload.pointer("/object_attributes/action"))
             .and_then(Value::as_str)
             .map(str::to_owned);
         let mut delivery = Delivery {
@@ -121,6 +135,7 @@ impl Deliveries {
             payload,
             attempts: Vec::new(),
             dropped: false,
+            gitlab,
         };
         let index = {
             let mut log = self.log.lock().expect("delivery log lock");
@@ -220,18 +235,23 @@ impl Deliveries {
             let at = chrono::Utc::now().timestamp();
             let started = std::time::Instant::now();
             let attempt = async {
-                let sent = client
-                    .post(&d.url)
-                    .header("X-GitHub-Event", &d.event)
-                    .header("X-GitHub-Delivery", &d.guid)
-                    .header("X-GitHub-Hook-ID", d.hook_id.to_string())
-                    .header("X-GitHub-Hook-Installation-Target-Type", "repository")
-                    .header(
-                        "X-GitHub-Hook-Installation-Target-ID",
-                        d.repo_id.to_string(),
-                    )
-                    .header("X-Hub-Signature-256", &signature)
-                    .header("User-Agent", "GitHub-Hookshot/forge-sim")
+                let request = if let Some(instance) = &d.gitlab {
+                    gitlab_request(client, &d, instance)
+                } else {
+                    client
+                        .post(&d.url)
+                        .header("X-GitHub-Event", &d.event)
+                        .header("X-GitHub-Delivery", &d.guid)
+                        .header("X-GitHub-Hook-ID", d.hook_id.to_string())
+                        .header("X-GitHub-Hook-Installation-Target-Type", "repository")
+                        .header(
+                            "X-GitHub-Hook-Installation-Target-ID",
+                            d.repo_id.to_string(),
+                        )
+                        .header("X-Hub-Signature-256", &signature)
+                        .header("User-Agent", "GitHub-Hookshot/forge-sim")
+                };
+                let sent = request
                     .header("content-type", "application/json")
                     .body(body.clone())
                     .timeout(Duration::from_secs(10))
@@ -269,6 +289,24 @@ impl Deliveries {
             f(d);
         }
     }
+}
+
+/// A GitLab hook request: the token verbatim (GitLab does not sign), the event name,
+/// and an `Idempotency-Key` that stays the same when the delivery is retried.
+fn gitlab_request(
+    client: &reqwest::Client,
+    d: &Delivery,
+    instance: &str,
+) -> reqwest::RequestBuilder {
+    client
+        .post(&d.url)
+        .header("X-Gitlab-Event", &d.event)
+        .header("X-Gitlab-Token", &d.secret)
+        .header("X-Gitlab-Event-UUID", &d.guid)
+        .header("X-Gitlab-Webhook-UUID", format!("hook-{}", d.hook_id))
+        .header("X-Gitlab-Instance", instance)
+        .header("Idempotency-Key", &d.guid)
+        .header("User-Agent", "GitLab/17.6.0-sim")
 }
 
 /// A random version-4 GUID, the form of `X-GitHub-Delivery`.

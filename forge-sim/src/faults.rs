@@ -83,7 +83,7 @@ impl Faults {
         self.rules.lock().expect("faults lock").clear();
     }
 
-    fn take(&self, path: &str) -> Option<FaultKind> {
+    pub(crate) fn take(&self, path: &str) -> Option<FaultKind> {
         let mut rules = self.rules.lock().expect("faults lock");
         let rule = rules.iter_mut().find(|r| {
             r.remaining > 0 && r.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))

@@ -31,7 +31,20 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/{owner}/{repo}/info/refs", get(serve))
         .route("/{owner}/{repo}/git-upload-pack", post(serve))
         .route("/{owner}/{repo}/git-receive-pack", post(serve))
+        // GitLab projects may sit in a subgroup: `group/sub/project.git`.
+        .route("/{group}/{sub}/{repo}/info/refs", get(serve_nested))
+        .route("/{group}/{sub}/{repo}/git-upload-pack", post(serve_nested))
+        .route("/{group}/{sub}/{repo}/git-receive-pack", post(serve_nested))
         .with_state(sim)
+}
+
+/// A repository one namespace level deeper, served like any other.
+async fn serve_nested(
+    sim: State<Arc<Sim>>,
+    Path((group, sub, repo)): Path<(String, String, String)>,
+    req: Request,
+) -> Response {
+    serve(sim, Path((format!("{group}/{sub}"), repo)), req).await
 }
 
 fn unauthorized() -> Response {

@@ -1,12 +1,13 @@
 //! A faithful, stateful simulator of the forge as gastown-bot sees it: the subset of
-//! GitHub's REST API the bot calls, git smart HTTP over real bare repositories, and
-//! signed webhook deliveries shaped like GitHub's. Tests and `gt demo` start it with
+//! GitHub's and GitLab's REST APIs the bot calls, git smart HTTP over real bare
+//! repositories, and webhook deliveries shaped like each forge's. A repository belongs
+//! to one forge: GitLab projects are made with [`SimHandle::create_gitlab_project`]. Tests and `gt demo` start it with
 //! [`ForgeSim::start`] and drive it through [`SimHandle`] the way a person would.
 //!
 //! Layout, one job per module: [`world`] is the state, [`ops`] is what happens when
 //! someone acts (shared by REST handlers and the driver, and the only place events are
-//! emitted), [`github`] is GitHub's HTTP face (REST handlers, JSON shapes, webhook
-//! payloads), [`delivery`] sends webhooks, [`git`] and [`git_http`] are the
+//! emitted), [`github`] and [`gitlab`] are the forges' HTTP faces (REST handlers, JSON
+//! shapes, webhook payloads), [`delivery`] sends webhooks, [`git`] and [`git_http`] are the
 //! repositories, [`faults`] injects failures, [`driver`] is the handle, [`control`] the
 //! `/_sim` JSON API over it.
 
@@ -21,6 +22,7 @@ pub mod faults;
 pub mod git;
 pub mod git_http;
 pub mod github;
+pub mod gitlab;
 pub mod ops;
 pub mod world;
 
@@ -159,12 +161,23 @@ impl ForgeSim {
 /// Every route: the GitHub API under [`API_PREFIX`], git under `/{owner}/{repo}.git`,
 /// and the control API under `/_sim`.
 pub fn router(sim: Arc<Sim>) -> Router {
-    let api = github::rest::router(sim.clone()).layer(axum::middleware::from_fn_with_state(
+    let api = github::rest::router(sim.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            sim.clone(),
+            gitlab::isolation::hide_from_github,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            sim.faults.clone(),
+            faults::layer,
+        ));
+    let gitlab = gitlab::rest::router(sim.clone()).layer(axum::middleware::from_fn_with_state(
         sim.faults.clone(),
-        faults::layer,
+        gitlab::limits::layer,
     ));
     Router::new()
         .nest(API_PREFIX, api)
+        .nest(gitlab::API_PREFIX, gitlab)
         .nest("/_sim", control::router(sim.clone()))
+        .nest("/_sim/gitlab", gitlab::control::router(sim.clone()))
         .merge(git_http::router(sim))
 }

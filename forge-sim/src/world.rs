@@ -282,6 +282,8 @@ pub struct World {
     pub repo_paths: HashMap<String, u64>,
     /// App installation tokens → the bot user they act as, with expiry (unix seconds).
     pub installation_tokens: HashMap<String, (u64, i64)>,
+    /// Repo id → GitLab-only state; a repository listed here is a GitLab project.
+    pub gitlab: BTreeMap<u64, crate::gitlab::model::GitlabProject>,
     next_id: u64,
 }
 

@@ -308,7 +308,9 @@ pub trait Forge: Send + Sync + 'static {
     /// Remove a label; removing one that is not there is not an error.
     async fn remove_label(&self, repo: &RepoPath, number: u64, label: &str) -> ForgeResult<()>;
 
-    /// A user's access to the repository (`None` for strangers and unknown users).
+    /// A user's access to the repository as the forge reports it: `None` for unknown
+    /// users and non-members of private repositories; GitHub reports anyone on a
+    /// public repository as at least `Read`.
     async fn permission(&self, repo: &RepoPath, user: &str) -> ForgeResult<Permission>;
 
     async fn create_pull_request(

@@ -350,6 +350,7 @@ impl Sim {
             }
         }
         self.refresh_mergeable(repo).await?;
+        self.gitlab_after_push(repo, pusher, &updates).await;
         Ok(())
     }
 }

@@ -128,6 +128,17 @@ impl Sim {
                 timeline: Vec::new(),
             },
         );
+        // Labels given at creation are in the issue's event history too.
+        for label in &labels {
+            record(
+                &mut world,
+                repo,
+                number,
+                "labeled",
+                actor,
+                Some(&label.name),
+            );
+        }
         self.issue_event(&world, repo, number, "opened", actor, None, None);
         for l in &labels {
             self.issue_event(&world, repo, number, "labeled", actor, Some(l), None);

@@ -4,6 +4,7 @@
 //! Webhooks are queued here and nowhere else.
 
 mod commits;
+pub mod gitlab;
 mod issues;
 mod pulls;
 
@@ -169,6 +170,13 @@ impl Sim {
     pub fn set_hook(&self, repo: &str, url: &str, secret: &str) -> Result<(), SimError> {
         let mut world = self.world();
         let id = world.next_id();
+        if let Some(rid) = world.repo_id(repo)
+            && world.gitlab.contains_key(&rid)
+        {
+            return Err(SimError::Invalid(format!(
+                "{repo} is a GitLab project: use set_gitlab_hook"
+            )));
+        }
         let repo = world
             .repo_mut(repo)
             .ok_or_else(|| SimError::NoRepo(repo.to_owned()))?;

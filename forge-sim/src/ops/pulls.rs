@@ -382,6 +382,10 @@ impl Sim {
         let closes = {
             let mut world = self.world();
             let t = now();
+            // GitLab's `#n` names issue iids, so a GitLab merge closes them itself.
+            let gitlab = world
+                .repo_id(repo)
+                .is_some_and(|id| world.gitlab.contains_key(&id));
             let r = world
                 .repo_mut(repo)
                 .expect("repositories are never deleted");
@@ -390,7 +394,7 @@ impl Sim {
             pr.merged_at = Some(t);
             pr.merged_by = Some(actor);
             pr.merge_commit_sha = Some(sha.clone());
-            let into_default = pr.base_ref == r.default_branch;
+            let into_default = pr.base_ref == r.default_branch && !gitlab;
             let issue = r.issues.get_mut(&number).expect("checked above");
             issue.state = IssueState::Closed;
             issue.closed_at = Some(t);

@@ -400,7 +400,9 @@ impl Forge for GithubForge {
                 } else {
                     CheckState::Pending
                 },
-                url: c.html_url,
+                // Like a status's `target_url` (and GitLab's job links): the CI's page,
+                // else GitHub's page for the run.
+                url: c.details_url.or(c.html_url),
             }));
             if n == 0 || got >= runs.total_count {
                 break;
@@ -415,19 +417,36 @@ impl Forge for GithubForge {
         struct Check {
             context: String,
         }
-        #[derive(Deserialize)]
+        #[derive(Deserialize, Default)]
         struct Required {
             #[serde(default)]
             contexts: Vec<String>,
             #[serde(default)]
             checks: Vec<Check>,
         }
-        let route = Self::route(
-            repo,
-            &format!("branches/{}/protection/required_status_checks", seg(branch)),
-        );
-        let r = ok_or_none(self.get::<Required>("required_checks", repo, &route).await)?;
-        let Some(r) = r else { return Ok(vec![]) };
+        #[derive(Deserialize, Default)]
+        struct Protection {
+            required_status_checks: Option<Required>,
+        }
+        #[derive(Deserialize)]
+        struct Branch {
+            #[serde(default)]
+            protected: bool,
+            protection: Option<Protection>,
+        }
+        // The branch's protection summary, which anyone who can read the repository
+        // sees; `.../protection/required_status_checks` answers 404 to everyone but
+        // admins, which would make a protected branch look unprotected to a writer bot.
+        let route = Self::route(repo, &format!("branches/{}", seg(branch)));
+        let b = ok_or_none(self.get::<Branch>("required_checks", repo, &route).await)?;
+        let Some(Branch {
+            protected: true,
+            protection: Some(p),
+        }) = b
+        else {
+            return Ok(vec![]);
+        };
+        let r = p.required_status_checks.unwrap_or_default();
         let mut names = r.contexts;
         for c in r.checks {
             if !names.contains(&c.context) {

@@ -142,6 +142,8 @@ pub(super) struct GhCheckRun {
     pub(super) name: String,
     pub(super) status: String,
     pub(super) conclusion: Option<String>,
+    /// The CI's own page for the run (what a status's `target_url` is).
+    pub(super) details_url: Option<String>,
     pub(super) html_url: Option<String>,
 }
 

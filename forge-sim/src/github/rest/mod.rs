@@ -87,10 +87,9 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/repos/{o}/{r}/contents", get(repos::contents_root))
         .route("/repos/{o}/{r}/contents/", get(repos::contents_root))
         .route("/repos/{o}/{r}/contents/{*path}", get(repos::contents))
-        .route(
-            "/repos/{o}/{r}/branches/{b}/protection/required_status_checks",
-            get(repos::required_checks),
-        )
+        .route("/repos/{o}/{r}/raw/{*path}", get(repos::raw))
+        // Branch names may hold slashes, so one route takes the rest.
+        .route("/repos/{o}/{r}/branches/{*rest}", get(repos::branch_routes))
         .route("/repos/{o}/{r}/statuses/{sha}", post(repos::create_status))
         // `{ref}` may hold slashes (`heads/main`), so one route takes the rest.
         .route("/repos/{o}/{r}/commits/{*rest}", get(repos::commit_routes))

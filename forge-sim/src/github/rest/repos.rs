@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{OriginalUri, Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -78,10 +78,21 @@ pub async fn create_label(
 /// existing user has at least `read`; an unknown login is a 404.
 pub async fn permission(
     State(sim): State<Arc<Sim>>,
+    caller: Caller,
     Path((o, r, login)): Path<(String, String, String)>,
 ) -> Res {
     let world = sim.world();
     let repo = ops::repo_of(&world, &full(&o, &r))?;
+    // Only people who can push may ask, as on GitHub.
+    if caller
+        .0
+        .is_none_or(|id| world.permission(repo, id) < Permission::Write)
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "Must have push access to view collaborator permission.",
+        ));
+    }
     let user = world
         .user_by_login(&login)
         .ok_or_else(ApiError::not_found)?;
@@ -131,7 +142,13 @@ pub async fn contents(
             (
                 format!("{api}/git/blobs/{sha}"),
                 format!("{web}/blob/{rev}/{path}"),
-                json!(format!("{web}/raw/{rev}/{path}")),
+                // GitHub points at raw.githubusercontent.com; the simulator serves the
+                // same bytes itself (see [`raw`]).
+                json!(format!(
+                    "{api}/raw/{}?ref={}",
+                    path.split('/').map(encode).collect::<Vec<_>>().join("/"),
+                    encode(&rev)
+                )),
             )
         };
         json!({
@@ -172,16 +189,53 @@ pub async fn contents(
             .collect();
         return Ok(ok(Value::Array(items)));
     };
+    let mut v = entry(&path, "file", &sha, bytes.len() as u64);
+    // Over 1 MB GitHub leaves the content out of the JSON (`encoding: "none"`); clients
+    // fetch `download_url` instead.
+    if bytes.len() > INLINE_LIMIT {
+        v["encoding"] = json!("none");
+        v["content"] = json!("");
+        return Ok(ok(v));
+    }
     let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
     let wrapped: Vec<&str> = b64
         .as_bytes()
         .chunks(60)
         .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
         .collect();
-    let mut v = entry(&path, "file", &sha, bytes.len() as u64);
     v["encoding"] = json!("base64");
     v["content"] = json!(format!("{}\n", wrapped.join("\n")));
     Ok(ok(v))
+}
+
+/// The largest file the contents API inlines (1 MB).
+const INLINE_LIMIT: usize = 1024 * 1024;
+
+/// A file's raw bytes at `?ref=` (default branch otherwise): what a file's
+/// `download_url` (raw.githubusercontent.com on GitHub) answers.
+pub async fn raw(
+    State(sim): State<Arc<Sim>>,
+    Path((o, r, path)): Path<(String, String, String)>,
+    q: Query,
+) -> Res {
+    let (git_dir, default_branch) = {
+        let world = sim.world();
+        let r = ops::repo_of(&world, &full(&o, &r))?;
+        (r.git_dir.clone(), r.default_branch.clone())
+    };
+    let rev = q.get("ref").cloned().unwrap_or(default_branch);
+    let (bytes, _) = git::read_file(&git_dir, &rev, &path)
+        .await
+        .map_err(SimError::from)?
+        .ok_or_else(ApiError::not_found)?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        bytes,
+    )
+        .into_response())
 }
 
 /// `GET /repos/{o}/{r}/contents`: the root directory.
@@ -193,19 +247,76 @@ pub async fn contents_root(
     contents(State(sim), Path((o, r, String::new())), q).await
 }
 
-pub async fn required_checks(
+/// `GET /repos/{o}/{r}/branches/{branch}` and `.../branches/{branch}/protection/
+/// required_status_checks`; branch names may hold slashes, so one route takes the rest.
+pub async fn branch_routes(
     State(sim): State<Arc<Sim>>,
-    Path((o, r, branch)): Path<(String, String, String)>,
+    caller: Caller,
+    Path((o, r, rest)): Path<(String, String, String)>,
 ) -> Res {
+    match rest.strip_suffix("/protection/required_status_checks") {
+        Some(branch) => required_checks(&sim, caller, &full(&o, &r), branch),
+        None => branch(&sim, &full(&o, &r), &rest).await,
+    }
+}
+
+/// The protection summary GitHub shows anyone who can read the repository.
+fn protection_summary(contexts: Option<&Vec<String>>) -> Value {
+    let contexts = contexts.cloned().unwrap_or_default();
+    json!({
+        "enabled": !contexts.is_empty(),
+        "required_status_checks": {
+            "enforcement_level": if contexts.is_empty() { "off" } else { "non_admins" },
+            "contexts": contexts,
+            "checks": contexts.iter().map(|c| json!({"context": c, "app_id": null})).collect::<Vec<_>>(),
+        },
+    })
+}
+
+/// `GET /repos/{o}/{r}/branches/{branch}`: the branch's head and protection summary.
+async fn branch(sim: &Sim, repo: &str, name: &str) -> Res {
+    let git_dir = ops::repo_of(&sim.world(), repo)?.git_dir.clone();
+    let sha = git::rev_parse(&git_dir, &format!("refs/heads/{name}"))
+        .await
+        .map_err(SimError::from)?
+        .ok_or_else(|| ApiError::new(axum::http::StatusCode::NOT_FOUND, "Branch not found"))?;
     let world = sim.world();
-    let repo = ops::repo_of(&world, &full(&o, &r))?;
-    let contexts = repo
+    let r = ops::repo_of(&world, repo)?;
+    let api = sim.urls.repo_api(r);
+    let protection = r.protection.get(name);
+    Ok(ok(json!({
+        "name": name,
+        "commit": {"sha": sha, "url": format!("{api}/commits/{sha}")},
+        "_links": {
+            "self": format!("{api}/branches/{}", encode(name)),
+            "html": format!("{}/tree/{name}", sim.urls.repo_web(r)),
+        },
+        "protected": protection.is_some(),
+        "protection": protection_summary(protection),
+        "protection_url": format!("{api}/branches/{}/protection", encode(name)),
+    })))
+}
+
+/// The protection settings themselves are only shown to people who administer the
+/// repository (on GitHub: admins, and apps with `administration: read`; the simulator
+/// lets maintainers read them too); everyone else gets a 404, as for a missing branch.
+fn required_checks(sim: &Sim, caller: Caller, repo: &str, branch: &str) -> Res {
+    let world = sim.world();
+    let r = ops::repo_of(&world, repo)?;
+    let may_read = caller
+        .0
+        .is_some_and(|id| world.permission(r, id) >= Permission::Maintain);
+    if !may_read {
+        return Err(ApiError::not_found());
+    }
+    let contexts = r
         .protection
-        .get(&branch)
+        .get(branch)
         .ok_or_else(|| ApiError::new(axum::http::StatusCode::NOT_FOUND, "Branch not protected"))?;
     let url = format!(
-        "{}/branches/{branch}/protection/required_status_checks",
-        sim.urls.repo_api(repo)
+        "{}/branches/{}/protection/required_status_checks",
+        sim.urls.repo_api(r),
+        encode(branch)
     );
     Ok(ok(json!({
         "url": url,
@@ -223,6 +334,11 @@ pub async fn create_status(
     Json(body): Json<Value>,
 ) -> Res {
     let repo = full(&o, &r);
+    // GitHub refuses longer descriptions ("description is too long (maximum is 140
+    // characters)").
+    if str_field(&body, "description").is_some_and(|d| d.chars().count() > 140) {
+        return Err(ApiError::validation("Status", "description", "custom"));
+    }
     let input = StatusInput {
         state: str_field(&body, "state")
             .ok_or_else(|| ApiError::validation("Status", "state", "missing_field"))?,
@@ -343,15 +459,41 @@ async fn list_check_runs(
     let sha = resolve(&sim, &repo, &rev).await?;
     let world = sim.world();
     let r = ops::repo_of(&world, &repo)?;
-    let runs: Vec<Value> = r
+    // `filter=latest` (GitHub's default) keeps only the most recent run of each check;
+    // `filter=all` lists re-runs too.
+    let latest_only = match q.get("filter").map(String::as_str) {
+        None | Some("latest") => true,
+        Some("all") => false,
+        Some(_) => return Err(ApiError::validation("CheckRun", "filter", "invalid")),
+    };
+    let mut seen = std::collections::HashSet::new();
+    let runs: Vec<&crate::world::CheckRun> = r
         .check_runs
         .iter()
         .rev()
         .filter(|c| c.head_sha == sha)
+        .filter(|c| !latest_only || seen.insert(c.name.as_str()))
         .filter(|c| q.get("check_name").is_none_or(|n| c.name == *n))
+        .filter(|c| q.get("status").is_none_or(|s| c.status == *s))
+        .collect();
+    // Paged like every list (30 by default, at most 100); `total_count` counts them all.
+    let per_page = q
+        .get("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = q
+        .get("page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let shown: Vec<Value> = runs
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
         .map(|c| sim.urls.check_run(&world, r, c))
         .collect();
-    Ok(ok(json!({"total_count": runs.len(), "check_runs": runs})))
+    Ok(ok(json!({"total_count": runs.len(), "check_runs": shown})))
 }
 
 fn check_input(body: &Value) -> CheckRunInput {
