@@ -7,7 +7,10 @@
 //! clause into a `#[tokio::test]` per forge (`github::issue_read`, ...). Clauses act as
 //! people and look at the forge only through the harness, so adding a forge is a
 //! constructor on [`Contract`], an arm in each of its acts and reads, and one
-//! `contract_tests!(name)` line (see the `GITLAB:` marks).
+//! `contract_tests!(name)` line. Where forges genuinely differ (GitLab's single
+//! `pipeline` gate, its separate issue and MR iids, ...) the harness declares the forge's
+//! answer and the clause keeps its meaning; a clause a forge cannot keep yet is listed,
+//! with the reason, in [`known_gap!`].
 //!
 //! The bot has write access and no more, as a bot should. Rate-limit and backoff waits go
 //! to a recording sleeper: they are asserted, never slept.
@@ -57,7 +60,7 @@ impl Sleeper for RecordingSleeper {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     GitHub,
-    // GITLAB: GitLab,
+    GitLab,
 }
 
 /// One forge under contract: a fresh simulator with a repository and its people, and
@@ -98,19 +101,23 @@ impl Contract {
         Self::people(Kind::GitHub, sim, repo, cfg, Permission::Read).await
     }
 
-    // GITLAB: when the simulator's GitLab side lands, add a constructor like
-    //
-    //     async fn gitlab() -> Self {
-    //         let repo = "octo/sub/hello";
-    //         let sim = ForgeSim::start(SimOptions::default()).await.expect("simulator");
-    //         sim.create_gitlab_project(repo, "main").await.unwrap();
-    //         let mut cfg = ForgeConfig::new(ForgeKind::GitLab, sim.addr().to_string(), "GT_GITLAB_TOKEN");
-    //         cfg.api_base = Some(sim.gitlab_api_url());
-    //         Self::people(Kind::GitLab, sim, repo, cfg, Permission::None).await
-    //     }
-    //
-    // a `Kind::GitLab` arm in each act and read below (`gl_open_issue`, `gl_add_label`,
-    // ... by iid), and `contract_tests!(gitlab);` at the bottom of this file.
+    /// GitLab: `GitlabForge` built from config, on the simulator's REST v4 API, with the
+    /// bot's token (the bot a developer, as on GitHub) and a recording sleeper. A
+    /// stranger is no member: GitLab answers 404 for the membership, read as `None`.
+    async fn gitlab() -> Self {
+        let repo = "octo/sub/hello";
+        let sim = ForgeSim::start(SimOptions::default())
+            .await
+            .expect("simulator");
+        sim.create_gitlab_project(repo, "main").await.unwrap();
+        let mut cfg = ForgeConfig::new(
+            webhooks::ForgeKind::GitLab,
+            sim.addr().to_string(),
+            "GT_GITLAB_TOKEN",
+        );
+        cfg.api_base = Some(sim.gitlab_api_url());
+        Self::people(Kind::GitLab, sim, repo, cfg, Permission::None).await
+    }
 
     /// The bot and Mara (write), Tess (triage), and the bot's client.
     async fn people(
@@ -168,9 +175,58 @@ impl Contract {
 
     // What people do on the forge.
 
+    /// The world's number for issue (or, with `pull`, pull request) `n` as the forge
+    /// numbers it: the same on GitHub; GitLab counts issue and MR iids apart.
+    fn number(&self, n: u64, pull: bool) -> u64 {
+        match self.kind {
+            Kind::GitHub => n,
+            Kind::GitLab => self
+                .sim
+                .sim()
+                .gitlab_number(self.repo, n, pull)
+                .expect("on the forge"),
+        }
+    }
+
+    fn gl_id(&self, login: &str) -> u64 {
+        self.sim
+            .sim()
+            .world()
+            .user_by_login(login)
+            .expect("a user")
+            .id
+    }
+
+    /// The REST path of issue `n` (and of its comments), as faults are aimed.
+    fn issue_api_path(&self, n: u64) -> String {
+        match self.kind {
+            Kind::GitHub => format!("/repos/{}/issues/{n}", self.repo),
+            Kind::GitLab => format!("/projects/{}/issues/{n}", self.repo.replace('/', "%2F")),
+        }
+    }
+
+    fn comments_api_path(&self, n: u64) -> String {
+        let leaf = match self.kind {
+            Kind::GitHub => "comments",
+            Kind::GitLab => "notes",
+        };
+        format!("{}/{leaf}", self.issue_api_path(n))
+    }
+
     async fn grant(&self, login: &str, role: forge_sim::Permission) {
         match self.kind {
             Kind::GitHub => self.sim.grant(self.repo, login, role).await.unwrap(),
+            Kind::GitLab => {
+                let level = match role {
+                    forge_sim::Permission::None => 0,
+                    forge_sim::Permission::Read => 10,
+                    forge_sim::Permission::Triage => 20,
+                    forge_sim::Permission::Write => 30,
+                    forge_sim::Permission::Maintain => 40,
+                    forge_sim::Permission::Admin => 50,
+                };
+                self.sim.add_member(self.repo, login, level).unwrap();
+            }
         }
     }
 
@@ -181,12 +237,35 @@ impl Contract {
                 .open_issue(who, self.repo, title, body)
                 .await
                 .unwrap(),
+            Kind::GitLab => self
+                .sim
+                .gl_open_issue(who, self.repo, title, body)
+                .await
+                .unwrap(),
         }
     }
 
     async fn label(&self, who: &str, n: u64, label: &str) {
         match self.kind {
             Kind::GitHub => self.sim.add_label(who, self.repo, n, label).await.unwrap(),
+            Kind::GitLab => self
+                .sim
+                .gl_add_label(who, self.repo, n, label)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Label pull request `n`.
+    async fn label_pull(&self, who: &str, n: u64, label: &str) {
+        match self.kind {
+            Kind::GitHub => self.label(who, n, label).await,
+            // The simulator has no MR label edit yet: the forge-neutral act labels it.
+            Kind::GitLab => self
+                .sim
+                .add_label(who, self.repo, self.number(n, true), label)
+                .await
+                .unwrap(),
         }
     }
 
@@ -197,29 +276,66 @@ impl Contract {
                 .remove_label(who, self.repo, n, label)
                 .await
                 .unwrap(),
-        }
-    }
-
-    async fn create_label(&self, who: &str, name: &str, color: &str) {
-        match self.kind {
-            Kind::GitHub => self
+            Kind::GitLab => self
                 .sim
-                .create_label(who, self.repo, name, color)
+                .gl_remove_label(who, self.repo, n, label)
                 .await
                 .unwrap(),
         }
     }
 
+    async fn create_label(&self, who: &str, name: &str, color: &str) {
+        self.sim
+            .create_label(who, self.repo, name, color)
+            .await
+            .unwrap()
+    }
+
     async fn close(&self, who: &str, n: u64) {
         match self.kind {
             Kind::GitHub => self.sim.close_issue(who, self.repo, n).await.unwrap(),
+            Kind::GitLab => self.sim.gl_close_issue(who, self.repo, n).await.unwrap(),
         }
     }
 
-    /// Comment on an issue or pull request; returns the comment id.
+    /// Close pull request `n` without merging.
+    async fn close_pull(&self, who: &str, n: u64) {
+        match self.kind {
+            Kind::GitHub => self.close(who, n).await,
+            Kind::GitLab => {
+                let edit = forge_sim::ops::gitlab::GlIssueEdit {
+                    state: Some(IssueState::Closed),
+                    ..Default::default()
+                };
+                self.sim
+                    .sim()
+                    .gl_edit_mr(self.gl_id(who), self.repo, n, edit)
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Comment on an issue; returns the comment id.
     async fn comment(&self, who: &str, n: u64, body: &str) -> u64 {
         match self.kind {
             Kind::GitHub => self.sim.comment(who, self.repo, n, body).await.unwrap(),
+            Kind::GitLab => self
+                .sim
+                .gl_comment(who, self.repo, n, false, body)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Comment on a pull request's conversation; returns the comment id.
+    async fn comment_pull(&self, who: &str, n: u64, body: &str) -> u64 {
+        match self.kind {
+            Kind::GitHub => self.comment(who, n, body).await,
+            Kind::GitLab => self
+                .sim
+                .gl_comment(who, self.repo, n, true, body)
+                .await
+                .unwrap(),
         }
     }
 
@@ -247,17 +363,16 @@ impl Contract {
 
     /// Open a pull request from an existing branch into main.
     async fn open_pull_from(&self, who: &str, branch: &str) -> u64 {
+        let title = format!("Merge {branch}");
         match self.kind {
             Kind::GitHub => self
                 .sim
-                .open_pull(
-                    who,
-                    self.repo,
-                    branch,
-                    "main",
-                    &format!("Merge {branch}"),
-                    "",
-                )
+                .open_pull(who, self.repo, branch, "main", &title, "")
+                .await
+                .unwrap(),
+            Kind::GitLab => self
+                .sim
+                .gl_open_mr(who, self.repo, branch, "main", &title, "")
                 .await
                 .unwrap(),
         }
@@ -268,6 +383,7 @@ impl Contract {
             Kind::GitHub => {
                 self.sim.approve(who, self.repo, n).await.unwrap();
             }
+            Kind::GitLab => self.sim.gl_approve(who, self.repo, n).await.unwrap(),
         }
     }
 
@@ -279,6 +395,7 @@ impl Contract {
                     .await
                     .unwrap();
             }
+            Kind::GitLab => panic!("the GitLab simulator has no reviewer states yet"),
         }
     }
 
@@ -287,6 +404,12 @@ impl Contract {
             Kind::GitHub => {
                 self.sim
                     .review_comment(who, self.repo, n, path, line, body)
+                    .await
+                    .unwrap();
+            }
+            Kind::GitLab => {
+                self.sim
+                    .gl_diff_note(who, self.repo, n, path, line, body)
                     .await
                     .unwrap();
             }
@@ -301,10 +424,13 @@ impl Contract {
                     .await
                     .unwrap();
             }
+            Kind::GitLab => {
+                self.sim.gl_merge(who, self.repo, n, false).await.unwrap();
+            }
         }
     }
 
-    /// CI reports a commit status.
+    /// CI reports a commit status (`success`, `failure`, `pending`, `error`).
     async fn ci_status(&self, sha: &str, state: &str, context: &str) {
         match self.kind {
             Kind::GitHub => {
@@ -313,11 +439,23 @@ impl Contract {
                     .await
                     .unwrap();
             }
+            Kind::GitLab => {
+                let state = match state {
+                    "failure" | "error" => "failed",
+                    s => s,
+                };
+                self.sim
+                    .gl_set_status(MARA, self.repo, sha, state, context)
+                    .await
+                    .unwrap();
+            }
         }
     }
 
-    /// CI reports a check run (a GitHub check run; a pipeline job on GitLab).
+    /// CI reports a check run (a GitHub check run; on GitLab, where an outside CI
+    /// reports through commit statuses, a status of that name).
     async fn ci_check_run(&self, sha: &str, name: &str, conclusion: Option<&str>) {
+        let url = format!("https://ci.example/{name}");
         match self.kind {
             Kind::GitHub => {
                 let ci = self.sim.user(MARA).await.unwrap().id;
@@ -333,7 +471,7 @@ impl Contract {
                         .into(),
                     ),
                     conclusion: conclusion.map(str::to_owned),
-                    details_url: Some(format!("https://ci.example/{name}")),
+                    details_url: Some(url),
                     ..Default::default()
                 };
                 self.sim
@@ -342,10 +480,29 @@ impl Contract {
                     .await
                     .unwrap();
             }
+            Kind::GitLab => {
+                let state = match conclusion {
+                    None => "running",
+                    Some("success") => "success",
+                    Some(_) => "failed",
+                };
+                let input = forge_sim::ops::gitlab::GlStatusInput {
+                    state: state.into(),
+                    name: Some(name.into()),
+                    target_url: Some(url),
+                    ..Default::default()
+                };
+                self.sim
+                    .sim()
+                    .gl_create_status(self.gl_id(MARA), self.repo, sha, input)
+                    .await
+                    .unwrap();
+            }
         }
     }
 
-    /// Require `contexts` to pass before merging into `branch`.
+    /// Require `contexts` to pass before merging into `branch`. GitLab has no
+    /// per-check protection: its one gate is "pipelines must succeed".
     async fn protect(&self, branch: &str, contexts: &[&str]) {
         match self.kind {
             Kind::GitHub => self
@@ -353,6 +510,46 @@ impl Contract {
                 .protect_branch(self.repo, branch, contexts)
                 .await
                 .unwrap(),
+            Kind::GitLab => self
+                .sim
+                .set_pipelines_must_succeed(self.repo, true)
+                .unwrap(),
+        }
+    }
+
+    // What the forge answers where forges differ.
+
+    /// The checks the forge requires on a branch after `protect(branch, contexts)`, on
+    /// that branch (`protected`) or another. GitLab's gate is the whole pipeline, for
+    /// every branch of the project.
+    fn required_for(&self, protected: bool, contexts: &[&str]) -> Vec<String> {
+        match self.kind {
+            Kind::GitHub if protected => contexts.iter().map(|c| (*c).to_owned()).collect(),
+            Kind::GitHub => Vec::new(),
+            Kind::GitLab => vec!["pipeline".to_owned()],
+        }
+    }
+
+    /// Whether the issue API also reads pull requests (GitHub: one numbering, and a pull
+    /// request is an issue; GitLab: MRs are apart, with iids of their own).
+    fn pulls_are_issues(&self) -> bool {
+        self.kind == Kind::GitHub
+    }
+
+    /// The longest commit status description the forge stores.
+    fn status_description_max(&self) -> usize {
+        match self.kind {
+            Kind::GitHub => 140,
+            Kind::GitLab => 255,
+        }
+    }
+
+    /// The check a forge adds on its own, summing up the commit's others: GitLab's
+    /// pipeline (statuses from outside CI run in an external pipeline).
+    fn summary_check(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::GitHub => None,
+            Kind::GitLab => Some("pipeline"),
         }
     }
 
@@ -363,19 +560,37 @@ impl Contract {
         match (self.kind, method) {
             (Kind::GitHub, MergeMethod::Merge) => 2,
             (Kind::GitHub, MergeMethod::Squash | MergeMethod::Rebase) => 1,
+            // GitLab merges with the project's method, "Merge commit" by default: a
+            // squash is a squash commit merged by a merge commit, and `Rebase` is a merge.
+            (Kind::GitLab, _) => 2,
         }
     }
 
     async fn seen_issue(&self, n: u64) -> forge_sim::world::Issue {
-        self.sim.issue(self.repo, n).await.expect("on the forge")
+        self.sim
+            .issue(self.repo, self.number(n, false))
+            .await
+            .expect("on the forge")
+    }
+
+    /// Pull request `n` as the forge's issue record (title, body, state).
+    async fn seen_pull_issue(&self, n: u64) -> forge_sim::world::Issue {
+        self.sim
+            .issue(self.repo, self.number(n, true))
+            .await
+            .expect("on the forge")
     }
 
     async fn seen_comments(&self, n: u64) -> Vec<forge_sim::world::Comment> {
-        self.sim.comments(self.repo, n).await
+        self.sim.comments(self.repo, self.number(n, false)).await
+    }
+
+    async fn seen_pull_comments(&self, n: u64) -> Vec<forge_sim::world::Comment> {
+        self.sim.comments(self.repo, self.number(n, true)).await
     }
 
     async fn seen_labels(&self, n: u64) -> Vec<String> {
-        self.sim.labels(self.repo, n).await
+        self.sim.labels(self.repo, self.number(n, false)).await
     }
 
     async fn seen_pulls(&self) -> Vec<forge_sim::world::PullRequest> {
@@ -493,7 +708,7 @@ async fn issues_with_label(c: Contract) {
     c.close(MARA, closed).await;
     c.open_issue(MARA, "Unlabelled", "").await;
     let (pr, _) = c.open_pull(MARA, "feature", "f.txt").await;
-    c.label(TESS, pr, LABEL).await;
+    c.label_pull(TESS, pr, LABEL).await;
 
     let found = c.forge.issues_with_label(&c.path, LABEL).await.unwrap();
     let mut numbers: Vec<u64> = found.iter().map(|i| i.number).collect();
@@ -526,7 +741,7 @@ async fn comments(c: Contract) {
 
     // A pull request's conversation is read the same way.
     let (pr, _) = c.open_pull(MARA, "feature", "f.txt").await;
-    c.comment(TESS, pr, "looks good").await;
+    c.comment_pull(TESS, pr, "looks good").await;
     let on_pr = c.forge.comments(&c.path, pr, true).await.unwrap();
     assert_eq!(on_pr.len(), 1);
     assert_eq!(on_pr[0].body, "looks good");
@@ -559,7 +774,7 @@ async fn create_comment(c: Contract) {
         .await
         .unwrap();
     assert!(on_pr.at.on_pull_request);
-    assert_eq!(c.seen_comments(pr).await[0].body, "merging when green");
+    assert_eq!(c.seen_pull_comments(pr).await[0].body, "merging when green");
 }
 
 async fn edit_comment(c: Contract) {
@@ -724,14 +939,20 @@ async fn pull_request_lifecycle(c: Contract) {
     assert_eq!(on_forge.len(), 1);
     assert_eq!(on_forge[0].number, pr.number);
     assert_eq!(on_forge[0].head_ref, "feature");
-    // Read back as an issue, it says it is a pull request.
-    assert!(
-        c.forge
-            .issue(&c.path, pr.number)
-            .await
-            .unwrap()
-            .is_pull_request
-    );
+    if c.pulls_are_issues() {
+        // Read back as an issue, it says it is a pull request.
+        assert!(
+            c.forge
+                .issue(&c.path, pr.number)
+                .await
+                .unwrap()
+                .is_pull_request
+        );
+    } else {
+        // Its number names no issue, so it is never read as a plain one.
+        let err = c.forge.issue(&c.path, pr.number).await.unwrap_err();
+        assert!(matches!(err, ForgeError::NotFound { .. }), "{err:?}");
+    }
 
     let update = PullRequestUpdate {
         title: Some("Add x, properly".into()),
@@ -744,7 +965,7 @@ async fn pull_request_lifecycle(c: Contract) {
         .await
         .unwrap();
     assert_eq!(updated.title, "Add x, properly");
-    let seen = c.seen_issue(pr.number).await;
+    let seen = c.seen_pull_issue(pr.number).await;
     assert_eq!(seen.title, "Add x, properly");
     assert_eq!(seen.body.as_deref(), Some("Now with tests"));
     assert_eq!(
@@ -763,7 +984,7 @@ async fn pull_request_lifecycle(c: Contract) {
         .unwrap();
     assert_eq!(closed.state, State::Closed);
     assert!(!closed.merged);
-    assert_eq!(c.seen_issue(pr.number).await.state, IssueState::Closed);
+    assert_eq!(c.seen_pull_issue(pr.number).await.state, IssueState::Closed);
     assert!(
         c.forge
             .open_pull_requests(&c.path)
@@ -782,7 +1003,7 @@ async fn pull_request_lifecycle(c: Contract) {
         .await
         .unwrap();
     assert_eq!(reopened.state, State::Open);
-    assert_eq!(c.seen_issue(pr.number).await.state, IssueState::Open);
+    assert_eq!(c.seen_pull_issue(pr.number).await.state, IssueState::Open);
     let open = c.forge.open_pull_requests(&c.path).await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].number, pr.number);
@@ -794,14 +1015,17 @@ async fn open_pull_requests(c: Contract) {
     let (closed, _) = c.open_pull(MARA, "c", "c.txt").await;
     let (merged, _) = c.open_pull(MARA, "d", "d.txt").await;
     let issue = c.open_issue(MARA, "Just an issue", "").await;
-    c.close(MARA, closed).await;
+    c.close_pull(MARA, closed).await;
     c.press_merge(MARA, merged).await;
 
     let open = c.forge.open_pull_requests(&c.path).await.unwrap();
     let mut numbers: Vec<u64> = open.iter().map(|p| p.number).collect();
     numbers.sort_unstable();
     assert_eq!(numbers, vec![a, b]);
-    assert!(!numbers.contains(&issue));
+    if c.pulls_are_issues() {
+        // One numbering for issues and pull requests (GitLab counts iids apart).
+        assert!(!numbers.contains(&issue));
+    }
     assert!(open.iter().all(|p| p.state == State::Open && !p.merged));
 }
 
@@ -950,7 +1174,7 @@ async fn statuses_and_checks(c: Contract) {
         context: "gastown".into(),
         state: CheckState::Pending,
         // Longer than forges accept: the client shortens it.
-        description: "x".repeat(200),
+        description: "x".repeat(300),
         target_url: Some("https://town.example/beads/gt-1".into()),
     };
     c.forge.set_status(&c.path, &head, &status).await.unwrap();
@@ -963,13 +1187,23 @@ async fn statuses_and_checks(c: Contract) {
     assert_eq!(seen.len(), 3);
     assert_eq!(seen[0].context, "gastown");
     assert_eq!(seen[0].state, "pending");
-    assert!(seen[0].description.as_ref().unwrap().chars().count() <= 140);
+    let stored = seen[0].description.as_ref().unwrap().chars().count();
+    assert!(stored <= c.status_description_max(), "{stored} characters");
     assert_eq!(seen[1].state, "success");
     assert_eq!(seen[1].description.as_deref(), Some("bead gt-1 done"));
     assert_eq!(seen[1].creator, c.bot_id);
 
     for git_ref in [head.as_str(), "feature"] {
         let mut checks = c.forge.checks(&c.path, git_ref).await.unwrap();
+        if let Some(sum) = c.summary_check() {
+            let total = checks.iter().find(|k| k.name == sum);
+            assert_eq!(
+                total.map(|k| k.state),
+                Some(CheckState::Failure),
+                "at {git_ref}: {sum} fails with ci/build"
+            );
+            checks.retain(|k| k.name != sum);
+        }
         checks.sort_by(|a, b| a.name.cmp(&b.name));
         let summary: Vec<(&str, CheckState)> =
             checks.iter().map(|k| (k.name.as_str(), k.state)).collect();
@@ -999,7 +1233,16 @@ async fn check_runs_in_checks(c: Contract) {
             .await;
     }
 
-    let checks = c.forge.checks(&c.path, &head).await.unwrap();
+    let mut checks = c.forge.checks(&c.path, &head).await.unwrap();
+    if let Some(sum) = c.summary_check() {
+        let total = checks.iter().find(|k| k.name == sum);
+        assert_eq!(
+            total.map(|k| k.state),
+            Some(CheckState::Pending),
+            "{sum} runs while lint does"
+        );
+        checks.retain(|k| k.name != sum);
+    }
     assert_eq!(checks.len(), 107, "one per check, every page");
     let test: Vec<_> = checks.iter().filter(|k| k.name == "test").collect();
     assert_eq!(test.len(), 1, "{test:?}");
@@ -1010,21 +1253,27 @@ async fn check_runs_in_checks(c: Contract) {
 }
 
 async fn required_checks(c: Contract) {
-    c.protect("main", &["ci/build", "gastown"]).await;
+    let contexts = ["ci/build", "gastown"];
+    c.protect("main", &contexts).await;
     let mut required = c.forge.required_checks(&c.path, "main").await.unwrap();
     required.sort();
-    assert_eq!(required, vec!["ci/build".to_owned(), "gastown".to_owned()]);
-    assert!(
-        c.forge
-            .required_checks(&c.path, "develop")
-            .await
-            .unwrap()
-            .is_empty(),
-        "an unprotected branch requires nothing"
+    assert_eq!(required, c.required_for(true, &contexts));
+    assert_eq!(
+        c.forge.required_checks(&c.path, "develop").await.unwrap(),
+        c.required_for(false, &contexts),
+        "a branch not protected requires only what the forge enforces there"
     );
 
-    // The forge holds a merge until the required checks pass.
+    // The forge holds a merge until the required checks pass: the bot's own check is
+    // still pending when CI's passes.
     let (pr, head) = c.open_pull(MARA, "feature", "f.txt").await;
+    let pending = CommitStatus {
+        context: "gastown".into(),
+        state: CheckState::Pending,
+        description: "working".into(),
+        target_url: None,
+    };
+    c.forge.set_status(&c.path, &head, &pending).await.unwrap();
     c.ci_status(&head, "success", "ci/build").await;
     let main = c.branch_sha("main").await;
     let held = c
@@ -1115,7 +1364,7 @@ async fn large_file_at_ref(c: Contract) {
 
 async fn server_error_is_retried(c: Contract) {
     let n = c.open_issue(MARA, "Flaky forge", "").await;
-    let issue_path = format!("/repos/{}/issues/{n}", c.repo);
+    let issue_path = c.issue_api_path(n);
     c.sim.fail_next(2, 502, Some(&issue_path));
     let issue = c.forge.issue(&c.path, n).await.unwrap();
     assert_eq!(issue.title, "Flaky forge");
@@ -1128,7 +1377,7 @@ async fn server_error_is_retried(c: Contract) {
     );
 
     // A create is retried only when the failure proves nothing happened (a 503)...
-    let comments_path = format!("{issue_path}/comments");
+    let comments_path = c.comments_api_path(n);
     c.sim.fail_next(1, 503, Some(&comments_path));
     c.forge
         .create_comment(&c.path, n, false, "once")
@@ -1255,14 +1504,29 @@ macro_rules! contract_tests {
     (@ $forge:ident: $($clause:ident),* $(,)?) => {
         mod $forge {
             $(
-                #[tokio::test]
-                async fn $clause() {
-                    super::$clause(super::Contract::$forge().await).await;
-                }
+                known_gap!($forge, $clause,
+                    #[tokio::test]
+                    async fn $clause() {
+                        super::$clause(super::Contract::$forge().await).await;
+                    }
+                );
             )*
         }
     };
 }
 
+/// A clause a forge cannot keep yet: its test is generated `#[ignore]`d with the reason.
+macro_rules! known_gap {
+    (gitlab, reviews, $test:item) => {
+        #[ignore = "GitLab has no review history: the simulator has no reviewer states \
+                    (\"Request changes\"), GitLab keeps one state per reviewer instead of \
+                    a review per round, and a reporter (triage) cannot approve"]
+        $test
+    };
+    ($forge:ident, $clause:ident, $test:item) => {
+        $test
+    };
+}
+
 contract_tests!(github);
-// GITLAB: contract_tests!(gitlab);
+contract_tests!(gitlab);

@@ -291,7 +291,8 @@ pub fn mr(
         "detailed_merge_status": detailed,
         "has_conflicts": pr.mergeable == Some(false),
         "sha": pr.head_sha,
-        "merge_commit_sha": if squash.is_some() { None } else { pr.merge_commit_sha.clone() },
+        // The project merges with merge commits, squashed or not.
+        "merge_commit_sha": pr.merge_commit_sha,
         "squash_commit_sha": squash,
         "squash": squash.is_some(),
         "user_notes_count": i.comments.len(),

@@ -481,12 +481,14 @@ impl Forge for GitlabForge {
             // GitLab has no "error" state: both are a failed status.
             CheckState::Failure | CheckState::Error => CommitStatusState::Failed,
         };
+        // GitLab keeps a status description in a 255-character string column.
+        let description: String = status.description.chars().take(255).collect();
         let mut b = CreateCommitStatus::builder();
         b.project(repo.as_str())
             .commit(sha)
             .state(state)
             .name(status.context.as_str())
-            .description(status.description.as_str());
+            .description(description.as_str());
         if let Some(u) = &status.target_url {
             b.target_url(u.as_str());
         }

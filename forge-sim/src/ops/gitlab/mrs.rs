@@ -308,7 +308,9 @@ impl Sim {
 
     /// Accept a merge request like `PUT .../merge`: GitLab's refusals first (401, 405
     /// closed/draft/pipeline, 409 sha), then a real merge (406 on conflict), then the
-    /// `merge` hook, the target's `Push Hook` and closing the issues it names.
+    /// `merge` hook, the target's `Push Hook` and closing the issues it names. With
+    /// `squash`, as on GitLab with the "Merge commit" method, the source is squashed onto
+    /// its merge base and that commit is merged with a merge commit.
     pub async fn gl_merge(
         &self,
         actor: u64,
@@ -318,7 +320,7 @@ impl Sim {
         sha: Option<&str>,
     ) -> Result<String, MergeRefusal> {
         let number = self.gitlab_number(path, iid, true)?;
-        let (dir, target, message, closes) = {
+        let (dir, target, message, squash_message, head, closes) = {
             let world = self.world();
             let (r, gl) = project_of(&world, path)?;
             if require(&world, r, actor, Permission::Write).is_err() {
@@ -339,35 +341,64 @@ impl Sim {
             {
                 return Err(MergeRefusal::NotAllowed("405 Method Not Allowed".into()));
             }
-            let message = if squash {
-                i.title.clone()
-            } else {
-                format!(
-                    "Merge branch '{}' into '{}'\n\n{}\n\nSee merge request {}!{iid}",
-                    pr.head_ref,
-                    pr.base_ref,
-                    i.title,
-                    r.full_name()
-                )
-            };
+            // The project's merge method is "Merge commit": a squash is a squash commit
+            // (titled by the MR) merged by the usual merge commit.
+            let message = format!(
+                "Merge branch '{}' into '{}'\n\n{}\n\nSee merge request {}!{iid}",
+                pr.head_ref,
+                pr.base_ref,
+                i.title,
+                r.full_name()
+            );
             let closes = if pr.base_ref == r.default_branch {
                 closing_iids(i.body.as_deref().unwrap_or_default())
             } else {
                 Vec::new()
             };
-            (r.git_dir.clone(), pr.base_ref.clone(), message, closes)
+            (
+                r.git_dir.clone(),
+                pr.base_ref.clone(),
+                message,
+                i.title.clone(),
+                pr.head_sha.clone(),
+                closes,
+            )
         };
         let before = git::rev_parse(&dir, &format!("refs/heads/{target}"))
             .await
             .map_err(SimError::from)?;
-        let method = if squash {
-            MergeMethod::Squash
+        let squashed = if squash {
+            let sig = {
+                let world = self.world();
+                let login = world.login(actor).to_owned();
+                git::Signature {
+                    email: format!("{login}@users.noreply.sim"),
+                    name: login,
+                }
+            };
+            Some(
+                squash_commit(&dir, &target, &head, &squash_message, &sig)
+                    .await
+                    .map_err(SimError::from)?,
+            )
         } else {
-            MergeMethod::Merge
+            None
         };
-        let merged = self
-            .merge_pull(actor, path, number, method, None, Some(message))
-            .await;
+        let merged = match &squashed {
+            None => {
+                self.merge_pull(actor, path, number, MergeMethod::Merge, None, Some(message))
+                    .await
+            }
+            Some(commit) => {
+                // Merge the squash commit in the source's place, then put the source back.
+                self.set_pull_head(path, number, commit);
+                let merged = self
+                    .merge_pull(actor, path, number, MergeMethod::Merge, None, Some(message))
+                    .await;
+                self.set_pull_head(path, number, &head);
+                merged
+            }
+        };
         let new = match merged {
             Ok(sha) => sha,
             Err(SimError::NotMergeable(m)) if m.contains("conflict") => {
@@ -375,10 +406,10 @@ impl Sim {
             }
             Err(e) => return Err(e.into()),
         };
-        if squash {
+        if let Some(commit) = squashed {
             project_mut(&mut self.world(), path)?
                 .squash_commits
-                .insert(number, new.clone());
+                .insert(number, commit);
         }
         self.gl_mr_event(path, number, "merge", actor, None, None);
         let commits = git::new_commits(&dir, before.as_slice(), &new)
@@ -465,6 +496,40 @@ impl Sim {
             }
         }
     }
+}
+
+impl Sim {
+    /// Point pull request `number`'s head at `sha` (see the squash in [`Sim::gl_merge`]).
+    fn set_pull_head(&self, path: &str, number: u64, sha: &str) {
+        if let Some(pr) = self
+            .world()
+            .repo_mut(path)
+            .and_then(|r| r.pulls.get_mut(&number))
+        {
+            sha.clone_into(&mut pr.head_sha);
+        }
+    }
+}
+
+/// GitLab's squash: one commit holding the source's tree, on the merge base of the
+/// source and the target, with the MR's title as its message.
+async fn squash_commit(
+    dir: &std::path::Path,
+    target: &str,
+    head: &str,
+    message: &str,
+    sig: &git::Signature,
+) -> Result<String, git::GitError> {
+    let target = format!("refs/heads/{target}");
+    let base = git::ok(dir, &["merge-base", &target, head], None, None).await?;
+    let tree = format!("{head}^{{tree}}");
+    git::ok(
+        dir,
+        &["commit-tree", &tree, "-p", &base, "-m", message],
+        None,
+        Some(sig),
+    )
+    .await
 }
 
 #[cfg(test)]
