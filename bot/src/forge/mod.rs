@@ -250,6 +250,16 @@ pub enum ForgeError {
 
 pub type ForgeResult<T> = Result<T, ForgeError>;
 
+/// "Does not exist" as a value: for reads where absence is an answer (a missing file,
+/// an unprotected branch, a stranger).
+pub(crate) fn ok_or_none<T>(r: ForgeResult<T>) -> ForgeResult<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(ForgeError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The operations the bot performs on a forge.
 #[async_trait::async_trait]
 pub trait Forge: Send + Sync + 'static {

@@ -7,7 +7,8 @@ use serde_json::json;
 use webhooks::ForgeKind;
 
 use super::types::*;
-use super::{GithubForge, file_path, ok_or_none, seg};
+use super::{GithubForge, file_path, seg};
+use crate::forge::ok_or_none;
 use crate::forge::*;
 
 #[async_trait]

@@ -382,11 +382,3 @@ fn map_error(call: &'static str, repo: &RepoPath, e: octocrab::Error) -> ForgeEr
         },
     }
 }
-
-fn ok_or_none<T>(r: ForgeResult<T>) -> ForgeResult<Option<T>> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(ForgeError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}

@@ -10,7 +10,8 @@ use tracing::Instrument;
 use webhooks::ForgeKind;
 
 use super::types::*;
-use super::{GitlabForge, build_err, map_api, ok_or_none};
+use super::{GitlabForge, build_err, map_api};
+use crate::forge::ok_or_none;
 use crate::forge::*;
 
 #[async_trait]

@@ -192,11 +192,3 @@ fn map_api(call: &'static str, repo: &RepoPath, e: ApiError<RestError>) -> Forge
         },
     }
 }
-
-fn ok_or_none<T>(r: ForgeResult<T>) -> ForgeResult<Option<T>> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(ForgeError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
