@@ -24,6 +24,7 @@ pub mod git_http;
 pub mod github;
 pub mod gitlab;
 pub mod ops;
+pub mod paging;
 pub mod world;
 
 use std::net::SocketAddr;

@@ -204,34 +204,15 @@ pub fn paginate(
     query: &HashMap<String, String>,
     items: Vec<Value>,
 ) -> Response {
-    let per_page = query
-        .get("per_page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(30)
-        .clamp(1, 100);
-    let page = query
-        .get("page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-    let last = items.len().div_ceil(per_page).max(1);
-    let body: Vec<Value> = items
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
-    let mut response = ok(Value::Array(body));
-    let link_to = |p: usize| {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
-            if k != "page" && k != "per_page" {
-                q.append_pair(&k, &v);
-            }
-        }
-        q.append_pair("per_page", &per_page.to_string());
-        q.append_pair("page", &p.to_string());
-        format!("<{}{}?{}>", sim.urls.web, uri.path(), q.finish())
-    };
+    let crate::paging::Page {
+        items,
+        page,
+        per_page,
+        pages: last,
+        ..
+    } = crate::paging::page_of(query, 30, items);
+    let mut response = ok(Value::Array(items));
+    let link_to = |p: usize| crate::paging::link_to(sim, uri, per_page, p, false);
     let mut links = Vec::new();
     if page < last {
         links.push(format!("{}; rel=\"next\"", link_to(page + 1)));

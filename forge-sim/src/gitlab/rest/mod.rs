@@ -329,35 +329,15 @@ pub fn paginate(
     p: &HashMap<String, String>,
     items: Vec<Value>,
 ) -> Response {
-    let per_page = p
-        .get("per_page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(20)
-        .clamp(1, 100);
-    let page = p
-        .get("page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-    let total = items.len();
-    let pages = total.div_ceil(per_page).max(1);
-    let body: Vec<Value> = items
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
-    let mut response = ok(Value::Array(body));
-    let link_to = |n: usize| {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
-            if k != "page" && k != "per_page" {
-                q.append_pair(&k, &v);
-            }
-        }
-        q.append_pair("page", &n.to_string());
-        q.append_pair("per_page", &per_page.to_string());
-        format!("<{}{}?{}>", sim.urls.web, uri.path(), q.finish())
-    };
+    let crate::paging::Page {
+        items,
+        page,
+        per_page,
+        total,
+        pages,
+    } = crate::paging::page_of(p, 20, items);
+    let mut response = ok(Value::Array(items));
+    let link_to = |n: usize| crate::paging::link_to(sim, uri, per_page, n, true);
     let mut links = Vec::new();
     if page > 1 {
         links.push(format!("{}; rel=\"prev\"", link_to(page - 1)));
