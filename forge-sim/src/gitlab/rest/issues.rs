@@ -8,9 +8,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::{
-    Caller, GlError, Res, created, ok, paginate, param_list, params, project_path, sort_by_id,
-};
+use super::{Caller, GlError, Res, created, ok, paginate, param_list, params, project_path};
 use crate::Sim;
 use crate::gitlab::render;
 use crate::ops::gitlab::{GlIssueEdit, project_of};
@@ -178,57 +176,6 @@ pub(super) fn one_note(
         .into_iter()
         .find(|n| n["id"] == json!(note))
         .ok_or_else(|| GlError::not_found("Note"))
-}
-
-pub async fn notes(
-    State(sim): State<Arc<Sim>>,
-    Path((id, iid)): Path<(String, u64)>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-) -> Res {
-    let path = project_path(&sim, &id)?;
-    let p = params(&uri, &headers, &Bytes::new());
-    let number = sim.gitlab_number(&path, iid, false)?;
-    let mut items = note_values(&sim, &path, number, "Issue")?;
-    sort_by_id(&p, &mut items);
-    Ok(paginate(&sim, &uri, &p, items))
-}
-
-pub async fn create_note(
-    State(sim): State<Arc<Sim>>,
-    caller: Caller,
-    Path((id, iid)): Path<(String, u64)>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Res {
-    let path = project_path(&sim, &id)?;
-    let p = params(&uri, &headers, &body);
-    let text = p
-        .get("body")
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| GlError::param("body is missing"))?;
-    let note = sim.gl_note(caller.actor()?, &path, iid, false, text)?;
-    let number = sim.gitlab_number(&path, iid, false)?;
-    Ok(created(one_note(&sim, &path, number, "Issue", note)?))
-}
-
-pub async fn edit_note(
-    State(sim): State<Arc<Sim>>,
-    caller: Caller,
-    Path((id, iid, note)): Path<(String, u64, u64)>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Res {
-    let path = project_path(&sim, &id)?;
-    let p = params(&uri, &headers, &body);
-    let text = p
-        .get("body")
-        .ok_or_else(|| GlError::param("body is missing"))?;
-    sim.gl_edit_note(caller.actor()?, &path, iid, false, note, text)?;
-    let number = sim.gitlab_number(&path, iid, false)?;
-    Ok(ok(one_note(&sim, &path, number, "Issue", note)?))
 }
 
 /// `resource_label_events`: who added or removed which label, oldest first.

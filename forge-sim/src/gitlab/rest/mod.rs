@@ -5,6 +5,7 @@
 
 mod issues;
 mod mrs;
+mod notes;
 mod project;
 
 use std::collections::HashMap;
@@ -58,11 +59,11 @@ pub fn router(sim: Arc<Sim>) -> Router {
         )
         .route(
             &format!("{p}/issues/{{iid}}/notes"),
-            get(issues::notes).post(issues::create_note),
+            get(notes::list::<false>).post(notes::create::<false>),
         )
         .route(
             &format!("{p}/issues/{{iid}}/notes/{{note}}"),
-            put(issues::edit_note),
+            put(notes::edit::<false>),
         )
         .route(
             &format!("{p}/issues/{{iid}}/resource_label_events"),
@@ -78,11 +79,11 @@ pub fn router(sim: Arc<Sim>) -> Router {
         )
         .route(
             &format!("{p}/merge_requests/{{iid}}/notes"),
-            get(mrs::notes).post(mrs::create_note),
+            get(notes::list::<true>).post(notes::create::<true>),
         )
         .route(
             &format!("{p}/merge_requests/{{iid}}/notes/{{note}}"),
-            put(mrs::edit_note),
+            put(notes::edit::<true>),
         )
         .route(
             &format!("{p}/merge_requests/{{iid}}/approvals"),

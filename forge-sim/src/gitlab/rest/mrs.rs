@@ -8,8 +8,8 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use super::issues::{note_values, one_note, state_event};
-use super::{Caller, GlError, Res, created, ok, paginate, params, project_path, sort_by_id};
+use super::issues::state_event;
+use super::{Caller, GlError, Res, created, ok, paginate, params, project_path};
 use crate::Sim;
 use crate::gitlab::render;
 use crate::ops::gitlab::{GlIssueEdit, project_of};
@@ -131,63 +131,6 @@ pub async fn edit(
     };
     sim.gl_edit_mr(caller.actor()?, &path, iid, edit)?;
     Ok(ok(render_mr(&sim, &path, iid)?))
-}
-
-pub async fn notes(
-    State(sim): State<Arc<Sim>>,
-    Path((id, iid)): Path<(String, u64)>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-) -> Res {
-    let path = project_path(&sim, &id)?;
-    let p = params(&uri, &headers, &Bytes::new());
-    let number = sim.gitlab_number(&path, iid, true)?;
-    let mut items = note_values(&sim, &path, number, "MergeRequest")?;
-    sort_by_id(&p, &mut items);
-    Ok(paginate(&sim, &uri, &p, items))
-}
-
-pub async fn create_note(
-    State(sim): State<Arc<Sim>>,
-    caller: Caller,
-    Path((id, iid)): Path<(String, u64)>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Res {
-    let path = project_path(&sim, &id)?;
-    let p = params(&uri, &headers, &body);
-    let text = p
-        .get("body")
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| GlError::param("body is missing"))?;
-    let note = sim.gl_note(caller.actor()?, &path, iid, true, text)?;
-    let number = sim.gitlab_number(&path, iid, true)?;
-    Ok(created(one_note(
-        &sim,
-        &path,
-        number,
-        "MergeRequest",
-        note,
-    )?))
-}
-
-pub async fn edit_note(
-    State(sim): State<Arc<Sim>>,
-    caller: Caller,
-    Path((id, iid, note)): Path<(String, u64, u64)>,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Res {
-    let path = project_path(&sim, &id)?;
-    let p = params(&uri, &headers, &body);
-    let text = p
-        .get("body")
-        .ok_or_else(|| GlError::param("body is missing"))?;
-    sim.gl_edit_note(caller.actor()?, &path, iid, true, note, text)?;
-    let number = sim.gitlab_number(&path, iid, true)?;
-    Ok(ok(one_note(&sim, &path, number, "MergeRequest", note)?))
 }
 
 fn render_approvals(
