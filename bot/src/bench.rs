@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -42,7 +41,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             connections,
             seconds,
         } => {
-            let body = Arc::new(read_payload(payload)?);
+            let body = bytes::Bytes::from(read_payload(payload)?);
             let (target, secret, _server) = match url {
                 Some(url) => {
                     let secret =
@@ -184,7 +183,7 @@ struct RunResult {
 async fn ingest_run(
     base: &str,
     secret: &str,
-    body: Arc<Vec<u8>>,
+    body: bytes::Bytes,
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<RunResult> {
@@ -219,7 +218,7 @@ async fn ingest_run(
                         format!("{run_id}-{connections}-{conn}-{i}"),
                     )
                     .header("x-hub-signature-256", &signature)
-                    .body(body.as_ref().clone())
+                    .body(body.clone())
                     .send()
                     .await;
                 match res {

@@ -34,6 +34,11 @@ pub(crate) fn from_slice<'de, T: Deserialize<'de>>(
     event: &str,
     body: &'de [u8],
 ) -> Result<T, ParseError> {
+    // The tracked path costs a little on every value; only a failing read needs it, so
+    // the happy path reads plainly and a failure is read again to name the field.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -188,13 +188,18 @@ fn row_without_body(r: &Row<'_>) -> rusqlite::Result<InboxRow> {
 /// its retry time has come and no earlier delivery of its repository is still waiting
 /// for a retry: deliveries of one repository are worked in order.
 pub fn take_due(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<InboxRow>> {
+    // A repository's queue stops at its first delivery still waiting out a backoff.
+    // Computing that stop once per repository keeps a deep backlog linear: a per-row
+    // "no earlier waiting row" subquery rescans the repository's backlog for every row.
     let sql = format!(
-        "SELECT {COLUMNS}, b.codec, b.body FROM inbox AS i JOIN inbox_bodies AS b ON b.inbox_id = i.id
-         WHERE status = 'pending' AND next_attempt_at <= ?1
-           AND NOT EXISTS (SELECT 1 FROM inbox AS j
-                           WHERE j.status = 'pending' AND j.repo IS i.repo AND j.id < i.id
-                             AND j.next_attempt_at > ?1)
-         ORDER BY id LIMIT ?2"
+        "WITH waiting AS (SELECT repo AS waiting_repo, min(id) AS first FROM inbox
+                          WHERE status = 'pending' AND next_attempt_at > ?1 GROUP BY repo)
+         SELECT {COLUMNS}, b.codec, b.body FROM inbox AS i
+         JOIN inbox_bodies AS b ON b.inbox_id = i.id
+         LEFT JOIN waiting AS w ON w.waiting_repo IS i.repo
+         WHERE i.status = 'pending' AND i.next_attempt_at <= ?1
+           AND (w.first IS NULL OR i.id < w.first)
+         ORDER BY i.id LIMIT ?2"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
