@@ -14,12 +14,55 @@ use webhooks::ForgeKind;
 use crate::clock::{Millis, SharedClock};
 use crate::comments;
 use crate::config::Config;
-use crate::forge::{CommentRef, Forge, ForgeError, RepoPath};
+use crate::forge::{CommentRef, Forge, ForgeError, LabelSpec, RepoPath};
 use crate::forges::Forges;
-use crate::store::{self, Action, Bead, Rig, StatusCommentRow, Store, StoreError};
+use crate::store::{self, Action, Bead, BeadStatus, Rig, StatusCommentRow, Store, StoreError};
 
 const STATUS_COMMENT: &str = "status_comment";
+const STATUS_LABELS: &str = "status_labels";
 const COMMENT: &str = "comment";
+
+/// The labels that show on the issue where its bead is; at most one at a time.
+pub const STATUS_LABEL_NAMES: [&str; 3] = ["gt:hooked", "gt:working", "gt:review"];
+
+fn status_label(status: BeadStatus) -> Option<&'static str> {
+    match status {
+        BeadStatus::Hooked => Some("gt:hooked"),
+        BeadStatus::InProgress => Some("gt:working"),
+        BeadStatus::Review => Some("gt:review"),
+        _ => None,
+    }
+}
+
+/// The issue number of a bead made from an issue (`rig#12`).
+pub fn issue_number(bead: &Bead) -> Option<u64> {
+    bead.forge_ref.as_deref()?.rsplit_once('#')?.1.parse().ok()
+}
+
+/// Show the bead's new state on its issue: the status comment edited in place and
+/// the one status label that matches. Queued in the transaction that moved the bead.
+pub fn queue_bead_update(conn: &Connection, bead: &Bead, now: Millis) -> Result<(), StoreError> {
+    let (Some(number), Some(rig)) = (issue_number(bead), bead.rig_id.as_deref()) else {
+        return Ok(());
+    };
+    queue_status_comment(conn, bead, number, now)?;
+    let add: Vec<&str> = status_label(bead.status).into_iter().collect();
+    let remove: Vec<&str> = STATUS_LABEL_NAMES
+        .into_iter()
+        .filter(|l| !add.contains(l))
+        .collect();
+    let key = format!("labels:{}:{}:{}", bead.id, bead.status, bead.updated_at);
+    store::enqueue_action(
+        conn,
+        &key,
+        STATUS_LABELS,
+        rig,
+        Some(&bead.id),
+        &json!({ "number": number, "add": add, "remove": remove }),
+        now,
+    )?;
+    Ok(())
+}
 
 /// Queue (or re-queue) posting the bead's status comment. Re-queuing after the bead
 /// moves is how the comment is kept current: one key per bead status.
@@ -204,6 +247,34 @@ impl ActionRunner {
                 })?;
                 self.post_status(forge.as_ref(), &rig, &bead_id, number)
                     .await
+            }
+            STATUS_LABELS => {
+                let repo = RepoPath::new(rig.path.clone());
+                let names = |k: &str| -> Vec<String> {
+                    action.payload[k]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let add: Vec<LabelSpec> = names("add")
+                    .into_iter()
+                    .map(|name| LabelSpec {
+                        description: Some(comments::status_label_description(&name)),
+                        color: "5319e7".into(),
+                        name,
+                    })
+                    .collect();
+                if !add.is_empty() {
+                    forge.add_labels(&repo, number, &add).await?;
+                }
+                for label in names("remove") {
+                    forge.remove_label(&repo, number, &label).await?;
+                }
+                Ok(())
             }
             COMMENT => {
                 let body = action.payload["body"].as_str().unwrap_or_default();

@@ -43,6 +43,20 @@ pub enum Command {
     /// Measure the product.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+    /// Inside the town: what is on my hook (the role prompt, or --json).
+    Prime {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inside the town: tell the town this agent is alive.
+    Heartbeat,
+    /// Inside the town: a progress note on the hooked bead, and its state.
+    Status { message: Option<String> },
+    /// Inside the town: the branch is pushed and the work is finished.
+    Done { summary: Option<String> },
+    /// Built-in agent runtimes.
+    #[command(subcommand)]
+    Agent(crate::agent_cli::AgentCommand),
 }
 
 #[derive(Debug, Subcommand)]

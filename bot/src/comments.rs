@@ -28,20 +28,43 @@ pub fn status_comment(bead: &Bead) -> String {
         .and_then(|v| v.as_str())
         .map(|u| format!("@{}", inline_code_safe(u)))
         .unwrap_or_else(|| "someone".into());
+    let mut rows = format!(
+        "| slung by | {slung_by} |\n| rig | `{rig}` |\n",
+        rig = bead.rig_id.as_deref().unwrap_or("-"),
+    );
+    // The polecat and branch stay listed after it finishes: they say who did the work.
+    if let Some(name) = bead.hook.as_deref().and_then(|h| h.rsplit('/').next()) {
+        rows.push_str(&format!("| polecat | {} |\n", inline_code_safe(name)));
+    }
+    if let Some(branch) = &bead.branch {
+        rows.push_str(&format!("| branch | `{}` |\n", branch.replace('`', "")));
+    }
+    if bead.attempts > 1 {
+        rows.push_str(&format!("| attempt | {} |\n", bead.attempts));
+    }
     format!(
         "{marker}\n\
          **Gastown** · bead `{id}` is **{headline}**: {next}.\n\
          \n\
          | | |\n\
          |---|---|\n\
-         | slung by | {slung_by} |\n\
-         | rig | `{rig}` |\n\
+         {rows}\
          | status | `{status}` |\n",
         marker = status_marker(&bead.id),
         id = bead.id,
-        rig = bead.rig_id.as_deref().unwrap_or("-"),
         status = bead.status,
     )
+}
+
+/// The description a status label is created with, shown on the forge's label list.
+pub fn status_label_description(name: &str) -> String {
+    match name {
+        "gt:hooked" => "Gastown: a polecat has picked this up",
+        "gt:working" => "Gastown: a polecat is working on this",
+        "gt:review" => "Gastown: the change is with the refinery",
+        _ => "Gastown",
+    }
+    .into()
 }
 
 /// Marks a refusal so catch-up and redeliveries never post it twice.
@@ -93,7 +116,30 @@ mod tests {
             updated_at: 0,
             closed_at: None,
             metadata: serde_json::json!({ "slung_by": "mara" }),
+            branch: None,
+            attempts: 0,
         }
+    }
+
+    #[test]
+    fn status_comment_for_a_working_polecat() {
+        let mut b = bead(BeadStatus::InProgress);
+        b.hook = Some("github:octo/hello/polecat/nux".into());
+        b.branch = Some("gt/gt-k3x9-fix-the-flux".into());
+        b.attempts = 2;
+        insta::assert_snapshot!(status_comment(&b), @r"
+        <!-- gastown:status gt-k3x9 -->
+        **Gastown** · bead `gt-k3x9` is **working**: a polecat is working on it.
+
+        | | |
+        |---|---|
+        | slung by | @mara |
+        | rig | `github:octo/hello` |
+        | polecat | nux |
+        | branch | `gt/gt-k3x9-fix-the-flux` |
+        | attempt | 2 |
+        | status | `in_progress` |
+        ");
     }
 
     #[test]

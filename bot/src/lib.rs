@@ -4,6 +4,8 @@
 //! the inbox into [`town`] decisions, and the [`store`] holds all state.
 
 pub mod actions;
+pub mod agent_api;
+pub mod agent_cli;
 pub mod bench;
 pub mod catchup;
 pub mod cli;
@@ -12,9 +14,14 @@ pub mod comments;
 pub mod config;
 pub mod forge;
 pub mod forges;
+pub mod gitgate;
 pub mod ids;
 pub mod ingest;
+pub mod plan;
+pub mod polecats;
+pub mod prompts;
 pub mod server;
 pub mod store;
 pub mod town;
+pub mod town_git;
 pub mod worker;

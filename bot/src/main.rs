@@ -22,9 +22,21 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Bench(cmd) = cli.command {
-        init_logging(Some("warn"));
-        return bot::bench::run(cmd).await;
+    // Agent-side commands run inside the town with no server configuration.
+    match cli.command {
+        Command::Bench(cmd) => {
+            init_logging(Some("warn"));
+            return bot::bench::run(cmd).await;
+        }
+        Command::Prime { json } => return bot::agent_cli::prime(json).await,
+        Command::Heartbeat => return bot::agent_cli::heartbeat().await,
+        Command::Status { message } => return bot::agent_cli::status(message).await,
+        Command::Done { summary } => return bot::agent_cli::done(summary).await,
+        Command::Agent(cmd) => {
+            init_logging(Some("warn"));
+            return bot::agent_cli::run(cmd).await;
+        }
+        _ => {}
     }
     let config = load_config(&cli.global)?;
     init_logging(config.log.as_deref());
@@ -32,7 +44,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => bot::server::serve(config).await,
         Command::Inbox(cmd) => bot::cli::run_inbox(&config, cmd).await,
         Command::Beads(cmd) => bot::cli::run_beads(&config, cmd).await,
-        Command::Bench(_) => unreachable!("handled above"),
+        _ => unreachable!("agent-side commands are handled above"),
     }
 }
 

@@ -30,7 +30,11 @@ pub struct App {
     pub inbox_notify: Arc<Notify>,
     /// Woken when the worker may have queued forge actions.
     pub actions_notify: Arc<Notify>,
+    /// Woken when beads may have become ready for a polecat.
+    pub polecats_notify: Arc<Notify>,
     pub forges: Forges,
+    /// Where agents run; `None`: beads are made but nobody works them.
+    pub runner: Option<Arc<dyn runner::Runner>>,
 }
 
 impl App {
@@ -43,8 +47,47 @@ impl App {
             clock,
             inbox_notify: Arc::new(Notify::new()),
             actions_notify: Arc::new(Notify::new()),
+            polecats_notify: Arc::new(Notify::new()),
             forges: Forges::new(),
+            runner: None,
         })
+    }
+
+    /// Run polecats with this runner.
+    pub fn with_runner(mut self, runner: Arc<dyn runner::Runner>) -> Self {
+        self.runner = Some(runner);
+        self
+    }
+
+    /// The polecat dispatcher, when a runner is set.
+    pub fn polecats(&self) -> Option<crate::polecats::Polecats> {
+        Some(crate::polecats::Polecats::new(
+            self.store.clone(),
+            self.config.clone(),
+            self.clock.clone(),
+            self.runner.clone()?,
+            self.actions_notify.clone(),
+            self.polecats_notify.clone(),
+        ))
+    }
+
+    pub fn tools(&self) -> crate::agent_api::Tools {
+        crate::agent_api::Tools {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+            actions_notify: self.actions_notify.clone(),
+        }
+    }
+
+    /// The git endpoint agents clone from and push to (mirrors under `data_dir`).
+    pub fn git_gateway(&self) -> Arc<crate::gitgate::GitGateway> {
+        crate::town_git::gateway(
+            self.config.data_dir.clone(),
+            &self.store,
+            &self.forges,
+            &self.clock,
+        )
     }
 
     /// Act on these forges (permission checks, comments, catch-up).
@@ -64,9 +107,11 @@ impl App {
             .route("/webhooks/github", post(ingest::receive))
             .route("/webhooks/gitlab", post(ingest::receive))
             .route("/healthz", get(healthz))
-            // Ingest enforces its own, configured cap and answers 413 itself.
-            .layer(DefaultBodyLimit::disable())
             .with_state(ingest)
+            .merge(crate::agent_api::router(self.tools()))
+            .merge(crate::gitgate::router(self.git_gateway()))
+            // Ingest and the git gateway enforce their own caps and answer 413 themselves.
+            .layer(DefaultBodyLimit::disable())
             .layer(CatchPanicLayer::new())
             .layer(TraceLayer::new_for_http())
     }
@@ -90,6 +135,7 @@ impl App {
             self.forges.clone(),
         )
         .notifying(self.actions_notify.clone())
+        .notifying(self.polecats_notify.clone())
     }
 }
 
@@ -163,6 +209,24 @@ pub fn forges_from_config(
     Ok((forges, warnings))
 }
 
+/// The runner `runner.kind` asks for. Docker must be reachable; local is said loudly.
+pub async fn runner_from_config(config: &Config) -> anyhow::Result<Arc<dyn runner::Runner>> {
+    use crate::config::RunnerKind;
+    Ok(match config.runner.kind {
+        RunnerKind::Docker => Arc::new(runner::DockerRunner::connect().await.context(
+            "the docker runner is configured (the default); start dockerd, or set \
+             GT_RUNNER=local (runner.kind: local) to run agents unisolated on this host",
+        )?),
+        RunnerKind::Local => {
+            tracing::warn!(
+                "runner: local — agents run as processes on this host with no isolation; \
+                 use the docker runner for anything but trusted work"
+            );
+            Arc::new(runner::LocalRunner::new())
+        }
+    })
+}
+
 /// Run the bot until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     for warning in config.warnings() {
@@ -173,7 +237,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     for warning in forge_warnings {
         tracing::warn!("{warning}");
     }
-    let app = App::open(config, Arc::new(SystemClock))?.with_forges(forges);
+    let runner = runner_from_config(&config).await?;
+    let app = App::open(config, Arc::new(SystemClock))?
+        .with_forges(forges)
+        .with_runner(runner);
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (set GT_LISTEN or `listen:`)"))?;
@@ -206,6 +273,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = catch_up_stop.changed().await;
         },
     ));
+    let mut polecats_stop = stop_rx.clone();
+    let polecats_task = app.polecats().map(|p| {
+        tokio::spawn(p.run(async move {
+            let _ = polecats_stop.changed().await;
+        }))
+    });
     let mut server_stop = stop_rx;
     let server = axum::serve(listener, app.router()).with_graceful_shutdown(async move {
         let _ = server_stop.changed().await;
@@ -219,6 +292,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     worker_task.abort();
     actions_task.abort();
     catch_up_task.abort();
+    if let Some(t) = polecats_task {
+        t.abort();
+    }
     served.context("HTTP server failed")
 }
 

@@ -55,7 +55,8 @@ pub struct Worker {
     clock: SharedClock,
     notify: Arc<Notify>,
     forges: Forges,
-    actions_notify: Option<Arc<Notify>>,
+    /// Woken after a batch: the action runner and the polecats may have work.
+    notify_after: Vec<Arc<Notify>>,
 }
 
 /// What the worker asked the forge before a batch's transaction: forge calls never run
@@ -99,13 +100,13 @@ impl Worker {
             clock,
             notify,
             forges,
-            actions_notify: None,
+            notify_after: Vec::new(),
         }
     }
 
     /// Wake this when a batch may have queued forge actions.
     pub fn notifying(mut self, actions: Arc<Notify>) -> Self {
-        self.actions_notify = Some(actions);
+        self.notify_after.push(actions);
         self
     }
 
@@ -174,7 +175,7 @@ impl Worker {
             .store
             .write(move |c| Ok(work_batch(c, &config, &parsed, &lookups, now)))
             .await?;
-        if let Some(n) = &self.actions_notify {
+        for n in &self.notify_after {
             n.notify_one();
         }
         Ok(Outcome::Worked(worked))

@@ -437,6 +437,12 @@ async fn github_app_auth_mints_and_caches_an_installation_token() {
             }),
         )
         .route(
+            "/repos/{o}/{r}",
+            get(|Path((o, r)): Path<(String, String)>| async move {
+                Json(json!({"clone_url": format!("https://github.com/{o}/{r}.git")}))
+            }),
+        )
+        .route(
             "/repos/{o}/{r}/issues/{n}",
             get(move |h: HeaderMap, Path((_o, _r, n)): Path<(String, String, u64)>| {
                 let a = a.clone();
@@ -468,6 +474,12 @@ async fn github_app_auth_mints_and_caches_an_installation_token() {
     for (auth, _) in seen_auth.entries() {
         assert!(auth.ends_with("ghs_installation"), "{auth}");
     }
+    // git gets the installation's token too, the cached one while it is valid.
+    let remote = gh.git_remote(&repo()).await.unwrap();
+    assert_eq!(remote.username, "x-access-token");
+    assert_eq!(remote.password.expose(), "ghs_installation");
+    assert_eq!(remote.url, format!("https://github.com/{}.git", repo()));
+    assert_eq!(mints.load(Ordering::SeqCst), 1, "no new token for git");
 }
 
 /// An RFC 3339 time an hour from now, as GitHub writes `expires_at`.

@@ -1,21 +1,19 @@
 //! git smart HTTP at `{web}/{owner}/{repo}.git`, served by `git http-backend` as a CGI
-//! program so clones and pushes are exactly git's. The simulator does the HTTP basic
+//! program (the `git_http` crate) so clones and pushes are exactly git's. The simulator does the HTTP basic
 //! auth (the password is a user's API token, as with GitHub's personal tokens): every
 //! request needs valid credentials, fetching needs read access (every repository is
 //! public, so any user), pushing needs write. After a push the changed refs become
 //! `push` (and `pull_request` `synchronize`) webhooks.
 
-use std::process::Stdio;
 use std::sync::Arc;
 
+use ::git_http::CgiRequest;
 use axum::Router;
-use axum::body::{Body, to_bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
-use tokio::io::AsyncWriteExt;
 use tracing::{Instrument, info_span};
 
 use crate::world::Permission;
@@ -125,13 +123,24 @@ async fn serve(
         } else {
             None
         };
-        let response = match cgi(&sim, &login, &path_info, req).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "git http-backend failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
-            }
+        let cgi = CgiRequest {
+            project_root: sim.data_dir.clone(),
+            path_info,
+            remote_user: login,
+            env: Vec::new(),
+            max_body: MAX_BODY,
         };
+        // A push is answered once git is done, so its refs are final for `after_push`;
+        // a fetch streams.
+        let served = if is_push {
+            ::git_http::serve_to_end(cgi, req).await
+        } else {
+            ::git_http::serve(cgi, req).await
+        };
+        let response = served.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "git http-backend failed");
+            e.into_response()
+        });
         if let Some(before) = before
             && let Err(e) = sim.after_push(&full, user, &before).await
         {
@@ -142,98 +151,4 @@ async fn serve(
     }
     .instrument(span)
     .await
-}
-
-/// Run `git http-backend` for one request and turn its CGI output into a response.
-async fn cgi(
-    sim: &Sim,
-    login: &str,
-    path_info: &str,
-    req: Request,
-) -> Result<Response, std::io::Error> {
-    let (parts, body) = req.into_parts();
-    let body = to_bytes(body, MAX_BODY)
-        .await
-        .map_err(std::io::Error::other)?;
-    let h = |name: header::HeaderName| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let mut cmd = tokio::process::Command::new("git");
-    cmd.arg("http-backend")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_PROJECT_ROOT", &sim.data_dir)
-        .env("GIT_HTTP_EXPORT_ALL", "1")
-        .env("PATH_INFO", path_info)
-        .env("REQUEST_METHOD", parts.method.as_str())
-        .env("QUERY_STRING", parts.uri.query().unwrap_or_default())
-        .env("CONTENT_TYPE", h(header::CONTENT_TYPE))
-        .env("CONTENT_LENGTH", body.len().to_string())
-        .env("HTTP_CONTENT_ENCODING", h(header::CONTENT_ENCODING))
-        .env(
-            "GIT_PROTOCOL",
-            parts
-                .headers
-                .get("git-protocol")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default(),
-        )
-        .env("REMOTE_USER", login)
-        .env("REMOTE_ADDR", "127.0.0.1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let writer = tokio::spawn(async move {
-        let _ = stdin.write_all(&body).await;
-    });
-    let out = child.wait_with_output().await?;
-    let _ = writer.await;
-    if !out.stderr.is_empty() {
-        tracing::debug!(stderr = %String::from_utf8_lossy(&out.stderr), "git http-backend");
-    }
-    Ok(parse_cgi(&out.stdout))
-}
-
-/// Split CGI output into headers (with `Status:`) and body.
-fn parse_cgi(out: &[u8]) -> Response {
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4))
-        .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
-    let Some((end, sep)) = split else {
-        return (StatusCode::BAD_GATEWAY, "malformed CGI output").into_response();
-    };
-    let mut status = StatusCode::OK;
-    let mut response = Response::new(Body::from(out[end + sep..].to_vec()));
-    for line in String::from_utf8_lossy(&out[..end]).lines() {
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
-        };
-        let v = v.trim();
-        if k.eq_ignore_ascii_case("status") {
-            status = v
-                .split_whitespace()
-                .next()
-                .and_then(|c| c.parse().ok())
-                .and_then(|c| StatusCode::from_u16(c).ok())
-                .unwrap_or(status);
-        } else if let (Ok(k), Ok(v)) = (
-            header::HeaderName::try_from(k.trim()),
-            HeaderValue::from_str(v),
-        ) {
-            response.headers_mut().append(k, v);
-        }
-    }
-    *response.status_mut() = status;
-    response
 }

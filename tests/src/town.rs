@@ -19,6 +19,7 @@ pub struct TestTownBuilder {
     github: Option<(String, String, String)>,
     gitlab: Option<(String, String, String)>,
     dir: Option<Arc<tempfile::TempDir>>,
+    runner: Option<Arc<dyn runner::Runner>>,
 }
 
 impl TestTownBuilder {
@@ -41,6 +42,26 @@ impl TestTownBuilder {
         self.env("GT_GITLAB_HOST", host)
     }
 
+    /// Run polecats as local processes (the real `gt` binary as their tool CLI).
+    pub fn local_runner(mut self) -> Self {
+        self.runner = Some(Arc::new(runner::LocalRunner::new()));
+        self.env("GT_RUNNER", "local").env(
+            "GT_RUNNER_GT_BINARY",
+            &crate::process::gt_binary().display().to_string(),
+        )
+    }
+
+    /// Run polecats in a town container (Docker must be up and the town image built).
+    pub fn docker_runner(mut self, runner: Arc<dyn runner::Runner>, image: &str) -> Self {
+        self.runner = Some(runner);
+        self.env("GT_RUNNER", "docker")
+            .env("GT_RUNNER_IMAGE", image)
+            .env(
+                "GT_RUNNER_GT_BINARY",
+                &crate::process::gt_binary().display().to_string(),
+            )
+    }
+
     pub async fn start(mut self) -> TestTown {
         let dir = match &self.dir {
             Some(dir) => dir.clone(),
@@ -51,6 +72,12 @@ impl TestTownBuilder {
         let mut env = self.env;
         env.entry("GT_DATABASE".into())
             .or_insert_with(|| dir.path().join("gastown.db").display().to_string());
+        env.entry("GT_DATA_DIR".into())
+            .or_insert_with(|| dir.path().join("data").display().to_string());
+        // Agents call back on the port this town serves.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        env.insert("GT_PUBLIC_URL".into(), format!("http://{addr}"));
         let config = Config::load(None, &|k| env.get(k).cloned()).expect("test config");
         let clock = ManualClock::new(1_795_622_257_000);
         let shared: SharedClock = clock.clone();
@@ -83,11 +110,12 @@ impl TestTownBuilder {
             .expect("gitlab forge");
             forges = forges.with(forge);
         }
-        let app = App::open(config, shared)
+        let mut app = App::open(config, shared)
             .expect("open app")
             .with_forges(forges);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        if let Some(runner) = &self.runner {
+            app = app.with_runner(runner.clone());
+        }
         let router = app.router();
         let server = tokio::spawn(async move {
             axum_serve(listener, router).await;
@@ -140,6 +168,7 @@ impl TestTown {
             github: None,
             gitlab: None,
             dir: None,
+            runner: None,
         }
         .env("GT_GITHUB_WEBHOOK_SECRET", GITHUB_SECRET)
         .env("GT_GITLAB_WEBHOOK_TOKEN", GITLAB_TOKEN)
@@ -221,6 +250,41 @@ impl TestTown {
             .drain()
             .await
             .expect("drain actions")
+    }
+
+    /// One round of the polecats: settle exits, hook and start agents.
+    pub async fn polecats(&self) -> usize {
+        self.app
+            .polecats()
+            .expect("a town built with a runner")
+            .step()
+            .await
+            .expect("polecat round")
+    }
+
+    /// Keep the town turning (inbox, polecats, forge actions) until `done` holds for
+    /// the beads, or fail after `timeout`. Agents are real processes, so this waits on
+    /// their progress; each turn is a full round, never a fixed sleep standing in for one.
+    pub async fn run_until(
+        &self,
+        timeout: std::time::Duration,
+        what: &str,
+        done: impl Fn(&[Bead]) -> bool,
+    ) -> Vec<Bead> {
+        let start = std::time::Instant::now();
+        loop {
+            self.drain().await;
+            self.polecats().await;
+            self.act().await;
+            let beads = self.beads().await;
+            if done(&beads) {
+                return beads;
+            }
+            if start.elapsed() > timeout {
+                panic!("timed out after {timeout:?} waiting for {what}; beads: {beads:#?}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Work the inbox, then perform what it queued.

@@ -1360,6 +1360,53 @@ async fn large_file_at_ref(c: Contract) {
     assert_eq!(got.map(|b| b.len()), Some(big.len()));
 }
 
+// Git.
+
+/// The bot's own git reaches the repository with what `git_remote` answers, the
+/// credentials going to git only through its environment, and sees the default branch.
+async fn git_remote_clones(c: Contract) {
+    let remote = c.forge.git_remote(&c.path).await.unwrap();
+    let password = remote.password.expose().to_owned();
+    assert!(!format!("{remote:?}").contains(&password), "{remote:?}");
+    assert!(!remote.url.contains(&password), "no credentials in the URL");
+    let main = c.branch_sha("main").await.expect("main on the forge");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let git = |args: &[&str], with_credentials: bool| {
+        let mut cmd = tokio::process::Command::new("git");
+        cmd.args(args)
+            .current_dir(tmp.path())
+            .env("HOME", tmp.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0");
+        if with_credentials {
+            cmd.envs(remote.git_env());
+        }
+        cmd.output()
+    };
+    let anonymous = git(&["clone", "--quiet", &remote.url, "anon"], false)
+        .await
+        .unwrap();
+    assert!(!anonymous.status.success(), "the forge wants credentials");
+
+    let out = git(&["clone", "--quiet", &remote.url, "clone"], true)
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains(&password));
+    let head = git(&["-C", "clone", "rev-parse", "HEAD"], false)
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), main);
+    let branch = git(&["-C", "clone", "symbolic-ref", "--short", "HEAD"], false)
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&branch.stdout).trim(), "main");
+    let config = std::fs::read_to_string(tmp.path().join("clone/.git/config")).unwrap();
+    assert!(!config.contains(&password), "nothing stored in the clone");
+}
+
 // Resilience.
 
 async fn server_error_is_retried(c: Contract) {
@@ -1495,7 +1542,7 @@ macro_rules! contract_tests {
             pull_request_lifecycle, open_pull_requests, reviews, review_comments,
             merge_each_method, merge_guard, statuses_and_checks, check_runs_in_checks,
             required_checks,
-            file_at_ref, large_file_at_ref,
+            file_at_ref, large_file_at_ref, git_remote_clones,
             server_error_is_retried, primary_rate_limit_is_waited_out,
             secondary_rate_limit_is_waited_out, not_found_names_call_and_repo,
             bad_credentials_are_forbidden,

@@ -3,8 +3,10 @@
 //! in a container with no file at all. Errors name the file, line and field (or the
 //! environment variable) so a person can fix them without reading code.
 
+mod runtimes;
 mod yaml;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +24,11 @@ pub struct Config {
     pub listen: String,
     #[serde(default = "defaults::database")]
     pub database: PathBuf,
+    #[serde(default = "defaults::data_dir")]
+    pub data_dir: PathBuf,
+    /// `None`: `http://` plus `listen`.
+    #[serde(default)]
+    pub public_url: Option<String>,
     #[serde(default = "defaults::town")]
     pub town: String,
     /// `None`: any repository that delivers joins the default town.
@@ -41,6 +48,13 @@ pub struct Config {
     pub catch_up: CatchUpConfig,
     #[serde(default)]
     pub permissions: PermissionsConfig,
+    #[serde(default)]
+    pub runner: RunnerConfig,
+    #[serde(default)]
+    pub polecats: PolecatsConfig,
+    /// Added to (or replacing) the built-in runtimes; see [`Config::runtime`].
+    #[serde(default)]
+    pub runtimes: BTreeMap<String, RuntimeConfig>,
     #[serde(default)]
     pub log: Option<String>,
     /// Resolved from the environment variables the file names; never from the file.
@@ -195,6 +209,70 @@ impl Default for WorkerConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RunnerKind {
+    Docker,
+    Local,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunnerConfig {
+    pub kind: RunnerKind,
+    pub image: String,
+    /// `None`: the running `gt` binary.
+    pub gt_binary: Option<PathBuf>,
+    pub memory_mb: Option<i64>,
+    pub cpus: Option<f64>,
+    pub pids: Option<i64>,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            kind: RunnerKind::Docker,
+            image: "gastown-town:latest".into(),
+            gt_binary: None,
+            memory_mb: Some(4096),
+            cpus: Some(2.0),
+            pids: Some(1024),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolecatsConfig {
+    pub cap: usize,
+    pub runtime: String,
+    pub max_attempts: u32,
+    pub base_branch: String,
+}
+
+impl Default for PolecatsConfig {
+    fn default() -> Self {
+        Self {
+            cap: 4,
+            runtime: "scripted".into(),
+            // Started once, retried once: an agent that dies twice needs a person.
+            max_attempts: 2,
+            base_branch: "main".into(),
+        }
+    }
+}
+
+/// How to start one kind of agent. Each `command` argument is a minijinja template.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub prompt_file: Option<PathBuf>,
+}
+
 /// Webhook secrets. `Debug` never prints them.
 #[derive(Clone, Default)]
 pub struct Secrets {
@@ -228,6 +306,9 @@ mod defaults {
     pub fn town() -> String {
         "default".into()
     }
+    pub fn data_dir() -> PathBuf {
+        "./gastown-data".into()
+    }
 }
 
 /// How an environment variable's text becomes a JSON value.
@@ -235,6 +316,8 @@ mod defaults {
 enum EnvKind {
     Text,
     Integer,
+    Number,
+    Json,
     Rigs,
 }
 
@@ -243,7 +326,28 @@ enum EnvKind {
 const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
     ("GT_LISTEN", "/listen", EnvKind::Text),
     ("GT_DATABASE", "/database", EnvKind::Text),
+    ("GT_DATA_DIR", "/data_dir", EnvKind::Text),
+    ("GT_PUBLIC_URL", "/public_url", EnvKind::Text),
     ("GT_TOWN", "/town", EnvKind::Text),
+    ("GT_RUNNER", "/runner/kind", EnvKind::Text),
+    ("GT_RUNNER_IMAGE", "/runner/image", EnvKind::Text),
+    ("GT_RUNNER_GT_BINARY", "/runner/gt_binary", EnvKind::Text),
+    ("GT_RUNNER_MEMORY_MB", "/runner/memory_mb", EnvKind::Integer),
+    ("GT_RUNNER_CPUS", "/runner/cpus", EnvKind::Number),
+    ("GT_RUNNER_PIDS", "/runner/pids", EnvKind::Integer),
+    ("GT_POLECATS_CAP", "/polecats/cap", EnvKind::Integer),
+    ("GT_POLECATS_RUNTIME", "/polecats/runtime", EnvKind::Text),
+    (
+        "GT_POLECATS_MAX_ATTEMPTS",
+        "/polecats/max_attempts",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_POLECATS_BASE_BRANCH",
+        "/polecats/base_branch",
+        EnvKind::Text,
+    ),
+    ("GT_RUNTIMES", "/runtimes", EnvKind::Json),
     ("GT_RIGS", "/rigs", EnvKind::Rigs),
     ("GT_GITHUB_HOST", "/github/host", EnvKind::Text),
     (
@@ -409,11 +513,37 @@ impl Config {
         }
         let mut config: Config = serde_json::from_value(value)
             .map_err(|e| ConfigError::one(format!("{}: {e}", origin(""))))?;
+        if config.runtime(&config.polecats.runtime).is_none() {
+            let mut known: Vec<&str> = runtimes::BUILT_IN.to_vec();
+            known.extend(config.runtimes.keys().map(String::as_str));
+            return Err(ConfigError::one(format!(
+                "{}: field `polecats.runtime`: no runtime called {:?} (known: {})",
+                origin("/polecats/runtime"),
+                config.polecats.runtime,
+                known.join(", ")
+            )));
+        }
         config.secrets = Secrets {
             github_webhook: split_secrets(env(&config.github.webhook_secret_env)),
             gitlab_webhook: split_secrets(env(&config.gitlab.webhook_token_env)),
         };
         Ok(config)
+    }
+
+    /// The runtime called `name`: the configured one, else the built-in one.
+    pub fn runtime(&self, name: &str) -> Option<RuntimeConfig> {
+        self.runtimes
+            .get(name)
+            .cloned()
+            .or_else(|| runtimes::built_in(name))
+    }
+
+    /// Where agents reach the bot (tools and git).
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
     }
 
     /// What is not configured, said once at start so a person knows what to set.
@@ -456,6 +586,15 @@ fn env_value(text: &str, kind: EnvKind) -> Result<Value, String> {
             .parse::<i64>()
             .map(Value::from)
             .map_err(|_| format!("expected a whole number, got {text:?}")),
+        EnvKind::Number => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+            .ok_or_else(|| format!("expected a number, got {text:?}")),
+        EnvKind::Json => {
+            serde_json::from_str(text).map_err(|e| format!("expected JSON ({e}), got {text:?}"))
+        }
         EnvKind::Rigs => text
             .split(',')
             .map(str::trim)

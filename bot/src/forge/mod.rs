@@ -11,6 +11,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use webhooks::ForgeKind;
 
+use self::resilience::Secret;
+
 /// A repository on a forge: `owner/repo` on GitHub, `group/sub/project` on GitLab.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RepoPath(pub String);
@@ -213,6 +215,46 @@ pub struct CheckResult {
     pub url: Option<String>,
 }
 
+/// How the bot's own git reaches a repository on the forge: its smart-HTTP URL and
+/// the HTTP Basic credentials of the bot's account there. Agents never see it: the git
+/// gateway ([`crate::gitgate`]) fetches and pushes with it on their behalf.
+#[derive(Debug, Clone)]
+pub struct GitRemote {
+    pub url: String,
+    pub username: String,
+    pub password: Secret,
+}
+
+impl GitRemote {
+    /// Environment that makes a `git` process authenticate to the forge, through
+    /// `GIT_CONFIG_COUNT` so the credentials are neither in the URL, nor in argv (both
+    /// visible to other users of the machine), nor in any repository's config; a
+    /// credential helper the machine may have is switched off so git never asks
+    /// anything else. The values are secrets: never log them.
+    pub fn git_env(&self) -> Vec<(String, String)> {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            self.username,
+            self.password.expose()
+        ));
+        [
+            ("GIT_CONFIG_COUNT", "2".to_owned()),
+            ("GIT_CONFIG_KEY_0", "http.extraHeader".to_owned()),
+            (
+                "GIT_CONFIG_VALUE_0",
+                format!("Authorization: Basic {basic}"),
+            ),
+            ("GIT_CONFIG_KEY_1", "credential.helper".to_owned()),
+            ("GIT_CONFIG_VALUE_1", String::new()),
+            ("GIT_TERMINAL_PROMPT", "0".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
 /// Why a forge call failed, with the call and repository named so a person can act.
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {
@@ -371,6 +413,11 @@ pub trait Forge: Send + Sync + 'static {
         path: &str,
         git_ref: &str,
     ) -> ForgeResult<Option<Vec<u8>>>;
+
+    /// The repository's clone URL as the forge reports it, with credentials the bot's
+    /// git may use for it right now (an App's installation token expires: ask again
+    /// rather than keep it).
+    async fn git_remote(&self, repo: &RepoPath) -> ForgeResult<GitRemote>;
 }
 
 pub mod config;

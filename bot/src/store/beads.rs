@@ -122,11 +122,15 @@ pub struct Bead {
     pub updated_at: Millis,
     pub closed_at: Option<Millis>,
     pub metadata: serde_json::Value,
+    /// `gt/<id>-<slug>` once a polecat was hooked to it.
+    pub branch: Option<String>,
+    /// Times an agent was started on it.
+    pub attempts: u32,
 }
 
 const COLUMNS: &str = "id, type, status, close_reason, title, body, priority, town_id, rig_id,
                        parent_id, hook, forge_ref, created_by, created_at, updated_at,
-                       closed_at, metadata";
+                       closed_at, metadata, branch, attempts";
 
 fn bead_from_row(r: &Row<'_>) -> rusqlite::Result<Bead> {
     let text = |i: usize| r.get::<_, String>(i);
@@ -160,6 +164,8 @@ fn bead_from_row(r: &Row<'_>) -> rusqlite::Result<Bead> {
         updated_at: r.get(14)?,
         closed_at: r.get(15)?,
         metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+        branch: r.get(17)?,
+        attempts: r.get(18)?,
     })
 }
 

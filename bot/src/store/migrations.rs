@@ -171,6 +171,32 @@ const MIGRATIONS: &[&str] = &[
         updated_at   INTEGER NOT NULL
     );
     "#,
+    // 3: polecats at work.
+    r#"
+    -- The branch a bead is worked on, and how many times an agent was started on it
+    -- (an agent that dies without `gt_done` costs an attempt).
+    ALTER TABLE beads ADD COLUMN branch TEXT;
+    ALTER TABLE beads ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+
+    -- One row per start of an agent on a bead. The session is what a tool token
+    -- grants: that agent, that bead, until the session ends. Only the token's SHA-256
+    -- is kept, so a copy of the database does not hand out live tokens.
+    CREATE TABLE agent_sessions (
+        id            TEXT PRIMARY KEY,
+        agent_id      TEXT NOT NULL REFERENCES agents(id),
+        bead_id       TEXT NOT NULL REFERENCES beads(id),
+        token_sha256  TEXT NOT NULL UNIQUE,
+        state         TEXT NOT NULL CHECK (state IN ('starting', 'running', 'done',
+                        'exited', 'lost', 'stopped')),
+        exit_code     INTEGER,
+        started_at    INTEGER NOT NULL,
+        ended_at      INTEGER
+    );
+    CREATE INDEX agent_sessions_live ON agent_sessions (agent_id) WHERE ended_at IS NULL;
+    -- At most one live session per bead: a restart can never start a second polecat.
+    CREATE UNIQUE INDEX agent_sessions_one_per_bead ON agent_sessions (bead_id)
+        WHERE ended_at IS NULL;
+    "#,
 ];
 
 /// Bring the schema up to date. Refuses a database written by a newer `gt`.

@@ -8,6 +8,7 @@
 //! separate connections; WAL lets them run while the writer works.
 
 mod actions;
+mod agents;
 mod beads;
 mod inbox;
 mod migrations;
@@ -24,6 +25,10 @@ use tokio::sync::{mpsc, oneshot};
 pub use actions::{
     Action, StatusCommentRow, due_actions, enqueue_action, fail_action, finish_action,
     list_actions, next_action_due, retry_action, save_status_comment, status_comment,
+};
+pub use agents::{
+    Agent, Grant, Hooking, Session, end_session, get_agent, grant_for_token, heartbeat, hook_bead,
+    list_agents, live_sessions, note, polecat_id, sessions_of_bead, set_session_state,
 };
 pub use beads::{
     Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep, bead_events,

@@ -508,4 +508,8 @@ impl Forge for GithubForge {
             ))),
         }
     }
+
+    async fn git_remote(&self, repo: &RepoPath) -> ForgeResult<GitRemote> {
+        self.remote(repo).await
+    }
 }

@@ -46,7 +46,8 @@ impl fmt::Debug for GithubAuth {
 }
 
 enum Clients {
-    Token(Arc<Octocrab>),
+    /// The client, and its token for git (octocrab does not hand a personal token back).
+    Token(Arc<Octocrab>, Secret),
     /// The app-authenticated client, and installation clients by repository. Octocrab
     /// keeps each installation token and mints a new one shortly before it expires.
     App {
@@ -99,12 +100,15 @@ impl GithubForge {
             .set_connect_timeout(Some(policy.settings.request_timeout))
             .set_read_timeout(Some(policy.settings.request_timeout));
         let clients = match auth {
-            GithubAuth::Token(t) => Clients::Token(Arc::new(
-                builder
-                    .personal_token(t.expose().to_owned())
-                    .build()
-                    .map_err(cfg)?,
-            )),
+            GithubAuth::Token(t) => Clients::Token(
+                Arc::new(
+                    builder
+                        .personal_token(t.expose().to_owned())
+                        .build()
+                        .map_err(cfg)?,
+                ),
+                t,
+            ),
             GithubAuth::App {
                 app_id,
                 private_key_pem,
@@ -131,7 +135,7 @@ impl GithubForge {
     /// installation on that repository (looked up once, then cached).
     async fn crab(&self, repo: &RepoPath) -> ForgeResult<Arc<Octocrab>> {
         match &self.clients {
-            Clients::Token(c) => Ok(c.clone()),
+            Clients::Token(c, _) => Ok(c.clone()),
             Clients::App { app, installations } => {
                 let mut cache = installations.lock().await;
                 if let Some(c) = cache.by_repo.get(repo.as_str()) {
@@ -167,6 +171,40 @@ impl GithubForge {
                 Ok(client)
             }
         }
+    }
+
+    /// The token the client calls `repo` with, for git over HTTPS (as `x-access-token`):
+    /// the personal token, or the installation's token, minted anew when the cached one
+    /// has under a minute left so a long fetch does not outlive it.
+    async fn git_token(&self, repo: &RepoPath) -> ForgeResult<Secret> {
+        use octocrab::secrecy::ExposeSecret as _;
+        match &self.clients {
+            Clients::Token(_, t) => Ok(t.clone()),
+            Clients::App { .. } => {
+                let crab = self.crab(repo).await?;
+                let token = self
+                    .run("git_remote", repo, || {
+                        crab.installation_token_with_buffer(chrono::Duration::seconds(60))
+                    })
+                    .await?;
+                Ok(Secret::new(token.expose_secret()))
+            }
+        }
+    }
+
+    /// [`Forge::git_remote`]: the repository's `clone_url` and the client's token.
+    async fn remote(&self, repo: &RepoPath) -> ForgeResult<GitRemote> {
+        #[derive(serde::Deserialize)]
+        struct Repo {
+            clone_url: String,
+        }
+        let route = format!("/repos/{}", repo.as_str());
+        let r: Repo = self.get("git_remote", repo, &route).await?;
+        Ok(GitRemote {
+            url: r.clone_url,
+            username: "x-access-token".into(),
+            password: self.git_token(repo).await?,
+        })
     }
 
     /// One call through the policy, in a span naming forge, repository and call.

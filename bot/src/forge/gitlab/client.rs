@@ -62,6 +62,13 @@ impl GitlabRest {
     }
 }
 
+impl GitlabRest {
+    /// The token, for the bot's git (as `oauth2`'s password).
+    pub(crate) fn token(&self) -> &Secret {
+        &self.token
+    }
+}
+
 impl RestClient for GitlabRest {
     type Error = RestError;
 

@@ -581,4 +581,8 @@ impl Forge for GitlabForge {
             .map_err(|e| map_api("file", repo, e));
         ok_or_none(r)
     }
+
+    async fn git_remote(&self, repo: &RepoPath) -> ForgeResult<GitRemote> {
+        self.remote(repo).await
+    }
 }

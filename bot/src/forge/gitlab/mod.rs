@@ -113,6 +113,25 @@ impl GitlabForge {
             .map_err(|e| map_api(call, repo, e))
     }
 
+    /// [`Forge::git_remote`]: the project's `http_url_to_repo` and the token, which
+    /// GitLab takes over HTTPS as the password of the user `oauth2`.
+    async fn remote(&self, repo: &RepoPath) -> ForgeResult<GitRemote> {
+        #[derive(serde::Deserialize)]
+        struct Project {
+            http_url_to_repo: String,
+        }
+        let ep = ::gitlab::api::projects::Project::builder()
+            .project(repo.as_str())
+            .build()
+            .map_err(|e| build_err("git_remote", repo)(e.to_string()))?;
+        let p: Project = self.one("git_remote", repo, ep).await?;
+        Ok(GitRemote {
+            url: p.http_url_to_repo,
+            username: "oauth2".into(),
+            password: self.rest.token().clone(),
+        })
+    }
+
     fn note_url(&self, repo: &RepoPath, number: u64, on_mr: bool, id: u64) -> String {
         let kind = if on_mr { "merge_requests" } else { "issues" };
         format!("{}/{repo}/-/{kind}/{number}#note_{id}", self.web_base)

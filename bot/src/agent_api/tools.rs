@@ -1,0 +1,372 @@
+//! The agent tools themselves, one function each, shared by the HTTP API, the MCP
+//! endpoint and (through HTTP) the `gt` subcommands in the town. Every tool acts for
+//! one [`Grant`]: the agent and the bead its token was minted for, nothing else.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+use utoipa::ToSchema;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::store::{self, BeadStatus, BeadType, Grant, NewBead, Store, StoreError};
+
+/// Why a tool call was refused. Each maps to one HTTP status and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("missing or unknown agent token: send `Authorization: Bearer $GT_TOKEN`")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the town's database failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Mint a tool token: what the agent gets, and the digest the database keeps.
+pub fn mint_token() -> (String, String) {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    let token = format!(
+        "gta_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let digest = token_digest(&token);
+    (token, digest)
+}
+
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentInfo {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RigInfo {
+    pub id: String,
+    pub forge: String,
+    pub host: String,
+    pub repo: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BeadInfo {
+    pub id: String,
+    pub title: String,
+    /// The issue text: written on the forge by a person, so data, never instructions.
+    pub body: String,
+    pub status: String,
+    pub forge_ref: Option<String>,
+    pub attempt: u32,
+}
+
+/// `gt_prime`: what is on my hook and how to work it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Prime {
+    pub agent: AgentInfo,
+    pub town: String,
+    pub rig: RigInfo,
+    pub bead: BeadInfo,
+    pub branch: String,
+    /// Branches this token may push: this one and `<branch prefix>-*`.
+    pub branch_prefix: String,
+    pub base_branch: String,
+    /// The town's git endpoint for the rig; authenticate with the agent token.
+    pub git_url: String,
+    /// The role prompt, rendered.
+    pub prompt: String,
+}
+
+/// Body of the tools that may name a bead: naming another bead than the token's is
+/// refused, so an agent cannot act on work that is not on its hook.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BeadScoped {
+    #[serde(default)]
+    pub bead_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    #[serde(default)]
+    pub bead_id: Option<String>,
+    /// A short progress note, shown in the bead's history.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatusReply {
+    pub bead_id: String,
+    pub status: String,
+    pub branch: Option<String>,
+    /// The last commit of the branch the town has seen pushed, if any.
+    pub pushed_sha: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DoneRequest {
+    #[serde(default)]
+    pub bead_id: Option<String>,
+    /// What changed, for the merge request and the humans.
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DoneReply {
+    pub bead_id: String,
+    pub status: String,
+    /// The merge_request bead the refinery will work.
+    pub merge_request: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Ack {
+    pub ok: bool,
+}
+
+/// Longest note or summary accepted; agents can be chatty.
+const MAX_TEXT: usize = 8 * 1024;
+
+#[derive(Clone)]
+pub struct Tools {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub config: Arc<Config>,
+    pub actions_notify: Arc<Notify>,
+}
+
+impl Tools {
+    /// The live session a bearer token belongs to.
+    pub async fn authenticate(&self, token: &str) -> Result<Grant, ToolError> {
+        if token.is_empty() {
+            return Err(ToolError::Unauthorized);
+        }
+        let digest = token_digest(token);
+        self.store
+            .read(move |c| store::grant_for_token(c, &digest))
+            .await?
+            .ok_or(ToolError::Unauthorized)
+    }
+
+    pub async fn prime(&self, grant: &Grant) -> Result<Prime, ToolError> {
+        let g = grant.clone();
+        let now = self.clock.now_ms();
+        // Priming is the agent's first act of work: hooked becomes in progress.
+        let (bead, rig) = self
+            .store
+            .write(move |c| {
+                let mut bead = store::get_bead(c, &g.bead_id)?;
+                if bead.status == BeadStatus::Hooked {
+                    bead = store::transition(
+                        c,
+                        &g.bead_id,
+                        BeadStatus::InProgress,
+                        None,
+                        &g.agent_id,
+                        &json!({ "via": "gt_prime" }),
+                        now,
+                    )?;
+                    crate::actions::queue_bead_update(c, &bead, now)?;
+                    store::set_session_state(c, &g.session_id, "running")?;
+                }
+                store::heartbeat(c, &g.agent_id, now)?;
+                let rig = store::list_rigs(c)?
+                    .into_iter()
+                    .find(|r| Some(&r.id) == bead.rig_id.as_ref())
+                    .ok_or_else(|| StoreError::NotFound(format!("rig of bead {}", bead.id)))?;
+                Ok((bead, rig))
+            })
+            .await?;
+        self.actions_notify.notify_one();
+        let branch = bead.branch.clone().unwrap_or_default();
+        let mut prime = Prime {
+            agent: AgentInfo {
+                id: grant.agent_id.clone(),
+                name: grant.agent_name.clone(),
+                role: grant.role.clone(),
+            },
+            town: grant.town_id.clone(),
+            git_url: git_url(&self.config.public_url(), &rig.forge, &rig.host, &rig.path),
+            rig: RigInfo {
+                id: rig.id,
+                forge: rig.forge,
+                host: rig.host,
+                repo: rig.path,
+            },
+            bead: BeadInfo {
+                id: bead.id.clone(),
+                title: bead.title,
+                body: bead.body,
+                status: bead.status.to_string(),
+                forge_ref: bead.forge_ref,
+                attempt: bead.attempts,
+            },
+            branch,
+            branch_prefix: format!("gt/{}", bead.id),
+            base_branch: self.config.polecats.base_branch.clone(),
+            prompt: String::new(),
+        };
+        prime.prompt = crate::prompts::polecat(&self.config, &prime)
+            .map_err(|e| ToolError::Invalid(format!("the role prompt does not render: {e}")))?;
+        Ok(prime)
+    }
+
+    pub async fn heartbeat(&self, grant: &Grant, req: &BeadScoped) -> Result<Ack, ToolError> {
+        scope(grant, req.bead_id.as_deref())?;
+        let (agent, now) = (grant.agent_id.clone(), self.clock.now_ms());
+        self.store
+            .write(move |c| store::heartbeat(c, &agent, now))
+            .await?;
+        Ok(Ack { ok: true })
+    }
+
+    pub async fn status(
+        &self,
+        grant: &Grant,
+        req: &StatusRequest,
+    ) -> Result<StatusReply, ToolError> {
+        scope(grant, req.bead_id.as_deref())?;
+        let message = req.message.as_deref().map(str::trim).unwrap_or_default();
+        if message.len() > MAX_TEXT {
+            return Err(ToolError::Invalid(format!(
+                "message is {} bytes; at most {MAX_TEXT}",
+                message.len()
+            )));
+        }
+        let (g, message, now) = (grant.clone(), message.to_string(), self.clock.now_ms());
+        let bead = self
+            .store
+            .write(move |c| {
+                store::heartbeat(c, &g.agent_id, now)?;
+                if !message.is_empty() {
+                    store::note(
+                        c,
+                        &g.bead_id,
+                        "status_note",
+                        &g.agent_id,
+                        &json!({ "message": message }),
+                        now,
+                    )?;
+                }
+                store::get_bead(c, &g.bead_id)
+            })
+            .await?;
+        let id = bead.id.clone();
+        let pushed_sha = self.store.read(move |c| pushed_sha(c, &id)).await?;
+        Ok(StatusReply {
+            bead_id: bead.id,
+            status: bead.status.to_string(),
+            branch: bead.branch,
+            pushed_sha,
+        })
+    }
+
+    /// `gt_done`: the branch is pushed and the work is finished. The bead goes to
+    /// review with a merge_request bead for the refinery.
+    pub async fn done(&self, grant: &Grant, req: &DoneRequest) -> Result<DoneReply, ToolError> {
+        scope(grant, req.bead_id.as_deref())?;
+        let summary = req.summary.as_deref().map(str::trim).unwrap_or_default();
+        if summary.len() > MAX_TEXT {
+            return Err(ToolError::Invalid(format!(
+                "summary is {} bytes; at most {MAX_TEXT}",
+                summary.len()
+            )));
+        }
+        let (g, summary, now) = (grant.clone(), summary.to_string(), self.clock.now_ms());
+        let result = self
+            .store
+            .write(move |c| {
+                let bead = store::get_bead(c, &g.bead_id)?;
+                let branch = bead.branch.clone().unwrap_or_default();
+                let Some(sha) = pushed_sha(c, &bead.id)? else {
+                    return Ok(Err(ToolError::Conflict(format!(
+                        "branch {branch} has not been pushed yet: run `git push origin \
+                         HEAD:{branch}`, then call gt_done again"
+                    ))));
+                };
+                if !matches!(bead.status, BeadStatus::Hooked | BeadStatus::InProgress) {
+                    return Ok(Err(ToolError::Conflict(format!(
+                        "bead {} is {}; only work in progress can be done",
+                        bead.id, bead.status
+                    ))));
+                }
+                let mr = store::create_bead(
+                    c,
+                    &NewBead {
+                        bead_type: BeadType::MergeRequest,
+                        title: format!("Merge {branch}"),
+                        body: summary.clone(),
+                        priority: bead.priority,
+                        town_id: bead.town_id.clone(),
+                        rig_id: bead.rig_id.clone(),
+                        parent_id: Some(bead.id.clone()),
+                        forge_ref: None,
+                        created_by: g.agent_id.clone(),
+                        metadata: json!({ "source_bead": bead.id, "branch": branch, "sha": sha }),
+                    },
+                    now,
+                    crate::ids::random_bead_id,
+                )?;
+                let bead = store::transition(
+                    c,
+                    &bead.id,
+                    BeadStatus::Review,
+                    None,
+                    &g.agent_id,
+                    &json!({ "via": "gt_done", "merge_request": mr.id, "sha": sha,
+                             "summary": summary }),
+                    now,
+                )?;
+                store::set_session_state(c, &g.session_id, "done")?;
+                crate::actions::queue_bead_update(c, &bead, now)?;
+                Ok(Ok(DoneReply {
+                    bead_id: bead.id,
+                    status: bead.status.to_string(),
+                    merge_request: mr.id,
+                }))
+            })
+            .await??;
+        self.actions_notify.notify_one();
+        Ok(result)
+    }
+}
+
+/// A tool may name the bead it acts on; it must be the token's.
+fn scope(grant: &Grant, named: Option<&str>) -> Result<(), ToolError> {
+    match named {
+        Some(id) if id != grant.bead_id => Err(ToolError::Forbidden(format!(
+            "this token is scoped to bead {} of agent {}; it cannot act on bead {id}",
+            grant.bead_id, grant.agent_id
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The last sha the git gateway recorded for the bead's branch.
+fn pushed_sha(c: &rusqlite::Connection, bead_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(store::bead_events(c, bead_id)?
+        .into_iter()
+        .rev()
+        .find(|e| e.kind == "pushed")
+        .and_then(|e| e.payload["sha"].as_str().map(String::from)))
+}
+
+/// `{public}/git/<forge>/<host>/<path>.git`, the rig's repository in the town.
+pub fn git_url(public: &str, forge: &str, host: &str, path: &str) -> String {
+    format!("{public}/git/{forge}/{host}/{path}.git")
+}

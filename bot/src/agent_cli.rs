@@ -1,0 +1,198 @@
+//! The `gt` subcommands an agent runs inside the town (`gt prime`, `gt done`, …) and
+//! the built-in `scripted` runtime. They hold no state and no privilege: they call the
+//! bot's tool API with the agent's own token (`GT_URL`, `GT_TOKEN`) and use git over
+//! the town's endpoint, exactly as any agent CLI would.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::agent_api::{DoneReply, Prime, StatusReply};
+use crate::plan;
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Follow the ```gastown-plan block of the hooked bead's issue, push, then gt_done.
+    Scripted,
+}
+
+/// The tool API as seen from inside the town.
+pub struct ToolClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl ToolClient {
+    /// From `GT_URL` and `GT_TOKEN`, which the town gives every agent.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let base = std::env::var("GT_URL")
+            .context("GT_URL is not set: gt agent commands run inside a Gastown town")?;
+        let token = std::env::var("GT_TOKEN")
+            .context("GT_TOKEN is not set: gt agent commands run inside a Gastown town")?;
+        Ok(Self {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_string(),
+            token,
+        })
+    }
+
+    pub async fn call<B: Serialize, R: DeserializeOwned>(
+        &self,
+        tool: &str,
+        body: &B,
+    ) -> anyhow::Result<R> {
+        let url = format!("{}/api/agent/v1/{tool}", self.base);
+        let res = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the town at {url}"))?;
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let msg = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(String::from))
+                .unwrap_or(text);
+            bail!("gt_{tool} failed ({status}): {msg}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("gt_{tool}: unexpected answer {text}"))
+    }
+
+    pub async fn prime(&self) -> anyhow::Result<Prime> {
+        self.call("prime", &json!({})).await
+    }
+}
+
+pub async fn prime(json_out: bool) -> anyhow::Result<()> {
+    let prime = ToolClient::from_env()?.prime().await?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&prime)?);
+    } else {
+        println!("{}", prime.prompt);
+    }
+    Ok(())
+}
+
+pub async fn heartbeat() -> anyhow::Result<()> {
+    let _: serde_json::Value = ToolClient::from_env()?
+        .call("heartbeat", &json!({}))
+        .await?;
+    Ok(())
+}
+
+pub async fn status(message: Option<String>) -> anyhow::Result<()> {
+    let reply: StatusReply = ToolClient::from_env()?
+        .call("status", &json!({ "message": message }))
+        .await?;
+    println!(
+        "bead {} is {} on {}{}",
+        reply.bead_id,
+        reply.status,
+        reply.branch.as_deref().unwrap_or("-"),
+        reply
+            .pushed_sha
+            .map(|s| format!(" (pushed {})", &s[..s.len().min(12)]))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+pub async fn done(summary: Option<String>) -> anyhow::Result<()> {
+    let reply: DoneReply = ToolClient::from_env()?
+        .call("done", &json!({ "summary": summary }))
+        .await?;
+    println!(
+        "bead {} is in {}; merge request {}",
+        reply.bead_id, reply.status, reply.merge_request
+    );
+    Ok(())
+}
+
+pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
+    match cmd {
+        AgentCommand::Scripted => scripted().await,
+    }
+}
+
+/// The scripted runtime: prime, follow the plan in the current worktree, commit,
+/// push the branch through the town, and say done.
+async fn scripted() -> anyhow::Result<()> {
+    let tools = ToolClient::from_env()?;
+    let prime = tools.prime().await?;
+    eprintln!(
+        "scripted polecat {} on bead {} ({})",
+        prime.agent.name, prime.bead.id, prime.branch
+    );
+    let plan = plan::parse(&prime.bead.body)?;
+    let dir = std::env::current_dir()?;
+    for f in &plan.files {
+        let path = dir.join(&f.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, &f.content).with_context(|| format!("cannot write {}", f.path))?;
+        eprintln!("wrote {}", f.path);
+    }
+    let _: serde_json::Value = tools
+        .call(
+            "status",
+            &json!({ "message": format!("wrote {} files", plan.files.len()) }),
+        )
+        .await?;
+    for command in &plan.commands {
+        eprintln!("$ {command}");
+        let status = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .status()
+            .await?;
+        if !status.success() {
+            bail!("the plan's command `{command}` failed with {status}");
+        }
+    }
+    git(&dir, &["add", "-A"]).await?;
+    git(&dir, &["commit", "-m", &plan.commit]).await?;
+    git(
+        &dir,
+        &[
+            "push",
+            "origin",
+            &format!("HEAD:refs/heads/{}", prime.branch),
+        ],
+    )
+    .await?;
+    let reply: DoneReply = tools
+        .call("done", &json!({ "summary": plan.commit }))
+        .await?;
+    eprintln!(
+        "done: bead {} is in {}, merge request {}",
+        reply.bead_id, reply.status, reply.merge_request
+    );
+    Ok(())
+}
+
+async fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let status = tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .status()
+        .await
+        .context("cannot run git")?;
+    if !status.success() {
+        bail!("git {} failed with {status}", args.join(" "));
+    }
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! The agent runtimes gastown knows without configuration. Each is a real agent CLI in
+//! its non-interactive mode, given the role prompt and the town's MCP endpoint; users
+//! add their own or replace these under `runtimes:`. Arguments are minijinja templates
+//! (see [`super::RuntimeConfig`]); `$GT_*` variables are expanded by the shell at start.
+
+use std::collections::BTreeMap;
+
+use super::RuntimeConfig;
+
+/// The names `polecats.runtime` accepts without a `runtimes:` entry.
+pub const BUILT_IN: &[&str] = &["scripted", "claude", "opencode", "codex", "kilo"];
+
+pub fn built_in(name: &str) -> Option<RuntimeConfig> {
+    let shell = |line: &str| RuntimeConfig {
+        command: vec!["sh".into(), "-c".into(), line.into()],
+        env: BTreeMap::new(),
+        prompt_file: None,
+    };
+    Some(match name {
+        // Follows the `gastown-plan` block in the issue; deterministic, no model.
+        "scripted" => RuntimeConfig {
+            command: vec!["gt".into(), "agent".into(), "scripted".into()],
+            env: BTreeMap::new(),
+            prompt_file: None,
+        },
+        // Claude Code: print mode, the town's tools over MCP, no permission prompts.
+        "claude" => shell(
+            r#"exec claude -p "$(cat "$GT_PROMPT_FILE")" --mcp-config "$GT_MCP_CONFIG" --dangerously-skip-permissions"#,
+        ),
+        // opencode: `run` executes one message and exits.
+        "opencode" => shell(r#"exec opencode run "$(cat "$GT_PROMPT_FILE")""#),
+        // Codex: `exec` is the non-interactive mode; full-auto lets it edit and run.
+        "codex" => shell(r#"exec codex exec --full-auto "$(cat "$GT_PROMPT_FILE")""#),
+        // Kilo CLI: autonomous mode for one task.
+        "kilo" => shell(r#"exec kilocode --auto "$(cat "$GT_PROMPT_FILE")""#),
+        _ => return None,
+    })
+}

@@ -1,0 +1,280 @@
+//! The git gateway: agents clone from and push to the bot over git smart HTTP, never to
+//! the forge, so they hold no forge credentials (DESIGN §6).
+//!
+//! Each rig has a mirror, a bare repository under `<root>/mirrors/<forge>/<host>/
+//! <path>.git`, kept in step with the forge by [`GitGateway::sync`] (the bot's
+//! credentials reach git only through the environment, see [`GitRemote::git_env`]).
+//! [`router`] serves `/git/<forge>/<host>/<path>.git/...` with `git http-backend`:
+//! an agent authenticates with its token, may fetch from its own rig, and may push
+//! only its bead's branches (`gt/<bead>`, `gt/<bead>-*`); the mirror's `pre-receive`
+//! hook enforces that and pushes accepted branches on to the forge before the mirror
+//! takes them (see [`hook`] for why there). Each accepted branch is then reported as a
+//! [`PushedBranch`] on the channel the bot gave [`GitGateway::new`].
+//!
+//! Operations on one mirror (sync, push) are serialized by a lock per mirror; fetches
+//! are served without it, git's own ref and pack handling making them safe alongside.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::Instrument as _;
+
+use crate::forge::{Forge, ForgeError, GitRemote, RepoPath};
+
+mod hook;
+mod mirror;
+mod serve;
+
+pub use serve::router;
+
+/// A rig's repository as the gateway serves it.
+#[derive(Clone)]
+pub struct RigTarget {
+    pub rig_id: String,
+    pub forge: Arc<dyn Forge>,
+    pub repo: RepoPath,
+}
+
+impl fmt::Debug for RigTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RigTarget")
+            .field("rig_id", &self.rig_id)
+            .field("forge", &self.forge.kind().as_str())
+            .field("host", &self.forge.host())
+            .field("repo", &self.repo.as_str())
+            .finish()
+    }
+}
+
+/// What a live agent token allows: the agent's rig, and the bead whose branches it may
+/// push (none: it may only fetch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentGrant {
+    pub agent_id: String,
+    pub rig_id: String,
+    pub bead_id: Option<String>,
+}
+
+/// Agent tokens, as the bot's database knows them.
+#[async_trait]
+pub trait GitAuth: Send + Sync + 'static {
+    /// The agent a token belongs to, if the token is live.
+    async fn agent_for_token(&self, token: &str) -> Option<AgentGrant>;
+}
+
+/// Which rig a gateway URL names.
+#[async_trait]
+pub trait RigResolver: Send + Sync + 'static {
+    /// The rig of repository `path` on the `forge` (`github`, `gitlab`) at `host`, if
+    /// the bot serves one there.
+    async fn rig(&self, forge: &str, host: &str, path: &str) -> Option<RigTarget>;
+}
+
+/// A branch an agent pushed that is now on the forge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedBranch {
+    pub rig_id: String,
+    pub agent_id: String,
+    pub bead_id: String,
+    /// Without `refs/heads/`: `gt/gt-k3x9-fix`.
+    pub branch: String,
+    pub sha: String,
+}
+
+/// How the gateway runs.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Mirrors live under `<root>/mirrors/`.
+    pub root: PathBuf,
+    /// A fetch through the gateway first syncs the mirror if it was synced longer ago
+    /// than this, so agents see the forge's latest main.
+    pub sync_interval: Duration,
+    /// Largest push (request body) accepted.
+    pub max_push_bytes: usize,
+}
+
+impl GatewayConfig {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            sync_interval: Duration::from_secs(2),
+            max_push_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a gateway operation failed, naming the rig (and the operation or path).
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("rig {rig}: {source}")]
+    Forge {
+        rig: String,
+        #[source]
+        source: ForgeError,
+    },
+    #[error("rig {rig}: git {op} failed: {message}")]
+    Git {
+        rig: String,
+        op: &'static str,
+        message: String,
+    },
+    #[error("rig {rig}: {}: {source}", path.display())]
+    Io {
+        rig: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("rig {rig}: `{path}` cannot name a mirror")]
+    BadPath { rig: String, path: String },
+}
+
+/// One mirror's lock, and when it last matched the forge.
+#[derive(Default)]
+struct MirrorState {
+    synced_at: Option<Instant>,
+}
+
+/// The gateway: mirrors, their locks, and where accepted pushes are reported.
+pub struct GitGateway {
+    config: GatewayConfig,
+    auth: Arc<dyn GitAuth>,
+    rigs: Arc<dyn RigResolver>,
+    pushed: UnboundedSender<PushedBranch>,
+    mirrors: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<MirrorState>>>>,
+}
+
+impl fmt::Debug for GitGateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitGateway")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GitGateway {
+    /// `pushed` receives every branch an agent pushed once it is on the forge.
+    pub fn new(
+        config: GatewayConfig,
+        auth: Arc<dyn GitAuth>,
+        rigs: Arc<dyn RigResolver>,
+        pushed: UnboundedSender<PushedBranch>,
+    ) -> Self {
+        Self {
+            config,
+            auth,
+            rigs,
+            pushed,
+            mirrors: Mutex::default(),
+        }
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// Where the gateway serves mirrors from (`GIT_PROJECT_ROOT`).
+    fn project_root(&self) -> PathBuf {
+        self.config.root.join("mirrors")
+    }
+
+    /// The mirror's path under [`Self::project_root`]: `<forge>/<host>/<path>.git`. Built
+    /// from the rig, never from the request, and refused for any path that could leave
+    /// the root.
+    fn relative_dir(rig: &RigTarget) -> Result<String, GateError> {
+        let host = rig.forge.host();
+        let path = rig.repo.as_str();
+        let bad = |s: &str| {
+            s.is_empty()
+                || s == "."
+                || s == ".."
+                || s.starts_with('.')
+                || s.chars().any(|c| c.is_control() || c == '\\')
+        };
+        if bad(host) || host.contains('/') || path.split('/').any(bad) {
+            return Err(GateError::BadPath {
+                rig: rig.rig_id.clone(),
+                path: format!("{host}/{path}"),
+            });
+        }
+        Ok(format!("{}/{host}/{path}.git", rig.forge.kind().as_str()))
+    }
+
+    /// The rig's mirror on disk.
+    pub fn mirror_dir(&self, rig: &RigTarget) -> Result<PathBuf, GateError> {
+        Ok(self.project_root().join(Self::relative_dir(rig)?))
+    }
+
+    fn lock_of(&self, dir: &Path) -> Arc<tokio::sync::Mutex<MirrorState>> {
+        self.mirrors
+            .lock()
+            .expect("mirror locks poisoned")
+            .entry(dir.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Bring the rig's mirror up to date with the forge, creating it if absent.
+    pub async fn sync(&self, rig: &RigTarget) -> Result<(), GateError> {
+        let dir = self.mirror_dir(rig)?;
+        let lock = self.lock_of(&dir);
+        let mut state = lock.lock().await;
+        self.sync_locked(rig, &dir, &mut state).await
+    }
+
+    /// Sync unless the mirror was synced within `max_age`. When the forge cannot be
+    /// reached, an existing mirror is served as it is (an agent can still work on what
+    /// it has); only a mirror that does not exist yet makes this fail.
+    async fn sync_if_older(&self, rig: &RigTarget, max_age: Duration) -> Result<(), GateError> {
+        let dir = self.mirror_dir(rig)?;
+        let lock = self.lock_of(&dir);
+        let mut state = lock.lock().await;
+        let fresh = state.synced_at.is_some_and(|t| t.elapsed() < max_age);
+        if fresh && dir.join("HEAD").is_file() {
+            return Ok(());
+        }
+        match self.sync_locked(rig, &dir, &mut state).await {
+            Err(e) if dir.join("HEAD").is_file() => {
+                tracing::warn!(error = %e, "serving the mirror without syncing it");
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    async fn sync_locked(
+        &self,
+        rig: &RigTarget,
+        dir: &Path,
+        state: &mut MirrorState,
+    ) -> Result<(), GateError> {
+        let span = tracing::info_span!("mirror_sync", rig = %rig.rig_id, repo = %rig.repo);
+        async {
+            let created = mirror::ensure(&rig.rig_id, dir).await?;
+            let remote = self.remote(rig).await?;
+            mirror::fetch(&rig.rig_id, dir, &remote).await?;
+            state.synced_at = Some(Instant::now());
+            if created {
+                tracing::info!(dir = %dir.display(), "mirror created");
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn remote(&self, rig: &RigTarget) -> Result<GitRemote, GateError> {
+        rig.forge
+            .git_remote(&rig.repo)
+            .await
+            .map_err(|source| GateError::Forge {
+                rig: rig.rig_id.clone(),
+                source,
+            })
+    }
+}

@@ -1,0 +1,147 @@
+//! The plan the built-in `scripted` runtime follows: a fenced ` ```gastown-plan `
+//! YAML block in the issue saying which files to write, which commands to run and the
+//! commit message. Deterministic work with no model, for tests and `gt demo`.
+//!
+//! ````markdown
+//! ```gastown-plan
+//! files:
+//!   - path: docs/hello.md
+//!     content: |
+//!       Hello from a polecat.
+//! commands:
+//!   - test -s docs/hello.md
+//! commit: Add a greeting
+//! ```
+//! ````
+//!
+//! The issue is untrusted text: paths must stay inside the worktree and away from
+//! `.git`, and commands run only in the agent's own sandbox (the town container).
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    #[serde(default)]
+    pub files: Vec<PlanFile>,
+    #[serde(default)]
+    pub commands: Vec<String>,
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanFile {
+    pub path: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("the issue has no ```gastown-plan block; the scripted runtime needs one")]
+    Missing,
+    #[error("the ```gastown-plan block starting at line {line} of the issue is not closed")]
+    Unclosed { line: usize },
+    #[error("the ```gastown-plan block at line {line} of the issue: {message}")]
+    Invalid { line: usize, message: String },
+}
+
+/// Find the first plan block in `markdown` and read it.
+pub fn parse(markdown: &str) -> Result<Plan, PlanError> {
+    let (line, yaml) = find_block(markdown)?;
+    let plan: Plan = serde_saphyr::from_str(&yaml).map_err(|e| PlanError::Invalid {
+        line,
+        message: e.to_string(),
+    })?;
+    let invalid = |message: String| PlanError::Invalid { line, message };
+    if plan.commit.trim().is_empty() {
+        return Err(invalid(
+            "field `commit`: the commit message is empty".into(),
+        ));
+    }
+    for (i, f) in plan.files.iter().enumerate() {
+        check_path(&f.path).map_err(|why| invalid(format!("field `files[{i}].path`: {why}")))?;
+    }
+    Ok(plan)
+}
+
+/// The block's first line (1-based, the fence itself) and its text.
+fn find_block(markdown: &str) -> Result<(usize, String), PlanError> {
+    let mut lines = markdown.lines().enumerate();
+    while let Some((i, l)) = lines.next() {
+        let t = l.trim_start();
+        let Some(fence) = ["```", "~~~"].into_iter().find(|f| t.starts_with(f)) else {
+            continue;
+        };
+        if t[fence.len()..].trim() != "gastown-plan" {
+            continue;
+        }
+        let mut body = String::new();
+        for (_, l) in lines.by_ref() {
+            if l.trim() == fence {
+                return Ok((i + 1, body));
+            }
+            body.push_str(l);
+            body.push('\n');
+        }
+        return Err(PlanError::Unclosed { line: i + 1 });
+    }
+    Err(PlanError::Missing)
+}
+
+fn check_path(path: &str) -> Result<(), String> {
+    let p = std::path::Path::new(path);
+    if path.is_empty() {
+        return Err("empty path".into());
+    }
+    if p.is_absolute() {
+        return Err(format!(
+            "{path:?} is absolute; paths are relative to the repository"
+        ));
+    }
+    for c in p.components() {
+        match c {
+            std::path::Component::Normal(s) if s == ".git" => {
+                return Err(format!("{path:?} is inside .git"));
+            }
+            std::path::Component::Normal(_) | std::path::Component::CurDir => {}
+            _ => return Err(format!("{path:?} leaves the repository")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_is_read_from_its_fenced_block() {
+        let issue = "Please add a greeting.\n\n```gastown-plan\nfiles:\n  - path: docs/hello.md\n    content: |\n      Hello.\ncommands:\n  - test -s docs/hello.md\ncommit: Add a greeting\n```\nThanks!";
+        let plan = parse(issue).unwrap();
+        assert_eq!(plan.files[0].path, "docs/hello.md");
+        assert_eq!(plan.files[0].content, "Hello.\n");
+        assert_eq!(plan.commands, vec!["test -s docs/hello.md"]);
+        assert_eq!(plan.commit, "Add a greeting");
+    }
+
+    #[test]
+    fn mistakes_are_named_with_the_line_of_the_block() {
+        assert_eq!(parse("no plan here"), Err(PlanError::Missing));
+        assert_eq!(
+            parse("a\n```gastown-plan\ncommit: x\n"),
+            Err(PlanError::Unclosed { line: 2 })
+        );
+        let e = parse("a\nb\n```gastown-plan\nfiles: []\n```").unwrap_err();
+        assert!(
+            e.to_string().contains("line 3") && e.to_string().contains("commit"),
+            "{e}"
+        );
+        for bad in ["../escape", "/etc/passwd", ".git/config", "a/../../b"] {
+            let issue =
+                format!("```gastown-plan\nfiles:\n  - path: {bad}\n    content: x\ncommit: c\n```");
+            let e = parse(&issue).unwrap_err().to_string();
+            assert!(e.contains("files[0].path"), "{bad}: {e}");
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! Polecats: worker agents hooked to ready beads, started in the town, watched until
+//! they finish. [`schedule`] decides who works what; this module does it: one round
+//! first settles agents that exited, then hooks and starts new ones.
+//!
+//! Crash safety: the hooking (agent busy, bead hooked, session and token) commits
+//! before the runner is asked to start anything, and the runner keeps its own record
+//! of what runs. After a restart, a session the runner still runs is left alone (no
+//! second polecat), and one it does not know was interrupted and is retried.
+
+pub mod schedule;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runner::{AgentId, AgentSpec, AgentStatus, Limits, Runner, TownId, TownSpec, Workspace};
+use serde_json::json;
+use tokio::sync::{Mutex, Notify};
+use tracing::Instrument;
+
+use crate::agent_api::{git_url, mint_token};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::store::{self, BeadStatus, BeadType, Hooking, Session, Store, StoreError};
+use schedule::{Busy, ReadyBead, branch_name, schedule};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolecatError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runner(#[from] runner::RunnerError),
+}
+
+#[derive(Clone)]
+pub struct Polecats {
+    store: Store,
+    config: Arc<Config>,
+    clock: SharedClock,
+    runner: Arc<dyn Runner>,
+    actions_notify: Arc<Notify>,
+    /// Woken when beads may have become ready.
+    pub notify: Arc<Notify>,
+    towns: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Polecats {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        clock: SharedClock,
+        runner: Arc<dyn Runner>,
+        actions_notify: Arc<Notify>,
+        notify: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            clock,
+            runner,
+            actions_notify,
+            notify,
+            towns: Arc::default(),
+        }
+    }
+
+    pub fn runner(&self) -> &Arc<dyn Runner> {
+        &self.runner
+    }
+
+    /// The town's directory, container and limits as the runner needs them.
+    pub fn town_spec(&self, town_id: &str) -> TownSpec {
+        let r = &self.config.runner;
+        TownSpec {
+            id: TownId(town_id.to_string()),
+            root: absolute(self.config.data_dir.join("towns").join(sanitize(town_id))),
+            image: r.image.clone(),
+            gt_binary: r
+                .gt_binary
+                .clone()
+                .or_else(|| std::env::current_exe().ok())
+                .unwrap_or_else(|| PathBuf::from("gt")),
+            limits: Limits {
+                memory_bytes: r.memory_mb.map(|mb| mb * 1024 * 1024),
+                nano_cpus: r.cpus.map(|c| (c * 1e9) as i64),
+                pids: r.pids,
+            },
+        }
+    }
+
+    /// Make sure the town exists (re-attaching to a running one) once per process.
+    async fn ensure_town(&self, town_id: &str) -> Result<(), PolecatError> {
+        let mut towns = self.towns.lock().await;
+        if towns.contains(town_id) {
+            return Ok(());
+        }
+        let spec = self.town_spec(town_id);
+        std::fs::create_dir_all(&spec.root).map_err(|e| {
+            StoreError::Invalid(format!("cannot create {}: {e}", spec.root.display()))
+        })?;
+        let status = self.runner.ensure_town(&spec).await?;
+        tracing::info!(
+            town = town_id,
+            runner = self.runner.kind(),
+            reused = status.reused,
+            container = status.container_id.as_deref().unwrap_or("-"),
+            "town ready"
+        );
+        towns.insert(town_id.to_string());
+        Ok(())
+    }
+
+    /// One round: settle exits, then hook and start what the caps allow. Returns how
+    /// many agents were started or settled.
+    pub async fn step(&self) -> Result<usize, PolecatError> {
+        let settled = self.reap().await?;
+        let started = self.dispatch().await?;
+        Ok(settled + started)
+    }
+
+    /// Step until nothing changes: the sync point tests use.
+    pub async fn drain(&self) -> Result<usize, PolecatError> {
+        let mut total = 0;
+        loop {
+            match self.step().await? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    }
+
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.step().await {
+                tracing::error!(error = %e, "polecat round failed; retrying");
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.notify.notified() => {}
+                // Exits are noticed by polling the runner's records.
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+    }
+
+    async fn dispatch(&self) -> Result<usize, PolecatError> {
+        let (ready, busy) = self
+            .store
+            .read(|c| {
+                let ready = store::ready_beads(c)?;
+                let busy = store::list_agents(c)?;
+                Ok((ready, busy))
+            })
+            .await?;
+        let ready: Vec<_> = ready
+            .into_iter()
+            .filter(|b| b.bead_type == BeadType::Task)
+            .filter_map(|b| {
+                Some((
+                    ReadyBead {
+                        rig_id: b.rig_id.clone()?,
+                        id: b.id.clone(),
+                    },
+                    b,
+                ))
+            })
+            .collect();
+        if ready.is_empty() {
+            return Ok(0);
+        }
+        let busy: Vec<Busy> = busy
+            .into_iter()
+            .filter(|a| a.role == "polecat" && a.status == "working")
+            .filter_map(|a| {
+                Some(Busy {
+                    rig_id: a.rig_id?,
+                    name: a.name,
+                })
+            })
+            .collect();
+        let beads: HashMap<String, store::Bead> = ready
+            .iter()
+            .map(|(r, b)| (r.id.clone(), b.clone()))
+            .collect();
+        let plain: Vec<ReadyBead> = ready.into_iter().map(|(r, _)| r).collect();
+        let mut started = 0;
+        for a in schedule(&plain, &busy, self.config.polecats.cap) {
+            let bead = &beads[&a.bead_id];
+            let span = tracing::info_span!("polecat", bead = %bead.id, rig = %a.rig_id,
+                agent = a.name);
+            match self.start(bead, a.name).instrument(span).await {
+                Ok(()) => started += 1,
+                Err(e) => tracing::error!(bead = %bead.id, error = %e, "could not start a polecat"),
+            }
+        }
+        Ok(started)
+    }
+
+    async fn start(&self, bead: &store::Bead, name: &'static str) -> Result<(), PolecatError> {
+        let town = bead
+            .town_id
+            .clone()
+            .unwrap_or_else(|| self.config.town.clone());
+        let rig_id = bead.rig_id.clone().unwrap_or_default();
+        self.ensure_town(&town).await?;
+        let branch = branch_name(&bead.id, &bead.title);
+        let session = format!("polecat-{name}-{}-a{}", bead.id, bead.attempts + 1);
+        let (token, digest) = mint_token();
+        let now = self.clock.now_ms();
+        let (b, t, r, s, d) = (
+            bead.id.clone(),
+            town.clone(),
+            rig_id.clone(),
+            session.clone(),
+            digest,
+        );
+        let br = branch.clone();
+        let rig = self
+            .store
+            .write(move |c| {
+                store::hook_bead(
+                    c,
+                    &Hooking {
+                        bead_id: &b,
+                        rig_id: &r,
+                        town_id: &t,
+                        name,
+                        branch: &br,
+                        session_id: &s,
+                        token_sha256: &d,
+                    },
+                    now,
+                )?;
+                let bead = store::get_bead(c, &b)?;
+                crate::actions::queue_bead_update(c, &bead, now)?;
+                store::list_rigs(c)?
+                    .into_iter()
+                    .find(|x| x.id == r)
+                    .ok_or_else(|| StoreError::NotFound(format!("rig {r}")))
+            })
+            .await?;
+        self.actions_notify.notify_one();
+        let spec = self.agent_spec(&town, &rig, name, &session, &bead.id, &branch, &token)?;
+        match self.runner.start_agent(&spec).await {
+            Ok(()) => {
+                tracing::info!(session = %session, branch = %branch, "polecat started");
+                let s = session.clone();
+                self.store
+                    .write(move |c| store::set_session_state(c, &s, "running"))
+                    .await?;
+                Ok(())
+            }
+            Err(e) => {
+                // Settled as an exit on the next round: retried or failed by the rules.
+                tracing::error!(session = %session, error = %e, "the runner could not start the polecat");
+                Err(e.into())
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn agent_spec(
+        &self,
+        town: &str,
+        rig: &store::Rig,
+        name: &str,
+        session: &str,
+        bead_id: &str,
+        branch: &str,
+        token: &str,
+    ) -> Result<AgentSpec, PolecatError> {
+        let runtime = self
+            .config
+            .runtime(&self.config.polecats.runtime)
+            .ok_or_else(|| StoreError::Invalid("the polecat runtime is not configured".into()))?;
+        let public = self.config.public_url();
+        let mcp_url = format!("{public}/mcp");
+        let mut env: BTreeMap<String, String> = runtime.env.clone();
+        env.extend([
+            ("GT_URL".to_string(), public.clone()),
+            ("GT_TOKEN".to_string(), token.to_string()),
+            ("GT_ROLE".to_string(), "polecat".to_string()),
+            ("GT_AGENT".to_string(), name.to_string()),
+            ("GT_BEAD".to_string(), bead_id.to_string()),
+            ("GT_BRANCH".to_string(), branch.to_string()),
+            ("GT_MCP_URL".to_string(), mcp_url.clone()),
+            (
+                "GT_MCP_CONFIG".to_string(),
+                json!({ "mcpServers": { "gastown": { "type": "http", "url": mcp_url,
+                    "headers": { "Authorization": format!("Bearer {token}") } } } })
+                .to_string(),
+            ),
+        ]);
+        let vars = json!({ "bead_id": bead_id, "branch": branch, "role": "polecat",
+            "agent": name, "api_url": public, "mcp_url": mcp_url });
+        let command = runtime
+            .command
+            .iter()
+            .map(|arg| render_arg(arg, &vars))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rig_key = sanitize(&rig.id);
+        Ok(AgentSpec {
+            town: TownId(town.to_string()),
+            agent: AgentId(session.to_string()),
+            command,
+            env,
+            workspace: Some(Workspace {
+                remote_url: git_url(&public, &rig.forge, &rig.host, &rig.path),
+                rig_dir: format!("rigs/{rig_key}"),
+                worktree_dir: format!("polecats/{rig_key}/{name}-{bead_id}"),
+                base_branch: self.config.polecats.base_branch.clone(),
+                branch: branch.to_string(),
+            }),
+        })
+    }
+
+    /// Settle sessions whose agent is no longer running.
+    async fn reap(&self) -> Result<usize, PolecatError> {
+        let live = self.store.read(store::live_sessions).await?;
+        if live.is_empty() {
+            return Ok(0);
+        }
+        let mut by_town: HashMap<String, Vec<Session>> = HashMap::new();
+        for s in live {
+            let town = self
+                .store
+                .read({
+                    let a = s.agent_id.clone();
+                    move |c| store::get_agent(c, &a)
+                })
+                .await?
+                .town_id;
+            by_town.entry(town).or_default().push(s);
+        }
+        let mut settled = 0;
+        for (town, sessions) in by_town {
+            self.ensure_town(&town).await?;
+            let states: HashMap<String, AgentStatus> = self
+                .runner
+                .agents(&TownId(town.clone()))
+                .await?
+                .into_iter()
+                .map(|s| (s.agent.0, s.status))
+                .collect();
+            for s in sessions {
+                let status = states.get(&s.id).copied();
+                let code = match status {
+                    Some(AgentStatus::Running) => continue,
+                    Some(AgentStatus::Exited { code }) => Some(code),
+                    Some(AgentStatus::Lost) | None => None,
+                };
+                self.settle(&town, &s, code).await?;
+                settled += 1;
+            }
+        }
+        Ok(settled)
+    }
+
+    /// An agent ended: free its name and token; if it never said done, the bead is
+    /// retried until `polecats.max_attempts`, then marked failed.
+    async fn settle(&self, town: &str, s: &Session, code: Option<i32>) -> Result<(), PolecatError> {
+        let now = self.clock.now_ms();
+        let max = self.config.polecats.max_attempts;
+        let session = s.clone();
+        let outcome = self
+            .store
+            .write(move |c| {
+                let state = if session.state == "done" {
+                    "done"
+                } else if code.is_some() {
+                    "exited"
+                } else {
+                    "lost"
+                };
+                if !store::end_session(c, &session.id, state, code, now)? {
+                    return Ok(None);
+                }
+                let bead = store::get_bead(c, &session.bead_id)?;
+                if session.state == "done"
+                    || !matches!(bead.status, BeadStatus::Hooked | BeadStatus::InProgress)
+                {
+                    return Ok(Some(bead.status));
+                }
+                let why = match code {
+                    Some(code) => format!("the agent exited with code {code} without gt_done"),
+                    None => "the agent was lost (its process or container went away)".into(),
+                };
+                let to = if bead.attempts < max {
+                    BeadStatus::Open
+                } else {
+                    BeadStatus::Failed
+                };
+                let bead = store::transition(
+                    c,
+                    &bead.id,
+                    to,
+                    None,
+                    "gastown",
+                    &json!({ "reason": why, "attempts": bead.attempts, "session": session.id }),
+                    now,
+                )?;
+                c.execute("UPDATE beads SET hook = NULL WHERE id = ?1", [&bead.id])?;
+                let bead = store::get_bead(c, &bead.id)?;
+                crate::actions::queue_bead_update(c, &bead, now)?;
+                Ok(Some(bead.status))
+            })
+            .await?;
+        tracing::info!(town, session = %s.id, bead = %s.bead_id, code = ?code,
+            outcome = ?outcome, "polecat ended");
+        self.actions_notify.notify_one();
+        if let Err(e) = self
+            .runner
+            .forget_agent(&TownId(town.to_string()), &AgentId(s.id.clone()))
+            .await
+        {
+            tracing::warn!(session = %s.id, error = %e, "could not forget the agent's record");
+        }
+        Ok(())
+    }
+}
+
+fn render_arg(arg: &str, vars: &serde_json::Value) -> Result<String, PolecatError> {
+    let env = minijinja::Environment::new();
+    env.render_str(arg, minijinja::value::Serde(vars))
+        .map_err(|e| StoreError::Invalid(format!("runtime command argument {arg:?}: {e}")).into())
+}
+
+/// `github:octo/hello` → `github-octo-hello`: a rig or town id as one path segment.
+pub fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn absolute(p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        p
+    } else {
+        std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
+    }
+}

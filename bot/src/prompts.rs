@@ -1,0 +1,114 @@
+//! Role prompts, rendered with minijinja from the built-in templates under
+//! `bot/templates/` or a runtime's own `prompt_file`. The issue text goes in as a
+//! value between markers, never as template source, so `{{` in an issue is just text.
+
+use minijinja::Environment;
+
+use crate::agent_api::Prime;
+use crate::config::Config;
+
+const POLECAT: &str = include_str!("../templates/polecat.md");
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error("cannot read the prompt template {path}: {error}")]
+    Read { path: String, error: String },
+    #[error("prompt template {name}: {error}")]
+    Render { name: String, error: String },
+}
+
+/// The polecat's prompt for what `prime` says is on its hook.
+pub fn polecat(config: &Config, prime: &Prime) -> Result<String, PromptError> {
+    let custom = config
+        .runtime(&config.polecats.runtime)
+        .and_then(|r| r.prompt_file);
+    let (name, source) = match custom {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| PromptError::Read {
+                path: path.display().to_string(),
+                error: e.to_string(),
+            })?;
+            (path.display().to_string(), text)
+        }
+        None => ("polecat.md".to_string(), POLECAT.to_string()),
+    };
+    render(&name, &source, prime)
+}
+
+fn render(name: &str, source: &str, prime: &Prime) -> Result<String, PromptError> {
+    let err = |e: minijinja::Error| PromptError::Render {
+        name: name.to_string(),
+        error: e.to_string(),
+    };
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template_owned(name.to_string(), source.to_string())
+        .map_err(err)?;
+    env.get_template(name)
+        .map_err(err)?
+        .render(minijinja::value::Serde(prime))
+        .map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent_api::{AgentInfo, BeadInfo, RigInfo};
+
+    fn prime(body: &str) -> Prime {
+        Prime {
+            agent: AgentInfo {
+                id: "github:octo/hello/polecat/nux".into(),
+                name: "nux".into(),
+                role: "polecat".into(),
+            },
+            town: "default".into(),
+            rig: RigInfo {
+                id: "github:octo/hello".into(),
+                forge: "github".into(),
+                host: "github.com".into(),
+                repo: "octo/hello".into(),
+            },
+            bead: BeadInfo {
+                id: "gt-k3x9".into(),
+                title: "Fix the flux".into(),
+                body: body.into(),
+                status: "in_progress".into(),
+                forge_ref: Some("github:octo/hello#12".into()),
+                attempt: 1,
+            },
+            branch: "gt/gt-k3x9-fix-the-flux".into(),
+            branch_prefix: "gt/gt-k3x9".into(),
+            base_branch: "main".into(),
+            git_url: "http://127.0.0.1:8080/git/github/github.com/octo/hello.git".into(),
+            prompt: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_polecat_prompt_states_the_rule_the_bead_and_how_to_finish() {
+        let text = render("polecat.md", POLECAT, &prime("Please fix it.")).unwrap();
+        assert!(text.contains("work on your hook runs now"), "{text}");
+        assert!(text.contains("Bead `gt-k3x9` is hooked to you"), "{text}");
+        assert!(
+            text.contains("git push origin HEAD:gt/gt-k3x9-fix-the-flux"),
+            "{text}"
+        );
+        assert!(text.contains("gt done"), "{text}");
+    }
+
+    #[test]
+    fn issue_text_is_data_even_when_it_looks_like_a_template() {
+        let text = render(
+            "polecat.md",
+            POLECAT,
+            &prime("{{ 7 * 7 }} {% if true %}x{% endif %}"),
+        )
+        .unwrap();
+        assert!(
+            text.contains("{{ 7 * 7 }} {% if true %}x{% endif %}"),
+            "{text}"
+        );
+        assert!(!text.contains("49"), "{text}");
+    }
+}

@@ -1,0 +1,114 @@
+//! The git gateway bound to this town: agent tokens are checked against the
+//! database's live sessions, URLs resolve to the rigs the store knows with the forge
+//! clients the bot holds, and every branch that reached the forge is recorded on its
+//! bead (what `gt_done` checks before a bead can go to review).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedReceiver;
+use webhooks::ForgeKind;
+
+use crate::agent_api::token_digest;
+use crate::clock::SharedClock;
+use crate::forge::RepoPath;
+use crate::forges::Forges;
+use crate::gitgate::{AgentGrant, GitAuth, PushedBranch, RigResolver, RigTarget};
+use crate::store::{self, Store};
+
+pub struct StoreAuth {
+    pub store: Store,
+}
+
+#[async_trait]
+impl GitAuth for StoreAuth {
+    async fn agent_for_token(&self, token: &str) -> Option<AgentGrant> {
+        let digest = token_digest(token);
+        let grant = self
+            .store
+            .read(move |c| store::grant_for_token(c, &digest))
+            .await
+            .ok()??;
+        Some(AgentGrant {
+            agent_id: grant.agent_id,
+            rig_id: grant.rig_id,
+            bead_id: Some(grant.bead_id),
+        })
+    }
+}
+
+pub struct StoreRigs {
+    pub store: Store,
+    pub forges: Forges,
+}
+
+#[async_trait]
+impl RigResolver for StoreRigs {
+    async fn rig(&self, forge: &str, host: &str, path: &str) -> Option<RigTarget> {
+        let (f, h, p) = (forge.to_string(), host.to_string(), path.to_string());
+        let rig = self
+            .store
+            .read(move |c| {
+                Ok(store::list_rigs(c)?
+                    .into_iter()
+                    .find(|r| r.forge == f && r.host == h && r.path == p))
+            })
+            .await
+            .ok()??;
+        let kind = match rig.forge.as_str() {
+            "gitlab" => ForgeKind::GitLab,
+            _ => ForgeKind::GitHub,
+        };
+        let client = self.forges.get(kind, &rig.host)?;
+        Some(RigTarget {
+            rig_id: rig.id,
+            forge: client,
+            repo: RepoPath::new(rig.path),
+        })
+    }
+}
+
+/// Record each pushed branch on its bead until the gateway goes away.
+pub async fn record_pushes(
+    store: Store,
+    clock: SharedClock,
+    mut pushed: UnboundedReceiver<PushedBranch>,
+) {
+    while let Some(p) = pushed.recv().await {
+        let now = clock.now_ms();
+        let (bead, agent) = (p.bead_id.clone(), p.agent_id.clone());
+        let payload = json!({ "branch": p.branch, "sha": p.sha, "rig": p.rig_id });
+        let result = store
+            .write(move |c| store::note(c, &bead, "pushed", &agent, &payload, now))
+            .await;
+        match result {
+            Ok(()) => tracing::info!(bead = %p.bead_id, agent = %p.agent_id,
+                branch = %p.branch, sha = %p.sha, "branch is on the forge"),
+            Err(e) => tracing::error!(bead = %p.bead_id, error = %e,
+                "could not record a pushed branch"),
+        }
+    }
+}
+
+/// The gateway with its store-backed auth and rigs, and the task recording pushes.
+pub fn gateway(
+    root: std::path::PathBuf,
+    store: &Store,
+    forges: &Forges,
+    clock: &SharedClock,
+) -> Arc<crate::gitgate::GitGateway> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(record_pushes(store.clone(), clock.clone(), rx));
+    Arc::new(crate::gitgate::GitGateway::new(
+        crate::gitgate::GatewayConfig::new(root),
+        Arc::new(StoreAuth {
+            store: store.clone(),
+        }),
+        Arc::new(StoreRigs {
+            store: store.clone(),
+            forges: forges.clone(),
+        }),
+        tx,
+    ))
+}

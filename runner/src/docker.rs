@@ -1,0 +1,533 @@
+//! The Docker backend: one long-lived container per town, agents exec'd into it.
+//!
+//! The container only keeps the town alive (`sleep infinity` under Docker's init, which
+//! reaps orphans); agents are detached execs of the shared wrapper, so they survive the
+//! bot's restart and its Docker connection. The town root is bind-mounted at `/town`,
+//! which lets the bot read `run/` records directly from the host.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::wrapper::{self, OnDisk};
+use crate::{
+    AgentId, AgentSpec, AgentState, AgentStatus, Runner, RunnerError, TownId, TownSpec, TownStatus,
+};
+
+/// Label holding the town id; how a restarted bot finds its town's container.
+pub const TOWN_LABEL: &str = "gastown.town";
+/// Label marking containers this crate manages, for cleanup tools.
+pub const MANAGED_LABEL: &str = "gastown.managed";
+/// Where the town root appears inside the container.
+pub const TOWN_MOUNT: &str = "/town";
+
+const SOCKET: &str = "/var/run/docker.sock";
+const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+const CONTAINER_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+
+/// Runs each town in its own container (network `host`, resource limits from
+/// [`Limits`](crate::Limits)), running as the bot's uid so files under the bind-mounted
+/// town root stay owned by the bot.
+pub struct DockerRunner {
+    docker: Docker,
+    towns: RwLock<HashMap<TownId, Town>>,
+    stop_grace: Duration,
+}
+
+#[derive(Clone)]
+struct Town {
+    spec: TownSpec,
+    container: String,
+}
+
+/// The container name of a town; the label, not the name, is authoritative.
+pub fn container_name(town: &TownId) -> String {
+    format!("gastown-town-{}", town.0)
+}
+
+impl DockerRunner {
+    /// Connects to the local daemon and negotiates the API version (the daemon may be
+    /// older than bollard's default API).
+    pub async fn connect() -> Result<Self, RunnerError> {
+        let unreachable = |source| RunnerError::DockerUnreachable {
+            socket: SOCKET.to_owned(),
+            source,
+        };
+        let docker = Docker::connect_with_socket_defaults().map_err(unreachable)?;
+        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        docker.ping().await.map_err(unreachable)?;
+        Ok(Self {
+            docker,
+            towns: RwLock::new(HashMap::new()),
+            stop_grace: DEFAULT_STOP_GRACE,
+        })
+    }
+
+    /// Shortens or lengthens the TERM→KILL grace period of `stop_agent`.
+    pub fn with_stop_grace(mut self, grace: Duration) -> Self {
+        self.stop_grace = grace;
+        self
+    }
+
+    /// The negotiated client, for callers that need more than the [`Runner`] seam
+    /// (image builds, inspection in tests).
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    fn town(&self, id: &TownId) -> Result<Town, RunnerError> {
+        self.towns
+            .read()
+            .expect("town registry lock poisoned")
+            .get(id)
+            .cloned()
+            .ok_or_else(|| RunnerError::UnknownTown { town: id.0.clone() })
+    }
+
+    async fn find_town_containers(&self, town: &TownId) -> Result<Vec<String>, RunnerError> {
+        let filters =
+            HashMap::from([("label".to_owned(), vec![format!("{TOWN_LABEL}={}", town.0)])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let found =
+            self.docker
+                .list_containers(Some(options))
+                .await
+                .map_err(RunnerError::docker(format!(
+                    "list the containers of town {town}"
+                )))?;
+        Ok(found.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// Removes the town's container(s) (and with them every agent process); the town
+    /// root on the host is kept. Idempotent.
+    pub async fn remove_town(&self, town: &TownId) -> Result<(), RunnerError> {
+        let span = info_span!("remove_town", town = %town, runner = "docker");
+        async {
+            for id in self.find_town_containers(town).await? {
+                let options = RemoveContainerOptionsBuilder::default().force(true).build();
+                self.docker
+                    .remove_container(&id, Some(options))
+                    .await
+                    .map_err(RunnerError::docker(format!(
+                        "remove container {id} of town {town}"
+                    )))?;
+                info!(container = %id, "town container removed");
+            }
+            self.towns
+                .write()
+                .expect("town registry lock poisoned")
+                .remove(town);
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn create_town_container(&self, spec: &TownSpec) -> Result<String, RunnerError> {
+        let binds = vec![
+            format!("{}:{TOWN_MOUNT}", spec.root.display()),
+            format!("{}:/usr/local/bin/gt:ro", spec.gt_binary.display()),
+        ];
+        // SAFETY: getuid/getgid cannot fail and touch no memory.
+        let user = unsafe { format!("{}:{}", libc::getuid(), libc::getgid()) };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(vec!["sleep".to_owned(), "infinity".to_owned()]),
+            user: Some(user),
+            working_dir: Some(TOWN_MOUNT.to_owned()),
+            env: Some(vec![format!("PATH={CONTAINER_PATH}")]),
+            labels: Some(HashMap::from([
+                (TOWN_LABEL.to_owned(), spec.id.0.clone()),
+                (MANAGED_LABEL.to_owned(), "true".to_owned()),
+            ])),
+            host_config: Some(HostConfig {
+                binds: Some(binds),
+                network_mode: Some("host".to_owned()),
+                init: Some(true),
+                memory: spec.limits.memory_bytes,
+                nano_cpus: spec.limits.nano_cpus,
+                pids_limit: spec.limits.pids,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let name = container_name(&spec.id);
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(RunnerError::docker(format!(
+                "create container {name} for town {} from image {} (build it with `gt image build`, or remove a stale {name} with `docker rm -f {name}`)",
+                spec.id, spec.image
+            )))?;
+        for warning in &created.warnings {
+            warn!(container = %created.id, "{warning}");
+        }
+        Ok(created.id)
+    }
+
+    async fn start_container(&self, id: &str, town: &TownId) -> Result<(), RunnerError> {
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(RunnerError::docker(format!(
+                "start container {id} of town {town}"
+            )))
+    }
+
+    /// Runs a short command in the container to completion and returns its exit code
+    /// and combined output.
+    async fn exec_capture(
+        &self,
+        town: &Town,
+        cmd: Vec<String>,
+    ) -> Result<(i64, String), RunnerError> {
+        let action = |what: &str| {
+            format!(
+                "{what} in container {} of town {}",
+                town.container, town.spec.id
+            )
+        };
+        let options = CreateExecOptions {
+            cmd: Some(cmd),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let exec = self
+            .docker
+            .create_exec(&town.container, options)
+            .await
+            .map_err(RunnerError::docker(action(
+                "create an exec (is the container running? call ensure_town)",
+            )))?;
+        let mut text = String::new();
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(RunnerError::docker(action("start an exec")))?
+        {
+            while let Some(chunk) = output.next().await {
+                let chunk = chunk.map_err(RunnerError::docker(action("read exec output")))?;
+                text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            }
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(RunnerError::docker(action("inspect an exec")))?;
+        Ok((inspect.exit_code.unwrap_or(-1), text))
+    }
+
+    /// Command lines of the container's live processes; empty if it is not running.
+    async fn live_wrappers(&self, town: &Town) -> HashSet<String> {
+        match self.docker.top_processes(&town.container, None).await {
+            Ok(top) => top
+                .processes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|row| row.join(" "))
+                .collect(),
+            Err(e) => {
+                warn!(container = %town.container, error = %e, "cannot list the town's processes; counting its agents as not running");
+                HashSet::new()
+            }
+        }
+    }
+
+    fn state_of(live: &HashSet<String>, found: &OnDisk) -> AgentState {
+        let wrapper = wrapper::wrapper_path(TOWN_MOUNT, &found.record.agent);
+        let alive = live
+            .iter()
+            .any(|cmd| cmd.contains(&wrapper) && !cmd.contains("<defunct>"));
+        wrapper::state(found, alive)
+    }
+
+    async fn state(&self, town: &Town, agent: &AgentId) -> Option<AgentState> {
+        let found = wrapper::read_one(&town.spec.root, agent)?;
+        let live = self.live_wrappers(town).await;
+        Some(Self::state_of(&live, &found))
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Stops a process group inside the container, verifying first that `pid` still runs
+/// the agent's wrapper (pids are reused). Args: pid, wrapper path, grace in tenths.
+/// No `--` before the negative pid: dash's `kill` takes `-TERM -<pgid>` but not `--`.
+const STOP_SCRIPT: &str = r#"pid=$1 w=$2 tenths=$3
+grep -qaF "$w" "/proc/$pid/cmdline" 2>/dev/null || exit 0
+kill -TERM "-$pid" 2>/dev/null || exit 0
+i=0
+while kill -0 "-$pid" 2>/dev/null && [ "$i" -lt "$tenths" ]; do
+  sleep 0.1; i=$((i+1))
+  # a process forked in the instant of the first TERM misses it: repeat it
+  [ $((i % 10)) -eq 0 ] && kill -TERM "-$pid" 2>/dev/null
+done
+if kill -0 "-$pid" 2>/dev/null; then
+  echo "agent ignored TERM for $((tenths/10)) s; sent KILL"
+  kill -KILL "-$pid" 2>/dev/null
+  sleep 0.2
+  exit 9
+fi
+exit 0
+"#;
+
+#[async_trait::async_trait]
+impl Runner for DockerRunner {
+    fn kind(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn ensure_town(&self, spec: &TownSpec) -> Result<TownStatus, RunnerError> {
+        spec.id.validate()?;
+        let span = info_span!("ensure_town", town = %spec.id, runner = "docker");
+        async {
+            std::fs::create_dir_all(&spec.root)
+                .map_err(RunnerError::io("cannot create the town root", &spec.root))?;
+            let mut spec = spec.clone();
+            spec.root = absolute(&spec.root);
+            spec.gt_binary = absolute(&spec.gt_binary);
+            // Docker would silently create a directory for a missing bind source.
+            if !spec.gt_binary.is_file() {
+                return Err(RunnerError::Io {
+                    what: "the gt binary to mount into the town is missing:".to_owned(),
+                    path: spec.gt_binary.clone(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                });
+            }
+            let existing = self.find_town_containers(&spec.id).await?;
+            if existing.len() > 1 {
+                return Err(RunnerError::DuplicateTownContainers {
+                    town: spec.id.0.clone(),
+                    count: existing.len(),
+                    ids: existing.join(", "),
+                });
+            }
+            let (container, reused) = match existing.into_iter().next() {
+                Some(id) => {
+                    let inspect = self
+                        .docker
+                        .inspect_container(&id, None)
+                        .await
+                        .map_err(RunnerError::docker(format!("inspect container {id} of town {}", spec.id)))?;
+                    let root = spec.root.to_string_lossy().into_owned();
+                    let mounted = inspect
+                        .mounts
+                        .unwrap_or_default()
+                        .into_iter()
+                        .find(|m| m.destination.as_deref() == Some(TOWN_MOUNT))
+                        .and_then(|m| m.source)
+                        .unwrap_or_default();
+                    if mounted != root {
+                        return Err(RunnerError::TownRootMismatch {
+                            town: spec.id.0.clone(),
+                            container: id,
+                            found: mounted,
+                            wanted: root,
+                        });
+                    }
+                    if inspect.config.and_then(|c| c.image).as_deref() != Some(spec.image.as_str()) {
+                        warn!(container = %id, image = %spec.image, "town container runs another image; keeping it (remove it to switch images)");
+                    }
+                    let running = inspect.state.and_then(|s| s.running).unwrap_or(false);
+                    if !running {
+                        info!(container = %id, "starting the stopped town container");
+                        self.start_container(&id, &spec.id).await?;
+                    }
+                    (id, true)
+                }
+                None => {
+                    let id = self.create_town_container(&spec).await?;
+                    self.start_container(&id, &spec.id).await?;
+                    info!(container = %id, image = %spec.image, "town container created");
+                    (id, false)
+                }
+            };
+            self.towns.write().expect("town registry lock poisoned").insert(
+                spec.id.clone(),
+                Town {
+                    spec,
+                    container: container.clone(),
+                },
+            );
+            Ok(TownStatus {
+                container_id: Some(container),
+                reused,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn start_agent(&self, spec: &AgentSpec) -> Result<(), RunnerError> {
+        let span =
+            info_span!("start_agent", town = %spec.town, agent = %spec.agent, runner = "docker");
+        async {
+            let town = self.town(&spec.town)?;
+            let dir = wrapper::prepare(&town.spec.root, TOWN_MOUNT, spec, self.kind())?;
+            let env = wrapper::agent_env(spec, TOWN_MOUNT, CONTAINER_PATH);
+            let options = CreateExecOptions {
+                cmd: Some(vec![
+                    "setsid".to_owned(),
+                    "sh".to_owned(),
+                    wrapper::wrapper_path(TOWN_MOUNT, &spec.agent),
+                ]),
+                env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                working_dir: Some(TOWN_MOUNT.to_owned()),
+                ..Default::default()
+            };
+            let action = |what: &str| {
+                format!(
+                    "{what} agent {} in container {} of town {}",
+                    spec.agent, town.container, spec.town
+                )
+            };
+            let exec = self
+                .docker
+                .create_exec(&town.container, options)
+                .await
+                .map_err(RunnerError::docker(action("create the exec of")))?;
+            self.docker
+                .start_exec(
+                    &exec.id,
+                    Some(StartExecOptions {
+                        detach: true,
+                        ..Default::default()
+                    }),
+                )
+                .await
+                .map_err(RunnerError::docker(action("start")))?;
+            // Return only once the wrapper has recorded itself, so `agents()` right
+            // after this call is accurate and a broken image fails loudly here.
+            let deadline = Instant::now() + START_TIMEOUT;
+            loop {
+                if dir.join("pid").exists() || dir.join("exit").exists() {
+                    info!(container = %town.container, "agent started");
+                    return Ok(());
+                }
+                let inspect = self.docker.inspect_exec(&exec.id).await.ok();
+                let failed = inspect
+                    .as_ref()
+                    .filter(|i| i.running == Some(false))
+                    .and_then(|i| i.exit_code)
+                    .filter(|code| *code != 0);
+                if failed.is_some() || Instant::now() > deadline {
+                    return Err(RunnerError::StartTimeout {
+                        town: spec.town.0.clone(),
+                        agent: spec.agent.0.clone(),
+                        secs: START_TIMEOUT.as_secs(),
+                        code: failed,
+                        log: dir.join("log"),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn stop_agent(&self, town: &TownId, agent: &AgentId) -> Result<(), RunnerError> {
+        agent.validate()?;
+        let span = info_span!("stop_agent", town = %town, agent = %agent, runner = "docker");
+        async {
+            let town = self.town(town)?;
+            let Some(found) = wrapper::read_one(&town.spec.root, agent) else {
+                return Ok(());
+            };
+            let live = self.live_wrappers(&town).await;
+            let (AgentStatus::Running, Some(pid)) =
+                (Self::state_of(&live, &found).status, found.pid)
+            else {
+                return Ok(());
+            };
+            let tenths = (self.stop_grace.as_millis() / 100).to_string();
+            let cmd = vec![
+                "sh".to_owned(),
+                "-c".to_owned(),
+                STOP_SCRIPT.to_owned(),
+                "stop".to_owned(),
+                pid.to_string(),
+                wrapper::wrapper_path(TOWN_MOUNT, agent),
+                tenths,
+            ];
+            let (code, text) = self.exec_capture(&town, cmd).await?;
+            if !text.trim().is_empty() {
+                warn!(pid, code, "{}", text.trim());
+            }
+            let live = self.live_wrappers(&town).await;
+            if Self::state_of(&live, &found).status != AgentStatus::Running {
+                wrapper::record_stop(&town.spec.root, agent, if code == 9 { 137 } else { 143 });
+            }
+            info!(pid, "agent stopped");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn agents(&self, town: &TownId) -> Result<Vec<AgentState>, RunnerError> {
+        let span = info_span!("agents", town = %town, runner = "docker");
+        async {
+            let town = self.town(town)?;
+            let found = wrapper::read_all(&town.spec.root)?;
+            if found.is_empty() {
+                return Ok(Vec::new());
+            }
+            let live = self.live_wrappers(&town).await;
+            Ok(found.iter().map(|f| Self::state_of(&live, f)).collect())
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn output(
+        &self,
+        town: &TownId,
+        agent: &AgentId,
+        from: u64,
+    ) -> Result<(Vec<u8>, u64), RunnerError> {
+        agent.validate()?;
+        let town = self.town(town)?;
+        wrapper::read_output(&town.spec.root, &town.spec.id, agent, from)
+    }
+
+    async fn forget_agent(&self, town: &TownId, agent: &AgentId) -> Result<(), RunnerError> {
+        agent.validate()?;
+        let span = info_span!("forget_agent", town = %town, agent = %agent, runner = "docker");
+        async {
+            let t = self.town(town)?;
+            if let Some(state) = self.state(&t, agent).await
+                && state.status == AgentStatus::Running
+            {
+                return Err(RunnerError::AgentRunning {
+                    town: town.0.clone(),
+                    agent: agent.0.clone(),
+                });
+            }
+            wrapper::forget(&t.spec.root, agent)
+        }
+        .instrument(span)
+        .await
+    }
+}

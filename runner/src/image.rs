@@ -1,0 +1,337 @@
+//! Builds the town image without a registry: debootstrap a minimal Debian, strip it,
+//! and `docker import` the tree.
+//!
+//! The tag is derived from the recipe (suite, packages, recipe version), so a second
+//! build of the same recipe is a no-op: `gastown-town:<hash>`, also tagged `:latest`.
+//! Users with a registry can use `runner/town-image/Dockerfile` instead.
+
+use std::process::Stdio;
+
+use bollard::Docker;
+use bollard::query_parameters::{CreateImageOptionsBuilder, TagImageOptionsBuilder};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+use tracing::{Instrument, info, info_span};
+
+use crate::RunnerError;
+
+/// Bumped whenever the build steps change what ends up in the image.
+const RECIPE_VERSION: u32 = 1;
+
+/// Packages every town needs: git for worktrees, CA certificates for HTTPS remotes,
+/// bash for the agent CLIs' shell tools. `util-linux` (setsid, flock) is essential in
+/// Debian and comes with minbase.
+pub const BASE_PACKAGES: &[&str] = &["git", "ca-certificates", "bash"];
+
+/// What to build; the defaults give the standard town image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageOptions {
+    /// Image repository; the tag is computed.
+    pub repo: String,
+    /// Debian suite, e.g. `bookworm`.
+    pub suite: String,
+    /// Debian mirror; not part of the recipe hash (it does not change the content).
+    pub mirror: String,
+    /// Packages on top of [`BASE_PACKAGES`].
+    pub extra_packages: Vec<String>,
+}
+
+impl Default for ImageOptions {
+    fn default() -> Self {
+        Self {
+            repo: "gastown-town".to_owned(),
+            suite: "bookworm".to_owned(),
+            mirror: "http://deb.debian.org/debian".to_owned(),
+            extra_packages: Vec::new(),
+        }
+    }
+}
+
+impl ImageOptions {
+    fn packages(&self) -> Vec<String> {
+        let mut all: Vec<String> = BASE_PACKAGES.iter().map(|p| (*p).to_owned()).collect();
+        for p in &self.extra_packages {
+            if !all.contains(p) {
+                all.push(p.clone());
+            }
+        }
+        all
+    }
+
+    /// The content-addressed tag, `repo:<12 hex of sha256(recipe)>`.
+    pub fn tag(&self) -> String {
+        let mut packages = self.packages();
+        packages.sort();
+        let recipe = format!(
+            "gastown-town recipe v{RECIPE_VERSION}\nvariant=minbase\nsuite={}\npackages={}\n",
+            self.suite,
+            packages.join(",")
+        );
+        let hash = hex::encode(Sha256::digest(recipe.as_bytes()));
+        format!("{}:{}", self.repo, &hash[..12])
+    }
+}
+
+fn image_err(step: &str) -> impl FnOnce(String) -> RunnerError + '_ {
+    move |detail| RunnerError::Image {
+        step: step.to_owned(),
+        detail,
+    }
+}
+
+/// Builds (or finds) the town image and returns its content-addressed tag.
+///
+/// Needs root (debootstrap), network access to the mirror and ~400 MB of scratch
+/// space; takes about a minute the first time. `progress` receives human-readable
+/// lines, including debootstrap's own `I:` lines.
+pub async fn build_town_image(
+    opts: &ImageOptions,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<String, RunnerError> {
+    let tag = opts.tag();
+    let span = info_span!("build_town_image", tag = %tag);
+    async {
+        let docker = Docker::connect_with_socket_defaults()
+            .map_err(|source| RunnerError::DockerUnreachable {
+                socket: "/var/run/docker.sock".to_owned(),
+                source,
+            })?
+            .negotiate_version()
+            .await
+            .map_err(|source| RunnerError::DockerUnreachable {
+                socket: "/var/run/docker.sock".to_owned(),
+                source,
+            })?;
+        if docker.inspect_image(&tag).await.is_ok() {
+            progress(&format!("town image {tag} already exists"));
+            tag_latest(&docker, opts, &tag).await?;
+            return Ok(tag);
+        }
+        let scratch = tempfile::Builder::new()
+            .prefix("gastown-rootfs-")
+            .tempdir_in(std::env::temp_dir())
+            .map_err(|e| image_err("creating a scratch directory")(e.to_string()))?;
+        let rootfs = scratch.path().join("rootfs");
+        progress(&format!(
+            "debootstrap: {} ({}) from {}…",
+            opts.suite,
+            opts.packages().join(","),
+            opts.mirror
+        ));
+        run_debootstrap(opts, &rootfs, progress).await?;
+        strip(&rootfs).map_err(|e| image_err("stripping the rootfs")(e.to_string()))?;
+        let size = dir_size(&rootfs);
+        progress(&format!("importing rootfs ({} MB)…", size / 1_000_000));
+        import(&docker, opts, &tag, &rootfs, progress).await?;
+        tag_latest(&docker, opts, &tag).await?;
+        progress(&format!("town image {tag} built"));
+        info!("town image built");
+        Ok(tag)
+    }
+    .instrument(span)
+    .await
+}
+
+async fn tag_latest(docker: &Docker, opts: &ImageOptions, tag: &str) -> Result<(), RunnerError> {
+    let options = TagImageOptionsBuilder::default()
+        .repo(&opts.repo)
+        .tag("latest")
+        .build();
+    docker
+        .tag_image(tag, Some(options))
+        .await
+        .map_err(RunnerError::docker(format!(
+            "tag {tag} as {}:latest",
+            opts.repo
+        )))
+}
+
+async fn run_debootstrap(
+    opts: &ImageOptions,
+    rootfs: &std::path::Path,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), RunnerError> {
+    let mut child = tokio::process::Command::new("debootstrap")
+        .arg("--variant=minbase")
+        .arg(format!("--include={}", opts.packages().join(",")))
+        .arg(&opts.suite)
+        .arg(rootfs)
+        .arg(&opts.mirror)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            image_err("starting debootstrap (apt-get install debootstrap; run as root)")(
+                e.to_string(),
+            )
+        })?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    for pipe in [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(tx);
+    let mut tail: Vec<String> = Vec::new();
+    while let Some(line) = rx.recv().await {
+        progress(&format!("debootstrap: {line}"));
+        tail.push(line);
+        if tail.len() > 20 {
+            tail.remove(0);
+        }
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| image_err("waiting for debootstrap")(e.to_string()))?;
+    if !status.success() {
+        return Err(image_err("debootstrap")(format!(
+            "{status}; last output:\n{}",
+            tail.join("\n")
+        )));
+    }
+    Ok(())
+}
+
+/// Drops what a town never needs (apt caches, docs, locales): halves the image.
+fn strip(rootfs: &std::path::Path) -> std::io::Result<()> {
+    for dir in [
+        "var/cache/apt",
+        "var/lib/apt/lists",
+        "usr/share/doc",
+        "usr/share/man",
+        "usr/share/info",
+        "usr/share/locale",
+        "var/log",
+    ] {
+        let path = rootfs.join(dir);
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                let entry = entry?;
+                if entry.file_type()?.is_dir() {
+                    std::fs::remove_dir_all(entry.path())?;
+                } else {
+                    std::fs::remove_file(entry.path())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                Ok(t) if t.is_file() => total += entry.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
+/// Streams `tar -C rootfs -c .` into the daemon's import endpoint (what
+/// `docker import` does), so the tarball never sits on disk or in memory.
+async fn import(
+    docker: &Docker,
+    opts: &ImageOptions,
+    tag: &str,
+    rootfs: &std::path::Path,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), RunnerError> {
+    let mut tar = tokio::process::Command::new("tar")
+        .arg("-C")
+        .arg(rootfs)
+        .args(["--numeric-owner", "-c", "."])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| image_err("starting tar")(e.to_string()))?;
+    let stdout = tar.stdout.take().expect("stdout is piped");
+    let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(stdout));
+    let (_, version) = tag.split_once(':').unwrap_or((tag, "latest"));
+    let options = CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(&opts.repo)
+        .tag(version)
+        .changes(vec![
+            "ENV LANG=C.UTF-8".to_owned(),
+            format!("LABEL gastown.recipe={version}"),
+            "CMD [\"/bin/bash\"]".to_owned(),
+        ])
+        .message("gastown town image (debootstrap)")
+        .build();
+    let mut stream = docker.create_image(Some(options), Some(body), None);
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| image_err("docker import")(e.to_string()))?;
+        if let Some(status) = info.status.filter(|s| !s.trim().is_empty()) {
+            progress(&format!("import: {status}"));
+        }
+    }
+    let output = tar
+        .wait_with_output()
+        .await
+        .map_err(|e| image_err("waiting for tar")(e.to_string()))?;
+    if !output.status.success() {
+        return Err(image_err("tar of the rootfs")(
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ));
+    }
+    docker
+        .inspect_image(tag)
+        .await
+        .map_err(RunnerError::docker(format!(
+            "find the imported image {tag}"
+        )))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_depends_on_the_recipe_not_the_mirror() {
+        let a = ImageOptions::default();
+        let b = ImageOptions {
+            mirror: "http://example.invalid/debian".to_owned(),
+            ..ImageOptions::default()
+        };
+        let c = ImageOptions {
+            extra_packages: vec!["curl".to_owned()],
+            ..ImageOptions::default()
+        };
+        assert_eq!(a.tag(), b.tag());
+        assert_ne!(a.tag(), c.tag());
+        assert!(a.tag().starts_with("gastown-town:"));
+    }
+}

@@ -1,0 +1,227 @@
+//! The core loop with local processes: a person labels an issue on the simulated
+//! forge, a polecat is hooked and started, it works through the town's tools and git
+//! endpoint, and its branch lands on the forge while the issue shows where it is.
+
+use std::time::Duration;
+
+use bot::store::{Bead, BeadStatus, BeadType};
+use forge_sim::{ForgeSim, Permission, SimHandle, SimOptions};
+use gastown_tests::TestTown;
+use gastown_tests::town::GITHUB_SECRET;
+
+const REPO: &str = "octo/hello";
+const WAIT: Duration = Duration::from_secs(60);
+
+fn plan(path: &str, text: &str) -> String {
+    format!(
+        "Please add {path}.\n\n```gastown-plan\nfiles:\n  - path: {path}\n    content: |\n      {text}\ncommands:\n  - test -s {path}\ncommit: Add {path}\n```\n"
+    )
+}
+
+async fn world(cap: usize) -> (SimHandle, TestTown) {
+    let sim = ForgeSim::start(SimOptions::default())
+        .await
+        .expect("simulator");
+    sim.create_repo(REPO, "main").await.unwrap();
+    let bot = sim.add_user("gastown-bot").await.unwrap();
+    sim.grant(REPO, "gastown-bot", Permission::Admin)
+        .await
+        .unwrap();
+    sim.add_user("mara").await.unwrap();
+    sim.grant(REPO, "mara", Permission::Write).await.unwrap();
+    sim.commit_file(
+        "mara",
+        REPO,
+        "main",
+        "README.md",
+        "# hello\n",
+        "Initial commit",
+    )
+    .await
+    .unwrap();
+    let town = TestTown::builder()
+        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
+        .env("GT_POLECATS_CAP", &cap.to_string())
+        .local_runner()
+        .start()
+        .await;
+    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
+        .await
+        .unwrap();
+    (sim, town)
+}
+
+async fn sling(sim: &SimHandle, title: &str, body: &str) -> u64 {
+    let n = sim.open_issue("mara", REPO, title, body).await.unwrap();
+    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
+    n
+}
+
+fn tasks(beads: &[Bead]) -> Vec<&Bead> {
+    beads
+        .iter()
+        .filter(|b| b.bead_type == BeadType::Task)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_labelled_issue_becomes_a_branch_on_the_forge() {
+    let (sim, town) = world(4).await;
+    let n = sling(
+        &sim,
+        "Add a greeting",
+        &plan("docs/hello.md", "Hello from a polecat."),
+    )
+    .await;
+
+    let beads = town
+        .run_until(WAIT, "the bead to reach review", |b| {
+            tasks(b)
+                .first()
+                .is_some_and(|t| t.status == BeadStatus::Review)
+        })
+        .await;
+    let task = tasks(&beads)[0].clone();
+    let branch = task.branch.clone().unwrap();
+    assert!(
+        branch.starts_with(&format!("gt/{}-add-a-greeting", task.id)),
+        "{branch}"
+    );
+    let content = sim.read_file(REPO, &branch, "docs/hello.md").await.unwrap();
+    assert_eq!(
+        String::from_utf8(content.expect("the planned file is on the branch")).unwrap(),
+        "Hello from a polecat.\n"
+    );
+    let mr: Vec<_> = beads
+        .iter()
+        .filter(|b| b.bead_type == BeadType::MergeRequest)
+        .collect();
+    assert_eq!(mr.len(), 1);
+    assert_eq!(mr[0].parent_id.as_deref(), Some(task.id.as_str()));
+
+    // The issue shows one status comment, edited in place, and the review label.
+    town.act().await;
+    let comments: Vec<_> = sim
+        .comments(REPO, n)
+        .await
+        .into_iter()
+        .filter(|c| c.body.contains("<!-- gastown:status"))
+        .collect();
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert!(
+        comments[0].body.contains("is **in review**"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        comments[0].body.contains("| polecat | nux |"),
+        "{}",
+        comments[0].body
+    );
+    assert!(comments[0].body.contains(&branch), "{}", comments[0].body);
+    let labels = sim.labels(REPO, n).await;
+    assert!(labels.contains(&"gt:review".to_string()), "{labels:?}");
+    assert!(
+        !labels.iter().any(|l| l == "gt:hooked" || l == "gt:working"),
+        "{labels:?}"
+    );
+
+    // The bead's history tells the story.
+    let id = task.id.clone();
+    let events = town
+        .app
+        .store
+        .read(move |c| bot::store::bead_events(c, &id))
+        .await
+        .unwrap();
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| format!("{}:{}", e.kind, e.to_status.clone().unwrap_or_default()))
+        .collect();
+    for expected in [
+        "status:hooked",
+        "status:in_progress",
+        "pushed:",
+        "status:review",
+    ] {
+        assert!(kinds.contains(&expected.to_string()), "{kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn with_a_cap_of_two_the_third_bead_waits_for_a_free_polecat() {
+    let (sim, town) = world(2).await;
+    for i in 1..=3 {
+        sling(
+            &sim,
+            &format!("Note {i}"),
+            &plan(&format!("notes/{i}.md"), "noted"),
+        )
+        .await;
+    }
+    // Deliveries arrive over HTTP; wait until all three beads exist.
+    sim.wait_for_deliveries(6, WAIT).await.unwrap();
+    town.drain().await;
+    assert_eq!(tasks(&town.beads().await).len(), 3);
+
+    // One round: two are hooked, to two distinct polecats on distinct branches.
+    let started = town.polecats().await;
+    assert_eq!(started, 2);
+    let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
+    let working: Vec<_> = agents.iter().filter(|a| a.status == "working").collect();
+    assert_eq!(working.len(), 2, "{agents:#?}");
+    assert_ne!(working[0].name, working[1].name);
+    let beads = town.beads().await;
+    let waiting: Vec<_> = tasks(&beads)
+        .into_iter()
+        .filter(|b| b.status == BeadStatus::Open)
+        .collect();
+    assert_eq!(waiting.len(), 1, "the third waits");
+
+    // All three finish; the third started only after one of the first two ended.
+    let beads = town
+        .run_until(WAIT, "all three in review", |b| {
+            tasks(b).iter().all(|t| t.status == BeadStatus::Review)
+        })
+        .await;
+    let branches: std::collections::HashSet<_> = tasks(&beads)
+        .iter()
+        .map(|t| t.branch.clone().unwrap())
+        .collect();
+    assert_eq!(branches.len(), 3);
+    for b in &branches {
+        assert!(
+            sim.branch_sha(REPO, b).await.unwrap().is_some(),
+            "{b} on the forge"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_agent_that_exits_without_done_is_retried_once_then_the_bead_fails() {
+    let (sim, town) = world(4).await;
+    // No plan: the scripted runtime refuses and exits non-zero.
+    let n = sling(&sim, "Vague wish", "Make it better somehow.").await;
+    let beads = town
+        .run_until(WAIT, "the bead to fail", |b| {
+            tasks(b)
+                .first()
+                .is_some_and(|t| t.status == BeadStatus::Failed)
+        })
+        .await;
+    let task = tasks(&beads)[0];
+    assert_eq!(task.attempts, 2, "started once and retried once");
+    let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
+    assert!(
+        agents.iter().all(|a| a.status == "idle"),
+        "names are freed: {agents:#?}"
+    );
+    town.act().await;
+    let comment = sim
+        .comments(REPO, n)
+        .await
+        .into_iter()
+        .find(|c| c.body.contains("<!-- gastown:status"))
+        .unwrap();
+    assert!(comment.body.contains("is **failed**"), "{}", comment.body);
+}
