@@ -57,6 +57,53 @@ pub enum Command {
     /// Built-in agent runtimes.
     #[command(subcommand)]
     Agent(crate::agent_cli::AgentCommand),
+    /// The town container image.
+    #[command(subcommand, name = "town-image")]
+    TownImage(TownImageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TownImageCommand {
+    /// Build the town image from Debian packages (debootstrap + docker import), no
+    /// registry needed. Cached by content: a second build with the same recipe is instant.
+    Build {
+        /// Debian suite.
+        #[arg(long, default_value = "bookworm")]
+        suite: String,
+        /// Debian mirror.
+        #[arg(long, default_value = "http://deb.debian.org/debian")]
+        mirror: String,
+        /// Extra Debian packages for your agents' tools (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        packages: Vec<String>,
+    },
+}
+
+/// Build the image and print its tag; progress goes to stderr as it happens.
+pub async fn run_town_image(cmd: TownImageCommand) -> anyhow::Result<()> {
+    match cmd {
+        TownImageCommand::Build {
+            suite,
+            mirror,
+            packages,
+        } => {
+            let opts = runner::image::ImageOptions {
+                suite,
+                mirror,
+                extra_packages: packages,
+                ..Default::default()
+            };
+            let started = std::time::Instant::now();
+            let mut progress = |line: &str| eprintln!("  {line}");
+            let tag = runner::image::build_town_image(&opts, &mut progress).await?;
+            eprintln!(
+                "town image ready in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+            println!("{tag}");
+            Ok(())
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

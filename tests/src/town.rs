@@ -182,6 +182,14 @@ impl TestTown {
         builder.start().await
     }
 
+    /// Restart with a new runner instance, as a new `gt serve` process would have.
+    pub async fn restart_with_runner(self, runner: Arc<dyn runner::Runner>) -> TestTown {
+        let mut builder = self.builder.clone();
+        builder.runner = Some(runner);
+        drop(self);
+        builder.start().await
+    }
+
     /// The database file, for driving the `gt` CLI against this town.
     pub fn database(&self) -> String {
         self.app.config.database.display().to_string()
