@@ -34,6 +34,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Run the bot: webhook ingest, inbox worker, town.
     Serve,
+    /// See the whole loop here: a simulated forge, the bot and a town working issues.
+    Demo(crate::demo::DemoArgs),
     /// Inspect and retry stored webhook deliveries.
     #[command(subcommand)]
     Inbox(InboxCommand),

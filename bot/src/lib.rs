@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod comments;
 pub mod config;
+pub mod demo;
 pub mod forge;
 pub mod forges;
 pub mod gitgate;

@@ -32,6 +32,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Heartbeat => return bot::agent_cli::heartbeat().await,
         Command::Status { message } => return bot::agent_cli::status(message).await,
         Command::Done { summary } => return bot::agent_cli::done(summary).await,
+        Command::Demo(args) => {
+            init_logging(Some("warn"));
+            return bot::demo::run(args).await;
+        }
         Command::TownImage(cmd) => {
             init_logging(Some("warn"));
             return bot::cli::run_town_image(cmd).await;

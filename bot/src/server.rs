@@ -228,7 +228,7 @@ pub async fn runner_from_config(config: &Config) -> anyhow::Result<Arc<dyn runne
 }
 
 /// Run the bot until SIGINT or SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
@@ -238,13 +238,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     let runner = runner_from_config(&config).await?;
-    let app = App::open(config, Arc::new(SystemClock))?
-        .with_forges(forges)
-        .with_runner(runner);
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (set GT_LISTEN or `listen:`)"))?;
     let addr: SocketAddr = listener.local_addr()?;
+    // Agents call back on the port actually bound (`listen: 127.0.0.1:0` included).
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{addr}"));
+    }
+    let app = App::open(config, Arc::new(SystemClock))?
+        .with_forges(forges)
+        .with_runner(runner);
     let pending = app.store.read(pending_count).await?;
     tracing::info!(
         %addr,
@@ -254,48 +258,66 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     // Tests and scripts read this line to learn the port when listening on :0.
     println!("listening on http://{addr}");
+    let running = start(app, listener);
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    running.stop().await
+}
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = app.worker();
-    let mut worker_stop = stop_rx.clone();
-    let worker_task = tokio::spawn(worker.run(async move {
-        let _ = worker_stop.changed().await;
-    }));
-    let mut actions_stop = stop_rx.clone();
-    let actions_task = tokio::spawn(app.action_runner().run(async move {
-        let _ = actions_stop.changed().await;
-    }));
-    let mut catch_up_stop = stop_rx.clone();
-    let catch_up_task = tokio::spawn(crate::catchup::run(
-        app.clone(),
-        std::time::Duration::from_secs(app.config.catch_up.interval_secs),
-        async move {
-            let _ = catch_up_stop.changed().await;
-        },
-    ));
-    let mut polecats_stop = stop_rx.clone();
-    let polecats_task = app.polecats().map(|p| {
-        tokio::spawn(p.run(async move {
-            let _ = polecats_stop.changed().await;
-        }))
-    });
-    let mut server_stop = stop_rx;
-    let server = axum::serve(listener, app.router()).with_graceful_shutdown(async move {
-        let _ = server_stop.changed().await;
-    });
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: finishing requests in flight");
-        let _ = stop_tx.send(true);
-    });
-    let served = server.await;
-    worker_task.abort();
-    actions_task.abort();
-    catch_up_task.abort();
-    if let Some(t) = polecats_task {
-        t.abort();
+/// A bot serving HTTP with its background loops (inbox worker, forge actions,
+/// catch-up, polecats), until [`Running::stop`].
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Finish requests in flight, then end the loops.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let served = self.server.await;
+        for t in self.tasks {
+            t.abort();
+        }
+        served
+            .context("HTTP server task failed")?
+            .context("HTTP server failed")
     }
-    served.context("HTTP server failed")
+}
+
+/// Serve `app` on `listener` and start its loops.
+pub fn start(app: App, listener: tokio::net::TcpListener) -> Running {
+    let addr = listener.local_addr().expect("a bound listener");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.changed().await;
+    };
+    let mut tasks = vec![
+        tokio::spawn(app.worker().run(stopped(stop_rx.clone()))),
+        tokio::spawn(app.action_runner().run(stopped(stop_rx.clone()))),
+        tokio::spawn(crate::catchup::run(
+            app.clone(),
+            std::time::Duration::from_secs(app.config.catch_up.interval_secs),
+            stopped(stop_rx.clone()),
+        )),
+    ];
+    if let Some(p) = app.polecats() {
+        tasks.push(tokio::spawn(p.run(stopped(stop_rx.clone()))));
+    }
+    let router = app.router();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stopped(stop_rx))
+            .await
+    });
+    Running {
+        addr,
+        stop: stop_tx,
+        server,
+        tasks,
+    }
 }
 
 async fn shutdown_signal() {

@@ -2,6 +2,7 @@
 //! OpenAPI document, and over MCP. Every call carries the agent's bearer token; the
 //! token grants one agent and the bead on its hook, and nothing else.
 
+mod mcp;
 mod tools;
 
 use axum::body::Bytes;
@@ -30,7 +31,8 @@ pub fn router(tools: Tools) -> Router {
         .route("/api/agent/v1/status", post(status))
         .route("/api/agent/v1/done", post(done))
         .route("/api/agent/v1/openapi.json", get(openapi))
-        .with_state(tools)
+        .with_state(tools.clone())
+        .merge(mcp::mcp_router(tools))
 }
 
 impl IntoResponse for ToolError {

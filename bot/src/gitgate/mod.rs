@@ -190,11 +190,7 @@ impl GitGateway {
         let host = rig.forge.host();
         let path = rig.repo.as_str();
         let bad = |s: &str| {
-            s.is_empty()
-                || s == "."
-                || s == ".."
-                || s.starts_with('.')
-                || s.chars().any(|c| c.is_control() || c == '\\')
+            s.is_empty() || s == "." || s == ".." || s.chars().any(|c| c.is_control() || c == '\\')
         };
         if bad(host) || host.contains('/') || path.split('/').any(bad) {
             return Err(GateError::BadPath {
@@ -276,5 +272,47 @@ impl GitGateway {
                 rig: rig.rig_id.clone(),
                 source,
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forge::gitlab::GitlabForge;
+    use crate::forge::resilience::{Policy, Secret};
+
+    fn rig(host: &str, path: &str) -> RigTarget {
+        let forge = GitlabForge::new(
+            "http://127.0.0.1:9",
+            host,
+            Secret::new("t"),
+            Policy::default(),
+        )
+        .unwrap();
+        RigTarget {
+            rig_id: "r".into(),
+            forge: Arc::new(forge),
+            repo: RepoPath::new(path),
+        }
+    }
+
+    #[test]
+    fn mirror_paths_stay_under_the_root() {
+        assert_eq!(
+            GitGateway::relative_dir(&rig("gl.example:8080", "g/sub/.p")).unwrap(),
+            "gitlab/gl.example:8080/g/sub/.p.git"
+        );
+        for (host, path) in [
+            ("gl.example", "../x"),
+            ("gl.example", "g/../../x"),
+            ("gl.example", "g//p"),
+            ("gl.example", "/g/p"),
+            ("gl.example", "g/./p"),
+            ("..", "g/p"),
+            ("a/b", "g/p"),
+        ] {
+            let r = GitGateway::relative_dir(&rig(host, path));
+            assert!(matches!(r, Err(GateError::BadPath { .. })), "{host} {path}");
+        }
     }
 }

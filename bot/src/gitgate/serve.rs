@@ -251,7 +251,8 @@ impl GitGateway {
                 return response;
             }
         };
-        let (Some(bead), true) = (bead, response.status().is_success()) else {
+        // A branch that moved here is on the forge: the hook put it there first.
+        let Some(bead) = bead else {
             return response;
         };
         for (name, sha) in after {

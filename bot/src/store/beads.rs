@@ -431,25 +431,39 @@ pub(crate) fn append_event(
     Ok(())
 }
 
+/// Every bead's events after event `after`, oldest first: a timeline to follow.
+pub fn events_since(conn: &Connection, after: i64) -> Result<Vec<BeadEvent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, bead_id, kind, actor, from_status, to_status, payload, at
+         FROM bead_events WHERE id > ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([after], event_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn event_from_row(r: &Row<'_>) -> rusqlite::Result<BeadEvent> {
+    let payload: String = r.get(6)?;
+    Ok(BeadEvent {
+        id: r.get(0)?,
+        bead_id: r.get(1)?,
+        kind: r.get(2)?,
+        actor: r.get(3)?,
+        from_status: r.get(4)?,
+        to_status: r.get(5)?,
+        payload: serde_json::from_str(&payload).unwrap_or_default(),
+        at: r.get(7)?,
+    })
+}
+
 pub fn bead_events(conn: &Connection, bead_id: &str) -> Result<Vec<BeadEvent>> {
     let mut stmt = conn.prepare(
         "SELECT id, bead_id, kind, actor, from_status, to_status, payload, at
          FROM bead_events WHERE bead_id = ?1 ORDER BY id",
     )?;
     let rows = stmt
-        .query_map([bead_id], |r| {
-            let payload: String = r.get(6)?;
-            Ok(BeadEvent {
-                id: r.get(0)?,
-                bead_id: r.get(1)?,
-                kind: r.get(2)?,
-                actor: r.get(3)?,
-                from_status: r.get(4)?,
-                to_status: r.get(5)?,
-                payload: serde_json::from_str(&payload).unwrap_or_default(),
-                at: r.get(7)?,
-            })
-        })?
+        .query_map([bead_id], event_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }

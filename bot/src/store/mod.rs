@@ -32,7 +32,8 @@ pub use agents::{
 };
 pub use beads::{
     Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep, bead_events,
-    create_bead, find_task_for_forge_ref, get_bead, list_beads, ready_beads, transition,
+    create_bead, events_since, find_task_for_forge_ref, get_bead, list_beads, ready_beads,
+    transition,
 };
 pub use inbox::{
     InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, delivery_body, get_delivery,

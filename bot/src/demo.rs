@@ -1,0 +1,293 @@
+//! `gt demo`: the whole loop on one machine with nothing configured. It starts the
+//! forge simulator (a GitHub that runs here) and the bot, creates a repository and
+//! issues that carry plans, labels them as a maintainer would, and prints the town's
+//! timeline until every branch is on the forge. Docker when it is there, else local
+//! processes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use forge_sim::{ForgeSim, Permission, SimOptions};
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::server::{App, forges_from_config};
+use crate::store::{self, BeadStatus, BeadType};
+
+const REPO: &str = "demo/hello";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoRunner {
+    /// Docker if the daemon answers, else local processes.
+    Auto,
+    Docker,
+    Local,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Leave the forge, the bot and the town running to explore (Ctrl-C ends it).
+    #[arg(long)]
+    pub keep: bool,
+    #[arg(long, value_enum, default_value_t = DemoRunner::Auto)]
+    pub runner: DemoRunner,
+    /// Keep the demo's files here instead of a temporary directory.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 180)]
+    pub timeout: u64,
+}
+
+/// The issues the demo files: each a small change with the plan the scripted
+/// runtime follows.
+const ISSUES: &[(&str, &str, &str)] = &[
+    (
+        "Add a greeting",
+        "docs/hello.md",
+        "Hello from a Gastown polecat.",
+    ),
+    ("Start a changelog", "CHANGELOG.md", "# Changelog"),
+    (
+        "Say how to contribute",
+        "CONTRIBUTING.md",
+        "Label an issue gt:sling.",
+    ),
+];
+
+fn issue_body(path: &str, text: &str) -> String {
+    format!(
+        "A small change for the demo.\n\n```gastown-plan\nfiles:\n  - path: {path}\n    \
+         content: |\n      {text}\ncommands:\n  - test -s {path}\ncommit: Add {path}\n```\n"
+    )
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir()?;
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let say = |what: &str| println!("{:>7.2}s  {what}", started.elapsed().as_secs_f64());
+
+    let sim = ForgeSim::start(SimOptions {
+        data_dir: Some(dir.join("forge")),
+        ..SimOptions::default()
+    })
+    .await
+    .context("cannot start the forge simulator")?;
+    sim.create_repo(REPO, "main").await?;
+    let bot = sim.add_user("gastown-bot").await?;
+    sim.grant(REPO, "gastown-bot", Permission::Admin).await?;
+    sim.add_user("mara").await?;
+    sim.grant(REPO, "mara", Permission::Write).await?;
+    sim.commit_file(
+        "mara",
+        REPO,
+        "main",
+        "README.md",
+        "# hello\n",
+        "Initial commit",
+    )
+    .await?;
+    say(&format!(
+        "forge simulator up at {} with {REPO}",
+        sim.web_url()
+    ));
+
+    let (runner, docker, image) = pick_runner(args.runner, &say).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let secret = crate::ids::random_bead_id(8);
+    let env: HashMap<&str, String> = HashMap::from([
+        ("GT_DATABASE", dir.join("gastown.db").display().to_string()),
+        ("GT_DATA_DIR", dir.join("data").display().to_string()),
+        ("GT_PUBLIC_URL", format!("http://{addr}")),
+        ("GT_TOWN", format!("demo-{}", std::process::id())),
+        ("GT_GITHUB_HOST", sim.addr().to_string()),
+        ("GT_GITHUB_API_URL", sim.github_api_url()),
+        ("GT_GITHUB_WEBHOOK_SECRET", secret.clone()),
+        ("GT_GITHUB_TOKEN", bot.token.clone()),
+        ("GT_POLECATS_CAP", "2".into()),
+        ("GT_RUNNER", runner.kind().into()),
+        ("GT_RUNNER_IMAGE", image.unwrap_or_else(|| "unused".into())),
+    ]);
+    let lookup = |k: &str| env.get(k).cloned();
+    let config = Config::load(None, &lookup)?;
+    let town = config.town.clone();
+    let (forges, _) = forges_from_config(&config, &lookup)?;
+    let app = App::open(config, Arc::new(SystemClock))?
+        .with_forges(forges)
+        .with_runner(runner);
+    let store = app.store.clone();
+    let running = crate::server::start(app, listener);
+    sim.set_hook(REPO, &format!("http://{addr}/webhooks/github"), &secret)
+        .await?;
+    say(&format!("bot up at http://{addr}, town {town}"));
+
+    let mut titles = HashMap::new();
+    for (title, path, text) in ISSUES {
+        let n = sim
+            .open_issue("mara", REPO, title, &issue_body(path, text))
+            .await?;
+        sim.add_label("mara", REPO, n, "gt:sling").await?;
+        titles.insert(n, *title);
+        say(&format!("mara labelled #{n} {title:?} gt:sling"));
+    }
+
+    let outcome = follow(&store, &titles, started, Duration::from_secs(args.timeout)).await;
+    let result = match outcome {
+        Ok(branches) => {
+            for (n, branch) in &branches {
+                let sha = sim.branch_sha(REPO, branch).await?.unwrap_or_default();
+                say(&format!(
+                    "#{n} is on the forge: {branch} at {}",
+                    &sha[..sha.len().min(12)]
+                ));
+            }
+            say(&format!(
+                "done: {} issues worked, {} branches on the forge",
+                titles.len(),
+                branches.len()
+            ));
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    if args.keep {
+        println!(
+            "\nleft running (Ctrl-C ends it):\n  forge  {}/{REPO}\n  bot    http://{addr}\n  \
+             files  {}\n  try    GT_DATABASE={} gt beads list",
+            sim.web_url(),
+            dir.display(),
+            dir.join("gastown.db").display()
+        );
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    running.stop().await?;
+    if let Some(docker) = docker
+        && !args.keep
+    {
+        let _ = docker.remove_town(&runner::TownId(town)).await;
+    }
+    drop(tmp);
+    result
+}
+
+type Say<'a> = dyn Fn(&str) + 'a;
+
+async fn pick_runner(
+    choice: DemoRunner,
+    say: &Say<'_>,
+) -> anyhow::Result<(
+    Arc<dyn runner::Runner>,
+    Option<Arc<runner::DockerRunner>>,
+    Option<String>,
+)> {
+    let docker = match choice {
+        DemoRunner::Local => None,
+        DemoRunner::Docker => Some(runner::DockerRunner::connect().await?),
+        DemoRunner::Auto => match runner::DockerRunner::connect().await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                say(&format!(
+                    "Docker is not available ({e}); agents run as local processes"
+                ));
+                None
+            }
+        },
+    };
+    let Some(docker) = docker else {
+        return Ok((Arc::new(runner::LocalRunner::new()), None, None));
+    };
+    say("building the town image if needed (once; about a minute)");
+    let mut progress = |line: &str| println!("           {line}");
+    let image =
+        runner::image::build_town_image(&runner::image::ImageOptions::default(), &mut progress)
+            .await?;
+    say(&format!(
+        "agents run in a Docker town container from {image}"
+    ));
+    let docker = Arc::new(docker);
+    Ok((docker.clone(), Some(docker), Some(image)))
+}
+
+/// Print the town's events as they happen until every demo issue's bead is in
+/// review; returns the issue numbers and their branches.
+async fn follow(
+    store: &store::Store,
+    titles: &HashMap<u64, &str>,
+    started: Instant,
+    timeout: Duration,
+) -> anyhow::Result<Vec<(u64, String)>> {
+    let mut after = 0;
+    loop {
+        let events = store.read(move |c| store::events_since(c, after)).await?;
+        for e in &events {
+            after = e.id;
+            let id = e.bead_id.clone();
+            let bead = store.read(move |c| store::get_bead(c, &id)).await?;
+            let Some(n) = crate::actions::issue_number(&bead) else {
+                continue;
+            };
+            let what = match (e.kind.as_str(), e.to_status.as_deref()) {
+                ("created", _) => "bead created, waiting for a polecat".to_string(),
+                ("status", Some("hooked")) => format!(
+                    "hooked to {} on {}",
+                    e.payload["agent"]
+                        .as_str()
+                        .and_then(|a| a.rsplit('/').next())
+                        .unwrap_or("?"),
+                    e.payload["branch"].as_str().unwrap_or("?")
+                ),
+                ("status", Some("in_progress")) => "the polecat is working".into(),
+                ("status_note", _) => {
+                    format!("note: {}", e.payload["message"].as_str().unwrap_or(""))
+                }
+                ("pushed", _) => format!(
+                    "pushed {} through the town's git endpoint",
+                    e.payload["sha"]
+                        .as_str()
+                        .map(|s| &s[..s.len().min(12)])
+                        .unwrap_or("?")
+                ),
+                ("status", Some("review")) => "gt_done: in review, merge request bead made".into(),
+                ("status", Some(s)) => {
+                    format!("now {s}: {}", e.payload["reason"].as_str().unwrap_or(""))
+                }
+                (k, _) => k.to_string(),
+            };
+            println!(
+                "{:>7.2}s  #{n} {:<24} {}  {what}",
+                started.elapsed().as_secs_f64(),
+                titles.get(&n).copied().unwrap_or(""),
+                bead.id
+            );
+        }
+        let beads = store.read(|c| store::list_beads(c, None)).await?;
+        let tasks: Vec<_> = beads
+            .iter()
+            .filter(|b| b.bead_type == BeadType::Task)
+            .collect();
+        if let Some(failed) = tasks.iter().find(|b| b.status == BeadStatus::Failed) {
+            bail!(
+                "bead {} failed; see `gt beads show {}`",
+                failed.id,
+                failed.id
+            );
+        }
+        if tasks.len() == titles.len() && tasks.iter().all(|b| b.status == BeadStatus::Review) {
+            return Ok(tasks
+                .iter()
+                .filter_map(|b| Some((crate::actions::issue_number(b)?, b.branch.clone()?)))
+                .collect());
+        }
+        if started.elapsed() > timeout {
+            bail!("the demo did not finish within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,38 @@
+//! `gt demo`, the README's first command, run as a newcomer would: it must work the
+//! sample issues to branches on the (simulated) forge and exit 0.
+
+use gastown_tests::process::gt;
+
+#[tokio::test]
+async fn the_demo_works_every_sample_issue_to_a_branch_on_the_forge() {
+    let out = gt(&["demo", "--runner", "local", "--timeout", "120"], &[]).await;
+    assert!(
+        out.contains("done: 3 issues worked, 3 branches on the forge"),
+        "{out}"
+    );
+    for n in 1..=3 {
+        assert!(
+            out.contains(&format!("#{n} is on the forge: gt/gt-")),
+            "{out}"
+        );
+    }
+}
+
+/// With Docker (always in CI), the polecats run in the town container.
+#[tokio::test]
+async fn the_demo_uses_the_town_container_when_docker_is_there() {
+    if runner::DockerRunner::connect().await.is_err() {
+        assert!(std::env::var_os("CI").is_none(), "Docker is required in CI");
+        eprintln!("skipping: Docker is not reachable");
+        return;
+    }
+    let out = gt(&["demo", "--runner", "docker", "--timeout", "180"], &[]).await;
+    assert!(
+        out.contains("agents run in a Docker town container"),
+        "{out}"
+    );
+    assert!(
+        out.contains("done: 3 issues worked, 3 branches on the forge"),
+        "{out}"
+    );
+}
