@@ -7,14 +7,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
-use tokio::sync::mpsc::UnboundedReceiver;
 use webhooks::ForgeKind;
 
 use crate::agent_api::token_digest;
 use crate::clock::SharedClock;
 use crate::forge::RepoPath;
 use crate::forges::Forges;
-use crate::gitgate::{AgentGrant, GitAuth, PushedBranch, RigResolver, RigTarget};
+use crate::gitgate::{AgentGrant, GitAuth, PushSink, PushedBranch, RigResolver, RigTarget};
 use crate::store::{self, Store};
 
 pub struct StoreAuth {
@@ -69,17 +68,20 @@ impl RigResolver for StoreRigs {
     }
 }
 
-/// Record each pushed branch on its bead until the gateway goes away.
-pub async fn record_pushes(
-    store: Store,
-    clock: SharedClock,
-    mut pushed: UnboundedReceiver<PushedBranch>,
-) {
-    while let Some(p) = pushed.recv().await {
-        let now = clock.now_ms();
+/// Records each pushed branch on its bead before the agent's push is answered.
+pub struct RecordPushes {
+    pub store: Store,
+    pub clock: SharedClock,
+}
+
+#[async_trait]
+impl PushSink for RecordPushes {
+    async fn pushed(&self, p: PushedBranch) {
+        let now = self.clock.now_ms();
         let (bead, agent) = (p.bead_id.clone(), p.agent_id.clone());
         let payload = json!({ "branch": p.branch, "sha": p.sha, "rig": p.rig_id });
-        let result = store
+        let result = self
+            .store
             .write(move |c| store::note(c, &bead, "pushed", &agent, &payload, now))
             .await;
         match result {
@@ -98,8 +100,6 @@ pub fn gateway(
     forges: &Forges,
     clock: &SharedClock,
 ) -> Arc<crate::gitgate::GitGateway> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(record_pushes(store.clone(), clock.clone(), rx));
     Arc::new(crate::gitgate::GitGateway::new(
         crate::gitgate::GatewayConfig::new(root),
         Arc::new(StoreAuth {
@@ -109,6 +109,9 @@ pub fn gateway(
             store: store.clone(),
             forges: forges.clone(),
         }),
-        tx,
+        RecordPushes {
+            store: store.clone(),
+            clock: clock.clone(),
+        },
     ))
 }

@@ -105,10 +105,8 @@ async fn town() -> Town {
 impl Town {
     /// An MCP client session on `/mcp`, sending `token` as its bearer token if any.
     async fn agent(&self, token: Option<&str>) -> RunningService<RoleClient, ()> {
-        let mut config = StreamableHttpClientTransportConfig::with_uri(format!(
-            "http://{}/mcp",
-            self.addr
-        ));
+        let mut config =
+            StreamableHttpClientTransportConfig::with_uri(format!("http://{}/mcp", self.addr));
         if let Some(token) = token {
             config = config.auth_header(token);
         }

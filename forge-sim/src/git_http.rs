@@ -1,9 +1,9 @@
 //! git smart HTTP at `{web}/{owner}/{repo}.git`, served by `git http-backend` as a CGI
-//! program (the `git_http` crate) so clones and pushes are exactly git's. The simulator does the HTTP basic
-//! auth (the password is a user's API token, as with GitHub's personal tokens): every
-//! request needs valid credentials, fetching needs read access (every repository is
-//! public, so any user), pushing needs write. After a push the changed refs become
-//! `push` (and `pull_request` `synchronize`) webhooks.
+//! program (through the `git_http` crate) so clones and pushes are exactly git's. The
+//! simulator does the HTTP basic auth (the password is a user's API token, as with
+//! GitHub's personal tokens): every request needs valid credentials, fetching needs read
+//! access (every repository is public, so any user), pushing needs write. After a push
+//! the changed refs become `push` (and `pull_request` `synchronize`) webhooks.
 
 use std::sync::Arc;
 

@@ -190,6 +190,55 @@ impl TestTown {
         builder.start().await
     }
 
+    /// A task bead on `repo` (a GitHub rig) hooked to a polecat whose session token is
+    /// `token`, as the dispatcher would leave it, without starting a process: for
+    /// driving the agent tools directly. Returns the bead id.
+    pub async fn hooked_bead(&self, repo: &str, name: &'static str, token: &str) -> String {
+        let (repo, digest) = (repo.to_string(), bot::agent_api::token_digest(token));
+        let now = bot::clock::Clock::now_ms(&*self.clock);
+        self.app
+            .store
+            .write(move |c| {
+                let town = store::ensure_town(c, "default", now)?;
+                let (rig, _) = store::ensure_rig(c, &town, "github", "github.com", &repo, now)?;
+                let bead = store::create_bead(
+                    c,
+                    &store::NewBead {
+                        bead_type: store::BeadType::Task,
+                        title: format!("Work of {name}"),
+                        body: "Do the thing.".into(),
+                        priority: 2,
+                        town_id: Some(town.clone()),
+                        rig_id: Some(rig.id.clone()),
+                        parent_id: None,
+                        forge_ref: None,
+                        created_by: "test".into(),
+                        metadata: serde_json::json!({}),
+                    },
+                    now,
+                    bot::ids::random_bead_id,
+                )?;
+                let branch = format!("gt/{}", bead.id);
+                let session = format!("polecat-{name}-{}", bead.id);
+                store::hook_bead(
+                    c,
+                    &store::Hooking {
+                        bead_id: &bead.id,
+                        rig_id: &rig.id,
+                        town_id: &town,
+                        name,
+                        branch: &branch,
+                        session_id: &session,
+                        token_sha256: &digest,
+                    },
+                    now,
+                )?;
+                Ok(bead.id)
+            })
+            .await
+            .expect("hook a bead")
+    }
+
     /// The database file, for driving the `gt` CLI against this town.
     pub fn database(&self) -> String {
         self.app.config.database.display().to_string()

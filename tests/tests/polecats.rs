@@ -225,3 +225,72 @@ async fn an_agent_that_exits_without_done_is_retried_once_then_the_bead_fails() 
         .unwrap();
     assert!(comment.body.contains("is **failed**"), "{}", comment.body);
 }
+
+/// The same loop on GitLab: a developer labels an issue in a nested project.
+#[tokio::test]
+async fn a_labelled_gitlab_issue_becomes_a_branch_on_the_forge() {
+    const PROJECT: &str = "town/tools/hello";
+    let sim = ForgeSim::start(SimOptions::default())
+        .await
+        .expect("simulator");
+    sim.create_gitlab_project(PROJECT, "main").await.unwrap();
+    let bot = sim.add_user("gastown-bot").await.unwrap();
+    sim.add_member(PROJECT, "gastown-bot", 40).unwrap();
+    sim.add_user("devi").await.unwrap();
+    sim.add_member(PROJECT, "devi", 30).unwrap();
+    sim.commit_file(
+        "devi",
+        PROJECT,
+        "main",
+        "README.md",
+        "# hello\n",
+        "Initial commit",
+    )
+    .await
+    .unwrap();
+    let town = TestTown::builder()
+        .gitlab_forge(&sim.gitlab_api_url(), &sim.addr().to_string(), &bot.token)
+        .local_runner()
+        .start()
+        .await;
+    sim.set_gitlab_hook(
+        PROJECT,
+        &town.url("/webhooks/gitlab"),
+        gastown_tests::town::GITLAB_TOKEN,
+    )
+    .unwrap();
+    let iid = sim
+        .gl_open_issue(
+            "devi",
+            PROJECT,
+            "Add a greeting",
+            &plan("hello.txt", "hi from gitlab"),
+        )
+        .await
+        .unwrap();
+    sim.gl_add_label("devi", PROJECT, iid, "gt:sling")
+        .await
+        .unwrap();
+
+    let beads = town
+        .run_until(WAIT, "the bead to reach review", |b| {
+            tasks(b)
+                .first()
+                .is_some_and(|t| t.status == BeadStatus::Review)
+        })
+        .await;
+    let branch = tasks(&beads)[0].branch.clone().unwrap();
+    let file = sim.read_file(PROJECT, &branch, "hello.txt").await.unwrap();
+    assert_eq!(
+        String::from_utf8(file.unwrap()).unwrap(),
+        "hi from gitlab\n"
+    );
+    town.act().await;
+    let note = sim
+        .comments(PROJECT, iid)
+        .await
+        .into_iter()
+        .find(|c| c.body.contains("<!-- gastown:status"))
+        .expect("a status note");
+    assert!(note.body.contains("is **in review**"), "{}", note.body);
+}

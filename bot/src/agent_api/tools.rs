@@ -94,6 +94,7 @@ pub struct Prime {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BeadScoped {
+    /// The bead on your hook, which is also the default; any other bead is refused.
     #[serde(default)]
     pub bead_id: Option<String>,
 }
@@ -101,6 +102,7 @@ pub struct BeadScoped {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
+    /// The bead on your hook, which is also the default; any other bead is refused.
     #[serde(default)]
     pub bead_id: Option<String>,
     /// A short progress note, shown in the bead's history.
@@ -120,6 +122,7 @@ pub struct StatusReply {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DoneRequest {
+    /// The bead on your hook, which is also the default; any other bead is refused.
     #[serde(default)]
     pub bead_id: Option<String>,
     /// What changed, for the merge request and the humans.

@@ -86,6 +86,24 @@ pub struct PushedBranch {
     pub sha: String,
 }
 
+/// Where accepted pushes are reported. The agent's `git push` is answered only after
+/// [`PushSink::pushed`] returns, so whatever the sink records (the bot: a `pushed`
+/// event on the bead) is there before the agent's next step, such as `gt_done`.
+#[async_trait]
+pub trait PushSink: Send + Sync + 'static {
+    async fn pushed(&self, branch: PushedBranch);
+}
+
+/// A channel as a sink, for callers that consume pushes elsewhere.
+#[async_trait]
+impl PushSink for UnboundedSender<PushedBranch> {
+    async fn pushed(&self, branch: PushedBranch) {
+        if self.send(branch).is_err() {
+            tracing::warn!("nobody listens for pushed branches");
+        }
+    }
+}
+
 /// How the gateway runs.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -145,7 +163,7 @@ pub struct GitGateway {
     config: GatewayConfig,
     auth: Arc<dyn GitAuth>,
     rigs: Arc<dyn RigResolver>,
-    pushed: UnboundedSender<PushedBranch>,
+    pushed: Arc<dyn PushSink>,
     mirrors: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<MirrorState>>>>,
 }
 
@@ -158,18 +176,18 @@ impl fmt::Debug for GitGateway {
 }
 
 impl GitGateway {
-    /// `pushed` receives every branch an agent pushed once it is on the forge.
+    /// `pushed` hears of every branch an agent pushed once it is on the forge.
     pub fn new(
         config: GatewayConfig,
         auth: Arc<dyn GitAuth>,
         rigs: Arc<dyn RigResolver>,
-        pushed: UnboundedSender<PushedBranch>,
+        pushed: impl PushSink,
     ) -> Self {
         Self {
             config,
             auth,
             rigs,
-            pushed,
+            pushed: Arc::new(pushed),
             mirrors: Mutex::default(),
         }
     }

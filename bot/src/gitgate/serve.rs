@@ -270,9 +270,7 @@ impl GitGateway {
                 branch: branch.to_owned(),
                 sha,
             };
-            if self.pushed.send(pushed).is_err() {
-                tracing::warn!(branch, "nobody listens for pushed branches");
-            }
+            self.pushed.pushed(pushed).await;
         }
         response
     }

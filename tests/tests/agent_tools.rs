@@ -1,0 +1,110 @@
+//! The agent tool API over real HTTP: a token acts for its own agent and bead only,
+//! dies with its session, and every refusal says what was wrong.
+
+use gastown_tests::TestTown;
+use serde_json::{Value, json};
+
+const NUX: &str = "gta_token-of-nux";
+const SLIT: &str = "gta_token-of-slit";
+
+async fn call(town: &TestTown, tool: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(town.url(&format!("/api/agent/v1/{tool}")))
+        .json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn a_token_acts_only_for_its_own_bead() {
+    let town = TestTown::builder().start().await;
+    let mine = town.hooked_bead("octo/hello", "nux", NUX).await;
+    let theirs = town.hooked_bead("octo/hello", "slit", SLIT).await;
+
+    let (status, prime) = call(&town, "prime", Some(NUX), json!({})).await;
+    assert_eq!(status, 200, "{prime}");
+    assert_eq!(prime["bead"]["id"], mine);
+    assert_eq!(prime["agent"]["name"], "nux");
+    assert_eq!(prime["branch_prefix"], format!("gt/{mine}"));
+
+    for tool in ["heartbeat", "status", "done"] {
+        let (status, body) = call(&town, tool, Some(NUX), json!({ "bead_id": theirs })).await;
+        assert_eq!(status, 403, "{tool}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("cannot act on bead {theirs}")),
+            "{tool}: {body}"
+        );
+    }
+    // Nothing moved on the other bead.
+    let beads = town.beads().await;
+    let other = beads.iter().find(|b| b.id == theirs).unwrap();
+    assert_eq!(other.status.as_str(), "hooked");
+}
+
+#[tokio::test]
+async fn without_a_live_token_nothing_is_answered() {
+    let town = TestTown::builder().start().await;
+    town.hooked_bead("octo/hello", "nux", NUX).await;
+    for token in [None, Some("gta_made-up"), Some("")] {
+        let (status, body) = call(&town, "prime", token, json!({})).await;
+        assert_eq!(status, 401, "{token:?}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("Bearer"), "{body}");
+    }
+    // A token dies with its session.
+    town.app
+        .store
+        .write(|c| {
+            let s = bot::store::live_sessions(c)?;
+            bot::store::end_session(c, &s[0].id, "exited", Some(0), 1)
+        })
+        .await
+        .unwrap();
+    let (status, _) = call(&town, "prime", Some(NUX), json!({})).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn done_before_the_branch_is_pushed_says_how_to_push() {
+    let town = TestTown::builder().start().await;
+    let mine = town.hooked_bead("octo/hello", "nux", NUX).await;
+    let (status, body) = call(&town, "done", Some(NUX), json!({ "summary": "all done" })).await;
+    assert_eq!(status, 409, "{body}");
+    let msg = body["error"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("git push origin HEAD:gt/{mine}")),
+        "{msg}"
+    );
+    let (status, body) = call(&town, "status", Some(NUX), json!({ "mesage": "typo" })).await;
+    assert_eq!(status, 422, "unknown fields are refused: {body}");
+    assert!(body["error"].as_str().unwrap().contains("mesage"), "{body}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_tool() {
+    let town = TestTown::builder().start().await;
+    let doc: Value = reqwest::get(town.url("/api/agent/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for tool in ["prime", "heartbeat", "status", "done"] {
+        assert!(
+            doc["paths"][format!("/api/agent/v1/{tool}")]["post"].is_object(),
+            "{tool} missing"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["agent_token"]["scheme"],
+        "bearer"
+    );
+}
