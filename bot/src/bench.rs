@@ -30,10 +30,26 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+    /// From the `gt:sling` label on a (simulated) forge to the polecat's process
+    /// running and to its first tool call; the first run starts the town cold.
+    Sling {
+        /// Runners to measure (comma-separated): local, docker.
+        #[arg(
+            long,
+            value_enum,
+            default_value = "local,docker",
+            value_delimiter = ','
+        )]
+        runner: Vec<crate::demo::DemoRunner>,
+        /// Issues labelled per runner (at most 20: one polecat name each).
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Sling { runner, runs } => crate::bench_sling::run(&runner, runs).await,
         BenchCommand::Ingest {
             url,
             secret,

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::server::{App, forges_from_config};
 use crate::store::{self, BeadStatus, BeadType};
 
-const REPO: &str = "demo/hello";
+pub const REPO: &str = "demo/hello";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DemoRunner {
@@ -66,67 +66,119 @@ fn issue_body(path: &str, text: &str) -> String {
     )
 }
 
+/// A forge simulator with one repository, and a bot serving it with a town: what the
+/// demo shows and what `gt bench sling` measures.
+pub struct Stage {
+    pub sim: forge_sim::SimHandle,
+    pub store: store::Store,
+    pub running: crate::server::Running,
+    pub town: String,
+    pub docker: Option<Arc<runner::DockerRunner>>,
+    pub runner: Arc<dyn runner::Runner>,
+}
+
+impl Stage {
+    /// `extra` settings (`GT_*`) go on top of the stage's own.
+    pub async fn start(
+        choice: DemoRunner,
+        dir: &std::path::Path,
+        extra: &[(&str, &str)],
+        say: &Say<'_>,
+    ) -> anyhow::Result<Stage> {
+        let sim = ForgeSim::start(SimOptions {
+            data_dir: Some(dir.join("forge")),
+            ..SimOptions::default()
+        })
+        .await
+        .context("cannot start the forge simulator")?;
+        sim.create_repo(REPO, "main").await?;
+        let bot = sim.add_user("gastown-bot").await?;
+        sim.grant(REPO, "gastown-bot", Permission::Admin).await?;
+        sim.add_user("mara").await?;
+        sim.grant(REPO, "mara", Permission::Write).await?;
+        sim.commit_file(
+            "mara",
+            REPO,
+            "main",
+            "README.md",
+            "# hello\n",
+            "Initial commit",
+        )
+        .await?;
+        say(&format!(
+            "forge simulator up at {} with {REPO}",
+            sim.web_url()
+        ));
+
+        let (runner, docker, image) = pick_runner(choice, say).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let secret = crate::ids::random_bead_id(8);
+        let mut env: HashMap<String, String> = HashMap::from([
+            (
+                "GT_DATABASE".into(),
+                dir.join("gastown.db").display().to_string(),
+            ),
+            ("GT_DATA_DIR".into(), dir.join("data").display().to_string()),
+            ("GT_PUBLIC_URL".into(), format!("http://{addr}")),
+            ("GT_TOWN".into(), format!("demo-{}", std::process::id())),
+            ("GT_GITHUB_HOST".into(), sim.addr().to_string()),
+            ("GT_GITHUB_API_URL".into(), sim.github_api_url()),
+            ("GT_GITHUB_WEBHOOK_SECRET".into(), secret.clone()),
+            ("GT_GITHUB_TOKEN".into(), bot.token.clone()),
+            ("GT_POLECATS_CAP".into(), "2".into()),
+            ("GT_RUNNER".into(), runner.kind().into()),
+            (
+                "GT_RUNNER_IMAGE".into(),
+                image.unwrap_or_else(|| "unused".into()),
+            ),
+        ]);
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let lookup = |k: &str| env.get(k).cloned();
+        let config = Config::load(None, &lookup)?;
+        let town = config.town.clone();
+        let (forges, _) = forges_from_config(&config, &lookup)?;
+        let app = App::open(config, Arc::new(SystemClock))?
+            .with_forges(forges)
+            .with_runner(runner.clone());
+        let store = app.store.clone();
+        let running = crate::server::start(app, listener);
+        sim.set_hook(REPO, &format!("http://{addr}/webhooks/github"), &secret)
+            .await?;
+        say(&format!("bot up at http://{addr}, town {town}"));
+        Ok(Stage {
+            sim,
+            store,
+            running,
+            town,
+            docker,
+            runner,
+        })
+    }
+
+    /// Stop the bot; remove the town container unless it should stay.
+    pub async fn stop(self, keep_town: bool) -> anyhow::Result<()> {
+        self.running.stop().await?;
+        if let Some(docker) = self.docker
+            && !keep_town
+        {
+            let _ = docker.remove_town(&runner::TownId(self.town)).await;
+        }
+        Ok(())
+    }
+}
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let tmp = tempfile::tempdir()?;
     let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let say = |what: &str| println!("{:>7.2}s  {what}", started.elapsed().as_secs_f64());
-
-    let sim = ForgeSim::start(SimOptions {
-        data_dir: Some(dir.join("forge")),
-        ..SimOptions::default()
-    })
-    .await
-    .context("cannot start the forge simulator")?;
-    sim.create_repo(REPO, "main").await?;
-    let bot = sim.add_user("gastown-bot").await?;
-    sim.grant(REPO, "gastown-bot", Permission::Admin).await?;
-    sim.add_user("mara").await?;
-    sim.grant(REPO, "mara", Permission::Write).await?;
-    sim.commit_file(
-        "mara",
-        REPO,
-        "main",
-        "README.md",
-        "# hello\n",
-        "Initial commit",
-    )
-    .await?;
-    say(&format!(
-        "forge simulator up at {} with {REPO}",
-        sim.web_url()
-    ));
-
-    let (runner, docker, image) = pick_runner(args.runner, &say).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let secret = crate::ids::random_bead_id(8);
-    let env: HashMap<&str, String> = HashMap::from([
-        ("GT_DATABASE", dir.join("gastown.db").display().to_string()),
-        ("GT_DATA_DIR", dir.join("data").display().to_string()),
-        ("GT_PUBLIC_URL", format!("http://{addr}")),
-        ("GT_TOWN", format!("demo-{}", std::process::id())),
-        ("GT_GITHUB_HOST", sim.addr().to_string()),
-        ("GT_GITHUB_API_URL", sim.github_api_url()),
-        ("GT_GITHUB_WEBHOOK_SECRET", secret.clone()),
-        ("GT_GITHUB_TOKEN", bot.token.clone()),
-        ("GT_POLECATS_CAP", "2".into()),
-        ("GT_RUNNER", runner.kind().into()),
-        ("GT_RUNNER_IMAGE", image.unwrap_or_else(|| "unused".into())),
-    ]);
-    let lookup = |k: &str| env.get(k).cloned();
-    let config = Config::load(None, &lookup)?;
-    let town = config.town.clone();
-    let (forges, _) = forges_from_config(&config, &lookup)?;
-    let app = App::open(config, Arc::new(SystemClock))?
-        .with_forges(forges)
-        .with_runner(runner);
-    let store = app.store.clone();
-    let running = crate::server::start(app, listener);
-    sim.set_hook(REPO, &format!("http://{addr}/webhooks/github"), &secret)
-        .await?;
-    say(&format!("bot up at http://{addr}, town {town}"));
+    let stage = Stage::start(args.runner, &dir, &[], &say).await?;
+    let (sim, store) = (stage.sim.clone(), stage.store.clone());
+    let addr = stage.running.addr;
 
     let mut titles = HashMap::new();
     for (title, path, text) in ISSUES {
@@ -167,17 +219,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         );
         let _ = tokio::signal::ctrl_c().await;
     }
-    running.stop().await?;
-    if let Some(docker) = docker
-        && !args.keep
-    {
-        let _ = docker.remove_town(&runner::TownId(town)).await;
-    }
+    stage.stop(args.keep).await?;
     drop(tmp);
     result
 }
 
-type Say<'a> = dyn Fn(&str) + 'a;
+pub type Say<'a> = dyn Fn(&str) + 'a;
 
 async fn pick_runner(
     choice: DemoRunner,

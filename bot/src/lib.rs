@@ -7,6 +7,7 @@ pub mod actions;
 pub mod agent_api;
 pub mod agent_cli;
 pub mod bench;
+pub mod bench_sling;
 pub mod catchup;
 pub mod cli;
 pub mod clock;
