@@ -1,7 +1,8 @@
 //! The agent runtimes gastown knows without configuration. Each is a real agent CLI in
 //! its non-interactive mode, given the role prompt and the town's MCP endpoint; users
 //! add their own or replace these under `runtimes:`. Arguments are minijinja templates
-//! (see [`super::RuntimeConfig`]); `$GT_*` variables are expanded by the shell at start.
+//! (see [`super::RuntimeConfig`]); `$GT_*` variables are expanded by the shell at start,
+//! and `gt prime` prints the role prompt, so no prompt file is needed.
 
 use std::collections::BTreeMap;
 
@@ -25,14 +26,14 @@ pub fn built_in(name: &str) -> Option<RuntimeConfig> {
         },
         // Claude Code: print mode, the town's tools over MCP, no permission prompts.
         "claude" => shell(
-            r#"exec claude -p "$(cat "$GT_PROMPT_FILE")" --mcp-config "$GT_MCP_CONFIG" --dangerously-skip-permissions"#,
+            r#"exec claude -p "$(gt prime)" --mcp-config "$GT_MCP_CONFIG" --dangerously-skip-permissions"#,
         ),
         // opencode: `run` executes one message and exits.
-        "opencode" => shell(r#"exec opencode run "$(cat "$GT_PROMPT_FILE")""#),
+        "opencode" => shell(r#"exec opencode run "$(gt prime)""#),
         // Codex: `exec` is the non-interactive mode; full-auto lets it edit and run.
-        "codex" => shell(r#"exec codex exec --full-auto "$(cat "$GT_PROMPT_FILE")""#),
+        "codex" => shell(r#"exec codex exec --full-auto "$(gt prime)""#),
         // Kilo CLI: autonomous mode for one task.
-        "kilo" => shell(r#"exec kilocode --auto "$(cat "$GT_PROMPT_FILE")""#),
+        "kilo" => shell(r#"exec kilocode --auto "$(gt prime)""#),
         _ => return None,
     })
 }

@@ -129,3 +129,30 @@ fn every_schema_setting_has_an_environment_variable() {
         );
     }
 }
+
+#[test]
+fn an_unknown_polecat_runtime_is_named_with_the_known_ones() {
+    let e = Config::load(None, &env_of(&[("GT_POLECATS_RUNTIME", "hal9000")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("environment variable GT_POLECATS_RUNTIME"),
+        "{e}"
+    );
+    assert!(
+        e.contains("polecats.runtime") && e.contains("hal9000"),
+        "{e}"
+    );
+    assert!(e.contains("scripted, claude, opencode, codex, kilo"), "{e}");
+    let custom = r#"{"mine":{"command":["my-agent","{{ bead_id }}"]}}"#;
+    let c = Config::load(
+        None,
+        &env_of(&[("GT_RUNTIMES", custom), ("GT_POLECATS_RUNTIME", "mine")]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.runtime("mine").unwrap().command,
+        vec!["my-agent", "{{ bead_id }}"]
+    );
+    assert!(c.runtime("claude").is_some(), "built-ins stay available");
+}
