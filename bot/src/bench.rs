@@ -140,6 +140,9 @@ impl BenchServer {
             .arg("serve")
             .env("GT_LISTEN", "127.0.0.1:0")
             .env("GT_DATABASE", dir.join("bench.db"))
+            .env("GT_DATA_DIR", dir.join("data"))
+            // Ingest is measured; no agents run.
+            .env("GT_RUNNER", "none")
             .env("GT_GITHUB_WEBHOOK_SECRET", &secret)
             .env("GT_LOG", "warn")
             .env_remove("RUST_LOG")

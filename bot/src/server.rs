@@ -210,9 +210,15 @@ pub fn forges_from_config(
 }
 
 /// The runner `runner.kind` asks for. Docker must be reachable; local is said loudly.
-pub async fn runner_from_config(config: &Config) -> anyhow::Result<Arc<dyn runner::Runner>> {
+pub async fn runner_from_config(
+    config: &Config,
+) -> anyhow::Result<Option<Arc<dyn runner::Runner>>> {
     use crate::config::RunnerKind;
-    Ok(match config.runner.kind {
+    Ok(Some(match config.runner.kind {
+        RunnerKind::None => {
+            tracing::warn!("runner: none — beads are made but no polecat works them");
+            return Ok(None);
+        }
         RunnerKind::Docker => Arc::new(runner::DockerRunner::connect().await.context(
             "the docker runner is configured (the default); start dockerd, or set \
              GT_RUNNER=local (runner.kind: local) to run agents unisolated on this host",
@@ -224,7 +230,7 @@ pub async fn runner_from_config(config: &Config) -> anyhow::Result<Arc<dyn runne
             );
             Arc::new(runner::LocalRunner::new())
         }
-    })
+    }))
 }
 
 /// Run the bot until SIGINT or SIGTERM.
@@ -246,9 +252,10 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     if config.public_url.is_none() {
         config.public_url = Some(format!("http://{addr}"));
     }
-    let app = App::open(config, Arc::new(SystemClock))?
-        .with_forges(forges)
-        .with_runner(runner);
+    let mut app = App::open(config, Arc::new(SystemClock))?.with_forges(forges);
+    if let Some(runner) = runner {
+        app = app.with_runner(runner);
+    }
     let pending = app.store.read(pending_count).await?;
     tracing::info!(
         %addr,

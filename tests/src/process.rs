@@ -42,8 +42,18 @@ impl GtServe {
             .env_remove("RUST_LOG")
             .env("GT_LISTEN", "127.0.0.1:0")
             .env("GT_LOG", "warn")
+            // No agents unless a test asks for a runner: these tests are about ingest.
+            .env("GT_RUNNER", "none")
             .stdout(Stdio::piped())
             .kill_on_drop(true);
+        // The bot's files go beside the test's database, never into the source tree.
+        if let Some((_, db)) = env.iter().find(|(k, _)| *k == "GT_DATABASE") {
+            let dir = Path::new(db)
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("data");
+            cmd.env("GT_DATA_DIR", dir);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

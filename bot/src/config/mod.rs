@@ -214,6 +214,8 @@ impl Default for WorkerConfig {
 pub enum RunnerKind {
     Docker,
     Local,
+    /// No agents: an instance that only ingests and tracks (or a test of ingest).
+    None,
 }
 
 #[derive(Debug, Clone, Deserialize)]
