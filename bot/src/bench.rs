@@ -144,7 +144,7 @@ impl BenchServer {
             // Ingest is measured; no agents run.
             .env("GT_RUNNER", "none")
             .env("GT_GITHUB_WEBHOOK_SECRET", &secret)
-            .env("GT_LOG", "warn")
+            .env("GT_LOG", "error")
             .env_remove("RUST_LOG")
             .env_remove("GT_CONFIG")
             .stdout(Stdio::piped())
