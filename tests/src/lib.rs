@@ -5,6 +5,7 @@
 //! worker (a sync point, never a sleep), look at what a person would see.
 
 pub mod fixtures;
+pub mod forge;
 pub mod process;
 pub mod town;
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bot::store::{Bead, BeadStatus, BeadType};
-use forge_sim::{ForgeSim, Permission, SimHandle, SimOptions};
+use forge_sim::{ForgeSim, SimHandle, SimOptions};
 use gastown_tests::TestTown;
 use gastown_tests::town::GITHUB_SECRET;
 
@@ -19,26 +19,7 @@ fn plan(path: &str, text: &str) -> String {
 }
 
 async fn world(cap: usize) -> (SimHandle, TestTown) {
-    let sim = ForgeSim::start(SimOptions::default())
-        .await
-        .expect("simulator");
-    sim.create_repo(REPO, "main").await.unwrap();
-    let bot = sim.add_user("gastown-bot").await.unwrap();
-    sim.grant(REPO, "gastown-bot", Permission::Admin)
-        .await
-        .unwrap();
-    sim.add_user("mara").await.unwrap();
-    sim.grant(REPO, "mara", Permission::Write).await.unwrap();
-    sim.commit_file(
-        "mara",
-        REPO,
-        "main",
-        "README.md",
-        "# hello\n",
-        "Initial commit",
-    )
-    .await
-    .unwrap();
+    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
     let town = TestTown::builder()
         .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
         .env("GT_POLECATS_CAP", &cap.to_string())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bot::store::{BeadStatus, BeadType};
-use forge_sim::{ForgeSim, Permission, SimHandle, SimOptions, UserHandle};
+use forge_sim::{SimHandle, UserHandle};
 use gastown_tests::TestTown;
 use gastown_tests::town::GITHUB_SECRET;
 use runner::{DockerRunner, TownId};
@@ -53,26 +53,7 @@ async fn world(
     town_name: &str,
     env: &[(&str, &str)],
 ) -> (SimHandle, UserHandle, TestTown) {
-    let sim = ForgeSim::start(SimOptions::default())
-        .await
-        .expect("simulator");
-    sim.create_repo(REPO, "main").await.unwrap();
-    let bot = sim.add_user("gastown-bot").await.unwrap();
-    sim.grant(REPO, "gastown-bot", Permission::Admin)
-        .await
-        .unwrap();
-    sim.add_user("mara").await.unwrap();
-    sim.grant(REPO, "mara", Permission::Write).await.unwrap();
-    sim.commit_file(
-        "mara",
-        REPO,
-        "main",
-        "README.md",
-        "# hello\n",
-        "Initial commit",
-    )
-    .await
-    .unwrap();
+    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
     let image = town_image().await;
     let mut builder = TestTown::builder()
         .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)

@@ -4,6 +4,7 @@
 //! environment variable) so a person can fix them without reading code.
 
 mod runtimes;
+mod town;
 mod yaml;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+pub use town::{PolecatsConfig, RunnerConfig, RunnerKind, RuntimeConfig};
 pub use yaml::LocatedDoc;
 
 const SCHEMA: &str = include_str!("../../../schemas/server.schema.json");
@@ -207,72 +209,6 @@ impl Default for WorkerConfig {
             retry_max_ms: 5 * 60_000,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum RunnerKind {
-    Docker,
-    Local,
-    /// No agents: an instance that only ingests and tracks (or a test of ingest).
-    None,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RunnerConfig {
-    pub kind: RunnerKind,
-    pub image: String,
-    /// `None`: the running `gt` binary.
-    pub gt_binary: Option<PathBuf>,
-    pub memory_mb: Option<i64>,
-    pub cpus: Option<f64>,
-    pub pids: Option<i64>,
-}
-
-impl Default for RunnerConfig {
-    fn default() -> Self {
-        Self {
-            kind: RunnerKind::Docker,
-            image: "gastown-town:latest".into(),
-            gt_binary: None,
-            memory_mb: Some(4096),
-            cpus: Some(2.0),
-            pids: Some(1024),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PolecatsConfig {
-    pub cap: usize,
-    pub runtime: String,
-    pub max_attempts: u32,
-    pub base_branch: String,
-}
-
-impl Default for PolecatsConfig {
-    fn default() -> Self {
-        Self {
-            cap: 4,
-            runtime: "scripted".into(),
-            // Started once, retried once: an agent that dies twice needs a person.
-            max_attempts: 2,
-            base_branch: "main".into(),
-        }
-    }
-}
-
-/// How to start one kind of agent. Each `command` argument is a minijinja template.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RuntimeConfig {
-    pub command: Vec<String>,
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    #[serde(default)]
-    pub prompt_file: Option<PathBuf>,
 }
 
 /// Webhook secrets. `Debug` never prints them.

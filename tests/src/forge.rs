@@ -1,0 +1,29 @@
+//! The simulated forges the stories start from.
+
+use forge_sim::{ForgeSim, Permission, SimHandle, SimOptions, UserHandle};
+
+/// A simulated GitHub with `repo` (one commit on `main`), the bot's account (admin)
+/// and mara, a maintainer with write access. Returns the bot's account.
+pub async fn github_with_repo(repo: &str) -> (SimHandle, UserHandle) {
+    let sim = ForgeSim::start(SimOptions::default())
+        .await
+        .expect("simulator");
+    sim.create_repo(repo, "main").await.unwrap();
+    let bot = sim.add_user("gastown-bot").await.unwrap();
+    sim.grant(repo, "gastown-bot", Permission::Admin)
+        .await
+        .unwrap();
+    sim.add_user("mara").await.unwrap();
+    sim.grant(repo, "mara", Permission::Write).await.unwrap();
+    sim.commit_file(
+        "mara",
+        repo,
+        "main",
+        "README.md",
+        "# hello\n",
+        "Initial commit",
+    )
+    .await
+    .unwrap();
+    (sim, bot)
+}
