@@ -42,6 +42,9 @@ pub enum Command {
     /// Inspect beads (units of work).
     #[command(subcommand)]
     Beads(BeadsCommand),
+    /// Inspect the town's agents (polecats) and what they work on.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
     /// Measure the product.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
@@ -127,6 +130,15 @@ pub enum InboxCommand {
     Show { id: i64 },
     /// Put a failed or ignored delivery back in the queue; a running `gt serve` picks it up.
     Retry { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Every agent with its state, hooked bead, last heartbeat and live session.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +255,45 @@ fn parse_inbox_status(s: &str) -> anyhow::Result<InboxStatus> {
         "ignored" => InboxStatus::Ignored,
         other => bail!("unknown status {other:?}: use pending, processed, failed or ignored"),
     })
+}
+
+pub async fn run_agents(config: &Config, cmd: AgentsCommand) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    let AgentsCommand::List { json } = cmd;
+    let (agents, sessions) = store
+        .read(|c| Ok((store::list_agents(c)?, store::live_sessions(c)?)))
+        .await?;
+    if json {
+        let rows: Vec<_> = agents
+            .iter()
+            .map(|a| {
+                let session = sessions.iter().find(|s| s.agent_id == a.id);
+                serde_json::json!({ "agent": a, "session": session })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if agents.is_empty() {
+        println!("no agents yet: they are named when a bead is first hooked");
+    }
+    for a in agents {
+        let session = sessions.iter().find(|s| s.agent_id == a.id);
+        println!(
+            "{:<10} {:<9} {:<8} {:<11} {:<24} {}",
+            a.name,
+            a.role,
+            a.status,
+            a.hooked_bead.as_deref().unwrap_or("-"),
+            a.last_heartbeat_at
+                .map(format_utc)
+                .unwrap_or_else(|| "no heartbeat".into()),
+            session
+                .map(|s| format!("{} ({})", s.id, s.state))
+                .unwrap_or_else(|| a.rig_id.clone().unwrap_or_default())
+        );
+    }
+    Ok(())
 }
 
 pub async fn run_beads(config: &Config, cmd: BeadsCommand) -> anyhow::Result<()> {

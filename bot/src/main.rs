@@ -52,6 +52,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => bot::server::serve(config).await,
         Command::Inbox(cmd) => bot::cli::run_inbox(&config, cmd).await,
         Command::Beads(cmd) => bot::cli::run_beads(&config, cmd).await,
+        Command::Agents(cmd) => bot::cli::run_agents(&config, cmd).await,
         _ => unreachable!("agent-side commands are handled above"),
     }
 }

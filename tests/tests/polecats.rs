@@ -152,6 +152,19 @@ async fn with_a_cap_of_two_the_third_bead_waits_for_a_free_polecat() {
     let working: Vec<_> = agents.iter().filter(|a| a.status == "working").collect();
     assert_eq!(working.len(), 2, "{agents:#?}");
     assert_ne!(working[0].name, working[1].name);
+    // What an operator sees.
+    let listed =
+        gastown_tests::process::gt(&["agents", "list"], &[("GT_DATABASE", &town.database())]).await;
+    for a in &working {
+        let line = listed
+            .lines()
+            .find(|l| l.starts_with(&a.name))
+            .unwrap_or_default();
+        assert!(
+            line.contains("working") && line.contains("polecat-"),
+            "{listed}"
+        );
+    }
     let beads = town.beads().await;
     let waiting: Vec<_> = tasks(&beads)
         .into_iter()
