@@ -172,7 +172,7 @@ impl DockerRunner {
             .create_container(Some(options), body)
             .await
             .map_err(RunnerError::docker(format!(
-                "create container {name} for town {} from image {} (build it with `gt image build`, or remove a stale {name} with `docker rm -f {name}`)",
+                "create container {name} for town {} from image {} (build it with `gt town-image build`, or remove a stale {name} with `docker rm -f {name}`)",
                 spec.id, spec.image
             )))?;
         for warning in &created.warnings {

@@ -44,7 +44,9 @@ pub enum RunnerError {
         source: std::io::Error,
     },
 
-    #[error("Docker is not reachable at {socket}: start dockerd or set `runner: local` ({source})")]
+    #[error(
+        "Docker is not reachable at {socket}: start dockerd, or set GT_RUNNER=local (`runner: {{kind: local}}`) to run agents unisolated ({source})"
+    )]
     DockerUnreachable {
         socket: String,
         #[source]

@@ -214,3 +214,45 @@ async fn a_restarted_bot_reattaches_to_the_town_and_never_starts_a_second_poleca
     assert_eq!(running.len(), 1, "{agents:#?}");
     assert_eq!(running[0].agent.0, sessions[0].id);
 }
+
+/// Without its image the town cannot start: the bead waits, queued, instead of being
+/// hooked and failed, and the runner's error tells the operator what to run.
+#[tokio::test]
+async fn without_the_town_image_beads_wait_and_the_error_says_how_to_build_it() {
+    let Some(docker) = docker().await else { return };
+    let town_name = format!("m{}", std::process::id());
+    let _cleanup = RemoveTown(docker.clone(), TownId(town_name.clone()));
+    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
+    let town = gastown_tests::TestTown::builder()
+        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
+        .env("GT_TOWN", &town_name)
+        .docker_runner(docker.clone(), "gastown-town:no-such-image")
+        .start()
+        .await;
+    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
+        .await
+        .unwrap();
+    let n = sim
+        .open_issue("mara", REPO, "Wait", "for the image")
+        .await
+        .unwrap();
+    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
+    sim.wait_for_deliveries(2, WAIT).await.unwrap();
+    for _ in 0..3 {
+        town.drain().await;
+        town.polecats().await;
+    }
+    let beads = town.beads().await;
+    assert_eq!(beads.len(), 1);
+    assert_eq!(beads[0].status, BeadStatus::Open, "{beads:#?}");
+    assert_eq!(
+        beads[0].attempts, 0,
+        "no attempt is spent on a town that cannot start"
+    );
+
+    let spec = town.app.polecats().unwrap().town_spec(&town_name);
+    let err = runner::Runner::ensure_town(&*docker, &spec)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("gt town-image build"), "{err}");
+}

@@ -43,7 +43,13 @@ pub struct Polecats {
     /// Woken when beads may have become ready.
     pub notify: Arc<Notify>,
     towns: Arc<Mutex<HashSet<String>>>,
+    /// Towns that could not be set up (no image, Docker down), and until when not to
+    /// try again: one clear error per interval instead of one per round.
+    town_failures: Arc<Mutex<HashMap<String, std::time::Instant>>>,
 }
+
+/// How long a town that could not be set up is left alone before the next try.
+const TOWN_RETRY: Duration = Duration::from_secs(15);
 
 impl Polecats {
     pub fn new(
@@ -62,6 +68,7 @@ impl Polecats {
             actions_notify,
             notify,
             towns: Arc::default(),
+            town_failures: Arc::default(),
         }
     }
 
@@ -99,7 +106,19 @@ impl Polecats {
         std::fs::create_dir_all(&spec.root).map_err(|e| {
             StoreError::Invalid(format!("cannot create {}: {e}", spec.root.display()))
         })?;
-        let status = self.runner.ensure_town(&spec).await?;
+        let status = match self.runner.ensure_town(&spec).await {
+            Ok(status) => status,
+            Err(e) => {
+                tracing::error!(town = town_id, error = %e,
+                    retry_in_secs = TOWN_RETRY.as_secs(), "the town cannot be set up");
+                self.town_failures
+                    .lock()
+                    .await
+                    .insert(town_id.to_string(), std::time::Instant::now() + TOWN_RETRY);
+                return Err(e.into());
+            }
+        };
+        self.town_failures.lock().await.remove(town_id);
         tracing::info!(
             town = town_id,
             runner = self.runner.kind(),
@@ -109,6 +128,14 @@ impl Polecats {
         );
         towns.insert(town_id.to_string());
         Ok(())
+    }
+
+    async fn town_backing_off(&self, town: &str) -> bool {
+        self.town_failures
+            .lock()
+            .await
+            .get(town)
+            .is_some_and(|until| std::time::Instant::now() < *until)
     }
 
     /// One round: settle exits, then hook and start what the caps allow. Returns how
@@ -188,10 +215,16 @@ impl Polecats {
         let mut started = 0;
         for a in schedule(&plain, &busy, self.config.polecats.cap) {
             let bead = &beads[&a.bead_id];
+            let town = bead.town_id.as_deref().unwrap_or(&self.config.town);
+            if self.town_backing_off(town).await {
+                continue;
+            }
             let span = tracing::info_span!("polecat", bead = %bead.id, rig = %a.rig_id,
                 agent = a.name);
             match self.start(bead, a.name).instrument(span).await {
                 Ok(()) => started += 1,
+                // The town's own failure was said once, above.
+                Err(PolecatError::Runner(_)) if !self.towns.lock().await.contains(town) => {}
                 Err(e) => tracing::error!(bead = %bead.id, error = %e, "could not start a polecat"),
             }
         }
@@ -336,7 +369,9 @@ impl Polecats {
         }
         let mut settled = 0;
         for (town, sessions) in by_town {
-            self.ensure_town(&town).await?;
+            if self.town_backing_off(&town).await || self.ensure_town(&town).await.is_err() {
+                continue;
+            }
             let states: HashMap<String, AgentStatus> = self
                 .runner
                 .agents(&TownId(town.clone()))
