@@ -210,6 +210,24 @@ async fn an_agent_that_exits_without_done_is_retried_once_then_the_bead_fails() 
         agents.iter().all(|a| a.status == "idle"),
         "names are freed: {agents:#?}"
     );
+    // Why, in the bead's history: the end of the agent's own output.
+    let id = task.id.clone();
+    let events = town
+        .app
+        .store
+        .read(move |c| bot::store::bead_events(c, &id))
+        .await
+        .unwrap();
+    let failed = events
+        .iter()
+        .find(|e| e.to_status.as_deref() == Some("failed"))
+        .unwrap();
+    let tail = failed.payload["output_tail"].as_str().unwrap_or_default();
+    assert!(
+        tail.contains("no ```gastown-plan block"),
+        "{:#?}",
+        failed.payload
+    );
     town.act().await;
     let comment = sim
         .comments(REPO, n)

@@ -396,6 +396,9 @@ impl Polecats {
     /// An agent ended: free its name and token; if it never said done, the bead is
     /// retried until `polecats.max_attempts`, then marked failed.
     async fn settle(&self, town: &str, s: &Session, code: Option<i32>) -> Result<(), PolecatError> {
+        // The runner's record (and log) goes once the exit is handled; the end of the
+        // agent's output stays in the bead's history, where a person looks for why.
+        let tail = self.output_tail(town, &s.id).await;
         let now = self.clock.now_ms();
         let max = self.config.polecats.max_attempts;
         let session = s.clone();
@@ -433,7 +436,8 @@ impl Polecats {
                     to,
                     None,
                     "gastown",
-                    &json!({ "reason": why, "attempts": bead.attempts, "session": session.id }),
+                    &json!({ "reason": why, "attempts": bead.attempts, "session": session.id,
+                             "output_tail": tail }),
                     now,
                 )?;
                 c.execute("UPDATE beads SET hook = NULL WHERE id = ?1", [&bead.id])?;
@@ -453,6 +457,30 @@ impl Polecats {
             tracing::warn!(session = %s.id, error = %e, "could not forget the agent's record");
         }
         Ok(())
+    }
+}
+
+impl Polecats {
+    /// The last few KB of an agent's output, best effort.
+    async fn output_tail(&self, town: &str, session: &str) -> String {
+        const TAIL: usize = 4096;
+        let (town, agent) = (TownId(town.to_string()), AgentId(session.to_string()));
+        let mut tail: Vec<u8> = Vec::new();
+        let mut from = 0;
+        // Logs are read in chunks; a runaway agent's log is not read past 64 of them.
+        for _ in 0..64 {
+            match self.runner.output(&town, &agent, from).await {
+                Ok((bytes, next)) if !bytes.is_empty() => {
+                    tail.extend_from_slice(&bytes);
+                    if tail.len() > TAIL {
+                        tail.drain(..tail.len() - TAIL);
+                    }
+                    from = next;
+                }
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&tail).into_owned()
     }
 }
 
