@@ -5,7 +5,7 @@
 
 mod runtimes;
 mod town;
-mod yaml;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::fmt;
