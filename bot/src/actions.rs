@@ -51,7 +51,7 @@ pub fn queue_bead_update(conn: &Connection, bead: &Bead, now: Millis) -> Result<
         .into_iter()
         .filter(|l| !add.contains(l))
         .collect();
-    let key = format!("labels:{}:{}:{}", bead.id, bead.status, bead.updated_at);
+    let key = format!("labels:{}:{}:{}", bead.id, bead.status, bead.attempts);
     store::enqueue_action(
         conn,
         &key,
@@ -75,7 +75,10 @@ pub fn queue_status_comment(
     let Some(rig) = bead.rig_id.as_deref() else {
         return Ok(());
     };
-    let key = format!("status:{}:{}:{}", bead.id, bead.status, bead.updated_at);
+    // One action per change and text: two changes in one millisecond still both show,
+    // the same text queued twice (a redelivery) is one action.
+    let text = hex::encode(Sha256::digest(comments::status_comment(bead).as_bytes()));
+    let key = format!("status:{}:{}:{}", bead.id, bead.updated_at, &text[..16]);
     store::enqueue_action(
         conn,
         &key,

@@ -39,6 +39,9 @@ pub fn status_comment(bead: &Bead) -> String {
     if let Some(branch) = &bead.branch {
         rows.push_str(&format!("| branch | `{}` |\n", branch.replace('`', "")));
     }
+    if let Some(n) = bead.metadata.get("pull_request").and_then(|v| v.as_u64()) {
+        rows.push_str(&format!("| pull request | #{n} |\n"));
+    }
     if bead.attempts > 1 {
         rows.push_str(&format!("| attempt | {} |\n", bead.attempts));
     }
@@ -65,6 +68,67 @@ pub fn status_label_description(name: &str) -> String {
         _ => "Gastown",
     }
     .into()
+}
+
+/// Marks the refinery's pull request for a bead, so a restart finds it instead of
+/// opening a second one.
+pub fn pull_request_marker(bead_id: &str) -> String {
+    format!("<!-- gastown:pull-request {bead_id} -->")
+}
+
+/// The body of the pull/merge request the refinery opens for a finished bead. The
+/// summary is the agent's words: quoted, never trusted as markup that mentions people.
+pub fn pull_request_body(
+    task: &Bead,
+    merge_request: &Bead,
+    issue: Option<u64>,
+    gates: &[(String, bool)],
+) -> String {
+    let polecat = task
+        .hook
+        .as_deref()
+        .and_then(|h| h.rsplit('/').next())
+        .map(inline_code_safe)
+        .unwrap_or_else(|| "a polecat".into());
+    let summary: String = merge_request
+        .body
+        .lines()
+        .map(|l| format!("> {}\n", l.replace('@', "@\u{200b}")))
+        .collect();
+    let gates = if gates.is_empty() {
+        "No quality gates are configured (`quality_gates` in `.gastown.yaml`).\n".to_string()
+    } else {
+        let mut t = "| gate | result |\n|---|---|\n".to_string();
+        for (name, passed) in gates {
+            let mark = if *passed { "passed" } else { "failed" };
+            t.push_str(&format!("| {} | {mark} |\n", name.replace('|', "")));
+        }
+        t
+    };
+    let closes = issue
+        .map(|n| format!("Closes #{n}.\n\n"))
+        .unwrap_or_default();
+    format!(
+        "{marker}\n{closes}Worked by polecat **{polecat}** on bead `{task}` \
+         (merge request `{mr}`).\n\n{summary}\n### Quality gates\n{gates}",
+        marker = pull_request_marker(&task.id),
+        task = task.id,
+        mr = merge_request.id,
+    )
+}
+
+/// Said once per broken version of `.gastown.yaml`: nothing lands until it is fixed.
+pub fn repo_config_invalid(problems: &str, marker: &str) -> String {
+    let listed: String = problems
+        .lines()
+        .map(|p| format!("- `{}`\n", p.replace('`', "'")))
+        .collect();
+    format!(
+        "{marker}\n\
+         **Gastown** · the refinery cannot land this work: `.gastown.yaml` is not valid.\n\
+         \n{listed}\n\
+         Fix the file on the target branch; the refinery checks it again and goes on.\n"
+    )
 }
 
 /// Marks a refusal so catch-up and redeliveries never post it twice.

@@ -1,7 +1,7 @@
 //! `gt demo`: the whole loop on one machine with nothing configured. It starts the
 //! forge simulator (a GitHub that runs here) and the bot, creates a repository and
 //! issues that carry plans, labels them as a maintainer would, and prints the town's
-//! timeline until every branch is on the forge. Docker when it is there, else local
+//! timeline until the refinery's pull requests are merged. Docker when it is there, else local
 //! processes.
 
 use std::collections::HashMap;
@@ -190,20 +190,31 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         say(&format!("mara labelled #{n} {title:?} gt:sling"));
     }
 
-    let outcome = follow(&store, &titles, started, Duration::from_secs(args.timeout)).await;
+    let outcome = follow(
+        &sim,
+        &store,
+        &titles,
+        started,
+        Duration::from_secs(args.timeout),
+    )
+    .await;
     let result = match outcome {
         Ok(branches) => {
+            let main = sim.branch_sha(REPO, "main").await?.unwrap_or_default();
+            let mut landed = 0;
+            for (_, path, _) in ISSUES {
+                if sim.read_file(REPO, "main", path).await?.is_some() {
+                    landed += 1;
+                }
+            }
             for (n, branch) in &branches {
-                let sha = sim.branch_sha(REPO, branch).await?.unwrap_or_default();
-                say(&format!(
-                    "#{n} is on the forge: {branch} at {}",
-                    &sha[..sha.len().min(12)]
-                ));
+                say(&format!("#{n} merged from {branch}; the issue is closed"));
             }
             say(&format!(
-                "done: {} issues worked, {} branches on the forge",
+                "done: {} issues worked, {} pull requests merged, {landed} files on main at {}",
                 titles.len(),
-                branches.len()
+                branches.len(),
+                &main[..main.len().min(12)]
             ));
             Ok(())
         }
@@ -262,15 +273,18 @@ async fn pick_runner(
     Ok((docker.clone(), Some(docker), Some(image)))
 }
 
-/// Print the town's events as they happen until every demo issue's bead is in
-/// review; returns the issue numbers and their branches.
+/// Print the town's events as they happen, approve and merge the refinery's pull
+/// requests as the maintainer, until every demo issue's bead is closed; returns the
+/// issue numbers and their branches.
 async fn follow(
+    sim: &forge_sim::SimHandle,
     store: &store::Store,
     titles: &HashMap<u64, &str>,
     started: Instant,
     timeout: Duration,
 ) -> anyhow::Result<Vec<(u64, String)>> {
     let mut after = 0;
+    let mut merged = std::collections::HashSet::new();
     loop {
         let events = store.read(move |c| store::events_since(c, after)).await?;
         for e in &events {
@@ -302,6 +316,9 @@ async fn follow(
                         .unwrap_or("?")
                 ),
                 ("status", Some("review")) => "gt_done: in review, merge request bead made".into(),
+                ("status", Some("closed")) => {
+                    format!("closed: {}", e.payload["reason"].as_str().unwrap_or("done"))
+                }
                 ("status", Some(s)) => {
                     format!("now {s}: {}", e.payload["reason"].as_str().unwrap_or(""))
                 }
@@ -326,7 +343,27 @@ async fn follow(
                 failed.id
             );
         }
-        if tasks.len() == titles.len() && tasks.iter().all(|b| b.status == BeadStatus::Review) {
+        // The maintainer reviews each pull request the refinery opened, and merges it.
+        for t in tasks.iter().filter(|t| t.status == BeadStatus::Review) {
+            let (Some(pr), Some(n)) = (
+                t.metadata["pull_request"].as_u64(),
+                crate::actions::issue_number(t),
+            ) else {
+                continue;
+            };
+            if merged.insert(pr) {
+                println!(
+                    "{:>7.2}s  #{n} {:<24} {}  the refinery opened PR #{pr}; mara approves and merges it",
+                    started.elapsed().as_secs_f64(),
+                    titles.get(&n).copied().unwrap_or(""),
+                    t.id
+                );
+                sim.approve("mara", REPO, pr).await?;
+                sim.merge_pr("mara", REPO, pr, forge_sim::MergeMethod::Merge)
+                    .await?;
+            }
+        }
+        if tasks.len() == titles.len() && tasks.iter().all(|b| b.status == BeadStatus::Closed) {
             return Ok(tasks
                 .iter()
                 .filter_map(|b| Some((crate::actions::issue_number(b)?, b.branch.clone()?)))

@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod plan;
 pub mod polecats;
 pub mod prompts;
+pub mod refinery;
 pub mod repo_config;
 pub mod server;
 pub mod store;

@@ -32,6 +32,8 @@ pub struct App {
     pub actions_notify: Arc<Notify>,
     /// Woken when beads may have become ready for a polecat.
     pub polecats_notify: Arc<Notify>,
+    /// Woken when merge requests or their pull requests may have moved.
+    pub refinery_notify: Arc<Notify>,
     pub forges: Forges,
     /// Where agents run; `None`: beads are made but nobody works them.
     pub runner: Option<Arc<dyn runner::Runner>>,
@@ -48,6 +50,7 @@ impl App {
             inbox_notify: Arc::new(Notify::new()),
             actions_notify: Arc::new(Notify::new()),
             polecats_notify: Arc::new(Notify::new()),
+            refinery_notify: Arc::new(Notify::new()),
             forges: Forges::new(),
             runner: None,
         })
@@ -71,12 +74,25 @@ impl App {
         ))
     }
 
+    /// The refinery: opens and follows the pull requests of finished beads.
+    pub fn refinery(&self) -> crate::refinery::Refinery {
+        crate::refinery::Refinery::new(
+            self.store.clone(),
+            self.config.clone(),
+            self.clock.clone(),
+            self.forges.clone(),
+            self.actions_notify.clone(),
+            self.refinery_notify.clone(),
+        )
+    }
+
     pub fn tools(&self) -> crate::agent_api::Tools {
         crate::agent_api::Tools {
             store: self.store.clone(),
             clock: self.clock.clone(),
             config: self.config.clone(),
             actions_notify: self.actions_notify.clone(),
+            refinery_notify: self.refinery_notify.clone(),
         }
     }
 
@@ -136,6 +152,7 @@ impl App {
         )
         .notifying(self.actions_notify.clone())
         .notifying(self.polecats_notify.clone())
+        .notifying(self.refinery_notify.clone())
     }
 }
 
@@ -313,6 +330,7 @@ pub fn start(app: App, listener: tokio::net::TcpListener) -> Running {
     if let Some(p) = app.polecats() {
         tasks.push(tokio::spawn(p.run(stopped(stop_rx.clone()))));
     }
+    tasks.push(tokio::spawn(app.refinery().run(stopped(stop_rx.clone()))));
     let router = app.router();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)

@@ -397,8 +397,25 @@ fn apply(
             Ok(rig) => rig,
             Err(why) => return Ok(Applied::NotARig(why)),
         };
-        if let ForgeEvent::Issue(issue) = event {
-            apply_issue(conn, config, &rig, issue, lookups, now)?;
+        match event {
+            ForgeEvent::Issue(issue) => apply_issue(conn, config, &rig, issue, lookups, now)?,
+            ForgeEvent::PullRequest(pr)
+                if matches!(
+                    pr.action,
+                    webhooks::PullRequestAction::Merged | webhooks::PullRequestAction::Closed
+                ) =>
+            {
+                let merged = pr.action == webhooks::PullRequestAction::Merged;
+                crate::refinery::apply_pull_request_closed(
+                    conn,
+                    &rig.id,
+                    pr.number,
+                    merged,
+                    &pr.actor.login,
+                    now,
+                )?;
+            }
+            _ => {}
         }
     }
     Ok(Applied::Done)

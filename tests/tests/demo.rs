@@ -1,20 +1,17 @@
 //! `gt demo`, the README's first command, run as a newcomer would: it must work the
-//! sample issues to branches on the (simulated) forge and exit 0.
+//! sample issues through the refinery's pull requests onto main and exit 0.
 
 use gastown_tests::process::gt;
 
 #[tokio::test]
-async fn the_demo_works_every_sample_issue_to_a_branch_on_the_forge() {
+async fn the_demo_lands_every_sample_issue_through_a_merged_pull_request() {
     let out = gt(&["demo", "--runner", "local", "--timeout", "120"], &[]).await;
     assert!(
-        out.contains("done: 3 issues worked, 3 branches on the forge"),
+        out.contains("done: 3 issues worked, 3 pull requests merged, 3 files on main"),
         "{out}"
     );
     for n in 1..=3 {
-        assert!(
-            out.contains(&format!("#{n} is on the forge: gt/gt-")),
-            "{out}"
-        );
+        assert!(out.contains(&format!("#{n} merged from gt/gt-")), "{out}");
     }
 }
 
@@ -32,7 +29,7 @@ async fn the_demo_uses_the_town_container_when_docker_is_there() {
         "{out}"
     );
     assert!(
-        out.contains("done: 3 issues worked, 3 branches on the forge"),
+        out.contains("done: 3 issues worked, 3 pull requests merged, 3 files on main"),
         "{out}"
     );
 }

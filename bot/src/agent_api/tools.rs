@@ -152,6 +152,8 @@ pub struct Tools {
     pub clock: SharedClock,
     pub config: Arc<Config>,
     pub actions_notify: Arc<Notify>,
+    /// Woken by `gt_done`: a merge request is waiting.
+    pub refinery_notify: Arc<Notify>,
 }
 
 impl Tools {
@@ -346,6 +348,7 @@ impl Tools {
             })
             .await??;
         self.actions_notify.notify_one();
+        self.refinery_notify.notify_one();
         Ok(result)
     }
 }

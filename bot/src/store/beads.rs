@@ -467,3 +467,51 @@ pub fn bead_events(conn: &Connection, bead_id: &str) -> Result<Vec<BeadEvent>> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
+
+/// Open merge_request beads, oldest first: the refinery's queue.
+pub fn open_merge_requests(conn: &Connection) -> Result<Vec<Bead>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM beads WHERE type = 'merge_request' AND status = 'open'
+         ORDER BY created_at, id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map([], bead_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The bead a forge ref names, of one type (a merge request's `rig!12`).
+pub fn find_by_forge_ref(
+    conn: &Connection,
+    forge_ref: &str,
+    bead_type: BeadType,
+) -> Result<Option<Bead>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM beads
+         WHERE forge_ref = ?1 AND type = ?2 AND status <> 'tombstone'
+         ORDER BY created_at DESC LIMIT 1"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![forge_ref, bead_type.as_str()], bead_from_row)
+        .optional()?)
+}
+
+/// Set one key of a bead's metadata, and its forge ref when given.
+pub fn annotate(
+    conn: &Connection,
+    id: &str,
+    key: &str,
+    value: &serde_json::Value,
+    forge_ref: Option<&str>,
+    now: Millis,
+) -> Result<Bead> {
+    conn.execute(
+        "UPDATE beads SET metadata = json_set(metadata, '$.' || ?2, json(?3)),
+                          forge_ref = coalesce(?4, forge_ref), updated_at = ?5
+         WHERE id = ?1",
+        params![id, key, value.to_string(), forge_ref, now],
+    )?;
+    get_bead(conn, id)
+}

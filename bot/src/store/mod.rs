@@ -31,9 +31,9 @@ pub use agents::{
     list_agents, live_sessions, note, polecat_id, sessions_of_bead, set_session_state,
 };
 pub use beads::{
-    Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep, bead_events,
-    create_bead, events_since, find_task_for_forge_ref, get_bead, list_beads, ready_beads,
-    transition,
+    Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep, annotate,
+    bead_events, create_bead, events_since, find_by_forge_ref, find_task_for_forge_ref, get_bead,
+    list_beads, open_merge_requests, ready_beads, transition,
 };
 pub use inbox::{
     InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, delivery_body, get_delivery,

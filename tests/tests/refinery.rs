@@ -1,0 +1,174 @@
+//! After a polecat is done, the refinery opens one pull request that closes the issue,
+//! and the beads follow it: a person merging it closes them as merged.
+
+use std::time::Duration;
+
+use bot::store::{BeadStatus, BeadType, CloseReason};
+use forge_sim::{MergeMethod, SimHandle};
+use gastown_tests::TestTown;
+use gastown_tests::town::GITHUB_SECRET;
+
+const REPO: &str = "octo/hello";
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn world() -> (SimHandle, TestTown) {
+    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
+    let town = TestTown::builder()
+        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
+        .local_runner()
+        .start()
+        .await;
+    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
+        .await
+        .unwrap();
+    (sim, town)
+}
+
+const PLAN: &str = "Add a greeting.\n\n```gastown-plan\nfiles:\n  - path: hello.md\n    content: |\n      hello\ncommit: Add hello.md\n```\n";
+
+/// Label, and let the polecat finish: the task is in review with a merge request.
+async fn worked_issue(sim: &SimHandle, town: &TestTown) -> u64 {
+    let n = sim
+        .open_issue("mara", REPO, "Add a greeting", PLAN)
+        .await
+        .unwrap();
+    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
+    town.run_until(WAIT, "the task to reach review", |b| {
+        b.iter()
+            .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Review)
+    })
+    .await;
+    n
+}
+
+#[tokio::test]
+async fn a_finished_bead_gets_one_pull_request_and_closes_when_it_is_merged() {
+    let (sim, town) = world().await;
+    let n = worked_issue(&sim, &town).await;
+
+    // The refinery opens the PR; looking again (a restart, a second round) opens none.
+    assert_eq!(town.app.refinery().step().await.unwrap(), 1);
+    town.app.refinery().step().await.unwrap();
+    let prs = sim.pull_requests(REPO).await;
+    assert_eq!(prs.len(), 1, "{prs:#?}");
+    let pr = &prs[0];
+    let task = town
+        .beads()
+        .await
+        .into_iter()
+        .find(|b| b.bead_type == BeadType::Task)
+        .unwrap();
+    assert_eq!(Some(pr.head_ref.clone()), task.branch);
+    assert_eq!(pr.base_ref, "main");
+    let body = sim
+        .issue(REPO, pr.number)
+        .await
+        .unwrap()
+        .body
+        .unwrap_or_default();
+    assert!(body.contains(&format!("Closes #{n}.")), "{body}");
+    assert!(
+        body.contains(&format!("bead `{}`", task.id)) && body.contains("**nux**"),
+        "{body}"
+    );
+
+    // The issue's status comment points at the PR.
+    town.act().await;
+    let status = sim
+        .comments(REPO, n)
+        .await
+        .into_iter()
+        .find(|c| c.body.contains("<!-- gastown:status"))
+        .unwrap();
+    assert!(
+        status
+            .body
+            .contains(&format!("| pull request | #{} |", pr.number)),
+        "{}",
+        status.body
+    );
+
+    // A maintainer merges it: the webhook closes the task and its merge request.
+    sim.merge_pr("mara", REPO, pr.number, MergeMethod::Merge)
+        .await
+        .unwrap();
+    let beads = town
+        .run_until(WAIT, "the task to close", |b| {
+            b.iter()
+                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Closed)
+        })
+        .await;
+    for b in beads.iter().filter(|b| b.bead_type != BeadType::Message) {
+        assert_eq!(
+            (b.status, b.close_reason),
+            (BeadStatus::Closed, Some(CloseReason::Merged)),
+            "{b:#?}"
+        );
+    }
+    town.act().await;
+    let status = sim
+        .comments(REPO, n)
+        .await
+        .into_iter()
+        .find(|c| c.body.contains("<!-- gastown:status"))
+        .unwrap();
+    assert!(status.body.contains("is **done**"), "{}", status.body);
+    let issue = sim.issue(REPO, n).await.unwrap();
+    assert_eq!(
+        issue.state,
+        forge_sim::world::IssueState::Closed,
+        "the PR closed the issue"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_gastown_yaml_is_named_on_the_issue_and_nothing_lands() {
+    let (sim, town) = world().await;
+    sim.commit_file(
+        "mara",
+        REPO,
+        "main",
+        ".gastown.yaml",
+        "merge_strategy: pr\nauto_merge: sometimes\n",
+        "Configure gastown",
+    )
+    .await
+    .unwrap();
+    let n = worked_issue(&sim, &town).await;
+    for _ in 0..2 {
+        assert_eq!(town.app.refinery().step().await.unwrap(), 0);
+        town.act().await;
+    }
+    assert!(
+        sim.pull_requests(REPO).await.is_empty(),
+        "no PR while the config is broken"
+    );
+    let said: Vec<_> = sim
+        .comments(REPO, n)
+        .await
+        .into_iter()
+        .filter(|c| c.body.contains("gastown:config-invalid"))
+        .collect();
+    assert_eq!(said.len(), 1, "said once: {said:#?}");
+    assert!(
+        said[0]
+            .body
+            .contains(".gastown.yaml@main:2: field 'auto_merge'"),
+        "{}",
+        said[0].body
+    );
+
+    // Fixed on the target branch: the refinery goes on.
+    sim.commit_file(
+        "mara",
+        REPO,
+        "main",
+        ".gastown.yaml",
+        "auto_merge: false\n",
+        "Fix",
+    )
+    .await
+    .unwrap();
+    assert_eq!(town.app.refinery().step().await.unwrap(), 1);
+    assert_eq!(sim.pull_requests(REPO).await.len(), 1);
+}
