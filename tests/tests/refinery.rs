@@ -172,3 +172,75 @@ async fn a_broken_gastown_yaml_is_named_on_the_issue_and_nothing_lands() {
     assert_eq!(town.app.refinery().step().await.unwrap(), 1);
     assert_eq!(sim.pull_requests(REPO).await.len(), 1);
 }
+
+/// The same on GitLab: a merge request in a nested project, merged by a developer.
+#[tokio::test]
+async fn on_gitlab_the_refinery_opens_a_merge_request_and_its_merge_closes_the_beads() {
+    const PROJECT: &str = "town/tools/hello";
+    let sim = forge_sim::ForgeSim::start(forge_sim::SimOptions::default())
+        .await
+        .unwrap();
+    sim.create_gitlab_project(PROJECT, "main").await.unwrap();
+    let bot = sim.add_user("gastown-bot").await.unwrap();
+    sim.add_member(PROJECT, "gastown-bot", 40).unwrap();
+    sim.add_user("devi").await.unwrap();
+    sim.add_member(PROJECT, "devi", 40).unwrap();
+    sim.commit_file(
+        "devi",
+        PROJECT,
+        "main",
+        "README.md",
+        "# hello\n",
+        "Initial commit",
+    )
+    .await
+    .unwrap();
+    let town = TestTown::builder()
+        .gitlab_forge(&sim.gitlab_api_url(), &sim.addr().to_string(), &bot.token)
+        .local_runner()
+        .start()
+        .await;
+    sim.set_gitlab_hook(
+        PROJECT,
+        &town.url("/webhooks/gitlab"),
+        gastown_tests::town::GITLAB_TOKEN,
+    )
+    .unwrap();
+    let iid = sim
+        .gl_open_issue("devi", PROJECT, "Add a greeting", PLAN)
+        .await
+        .unwrap();
+    sim.gl_add_label("devi", PROJECT, iid, "gt:sling")
+        .await
+        .unwrap();
+    town.run_until(WAIT, "the task to reach review", |b| {
+        b.iter()
+            .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Review)
+    })
+    .await;
+
+    assert_eq!(town.app.refinery().step().await.unwrap(), 1);
+    let task = town
+        .beads()
+        .await
+        .into_iter()
+        .find(|b| b.bead_type == BeadType::Task)
+        .unwrap();
+    let mr = task.metadata["pull_request"]
+        .as_u64()
+        .expect("the MR's iid is recorded");
+    sim.gl_merge("devi", PROJECT, mr, false).await.unwrap();
+    let beads = town
+        .run_until(WAIT, "the task to close", |b| {
+            b.iter()
+                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Closed)
+        })
+        .await;
+    let task = beads
+        .iter()
+        .find(|b| b.bead_type == BeadType::Task)
+        .unwrap();
+    assert_eq!(task.close_reason, Some(CloseReason::Merged));
+    let file = sim.read_file(PROJECT, "main", "hello.md").await.unwrap();
+    assert_eq!(String::from_utf8(file.unwrap()).unwrap(), "hello\n");
+}
