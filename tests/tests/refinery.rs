@@ -244,3 +244,26 @@ async fn on_gitlab_the_refinery_opens_a_merge_request_and_its_merge_closes_the_b
     let file = sim.read_file(PROJECT, "main", "hello.md").await.unwrap();
     assert_eq!(String::from_utf8(file.unwrap()).unwrap(), "hello\n");
 }
+
+#[tokio::test]
+async fn a_pull_request_closed_without_merging_rejects_the_work() {
+    let (sim, town) = world().await;
+    let n = worked_issue(&sim, &town).await;
+    assert_eq!(town.app.refinery().step().await.unwrap(), 1);
+    let pr = sim.pull_requests(REPO).await[0].number;
+    sim.close_issue("mara", REPO, pr).await.unwrap();
+    let beads = town
+        .run_until(WAIT, "the task to close", |b| {
+            b.iter()
+                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Closed)
+        })
+        .await;
+    for b in &beads {
+        assert_eq!(b.close_reason, Some(CloseReason::Rejected), "{b:#?}");
+    }
+    assert_eq!(
+        sim.issue(REPO, n).await.unwrap().state,
+        forge_sim::world::IssueState::Open,
+        "the issue stays open for another try"
+    );
+}

@@ -185,16 +185,32 @@ impl Sim {
             issue.closed_by = (state == IssueState::Closed).then_some(actor);
         }
         issue.updated_at = t;
+        // A pull request is an issue in the REST model, but GitHub reports its edits,
+        // closing and reopening as `pull_request` events.
+        let is_pull = world
+            .repo(repo)
+            .is_some_and(|r| r.pulls.contains_key(&number));
         if !changes.is_empty() {
-            self.issue_event(
-                &world,
-                repo,
-                number,
-                "edited",
-                actor,
-                None,
-                Some(Value::Object(changes)),
-            );
+            if is_pull {
+                self.pull_event(
+                    &world,
+                    repo,
+                    number,
+                    "edited",
+                    actor,
+                    json!({ "changes": Value::Object(changes) }),
+                );
+            } else {
+                self.issue_event(
+                    &world,
+                    repo,
+                    number,
+                    "edited",
+                    actor,
+                    None,
+                    Some(Value::Object(changes)),
+                );
+            }
         }
         if let Some(state) = state_change {
             let action = if state == IssueState::Closed {
@@ -202,7 +218,11 @@ impl Sim {
             } else {
                 "reopened"
             };
-            self.issue_event(&world, repo, number, action, actor, None, None);
+            if is_pull {
+                self.pull_event(&world, repo, number, action, actor, json!({}));
+            } else {
+                self.issue_event(&world, repo, number, action, actor, None, None);
+            }
         }
         drop(world);
         if let Some(labels) = patch.labels {
