@@ -112,22 +112,14 @@ pub fn parse(text: &str, at: &str) -> Result<RepoConfig, RepoConfigError> {
             "{at}: the top level must be a mapping of settings"
         )));
     }
-    let schema: Value = serde_json::from_str(SCHEMA).expect("the bundled schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("the bundled schema is valid");
-    let problems: Vec<String> = validator
-        .iter_errors(&value)
-        .map(|e| {
-            let pointer = e.instance_path().as_str().to_string();
-            let field = if pointer.is_empty() {
-                "(top level)".to_string()
-            } else {
-                pointer.trim_start_matches('/').replace('/', ".")
-            };
+    let problems: Vec<String> = crate::config::schema_violations(SCHEMA, &value)
+        .into_iter()
+        .map(|v| {
             let line = doc
-                .line_of(&pointer)
+                .line_of(&v.pointer)
                 .map(|l| format!(":{l}"))
                 .unwrap_or_default();
-            format!("{at}{line}: field `{field}`: {}", e.masked())
+            format!("{at}{line}: field `{}`: {}", v.field, v.message)
         })
         .collect();
     if !problems.is_empty() {

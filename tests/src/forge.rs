@@ -27,3 +27,27 @@ pub async fn github_with_repo(repo: &str) -> (SimHandle, UserHandle) {
     .unwrap();
     (sim, bot)
 }
+
+/// A simulated GitLab with the nested project `path` (one commit on `main`), the bot's
+/// account (maintainer) and devi, a developer. Returns the bot's account.
+pub async fn gitlab_with_project(path: &str) -> (SimHandle, UserHandle) {
+    let sim = ForgeSim::start(SimOptions::default())
+        .await
+        .expect("simulator");
+    sim.create_gitlab_project(path, "main").await.unwrap();
+    let bot = sim.add_user("gastown-bot").await.unwrap();
+    sim.add_member(path, "gastown-bot", 40).unwrap();
+    sim.add_user("devi").await.unwrap();
+    sim.add_member(path, "devi", 40).unwrap();
+    sim.commit_file(
+        "devi",
+        path,
+        "main",
+        "README.md",
+        "# hello\n",
+        "Initial commit",
+    )
+    .await
+    .unwrap();
+    (sim, bot)
+}

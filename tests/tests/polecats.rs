@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bot::store::{Bead, BeadStatus, BeadType};
-use forge_sim::{ForgeSim, SimHandle, SimOptions};
+use forge_sim::SimHandle;
 use gastown_tests::TestTown;
 use gastown_tests::town::GITHUB_SECRET;
 
@@ -242,24 +242,7 @@ async fn an_agent_that_exits_without_done_is_retried_once_then_the_bead_fails() 
 #[tokio::test]
 async fn a_labelled_gitlab_issue_becomes_a_branch_on_the_forge() {
     const PROJECT: &str = "town/tools/hello";
-    let sim = ForgeSim::start(SimOptions::default())
-        .await
-        .expect("simulator");
-    sim.create_gitlab_project(PROJECT, "main").await.unwrap();
-    let bot = sim.add_user("gastown-bot").await.unwrap();
-    sim.add_member(PROJECT, "gastown-bot", 40).unwrap();
-    sim.add_user("devi").await.unwrap();
-    sim.add_member(PROJECT, "devi", 30).unwrap();
-    sim.commit_file(
-        "devi",
-        PROJECT,
-        "main",
-        "README.md",
-        "# hello\n",
-        "Initial commit",
-    )
-    .await
-    .unwrap();
+    let (sim, bot) = gastown_tests::forge::gitlab_with_project(PROJECT).await;
     let town = TestTown::builder()
         .gitlab_forge(&sim.gitlab_api_url(), &sim.addr().to_string(), &bot.token)
         .local_runner()

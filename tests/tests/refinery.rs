@@ -177,24 +177,7 @@ async fn a_broken_gastown_yaml_is_named_on_the_issue_and_nothing_lands() {
 #[tokio::test]
 async fn on_gitlab_the_refinery_opens_a_merge_request_and_its_merge_closes_the_beads() {
     const PROJECT: &str = "town/tools/hello";
-    let sim = forge_sim::ForgeSim::start(forge_sim::SimOptions::default())
-        .await
-        .unwrap();
-    sim.create_gitlab_project(PROJECT, "main").await.unwrap();
-    let bot = sim.add_user("gastown-bot").await.unwrap();
-    sim.add_member(PROJECT, "gastown-bot", 40).unwrap();
-    sim.add_user("devi").await.unwrap();
-    sim.add_member(PROJECT, "devi", 40).unwrap();
-    sim.commit_file(
-        "devi",
-        PROJECT,
-        "main",
-        "README.md",
-        "# hello\n",
-        "Initial commit",
-    )
-    .await
-    .unwrap();
+    let (sim, bot) = gastown_tests::forge::gitlab_with_project(PROJECT).await;
     let town = TestTown::builder()
         .gitlab_forge(&sim.gitlab_api_url(), &sim.addr().to_string(), &bot.token)
         .local_runner()

@@ -578,8 +578,26 @@ fn set_pointer(root: &mut Value, pointer: &str, v: Value) {
 }
 
 fn schema_problems<'a>(value: &Value, origin: &dyn Fn(&str) -> Origin<'a>) -> Vec<String> {
-    let schema: Value = serde_json::from_str(SCHEMA).expect("the bundled schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("the bundled schema is valid");
+    schema_violations(SCHEMA, value)
+        .into_iter()
+        .map(|v| format!("{}: field `{}`: {}", origin(&v.pointer), v.field, v.message))
+        .collect()
+}
+
+/// One place a document breaks its JSON Schema.
+pub struct Violation {
+    /// JSON pointer, for finding the line.
+    pub pointer: String,
+    /// The same as a dotted field name, for people.
+    pub field: String,
+    pub message: String,
+}
+
+/// Check `value` against a bundled schema. Shared by the server configuration and
+/// the repositories' `.gastown.yaml`, so both report mistakes the same way.
+pub fn schema_violations(schema: &str, value: &Value) -> Vec<Violation> {
+    let schema: Value = serde_json::from_str(schema).expect("a bundled schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a bundled schema is valid");
     validator
         .iter_errors(value)
         .map(|e| {
@@ -589,7 +607,11 @@ fn schema_problems<'a>(value: &Value, origin: &dyn Fn(&str) -> Origin<'a>) -> Ve
             } else {
                 pointer.trim_start_matches('/').replace('/', ".")
             };
-            format!("{}: field `{field}`: {}", origin(&pointer), e.masked())
+            Violation {
+                pointer,
+                field,
+                message: e.masked().to_string(),
+            }
         })
         .collect()
 }
