@@ -72,6 +72,14 @@ async fn a_finished_bead_gets_one_pull_request_and_closes_when_it_is_merged() {
         "{body}"
     );
 
+    // The refinery's status is on the PR's head commit.
+    let statuses = sim.statuses(REPO, &pr.head_sha).await;
+    let ours = statuses
+        .iter()
+        .find(|s| s.context == "gastown/refinery")
+        .expect("a gastown/refinery status");
+    assert_eq!(ours.state, "success");
+
     // The status comment points at the PR.
     town.act().await;
     let status = sim

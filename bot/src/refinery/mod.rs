@@ -23,7 +23,7 @@ use webhooks::ForgeKind;
 use crate::clock::SharedClock;
 use crate::comments;
 use crate::config::Config;
-use crate::forge::{Forge, ForgeError, NewPullRequest, RepoPath};
+use crate::forge::{CheckState, CommitStatus, Forge, ForgeError, NewPullRequest, RepoPath};
 use crate::forges::Forges;
 use crate::repo_config::{self, MergeStrategy, RepoConfig};
 use crate::store::{self, Bead, BeadStatus, BeadType, Store, StoreError};
@@ -169,6 +169,19 @@ impl Refinery {
         let pr = self
             .open_pull_request(forge.as_ref(), &repo, &task, mr, issue, &branch, &target)
             .await?;
+        // The refinery's verdict on the head it checked, where the forge shows checks.
+        // Gates that are configured but not run yet are never reported as passed.
+        let status = CommitStatus {
+            context: "gastown/refinery".into(),
+            state: if config.quality_gates.is_empty() {
+                CheckState::Success
+            } else {
+                CheckState::Pending
+            },
+            description: refinery_verdict(&config),
+            target_url: None,
+        };
+        forge.set_status(&repo, &pr.head_sha, &status).await?;
         let (mr_id, task_id, rig_id, now) = (
             mr.id.clone(),
             task.id.clone(),
@@ -300,6 +313,18 @@ impl Refinery {
         let pr = forge.create_pull_request(repo, &new).await?;
         tracing::info!(number = pr.number, url = %pr.url, "pull request opened");
         Ok(pr)
+    }
+}
+
+/// What the `gastown/refinery` status says (forges cap descriptions at 140 characters).
+fn refinery_verdict(config: &RepoConfig) -> String {
+    if config.quality_gates.is_empty() {
+        "No quality gates in .gastown.yaml; ready for review".into()
+    } else {
+        format!(
+            "{} quality gates configured; the refinery cannot run gates yet",
+            config.quality_gates.len()
+        )
     }
 }
 
