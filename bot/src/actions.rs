@@ -9,7 +9,6 @@ use rusqlite::Connection;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
-use webhooks::ForgeKind;
 
 use crate::clock::{Millis, SharedClock};
 use crate::comments;
@@ -228,16 +227,10 @@ impl ActionRunner {
         let rig_id = action.rig_id.clone();
         let rig = self
             .store
-            .read(move |c| {
-                store::list_rigs(c).map(|rigs| rigs.into_iter().find(|r| r.id == rig_id))
-            })
+            .read(move |c| store::find_rig(c, &rig_id))
             .await?
             .ok_or_else(|| ActionError::Permanent(format!("rig {} is gone", action.rig_id)))?;
-        let kind = match rig.forge.as_str() {
-            "gitlab" => ForgeKind::GitLab,
-            _ => ForgeKind::GitHub,
-        };
-        let forge = self.forges.get(kind, &rig.host).ok_or_else(|| {
+        let forge = self.forges.for_rig(&rig).ok_or_else(|| {
             ActionError::Permanent(format!("no forge client for {}:{}", rig.forge, rig.host))
         })?;
         let number = action.payload["number"]

@@ -29,11 +29,7 @@ pub async fn catch_up(app: &App) -> Result<CatchUpReport, StoreError> {
     let rigs = app.store.read(store::list_rigs).await?;
     let label = app.config.labels.sling.clone();
     for rig in rigs {
-        let kind = match rig.forge.as_str() {
-            "gitlab" => ForgeKind::GitLab,
-            _ => ForgeKind::GitHub,
-        };
-        let Some(forge) = app.forges.get(kind, &rig.host) else {
+        let Some(forge) = app.forges.for_rig(&rig) else {
             tracing::debug!(rig = %rig.id, "no forge client for this rig; not caught up");
             continue;
         };
@@ -70,7 +66,14 @@ pub async fn catch_up(app: &App) -> Result<CatchUpReport, StoreError> {
                     continue;
                 }
             };
-            let event = labeled_event(kind, &rig.host, &rig.path, &issue, &label, &labeller);
+            let event = labeled_event(
+                rig.forge_kind(),
+                &rig.host,
+                &rig.path,
+                &issue,
+                &label,
+                &labeller,
+            );
             match app.worker().apply_events(vec![event]).await {
                 Ok(()) => {
                     tracing::info!(%forge_ref, %labeller, "catch-up handled a missed sling");

@@ -36,6 +36,11 @@ impl Forges {
             .cloned()
     }
 
+    /// The client for a rig's forge and host.
+    pub fn for_rig(&self, rig: &crate::store::Rig) -> Option<Arc<dyn Forge>> {
+        self.get(rig.forge_kind(), &rig.host)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
     }

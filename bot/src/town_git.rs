@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
-use webhooks::ForgeKind;
 
 use crate::agent_api::token_digest;
 use crate::clock::SharedClock;
@@ -48,18 +47,10 @@ impl RigResolver for StoreRigs {
         let (f, h, p) = (forge.to_string(), host.to_string(), path.to_string());
         let rig = self
             .store
-            .read(move |c| {
-                Ok(store::list_rigs(c)?
-                    .into_iter()
-                    .find(|r| r.forge == f && r.host == h && r.path == p))
-            })
+            .read(move |c| store::rig_at(c, &f, &h, &p))
             .await
             .ok()??;
-        let kind = match rig.forge.as_str() {
-            "gitlab" => ForgeKind::GitLab,
-            _ => ForgeKind::GitHub,
-        };
-        let client = self.forges.get(kind, &rig.host)?;
+        let client = self.forges.for_rig(&rig)?;
         Some(RigTarget {
             rig_id: rig.id,
             forge: client,

@@ -191,10 +191,7 @@ impl Tools {
                     store::set_session_state(c, &g.session_id, "running")?;
                 }
                 store::heartbeat(c, &g.agent_id, now)?;
-                let rig = store::list_rigs(c)?
-                    .into_iter()
-                    .find(|r| Some(&r.id) == bead.rig_id.as_ref())
-                    .ok_or_else(|| StoreError::NotFound(format!("rig of bead {}", bead.id)))?;
+                let rig = store::get_rig(c, bead.rig_id.as_deref().unwrap_or_default())?;
                 Ok((bead, rig))
             })
             .await?;

@@ -268,10 +268,7 @@ impl Polecats {
                 )?;
                 let bead = store::get_bead(c, &b)?;
                 crate::actions::queue_bead_update(c, &bead, now)?;
-                store::list_rigs(c)?
-                    .into_iter()
-                    .find(|x| x.id == r)
-                    .ok_or_else(|| StoreError::NotFound(format!("rig {r}")))
+                store::get_rig(c, &r)
             })
             .await?;
         self.actions_notify.notify_one();

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::sync::{Mutex, Notify};
 use tracing::Instrument;
-use webhooks::ForgeKind;
 
 use crate::clock::SharedClock;
 use crate::comments;
@@ -130,19 +129,11 @@ impl Refinery {
             .store
             .read(move |c| {
                 let task = store::get_bead(c, &task_id)?;
-                let rig = store::list_rigs(c)?
-                    .into_iter()
-                    .find(|r| r.id == rig_id)
-                    .ok_or_else(|| StoreError::NotFound(format!("rig {rig_id}")))?;
+                let rig = store::get_rig(c, &rig_id)?;
                 Ok((task, rig))
             })
             .await?;
-        let kind = if rig.forge == "gitlab" {
-            ForgeKind::GitLab
-        } else {
-            ForgeKind::GitHub
-        };
-        let Some(forge) = self.forges.get(kind, &rig.host) else {
+        let Some(forge) = self.forges.for_rig(&rig) else {
             tracing::warn!(rig = %rig.id, "no forge client for this rig: the refinery cannot open a pull request");
             return Ok(false);
         };

@@ -40,7 +40,7 @@ pub use inbox::{
     insert_delivery, list_inbox, mark_failed, mark_ignored, mark_processed, next_due,
     retry_delivery, schedule_retry, take_due,
 };
-pub use rigs::{Rig, ensure_rig, ensure_town, list_rigs, rig_id};
+pub use rigs::{Rig, ensure_rig, ensure_town, find_rig, get_rig, list_rigs, rig_at, rig_id};
 
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum StoreError {

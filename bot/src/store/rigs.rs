@@ -75,6 +75,41 @@ pub fn list_rigs(conn: &Connection) -> Result<Vec<Rig>> {
     Ok(rows)
 }
 
+/// The rig with this id, if it exists.
+pub fn find_rig(conn: &Connection, id: &str) -> Result<Option<Rig>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, town_id, forge, host, path, created_at FROM rigs WHERE id = ?1",
+        )?
+        .query_row([id], rig_from_row)
+        .optional()?)
+}
+
+/// The rig with this id; a missing one is an error naming it.
+pub fn get_rig(conn: &Connection, id: &str) -> Result<Rig> {
+    find_rig(conn, id)?.ok_or_else(|| super::StoreError::NotFound(format!("no rig {id}")))
+}
+
+/// The rig of repository `path` on `forge` at `host`, if it exists.
+pub fn rig_at(conn: &Connection, forge: &str, host: &str, path: &str) -> Result<Option<Rig>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, town_id, forge, host, path, created_at FROM rigs
+             WHERE forge = ?1 AND host = ?2 AND path = ?3",
+        )?
+        .query_row(params![forge, host, path], rig_from_row)
+        .optional()?)
+}
+
+impl Rig {
+    pub fn forge_kind(&self) -> webhooks::ForgeKind {
+        match self.forge.as_str() {
+            "gitlab" => webhooks::ForgeKind::GitLab,
+            _ => webhooks::ForgeKind::GitHub,
+        }
+    }
+}
+
 fn rig_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rig> {
     Ok(Rig {
         id: r.get(0)?,
