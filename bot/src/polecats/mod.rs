@@ -157,19 +157,10 @@ impl Polecats {
         }
     }
 
+    /// Rounds until shutdown; exits are noticed by polling the runner's records.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            if let Err(e) = self.step().await {
-                tracing::error!(error = %e, "polecat round failed; retrying");
-            }
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = self.notify.notified() => {}
-                // Exits are noticed by polling the runner's records.
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-            }
-        }
+        let every = Duration::from_millis(250);
+        crate::rounds::run("polecats", every, &self.notify, shutdown, || self.step()).await
     }
 
     async fn dispatch(&self) -> Result<usize, PolecatError> {

@@ -108,17 +108,8 @@ impl Refinery {
     }
 
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            if let Err(e) = self.step().await {
-                tracing::error!(error = %e, "refinery round failed; retrying");
-            }
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = self.notify.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            }
-        }
+        let every = Duration::from_secs(2);
+        crate::rounds::run("refinery", every, &self.notify, shutdown, || self.step()).await
     }
 
     /// Take one merge request as far as it can go now. `Ok(false)`: it waits.
