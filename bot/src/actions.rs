@@ -277,10 +277,14 @@ impl ActionRunner {
                 let marker = action.payload["marker"].as_str().unwrap_or_default();
                 let repo = RepoPath::new(rig.path.clone());
                 let existing = forge.comments(&repo, number, false).await?;
-                if !marker.is_empty() && existing.iter().any(|c| c.body.contains(marker)) {
-                    return Ok(());
+                if marker.is_empty() || !existing.iter().any(|c| c.body.contains(marker)) {
+                    forge.create_comment(&repo, number, false, body).await?;
                 }
-                forge.create_comment(&repo, number, false, body).await?;
+                if action.payload["close_issue"].as_bool() == Some(true) {
+                    forge
+                        .set_issue_state(&repo, number, crate::forge::State::Closed)
+                        .await?;
+                }
                 Ok(())
             }
             other => Err(ActionError::Permanent(format!(

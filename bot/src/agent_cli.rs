@@ -19,6 +19,9 @@ use crate::plan;
 pub enum AgentCommand {
     /// Follow the ```gastown-plan block of the hooked bead's issue, push, then gt_done.
     Scripted,
+    /// The refinery's run: rebase the branch onto its target, push it, run the
+    /// quality gates and report.
+    Refinery,
 }
 
 /// The tool API as seen from inside the town.
@@ -121,6 +124,7 @@ pub async fn done(summary: Option<String>) -> anyhow::Result<()> {
 pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
     match cmd {
         AgentCommand::Scripted => scripted().await,
+        AgentCommand::Refinery => crate::refinery::in_town::run().await,
     }
 }
 
@@ -133,7 +137,14 @@ async fn scripted() -> anyhow::Result<()> {
         "scripted polecat {} on bead {} ({})",
         prime.agent.name, prime.bead.id, prime.branch
     );
-    let plan = plan::parse(&prime.bead.body)?;
+    let whole = plan::parse(&prime.bead.body)?;
+    let attempt = prime.rework.as_ref().map(|r| r.attempt);
+    if let Some(r) = &prime.rework {
+        eprintln!("rework {} of {}: {}", r.attempt, r.max, r.reason);
+    }
+    let Some(plan) = whole.step(attempt) else {
+        bail!("the plan has no `rework` steps, so the scripted runtime cannot rework this branch");
+    };
     let dir = std::env::current_dir()?;
     for f in &plan.files {
         let path = dir.join(&f.path);

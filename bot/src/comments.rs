@@ -2,6 +2,7 @@
 //! and each message is snapshot-tested. Texts are Markdown; user-supplied strings are
 //! quoted so they cannot inject markup or mentions.
 
+use crate::refinery::gates::GateResult;
 use crate::store::{Bead, BeadStatus};
 
 /// Marks the bot's status comment for a bead, so the bot can find it again after a
@@ -45,6 +46,25 @@ pub fn status_comment(bead: &Bead) -> String {
     if bead.attempts > 1 {
         rows.push_str(&format!("| attempt | {} |\n", bead.attempts));
     }
+    if let Some(r) = bead.metadata.get("rework").filter(|r| r.is_object()) {
+        rows.push_str(&format!(
+            "| rework | {} of {}: {} |\n",
+            r["attempt"],
+            r["max"],
+            r["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .replace(['|', '\n'], " ")
+        ));
+    }
+    if bead.status == BeadStatus::Review
+        && let Some(w) = bead.metadata.get("waiting_for").and_then(|w| w.as_str())
+    {
+        rows.push_str(&format!(
+            "| waiting for | {} |\n",
+            w.replace(['|', '\n'], " ")
+        ));
+    }
     format!(
         "{marker}\n\
          **Gastown** · bead `{id}` is **{headline}**: {next}.\n\
@@ -82,11 +102,13 @@ pub fn pull_request_body(
     task: &Bead,
     merge_request: &Bead,
     issue: Option<u64>,
-    gates: &[(String, bool)],
+    gates: &[GateResult],
 ) -> String {
-    let polecat = task
-        .hook
-        .as_deref()
+    let polecat = merge_request
+        .metadata
+        .get("agent")
+        .and_then(|a| a.as_str())
+        .or(task.hook.as_deref())
         .and_then(|h| h.rsplit('/').next())
         .map(inline_code_safe)
         .unwrap_or_else(|| "a polecat".into());
@@ -98,10 +120,14 @@ pub fn pull_request_body(
     let gates = if gates.is_empty() {
         "No quality gates are configured (`quality_gates` in `.gastown.yaml`).\n".to_string()
     } else {
-        let mut t = "| gate | result |\n|---|---|\n".to_string();
-        for (name, passed) in gates {
-            let mark = if *passed { "passed" } else { "failed" };
-            t.push_str(&format!("| {} | {mark} |\n", name.replace('|', "")));
+        let mut t = "| gate | result | time |\n|---|---|---|\n".to_string();
+        for g in gates {
+            t.push_str(&format!(
+                "| {} | {} | {:.1} s |\n",
+                g.name.replace(['|', '\n'], ""),
+                crate::refinery::gates::outcome(g),
+                g.duration_ms as f64 / 1000.0
+            ));
         }
         t
     };
@@ -129,6 +155,67 @@ pub fn repo_config_invalid(problems: &str, marker: &str) -> String {
          \n{listed}\n\
          Fix the file on the target branch; the refinery checks it again and goes on.\n"
     )
+}
+
+/// Said on the issue when `direct` landed the work (the issue is closed with it).
+pub fn landed_comment(target: &str, sha: &str, marker: &str) -> String {
+    format!(
+        "{marker}\n**Gastown** · the refinery landed this work on `{}` in {sha}, after \
+         rebasing it and running the quality gates.\n",
+        target.replace('`', "")
+    )
+}
+
+/// Said on the issue when the refinery sends work back to a polecat. The details are
+/// tool output (untrusted), so they go in a fenced block that cannot be closed early.
+pub fn rework_comment(attempt: u32, max: u32, reason: &str, details: &str, marker: &str) -> String {
+    format!(
+        "{marker}\n\
+         **Gastown** · the refinery sent this work back (rework {attempt} of {max}): {reason}.\n\
+         A polecat is reworking the same branch.\n{}",
+        details_block(details),
+    )
+}
+
+/// Said when the refinery gives up: the people to ask are named so the forge tells them.
+pub fn escalation_comment(
+    mentions: &[String],
+    reason: &str,
+    details: &str,
+    marker: &str,
+) -> String {
+    let who: Vec<String> = mentions
+        .iter()
+        .map(|m| format!("@{}", inline_code_safe(m)))
+        .filter(|m| m.len() > 1)
+        .collect();
+    let who = if who.is_empty() {
+        "A maintainer".to_string()
+    } else {
+        who.join(" ")
+    };
+    format!(
+        "{marker}\n\
+         **Gastown** · escalation: the refinery cannot land this work and has run out of \
+         rework attempts. Last problem: {reason}.\n\
+         {who}, a person is needed: fix the branch by hand, or close this issue.\n{}",
+        details_block(details),
+    )
+}
+
+fn details_block(details: &str) -> String {
+    if details.trim().is_empty() {
+        return String::new();
+    }
+    let fence = "`".repeat(longest_backtick_run(details).max(2) + 1);
+    format!(
+        "\n<details><summary>What failed</summary>\n\n{fence}text\n{}\n{fence}\n</details>\n",
+        details.trim_end()
+    )
+}
+
+fn longest_backtick_run(s: &str) -> usize {
+    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 /// Marks a refusal so catch-up and redeliveries never post it twice.

@@ -11,6 +11,12 @@
 //! commands:
 //!   - test -s docs/hello.md
 //! commit: Add a greeting
+//! rework:            # optional: what each rework does (1st, 2nd, …)
+//!   - files:
+//!       - path: docs/hello.md
+//!         content: |
+//!           Hello again.
+//!     commit: Fix the greeting
 //! ```
 //! ````
 //!
@@ -27,6 +33,23 @@ pub struct Plan {
     #[serde(default)]
     pub commands: Vec<String>,
     pub commit: String,
+    /// The steps of the first, second, … rework, when the refinery sends work back.
+    #[serde(default)]
+    pub rework: Vec<Plan>,
+}
+
+impl Plan {
+    /// The step for this attempt: the plan itself, or its rework `n` (1-based; the
+    /// last one repeats).
+    pub fn step(&self, rework: Option<u32>) -> Option<&Plan> {
+        match rework {
+            None => Some(self),
+            Some(n) => self
+                .rework
+                .get((n as usize).saturating_sub(1))
+                .or(self.rework.last()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -54,15 +77,21 @@ pub fn parse(markdown: &str) -> Result<Plan, PlanError> {
         message: e.to_string(),
     })?;
     let invalid = |message: String| PlanError::Invalid { line, message };
-    if plan.commit.trim().is_empty() {
-        return Err(invalid(
-            "field `commit`: the commit message is empty".into(),
-        ));
-    }
-    for (i, f) in plan.files.iter().enumerate() {
-        check_path(&f.path).map_err(|why| invalid(format!("field `files[{i}].path`: {why}")))?;
+    check_step(&plan, "").map_err(invalid)?;
+    for (n, step) in plan.rework.iter().enumerate() {
+        check_step(step, &format!("rework[{n}].")).map_err(invalid)?;
     }
     Ok(plan)
+}
+
+fn check_step(plan: &Plan, at: &str) -> Result<(), String> {
+    if plan.commit.trim().is_empty() {
+        return Err(format!("field `{at}commit`: the commit message is empty"));
+    }
+    for (i, f) in plan.files.iter().enumerate() {
+        check_path(&f.path).map_err(|why| format!("field `{at}files[{i}].path`: {why}"))?;
+    }
+    Ok(())
 }
 
 /// The block's first line (1-based, the fence itself) and its text.

@@ -83,6 +83,8 @@ impl App {
             self.forges.clone(),
             self.actions_notify.clone(),
             self.refinery_notify.clone(),
+            self.polecats(),
+            self.git_gateway(),
         )
     }
 

@@ -23,15 +23,22 @@ pub struct StoreAuth {
 impl GitAuth for StoreAuth {
     async fn agent_for_token(&self, token: &str) -> Option<AgentGrant> {
         let digest = token_digest(token);
-        let grant = self
+        let (grant, owner) = self
             .store
-            .read(move |c| store::grant_for_token(c, &digest))
+            .read(move |c| {
+                let Some(grant) = store::grant_for_token(c, &digest)? else {
+                    return Ok(None);
+                };
+                let bead = store::get_bead(c, &grant.bead_id)?;
+                Ok(Some((grant, store::branch_owner(&bead).to_owned())))
+            })
             .await
             .ok()??;
         Some(AgentGrant {
             agent_id: grant.agent_id,
             rig_id: grant.rig_id,
             bead_id: Some(grant.bead_id),
+            branch_bead: Some(owner),
         })
     }
 }

@@ -406,7 +406,7 @@ fn apply(
                 ) =>
             {
                 let merged = pr.action == webhooks::PullRequestAction::Merged;
-                crate::refinery::apply_pull_request_closed(
+                crate::refinery::follow::apply_pull_request_closed(
                     conn,
                     &rig.id,
                     pr.number,
@@ -414,6 +414,22 @@ fn apply(
                     &pr.actor.login,
                     now,
                 )?;
+            }
+            ForgeEvent::Review(r) => {
+                crate::refinery::follow::nudge(conn, &rig.id, Some(r.number), None, now)?
+            }
+            ForgeEvent::ReviewComment(c) => {
+                let number = match &c.target {
+                    webhooks::CommentTarget::PullRequest { number, .. } => Some(*number),
+                    _ => None,
+                };
+                crate::refinery::follow::nudge(conn, &rig.id, number, None, now)?
+            }
+            ForgeEvent::Ci(ci) => {
+                for n in &ci.pull_requests {
+                    crate::refinery::follow::nudge(conn, &rig.id, Some(*n), None, now)?;
+                }
+                crate::refinery::follow::nudge(conn, &rig.id, None, Some(&ci.sha), now)?;
             }
             _ => {}
         }

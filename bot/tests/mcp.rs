@@ -76,6 +76,7 @@ async fn town() -> Town {
             store::hook_bead(
                 c,
                 &Hooking {
+                    role: "polecat",
                     bead_id: &bead.id,
                     rig_id: &rig.id,
                     town_id: &town,

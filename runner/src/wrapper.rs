@@ -190,6 +190,14 @@ if [ -e "$wt/.git" ]; then
   echo "gastown-runner: reusing the existing worktree $wt"
 else
   git -C "$rig" worktree prune
+  # One agent works a branch at a time, but an earlier agent's worktree (a finished
+  # polecat, the refinery's last run) may still hold it: detach that one, keeping its
+  # files and commits, so this agent can check the branch out.
+  other=$(git -C "$rig" worktree list --porcelain | awk -v b="branch refs/heads/$branch" '/^worktree /{w=substr($0,10)} $0==b{print w}')
+  if [ -n "$other" ]; then
+    echo "gastown-runner: detaching the earlier worktree $other from $branch"
+    git -C "$other" checkout --quiet --detach || fail "cannot detach $other from $branch"
+  fi
   if git -C "$rig" rev-parse --verify --quiet "refs/remotes/origin/$branch" >/dev/null; then
     git -C "$rig" worktree add --quiet -B "$branch" "$wt" "origin/$branch" || fail "cannot check out origin/$branch into $wt"
   elif git -C "$rig" rev-parse --verify --quiet "refs/heads/$branch" >/dev/null; then

@@ -223,6 +223,7 @@ impl TestTown {
                 store::hook_bead(
                     c,
                     &store::Hooking {
+                        role: "polecat",
                         bead_id: &bead.id,
                         rig_id: &rig.id,
                         town_id: &town,
@@ -319,7 +320,12 @@ impl TestTown {
             .expect("polecat round")
     }
 
-    /// Keep the town turning (inbox, polecats, forge actions) until `done` holds for
+    /// One round of the refinery: start runs, judge reports, land work.
+    pub async fn refinery(&self) -> usize {
+        self.app.refinery().step().await.expect("refinery round")
+    }
+
+    /// Keep the town turning (inbox, polecats, refinery, forge actions) until `done` holds for
     /// the beads, or fail after `timeout`. Agents are real processes, so this waits on
     /// their progress; each turn is a full round, never a fixed sleep standing in for one.
     pub async fn run_until(
@@ -332,6 +338,7 @@ impl TestTown {
         loop {
             self.drain().await;
             self.polecats().await;
+            self.refinery().await;
             self.act().await;
             let beads = self.beads().await;
             if done(&beads) {

@@ -121,6 +121,7 @@ impl World {
             ((forge_name, host, other.to_owned()), target("other", other)),
         ]));
         let grant = |agent: &str, rig: &str, bead: Option<&str>| AgentGrant {
+            branch_bead: bead.map(str::to_owned),
             agent_id: agent.into(),
             rig_id: rig.into(),
             bead_id: bead.map(str::to_owned),

@@ -26,6 +26,15 @@ async fn world() -> (SimHandle, TestTown) {
 
 const PLAN: &str = "Add a greeting.\n\n```gastown-plan\nfiles:\n  - path: hello.md\n    content: |\n      hello\ncommit: Add hello.md\n```\n";
 
+/// Turn the town until the refinery has opened the task's PR.
+async fn pull_request_opened(town: &TestTown) {
+    town.run_until(WAIT, "the refinery to open a pull request", |b| {
+        b.iter()
+            .any(|m| m.bead_type == BeadType::MergeRequest && m.status == BeadStatus::Review)
+    })
+    .await;
+}
+
 /// Label, and let the polecat finish: the task is in review with a merge request.
 async fn worked_issue(sim: &SimHandle, town: &TestTown) -> u64 {
     let n = sim
@@ -47,8 +56,8 @@ async fn a_finished_bead_gets_one_pull_request_and_closes_when_it_is_merged() {
     let n = worked_issue(&sim, &town).await;
 
     // The refinery opens the PR; looking again (a restart, a second round) opens none.
-    assert_eq!(town.app.refinery().step().await.unwrap(), 1);
-    town.app.refinery().step().await.unwrap();
+    pull_request_opened(&town).await;
+    town.refinery().await;
     let prs = sim.pull_requests(REPO).await;
     assert_eq!(prs.len(), 1, "{prs:#?}");
     let pr = &prs[0];
@@ -177,7 +186,7 @@ async fn a_broken_gastown_yaml_is_named_on_the_issue_and_nothing_lands() {
     )
     .await
     .unwrap();
-    assert_eq!(town.app.refinery().step().await.unwrap(), 1);
+    pull_request_opened(&town).await;
     assert_eq!(sim.pull_requests(REPO).await.len(), 1);
 }
 
@@ -210,7 +219,7 @@ async fn on_gitlab_the_refinery_opens_a_merge_request_and_its_merge_closes_the_b
     })
     .await;
 
-    assert_eq!(town.app.refinery().step().await.unwrap(), 1);
+    pull_request_opened(&town).await;
     let task = town
         .beads()
         .await
@@ -240,7 +249,7 @@ async fn on_gitlab_the_refinery_opens_a_merge_request_and_its_merge_closes_the_b
 async fn a_pull_request_closed_without_merging_rejects_the_work() {
     let (sim, town) = world().await;
     let n = worked_issue(&sim, &town).await;
-    assert_eq!(town.app.refinery().step().await.unwrap(), 1);
+    pull_request_opened(&town).await;
     let pr = sim.pull_requests(REPO).await[0].number;
     sim.close_issue("mara", REPO, pr).await.unwrap();
     let beads = town

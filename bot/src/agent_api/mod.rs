@@ -3,6 +3,7 @@
 //! token grants one agent and the bead on its hook, and nothing else.
 
 mod mcp;
+mod refinery;
 mod tools;
 
 use axum::body::Bytes;
@@ -18,8 +19,8 @@ use tracing::Instrument;
 use utoipa::OpenApi;
 
 pub use tools::{
-    Ack, AgentInfo, BeadInfo, BeadScoped, DoneReply, DoneRequest, Prime, RigInfo, StatusReply,
-    StatusRequest, ToolError, Tools, git_url, mint_token, token_digest,
+    Ack, AgentInfo, BeadInfo, BeadScoped, DoneReply, DoneRequest, Prime, ReworkInfo, RigInfo,
+    StatusReply, StatusRequest, ToolError, Tools, git_url, mint_token, token_digest,
 };
 
 use crate::store::Grant;
@@ -30,6 +31,11 @@ pub fn router(tools: Tools) -> Router {
         .route("/api/agent/v1/heartbeat", post(heartbeat))
         .route("/api/agent/v1/status", post(status))
         .route("/api/agent/v1/done", post(done))
+        .route(
+            "/api/agent/v1/refinery/assignment",
+            post(refinery_assignment),
+        )
+        .route("/api/agent/v1/refinery/report", post(refinery_report))
         .route("/api/agent/v1/openapi.json", get(openapi))
         .with_state(tools.clone())
         .merge(mcp::mcp_router(tools))
@@ -133,12 +139,41 @@ async fn done(
     Ok(Json(reply))
 }
 
+#[utoipa::path(post, path = "/api/agent/v1/refinery/assignment", tag = "refinery",
+    responses((status = 200, body = crate::refinery::gates::Assignment),
+              (status = 403, description = "not a refinery session")),
+    security(("agent_token" = [])))]
+async fn refinery_assignment(
+    State(tools): State<Tools>,
+    Agent(g): Agent,
+) -> Result<Json<crate::refinery::gates::Assignment>, ToolError> {
+    let span = tracing::info_span!("refinery_assignment", agent = %g.agent_id, bead = %g.bead_id);
+    Ok(Json(tools.refinery_assignment(&g).instrument(span).await?))
+}
+
+#[utoipa::path(post, path = "/api/agent/v1/refinery/report", tag = "refinery",
+    request_body = crate::refinery::gates::Report,
+    responses((status = 200, body = Ack), (status = 403, description = "not a refinery session"),
+              (status = 409, description = "the merge request takes no report now")),
+    security(("agent_token" = [])))]
+async fn refinery_report(
+    State(tools): State<Tools>,
+    Agent(g): Agent,
+    bytes: Bytes,
+) -> Result<Json<Ack>, ToolError> {
+    let span = tracing::info_span!("refinery_report", agent = %g.agent_id, bead = %g.bead_id);
+    let report = body(&bytes)?;
+    let ack = tools.refinery_report(&g, report).instrument(span).await?;
+    tracing::info!(agent = %g.agent_id, bead = %g.bead_id, "refinery reported");
+    Ok(Json(ack))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "gastown agent tools", description = "The tools agents in a town call. \
         Authenticate with `Authorization: Bearer $GT_TOKEN`; a token acts for one agent and \
         the bead on its hook."),
-    paths(prime, heartbeat, status, done),
+    paths(prime, heartbeat, status, done, refinery_assignment, refinery_report),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

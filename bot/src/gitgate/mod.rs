@@ -51,13 +51,16 @@ impl fmt::Debug for RigTarget {
     }
 }
 
-/// What a live agent token allows: the agent's rig, and the bead whose branches it may
-/// push (none: it may only fetch).
+/// What a live agent token allows: the agent's rig, the bead on its hook (where its
+/// pushes are recorded) and the bead whose branches it may push: the same bead for a
+/// polecat, the task for a rework or a refinery run on the task's branch (none: it may
+/// only fetch).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentGrant {
     pub agent_id: String,
     pub rig_id: String,
     pub bead_id: Option<String>,
+    pub branch_bead: Option<String>,
 }
 
 /// Agent tokens, as the bot's database knows them.
@@ -150,6 +153,13 @@ pub enum GateError {
     },
     #[error("rig {rig}: `{path}` cannot name a mirror")]
     BadPath { rig: String, path: String },
+}
+
+/// What [`GitGateway::land`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landed {
+    Pushed,
+    TargetMoved,
 }
 
 /// One mirror's lock, and when it last matched the forge.
@@ -280,6 +290,39 @@ impl GitGateway {
         }
         .instrument(span)
         .await
+    }
+
+    /// Put `sha` on the forge's `branch`, fast-forward only: how the refinery lands
+    /// work under the `direct` strategy. The commit is in the mirror already (the
+    /// refinery's run pushed it through this gateway). A target that moved meanwhile
+    /// is no error: it says so, and the refinery rebases and tests again.
+    pub async fn land(
+        &self,
+        rig: &RigTarget,
+        sha: &str,
+        branch: &str,
+    ) -> Result<Landed, GateError> {
+        let dir = self.mirror_dir(rig)?;
+        let lock = self.lock_of(&dir);
+        let _state = lock.lock().await;
+        let remote = self.remote(rig).await?;
+        let spec = format!("{sha}:refs/heads/{branch}");
+        let args = ["push", "--quiet", remote.url.as_str(), spec.as_str()];
+        match mirror::git(&rig.rig_id, "push", &dir, &args, &remote.git_env()).await {
+            Ok(_) => {}
+            Err(GateError::Git { message, .. })
+                if message.contains("non-fast-forward")
+                    || message.contains("fetch first")
+                    || message.contains("rejected") =>
+            {
+                tracing::info!(rig = %rig.rig_id, branch, "the target moved; not a fast-forward");
+                return Ok(Landed::TargetMoved);
+            }
+            Err(e) => return Err(e),
+        }
+        let update = ["update-ref", &format!("refs/heads/{branch}"), sha];
+        mirror::git(&rig.rig_id, "update-ref", &dir, &update, &[]).await?;
+        Ok(Landed::Pushed)
     }
 
     async fn remote(&self, rig: &RigTarget) -> Result<GitRemote, GateError> {

@@ -224,8 +224,9 @@ impl GitGateway {
         if let Err(e) = ready {
             return bad_gateway(&e);
         }
-        let bead = grant.bead_id.as_deref().filter(|b| hook::valid_bead(b));
-        if bead.is_none() && grant.bead_id.is_some() {
+        let scope = grant.branch_bead.as_deref().filter(|b| hook::valid_bead(b));
+        let bead = grant.bead_id.as_deref().filter(|_| scope.is_some());
+        if scope.is_none() && grant.branch_bead.is_some() {
             tracing::warn!("the agent's bead id cannot name a branch; refusing its pushes");
         }
         // Only an agent that may push gets the forge's credentials into its hook.
@@ -240,7 +241,7 @@ impl GitGateway {
             Ok(b) => b,
             Err(e) => return bad_gateway(&e),
         };
-        let env = hook::push_env(bead, remote.as_ref());
+        let env = hook::push_env(scope, remote.as_ref());
         let response = git_http::serve_to_end(cgi(env), req)
             .await
             .unwrap_or_else(|e| e.into_response());

@@ -48,6 +48,19 @@ pub struct Polecats {
     town_failures: Arc<Mutex<HashMap<String, std::time::Instant>>>,
 }
 
+/// One agent session to start: who, on which branch, running what.
+#[derive(Debug, Clone)]
+pub struct SessionPlan {
+    /// `polecat` or `refinery`.
+    pub role: &'static str,
+    pub name: String,
+    pub branch: String,
+    /// What a branch the forge does not have yet starts from.
+    pub base_branch: String,
+    /// argv; `None` runs the configured polecat runtime.
+    pub command: Option<Vec<String>>,
+}
+
 /// How long a town that could not be set up is left alone before the next try.
 const TOWN_RETRY: Duration = Duration::from_secs(15);
 
@@ -223,14 +236,45 @@ impl Polecats {
     }
 
     async fn start(&self, bead: &store::Bead, name: &'static str) -> Result<(), PolecatError> {
+        // A retry keeps its branch; a rework continues its task's.
+        let branch = bead
+            .metadata
+            .get("branch")
+            .and_then(|b| b.as_str())
+            .map(String::from)
+            .or_else(|| bead.branch.clone())
+            .unwrap_or_else(|| branch_name(&bead.id, &bead.title));
+        let plan = SessionPlan {
+            role: "polecat",
+            name: name.to_string(),
+            branch,
+            base_branch: self.config.polecats.base_branch.clone(),
+            command: None,
+        };
+        self.start_session(bead, &plan).await
+    }
+
+    /// Hook `bead` to the agent `plan` names and start it in the bead's town. The
+    /// hooking commits first; if the runner then fails, the next round settles the
+    /// session as an exit. Refused (as a store error) while that agent is busy.
+    pub async fn start_session(
+        &self,
+        bead: &store::Bead,
+        plan: &SessionPlan,
+    ) -> Result<(), PolecatError> {
         let town = bead
             .town_id
             .clone()
             .unwrap_or_else(|| self.config.town.clone());
         let rig_id = bead.rig_id.clone().unwrap_or_default();
         self.ensure_town(&town).await?;
-        let branch = branch_name(&bead.id, &bead.title);
-        let session = format!("polecat-{name}-{}-a{}", bead.id, bead.attempts + 1);
+        let session = format!(
+            "{}-{}-{}-a{}",
+            plan.role,
+            sanitize(&plan.name),
+            bead.id,
+            bead.attempts + 1
+        );
         let (token, digest) = mint_token();
         let now = self.clock.now_ms();
         let (b, t, r, s, d) = (
@@ -240,17 +284,18 @@ impl Polecats {
             session.clone(),
             digest,
         );
-        let br = branch.clone();
+        let (br, role, name) = (plan.branch.clone(), plan.role, plan.name.clone());
         let rig = self
             .store
             .write(move |c| {
                 store::hook_bead(
                     c,
                     &Hooking {
+                        role,
                         bead_id: &b,
                         rig_id: &r,
                         town_id: &t,
-                        name,
+                        name: &name,
                         branch: &br,
                         session_id: &s,
                         token_sha256: &d,
@@ -263,10 +308,11 @@ impl Polecats {
             })
             .await?;
         self.actions_notify.notify_one();
-        let spec = self.agent_spec(&town, &rig, name, &session, &bead.id, &branch, &token)?;
+        let spec = self.agent_spec(&town, &rig, plan, &session, &bead.id, &token)?;
         match self.runner.start_agent(&spec).await {
             Ok(()) => {
-                tracing::info!(session = %session, branch = %branch, "polecat started");
+                tracing::info!(session = %session, branch = %plan.branch, role = plan.role,
+                    "agent started");
                 let s = session.clone();
                 self.store
                     .write(move |c| store::set_session_state(c, &s, "running"))
@@ -275,34 +321,48 @@ impl Polecats {
             }
             Err(e) => {
                 // Settled as an exit on the next round: retried or failed by the rules.
-                tracing::error!(session = %session, error = %e, "the runner could not start the polecat");
+                tracing::error!(session = %session, error = %e, "the runner could not start the agent");
                 Err(e.into())
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn agent_spec(
         &self,
         town: &str,
         rig: &store::Rig,
-        name: &str,
+        plan: &SessionPlan,
         session: &str,
         bead_id: &str,
-        branch: &str,
         token: &str,
     ) -> Result<AgentSpec, PolecatError> {
-        let runtime = self
-            .config
-            .runtime(&self.config.polecats.runtime)
-            .ok_or_else(|| StoreError::Invalid("the polecat runtime is not configured".into()))?;
         let public = self.config.public_url();
         let mcp_url = format!("{public}/mcp");
-        let mut env: BTreeMap<String, String> = runtime.env.clone();
+        let (name, branch, role) = (plan.name.as_str(), plan.branch.as_str(), plan.role);
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        let command = match &plan.command {
+            Some(argv) => argv.clone(),
+            None => {
+                let runtime = self
+                    .config
+                    .runtime(&self.config.polecats.runtime)
+                    .ok_or_else(|| {
+                        StoreError::Invalid("the polecat runtime is not configured".into())
+                    })?;
+                env = runtime.env.clone();
+                let vars = json!({ "bead_id": bead_id, "branch": branch, "role": role,
+                    "agent": name, "api_url": public, "mcp_url": mcp_url });
+                runtime
+                    .command
+                    .iter()
+                    .map(|arg| render_arg(arg, &vars))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
         env.extend([
             ("GT_URL".to_string(), public.clone()),
             ("GT_TOKEN".to_string(), token.to_string()),
-            ("GT_ROLE".to_string(), "polecat".to_string()),
+            ("GT_ROLE".to_string(), role.to_string()),
             ("GT_AGENT".to_string(), name.to_string()),
             ("GT_BEAD".to_string(), bead_id.to_string()),
             ("GT_BRANCH".to_string(), branch.to_string()),
@@ -314,14 +374,11 @@ impl Polecats {
                 .to_string(),
             ),
         ]);
-        let vars = json!({ "bead_id": bead_id, "branch": branch, "role": "polecat",
-            "agent": name, "api_url": public, "mcp_url": mcp_url });
-        let command = runtime
-            .command
-            .iter()
-            .map(|arg| render_arg(arg, &vars))
-            .collect::<Result<Vec<_>, _>>()?;
         let rig_key = sanitize(&rig.id);
+        let home = match role {
+            "polecat" => "polecats",
+            other => other,
+        };
         Ok(AgentSpec {
             town: TownId(town.to_string()),
             agent: AgentId(session.to_string()),
@@ -330,8 +387,8 @@ impl Polecats {
             workspace: Some(Workspace {
                 remote_url: git_url(&public, &rig.forge, &rig.host, &rig.path),
                 rig_dir: format!("rigs/{rig_key}"),
-                worktree_dir: format!("polecats/{rig_key}/{name}-{bead_id}"),
-                base_branch: self.config.polecats.base_branch.clone(),
+                worktree_dir: format!("{home}/{rig_key}/{}-{bead_id}", sanitize(name)),
+                base_branch: plan.base_branch.clone(),
                 branch: branch.to_string(),
             }),
         })

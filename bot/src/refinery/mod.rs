@@ -1,15 +1,28 @@
 //! The refinery: what happens to a polecat's finished work (DESIGN.md §3 "Refine").
 //!
-//! This first part lands work through pull/merge requests: for each open
-//! merge_request bead it reads the rig's `.gastown.yaml` from the target branch (a
-//! broken file is said once on the issue, and nothing lands until it is fixed), opens
-//! one PR/MR from the bead's branch that closes the issue, and follows it: merged by a
-//! person → the beads close as merged; closed unmerged → rejected. Rebasing, quality
-//! gates, AI review, rework and the `direct` strategy build on this loop.
+//! Each merge_request bead moves through one loop, per rig and target branch:
 //!
-//! Idempotent across restarts: the PR carries a marker with the bead id and is looked
-//! up by its head branch before one is opened, so a crash between "opened" and
-//! "recorded" never makes a second one.
+//! 1. **open** — read `.gastown.yaml` from the target branch (a broken file is said
+//!    once on the issue and nothing lands until it is fixed), then hook the merge
+//!    request to the rig's refinery for that target and start a run in the town
+//!    ([`in_town`]): rebase onto the latest target, push the rebased branch, run the
+//!    quality gates. One run per target at a time: merges are serialized there.
+//! 2. **in progress, reported** — [`gates::judge`] the report. A conflict or a failing
+//!    gate sends the work back ([`rework`]); passing work lands: `pr` opens (or
+//!    updates) one PR/MR that closes the issue, with the gates table and a
+//!    `gastown/refinery` status on the tested commit; `direct` fast-forwards the target
+//!    and closes the issue, or runs again if the target moved meanwhile.
+//! 3. **review** — the PR is followed through the forge's events ([`follow`]).
+//!
+//! Idempotent across restarts: every step is decided from the bead's stored state;
+//! the PR carries a marker with the bead id and is looked up by its head branch before
+//! one is opened, so a crash between "opened" and "recorded" never makes a second one.
+
+pub mod follow;
+pub mod gates;
+pub mod in_town;
+mod review;
+pub mod rework;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,8 +37,11 @@ use crate::comments;
 use crate::config::Config;
 use crate::forge::{CheckState, CommitStatus, Forge, ForgeError, NewPullRequest, RepoPath};
 use crate::forges::Forges;
+use crate::gitgate::{GitGateway, Landed, RigTarget};
+use crate::polecats::{PolecatError, Polecats, SessionPlan};
 use crate::repo_config::{self, MergeStrategy, RepoConfig};
-use crate::store::{self, Bead, BeadStatus, BeadType, Store, StoreError};
+use crate::store::{self, Bead, BeadStatus, Rig, Store, StoreError};
+use gates::{Assignment, GateSpec, Report, Verdict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefineryError {
@@ -33,11 +49,25 @@ pub enum RefineryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Forge(#[from] ForgeError),
+    #[error(transparent)]
+    Town(#[from] PolecatError),
+    #[error(transparent)]
+    Git(#[from] crate::gitgate::GateError),
 }
 
 /// How long a merge request that could not go on (broken config, forge error) waits
 /// before the refinery looks at it again.
 const RECHECK: Duration = Duration::from_secs(60);
+
+/// What one look at a merge request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Moved,
+    /// Nothing to do until something else happens (a run ends, a review arrives).
+    Waiting,
+    /// Blocked on something outside (a broken config, the forge): look again later.
+    Parked,
+}
 
 #[derive(Clone)]
 pub struct Refinery {
@@ -47,10 +77,27 @@ pub struct Refinery {
     forges: Forges,
     actions_notify: Arc<Notify>,
     pub notify: Arc<Notify>,
+    /// Starts runs in the town; `None` when the bot has no runner (then passing work
+    /// lands without gates only where none are configured).
+    polecats: Option<Polecats>,
+    gateway: Arc<GitGateway>,
     parked: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
+/// Everything one look at a merge request needs, read once.
+struct Context {
+    mr: Bead,
+    task: Bead,
+    rig: Rig,
+    forge: Arc<dyn Forge>,
+    repo: RepoPath,
+    issue: Option<u64>,
+    config: RepoConfig,
+    target: String,
+}
+
 impl Refinery {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         config: Arc<Config>,
@@ -58,6 +105,8 @@ impl Refinery {
         forges: Forges,
         actions_notify: Arc<Notify>,
         notify: Arc<Notify>,
+        polecats: Option<Polecats>,
+        gateway: Arc<GitGateway>,
     ) -> Self {
         Self {
             store,
@@ -66,13 +115,15 @@ impl Refinery {
             forges,
             actions_notify,
             notify,
+            polecats,
+            gateway,
             parked: Arc::default(),
         }
     }
 
-    /// Work every open merge request once. Returns how many moved.
+    /// Look at every merge request in the queue once. Returns how many moved.
     pub async fn step(&self) -> Result<usize, RefineryError> {
-        let queue = self.store.read(store::open_merge_requests).await?;
+        let queue = self.store.read(store::refinery_queue).await?;
         let mut moved = 0;
         for mr in queue {
             if self
@@ -86,13 +137,12 @@ impl Refinery {
             }
             let span = tracing::info_span!("refinery", bead = %mr.id,
                 rig = mr.rig_id.as_deref().unwrap_or("-"));
-            match self.refine(&mr).instrument(span).await {
-                Ok(true) => moved += 1,
-                Ok(false) => {
-                    self.park(&mr.id).await;
-                }
+            match self.refine(mr.clone()).instrument(span).await {
+                Ok(Step::Moved) => moved += 1,
+                Ok(Step::Waiting) => {}
+                Ok(Step::Parked) => self.park(&mr.id).await,
                 Err(e) => {
-                    tracing::warn!(error = %e, "refinery could not go on; will look again");
+                    tracing::warn!(bead = %mr.id, error = %e, "refinery could not go on; will look again");
                     self.park(&mr.id).await;
                 }
             }
@@ -112,21 +162,32 @@ impl Refinery {
         crate::rounds::run("refinery", every, &self.notify, shutdown, || self.step()).await
     }
 
-    /// Take one merge request as far as it can go now. `Ok(false)`: it waits.
-    async fn refine(&self, mr: &Bead) -> Result<bool, RefineryError> {
-        let task_id = mr.parent_id.clone().unwrap_or_default();
-        let rig_id = mr.rig_id.clone().unwrap_or_default();
-        let (task, rig) = self
+    async fn refine(&self, mr: Bead) -> Result<Step, RefineryError> {
+        let (task_id, rig_id, mr_id) = (
+            mr.parent_id.clone().unwrap_or_default(),
+            mr.rig_id.clone().unwrap_or_default(),
+            mr.id.clone(),
+        );
+        let (task, rig, running) = self
             .store
             .read(move |c| {
                 let task = store::get_bead(c, &task_id)?;
                 let rig = store::get_rig(c, &rig_id)?;
-                Ok((task, rig))
+                let running = store::sessions_of_bead(c, &mr_id)?
+                    .iter()
+                    .any(|s| s.ended_at.is_none() && s.state != "done");
+                Ok((task, rig, running))
             })
             .await?;
+        let quiet = mr.metadata["nudge"].as_i64().unwrap_or(0)
+            == mr.metadata["nudged"].as_i64().unwrap_or(0);
+        if running || (mr.status == BeadStatus::Review && quiet) {
+            // A run in the town, or a PR nothing happened on since the last look.
+            return Ok(Step::Waiting);
+        }
         let Some(forge) = self.forges.for_rig(&rig) else {
-            tracing::warn!(rig = %rig.id, "no forge client for this rig: the refinery cannot open a pull request");
-            return Ok(false);
+            tracing::warn!(rig = %rig.id, "no forge client for this rig: the refinery cannot land its work");
+            return Ok(Step::Parked);
         };
         let repo = RepoPath::new(rig.path.clone());
         let issue = crate::actions::issue_number(&task);
@@ -134,47 +195,172 @@ impl Refinery {
         let config = match self.repo_config(forge.as_ref(), &repo, &base).await? {
             Ok(c) => c,
             Err(problems) => {
-                self.say_config_invalid(mr, &rig.id, issue, &problems)
+                self.say_config_invalid(&mr, &rig.id, issue, &problems)
                     .await?;
-                return Ok(false);
+                return Ok(Step::Parked);
             }
         };
-        if config.merge_strategy.unwrap_or_default() == MergeStrategy::Direct {
-            tracing::info!("merge_strategy: direct waits for the refinery's gates and rebase");
-            return Ok(false);
-        }
         let target = config.target_branch.clone().unwrap_or(base);
-        let branch = mr.metadata["branch"]
+        let cx = Context {
+            mr,
+            task,
+            rig,
+            forge,
+            repo,
+            issue,
+            config,
+            target,
+        };
+        match cx.mr.status {
+            BeadStatus::Open => self.start_run(&cx).await,
+            BeadStatus::Review => self.follow(&cx).await,
+            BeadStatus::Hooked | BeadStatus::InProgress => {
+                match serde_json::from_value::<Report>(cx.mr.metadata["report"].clone()) {
+                    Ok(report) => self.judge(&cx, &report).await,
+                    // The run ended without a report: the town's settling retries it.
+                    Err(_) => Ok(Step::Waiting),
+                }
+            }
+            _ => Ok(Step::Waiting),
+        }
+    }
+
+    /// Hook the merge request to the refinery of its target and start a run.
+    async fn start_run(&self, cx: &Context) -> Result<Step, RefineryError> {
+        let Some(polecats) = &self.polecats else {
+            if cx.config.quality_gates.is_empty()
+                && cx.config.merge_strategy.unwrap_or_default() == MergeStrategy::Pr
+            {
+                // Nothing to run: the forge shows whether the branch still merges.
+                return self.land_pr(cx, None).await;
+            }
+            tracing::warn!(
+                "this bot has no runner (runner.kind: none), so it cannot rebase or run \
+                 quality gates; the merge request waits"
+            );
+            return Ok(Step::Parked);
+        };
+        let agent = store::agent_id(&cx.rig.id, "refinery", &cx.target);
+        let busy = self
+            .store
+            .read(move |c| Ok(store::get_agent(c, &agent).is_ok_and(|a| a.status == "working")))
+            .await?;
+        if busy {
+            return Ok(Step::Waiting);
+        }
+        let branch = cx.mr.metadata["branch"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let pr = self
-            .open_pull_request(forge.as_ref(), &repo, &task, mr, issue, &branch, &target)
+        let assignment = Assignment {
+            merge_request: cx.mr.id.clone(),
+            branch: branch.clone(),
+            target: cx.target.clone(),
+            gates: cx.config.quality_gates.iter().map(GateSpec::from).collect(),
+        };
+        let (id, now) = (cx.mr.id.clone(), self.clock.now_ms());
+        let value = serde_json::to_value(&assignment).unwrap_or_default();
+        let mr = self
+            .store
+            .write(move |c| {
+                store::annotate(c, &id, "report", &serde_json::Value::Null, None, now)?;
+                store::annotate(c, &id, "assignment", &value, None, now)
+            })
             .await?;
-        // The refinery's verdict on the head it checked, where the forge shows checks.
-        // Gates that are configured but not run yet are never reported as passed.
+        let plan = SessionPlan {
+            role: "refinery",
+            name: cx.target.clone(),
+            branch,
+            base_branch: cx.target.clone(),
+            command: Some(vec!["gt".into(), "agent".into(), "refinery".into()]),
+        };
+        match polecats.start_session(&mr, &plan).await {
+            Ok(()) => Ok(Step::Moved),
+            // Another merge request took the target's refinery first.
+            Err(PolecatError::Store(StoreError::Invalid(why)))
+                if why.contains("already working") =>
+            {
+                Ok(Step::Waiting)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Act on a run's report: send the work back, or land it.
+    async fn judge(&self, cx: &Context, report: &Report) -> Result<Step, RefineryError> {
+        let asked: Vec<GateSpec> =
+            serde_json::from_value::<Assignment>(cx.mr.metadata["assignment"].clone())
+                .map(|a| a.gates)
+                .unwrap_or_default();
+        match gates::judge(report, &asked) {
+            Verdict::Rework { reason, details } => {
+                self.send_back(cx, &reason, &details, "refinery").await
+            }
+            Verdict::Passed => match cx.config.merge_strategy.unwrap_or_default() {
+                MergeStrategy::Pr => self.land_pr(cx, Some(report)).await,
+                MergeStrategy::Direct => self.land_direct(cx, report).await,
+            },
+        }
+    }
+
+    async fn send_back(
+        &self,
+        cx: &Context,
+        reason: &str,
+        details: &str,
+        actor: &str,
+    ) -> Result<Step, RefineryError> {
+        let (id, now, max) = (
+            cx.mr.id.clone(),
+            self.clock.now_ms(),
+            cx.config.max_rework_attempts,
+        );
+        let (reason, details, actor) = (reason.to_string(), details.to_string(), actor.to_string());
+        self.store
+            .write(move |c| {
+                let problem = rework::Problem {
+                    reason: &reason,
+                    details: &details,
+                    actor: &actor,
+                };
+                rework::send_back(c, &id, &problem, max, now)
+            })
+            .await?;
+        self.actions_notify.notify_one();
+        if let Some(p) = &self.polecats {
+            p.notify.notify_one();
+        }
+        Ok(Step::Moved)
+    }
+
+    /// `pr`: open (or update) the PR, put the verdict on the tested commit, and wait
+    /// for people.
+    async fn land_pr(&self, cx: &Context, report: Option<&Report>) -> Result<Step, RefineryError> {
+        let gates = report.map(|r| r.gates.as_slice()).unwrap_or_default();
+        let body = comments::pull_request_body(&cx.task, &cx.mr, cx.issue, gates);
+        let pr = self.open_pull_request(cx, &body).await?;
+        let sha = report.map_or(pr.head_sha.as_str(), |r| r.head_sha.as_str());
         let status = CommitStatus {
             context: "gastown/refinery".into(),
-            state: if config.quality_gates.is_empty() {
-                CheckState::Success
-            } else {
-                CheckState::Pending
+            state: CheckState::Success,
+            description: match gates.len() {
+                0 => "No quality gates in .gastown.yaml; ready for review".into(),
+                n => format!("{n} quality gates passed on the rebased branch"),
             },
-            description: refinery_verdict(&config),
             target_url: None,
         };
-        forge.set_status(&repo, &pr.head_sha, &status).await?;
+        cx.forge.set_status(&cx.repo, sha, &status).await?;
         let (mr_id, task_id, rig_id, now) = (
-            mr.id.clone(),
-            task.id.clone(),
-            rig.id.clone(),
+            cx.mr.id.clone(),
+            cx.task.id.clone(),
+            cx.rig.id.clone(),
             self.clock.now_ms(),
         );
         let url = pr.url.clone();
         self.store
             .write(move |c| {
                 let forge_ref = format!("{rig_id}!{}", pr.number);
-                store::annotate(
+                let mr = store::annotate(
                     c,
                     &mr_id,
                     "pull_request",
@@ -182,21 +368,10 @@ impl Refinery {
                     Some(&forge_ref),
                     now,
                 )?;
-                for to in [
-                    BeadStatus::Hooked,
-                    BeadStatus::InProgress,
-                    BeadStatus::Review,
-                ] {
-                    store::transition(
-                        c,
-                        &mr_id,
-                        to,
-                        None,
-                        "refinery",
-                        &json!({ "pull_request": pr.number, "url": url }),
-                        now,
-                    )?;
-                }
+                let payload = json!({ "pull_request": pr.number, "url": url });
+                walk(c, &mr, BeadStatus::Review, "refinery", &payload, now)?;
+                // Look at the PR once now: it may be approved already (a rework).
+                follow::bump_nudge(c, &mr, now)?;
                 let task =
                     store::annotate(c, &task_id, "pull_request", &json!(pr.number), None, now)?;
                 crate::actions::queue_bead_update(c, &task, now)?;
@@ -204,7 +379,121 @@ impl Refinery {
             })
             .await?;
         self.actions_notify.notify_one();
-        Ok(true)
+        Ok(Step::Moved)
+    }
+
+    /// The refinery's PR for this task: found by its head branch or marker (a second
+    /// merge request of a rework, a restart), else opened; an existing one gets the
+    /// latest body.
+    async fn open_pull_request(
+        &self,
+        cx: &Context,
+        body: &str,
+    ) -> Result<crate::forge::PullRequest, RefineryError> {
+        let branch = cx.mr.metadata["branch"].as_str().unwrap_or_default();
+        let marker = comments::pull_request_marker(&cx.task.id);
+        if let Some(existing) = cx
+            .forge
+            .open_pull_requests(&cx.repo)
+            .await?
+            .into_iter()
+            .find(|p| p.head == branch || p.body.contains(&marker))
+        {
+            if existing.body != body {
+                let update = crate::forge::PullRequestUpdate {
+                    title: None,
+                    body: Some(body.to_string()),
+                    state: None,
+                };
+                return Ok(cx
+                    .forge
+                    .update_pull_request(&cx.repo, existing.number, &update)
+                    .await?);
+            }
+            return Ok(existing);
+        }
+        let new = NewPullRequest {
+            title: cx.task.title.clone(),
+            body: body.to_string(),
+            head: branch.to_string(),
+            base: cx.target.clone(),
+            draft: false,
+        };
+        let pr = cx.forge.create_pull_request(&cx.repo, &new).await?;
+        tracing::info!(number = pr.number, url = %pr.url, "pull request opened");
+        Ok(pr)
+    }
+
+    /// `direct`: fast-forward the target to the tested commit and close the issue; a
+    /// target that moved since the run means rebasing and testing again.
+    async fn land_direct(&self, cx: &Context, report: &Report) -> Result<Step, RefineryError> {
+        let rig = RigTarget {
+            rig_id: cx.rig.id.clone(),
+            forge: cx.forge.clone(),
+            repo: cx.repo.clone(),
+        };
+        let landed = self
+            .gateway
+            .land(&rig, &report.head_sha, &cx.target)
+            .await?;
+        let (mr_id, task_id, now) = (cx.mr.id.clone(), cx.task.id.clone(), self.clock.now_ms());
+        let (sha, target, issue, rig_id) = (
+            report.head_sha.clone(),
+            cx.target.clone(),
+            cx.issue,
+            cx.rig.id.clone(),
+        );
+        self.store
+            .write(move |c| match landed {
+                Landed::TargetMoved => {
+                    store::annotate(c, &mr_id, "report", &serde_json::Value::Null, None, now)?;
+                    store::transition(
+                        c,
+                        &mr_id,
+                        BeadStatus::Open,
+                        None,
+                        "refinery",
+                        &json!({ "reason": format!("{target} moved since the run; rebasing and testing again") }),
+                        now,
+                    )?;
+                    Ok(())
+                }
+                Landed::Pushed => {
+                    let payload = json!({ "landed": sha, "target": target });
+                    for id in [&mr_id, &task_id] {
+                        let bead = store::transition(
+                            c,
+                            id,
+                            BeadStatus::Closed,
+                            Some(store::CloseReason::Merged),
+                            "refinery",
+                            &payload,
+                            now,
+                        )?;
+                        crate::actions::queue_bead_update(c, &bead, now)?;
+                    }
+                    if let Some(number) = issue {
+                        let key = format!("{task_id}:landed:{sha}");
+                        let marker = format!("<!-- gastown:landed {key} -->");
+                        let body = comments::landed_comment(&target, &sha, &marker);
+                        store::enqueue_action(
+                            c,
+                            &key,
+                            "comment",
+                            &rig_id,
+                            Some(&task_id),
+                            &json!({ "number": number, "body": body, "marker": marker,
+                                     "close_issue": true }),
+                            now,
+                        )?;
+                    }
+                    Ok(())
+                }
+            })
+            .await?;
+        tracing::info!(sha = %report.head_sha, target = %cx.target, outcome = ?landed, "direct landing");
+        self.actions_notify.notify_one();
+        Ok(Step::Moved)
     }
 
     /// `.gastown.yaml` at the target branch: defaults when absent, `Err(problems)`
@@ -264,99 +553,32 @@ impl Refinery {
         self.actions_notify.notify_one();
         Ok(())
     }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn open_pull_request(
-        &self,
-        forge: &dyn Forge,
-        repo: &RepoPath,
-        task: &Bead,
-        mr: &Bead,
-        issue: Option<u64>,
-        branch: &str,
-        target: &str,
-    ) -> Result<crate::forge::PullRequest, RefineryError> {
-        let marker = comments::pull_request_marker(&task.id);
-        if let Some(existing) = forge
-            .open_pull_requests(repo)
-            .await?
-            .into_iter()
-            .find(|p| p.head == branch || p.body.contains(&marker))
-        {
-            return Ok(existing);
-        }
-        let new = NewPullRequest {
-            title: task.title.clone(),
-            body: comments::pull_request_body(task, mr, issue, &[]),
-            head: branch.to_string(),
-            base: target.to_string(),
-            draft: false,
-        };
-        let pr = forge.create_pull_request(repo, &new).await?;
-        tracing::info!(number = pr.number, url = %pr.url, "pull request opened");
-        Ok(pr)
-    }
 }
 
-/// What the `gastown/refinery` status says (forges cap descriptions at 140 characters).
-fn refinery_verdict(config: &RepoConfig) -> String {
-    if config.quality_gates.is_empty() {
-        "No quality gates in .gastown.yaml; ready for review".into()
-    } else {
-        format!(
-            "{} quality gates configured; the refinery cannot run gates yet",
-            config.quality_gates.len()
-        )
-    }
-}
-
-/// A refinery PR/MR closed on the forge: close its beads as merged or rejected. Runs
-/// in the delivery's transaction.
-pub fn apply_pull_request_closed(
-    conn: &rusqlite::Connection,
-    rig_id: &str,
-    number: u64,
-    merged: bool,
+/// Move a bead to `to` through the statuses between (open → hooked → in progress →
+/// review), so its history shows each step and the lifecycle's rules hold.
+fn walk(
+    c: &rusqlite::Connection,
+    bead: &Bead,
+    to: BeadStatus,
     actor: &str,
+    payload: &serde_json::Value,
     now: crate::clock::Millis,
-) -> Result<Option<Bead>, StoreError> {
-    let forge_ref = format!("{rig_id}!{number}");
-    let Some(mr) = store::find_by_forge_ref(conn, &forge_ref, BeadType::MergeRequest)? else {
-        return Ok(None);
+) -> Result<(), StoreError> {
+    const PATH: [BeadStatus; 4] = [
+        BeadStatus::Open,
+        BeadStatus::Hooked,
+        BeadStatus::InProgress,
+        BeadStatus::Review,
+    ];
+    let (Some(from), Some(until)) = (
+        PATH.iter().position(|s| *s == bead.status),
+        PATH.iter().position(|s| *s == to),
+    ) else {
+        return Ok(());
     };
-    let reason = if merged {
-        store::CloseReason::Merged
-    } else {
-        store::CloseReason::Rejected
-    };
-    let payload = json!({ "pull_request": number, "by": actor });
-    if mr.status != BeadStatus::Closed {
-        store::transition(
-            conn,
-            &mr.id,
-            BeadStatus::Closed,
-            Some(reason),
-            actor,
-            &payload,
-            now,
-        )?;
+    for status in PATH.iter().take(until + 1).skip(from + 1) {
+        store::transition(c, &bead.id, *status, None, actor, payload, now)?;
     }
-    let Some(task_id) = mr.parent_id else {
-        return Ok(None);
-    };
-    let task = store::get_bead(conn, &task_id)?;
-    if task.status == BeadStatus::Closed {
-        return Ok(Some(task));
-    }
-    let task = store::transition(
-        conn,
-        &task_id,
-        BeadStatus::Closed,
-        Some(reason),
-        actor,
-        &payload,
-        now,
-    )?;
-    crate::actions::queue_bead_update(conn, &task, now)?;
-    Ok(Some(task))
+    Ok(())
 }

@@ -47,7 +47,13 @@ pub struct Grant {
 
 /// The id of a rig's polecat called `name`.
 pub fn polecat_id(rig_id: &str, name: &str) -> String {
-    format!("{rig_id}/polecat/{name}")
+    agent_id(rig_id, "polecat", name)
+}
+
+/// The id of a rig's agent: `<rig>/<role>/<name>`. A refinery is named after the
+/// target branch it serializes merges into.
+pub fn agent_id(rig_id: &str, role: &str, name: &str) -> String {
+    format!("{rig_id}/{role}/{name}")
 }
 
 const AGENT_COLUMNS: &str =
@@ -85,6 +91,8 @@ pub fn get_agent(conn: &Connection, id: &str) -> Result<Agent> {
 /// Everything the dispatcher needs to start one polecat on one bead.
 #[derive(Debug, Clone)]
 pub struct Hooking<'a> {
+    /// `polecat` or `refinery`.
+    pub role: &'a str,
     pub bead_id: &'a str,
     pub rig_id: &'a str,
     pub town_id: &'a str,
@@ -98,12 +106,12 @@ pub struct Hooking<'a> {
 /// its attempt counted), and a session opened for the token. All or nothing; refused
 /// if the bead is no longer open or the polecat is busy.
 pub fn hook_bead(conn: &Connection, h: &Hooking<'_>, now: Millis) -> Result<Agent> {
-    let agent_id = polecat_id(h.rig_id, h.name);
+    let agent_id = agent_id(h.rig_id, h.role, h.name);
     conn.prepare_cached(
         "INSERT INTO agents (id, town_id, rig_id, role, name, status, created_at)
-         VALUES (?1, ?2, ?3, 'polecat', ?4, 'idle', ?5) ON CONFLICT (id) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5, 'idle', ?6) ON CONFLICT (id) DO NOTHING",
     )?
-    .execute(params![agent_id, h.town_id, h.rig_id, h.name, now])?;
+    .execute(params![agent_id, h.town_id, h.rig_id, h.role, h.name, now])?;
     let busy = conn.execute(
         "UPDATE agents SET status = 'working', hooked_bead = ?2, last_heartbeat_at = NULL
          WHERE id = ?1 AND status = 'idle'",
@@ -111,7 +119,7 @@ pub fn hook_bead(conn: &Connection, h: &Hooking<'_>, now: Millis) -> Result<Agen
     )? == 0;
     if busy {
         return Err(StoreError::Invalid(format!(
-            "polecat {agent_id} is already working"
+            "agent {agent_id} is already working"
         )));
     }
     let bead = get_bead(conn, h.bead_id)?;

@@ -468,10 +468,13 @@ pub fn bead_events(conn: &Connection, bead_id: &str) -> Result<Vec<BeadEvent>> {
     Ok(rows)
 }
 
-/// Open merge_request beads, oldest first: the refinery's queue.
-pub fn open_merge_requests(conn: &Connection) -> Result<Vec<Bead>> {
+/// Merge requests the refinery still has to move, oldest first: its queue. Those in
+/// `review` wait on their pull request; open, hooked and in-progress ones on the
+/// refinery itself.
+pub fn refinery_queue(conn: &Connection) -> Result<Vec<Bead>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM beads WHERE type = 'merge_request' AND status = 'open'
+        "SELECT {COLUMNS} FROM beads WHERE type = 'merge_request'
+           AND status IN ('open', 'hooked', 'in_progress', 'review')
          ORDER BY created_at, id"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -481,7 +484,23 @@ pub fn open_merge_requests(conn: &Connection) -> Result<Vec<Bead>> {
     Ok(rows)
 }
 
-/// The bead a forge ref names, of one type (a merge request's `rig!12`).
+/// Merge requests in review of a rig whose tested commit is `sha` (a status or check
+/// reported on it).
+pub fn merge_requests_tested_at(conn: &Connection, rig_id: &str, sha: &str) -> Result<Vec<Bead>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM beads
+         WHERE type = 'merge_request' AND status = 'review' AND rig_id = ?1
+           AND json_extract(metadata, '$.report.head_sha') = ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![rig_id, sha], bead_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The bead a forge ref names, of one type (a merge request's `rig!12`): the live one
+/// when a rework left earlier, settled ones behind on the same PR.
 pub fn find_by_forge_ref(
     conn: &Connection,
     forge_ref: &str,
@@ -490,12 +509,26 @@ pub fn find_by_forge_ref(
     let sql = format!(
         "SELECT {COLUMNS} FROM beads
          WHERE forge_ref = ?1 AND type = ?2 AND status <> 'tombstone'
-         ORDER BY created_at DESC LIMIT 1"
+         ORDER BY status IN ('closed', 'failed'), created_at DESC, rowid DESC LIMIT 1"
     );
     Ok(conn
         .prepare_cached(&sql)?
         .query_row(params![forge_ref, bead_type.as_str()], bead_from_row)
         .optional()?)
+}
+
+/// The bead whose branches an agent hooked to `bead` may push. Reworks and merge
+/// requests work on their task's branch, so their agents push in the task's name.
+pub fn branch_owner(bead: &Bead) -> &str {
+    let on_parent = bead.bead_type == BeadType::MergeRequest
+        || bead
+            .metadata
+            .get("rework_of")
+            .is_some_and(|v| v.is_string());
+    match (&bead.parent_id, on_parent) {
+        (Some(parent), true) => parent,
+        _ => &bead.id,
+    }
 }
 
 /// Set one key of a bead's metadata, and its forge ref when given.

@@ -27,13 +27,14 @@ pub use actions::{
     list_actions, next_action_due, retry_action, save_status_comment, status_comment,
 };
 pub use agents::{
-    Agent, Grant, Hooking, Session, end_session, get_agent, grant_for_token, heartbeat, hook_bead,
-    list_agents, live_sessions, note, polecat_id, sessions_of_bead, set_session_state,
+    Agent, Grant, Hooking, Session, agent_id, end_session, get_agent, grant_for_token, heartbeat,
+    hook_bead, list_agents, live_sessions, note, polecat_id, sessions_of_bead, set_session_state,
 };
 pub use beads::{
     Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep, annotate,
-    bead_events, create_bead, events_since, find_by_forge_ref, find_task_for_forge_ref, get_bead,
-    list_beads, open_merge_requests, ready_beads, transition,
+    bead_events, branch_owner, create_bead, events_since, find_by_forge_ref,
+    find_task_for_forge_ref, get_bead, list_beads, merge_requests_tested_at, ready_beads,
+    refinery_queue, transition,
 };
 pub use inbox::{
     InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, delivery_body, get_delivery,

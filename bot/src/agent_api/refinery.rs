@@ -1,0 +1,97 @@
+//! The two tools of a refinery run in the town: what to do (its [`Assignment`]) and
+//! what it found (a [`Report`]). Only a session of role `refinery` may call them, and
+//! only for the merge request on its hook.
+
+use serde_json::json;
+
+use super::tools::{Ack, ToolError, Tools};
+use crate::refinery::gates::{Assignment, OUTPUT_TAIL, Report};
+use crate::store::{self, BeadStatus, Grant};
+
+/// More gates than this in one report is not a real repository's configuration.
+const MAX_GATES: usize = 64;
+
+impl Tools {
+    pub async fn refinery_assignment(&self, grant: &Grant) -> Result<Assignment, ToolError> {
+        refinery_only(grant)?;
+        let (g, now) = (grant.clone(), self.clock.now_ms());
+        let mr = self
+            .store
+            .write(move |c| {
+                let mut mr = store::get_bead(c, &g.bead_id)?;
+                if mr.status == BeadStatus::Hooked {
+                    mr = store::transition(
+                        c,
+                        &mr.id,
+                        BeadStatus::InProgress,
+                        None,
+                        &g.agent_id,
+                        &json!({ "via": "refinery/assignment" }),
+                        now,
+                    )?;
+                    store::set_session_state(c, &g.session_id, "running")?;
+                }
+                store::heartbeat(c, &g.agent_id, now)?;
+                Ok(mr)
+            })
+            .await?;
+        serde_json::from_value(mr.metadata["assignment"].clone()).map_err(|e| {
+            ToolError::Conflict(format!(
+                "merge request {} has no refinery assignment: {e}",
+                mr.id
+            ))
+        })
+    }
+
+    pub async fn refinery_report(&self, grant: &Grant, report: Report) -> Result<Ack, ToolError> {
+        refinery_only(grant)?;
+        if report.gates.len() > MAX_GATES {
+            return Err(ToolError::Invalid(format!(
+                "{} gates in one report; at most {MAX_GATES}",
+                report.gates.len()
+            )));
+        }
+        if let Some(g) = report
+            .gates
+            .iter()
+            .find(|g| g.output_tail.len() > 2 * OUTPUT_TAIL)
+        {
+            return Err(ToolError::Invalid(format!(
+                "gate {}: output_tail is {} bytes; at most {}",
+                g.name,
+                g.output_tail.len(),
+                2 * OUTPUT_TAIL
+            )));
+        }
+        let (g, now) = (grant.clone(), self.clock.now_ms());
+        self.store
+            .write(move |c| {
+                let mr = store::get_bead(c, &g.bead_id)?;
+                if !matches!(mr.status, BeadStatus::Hooked | BeadStatus::InProgress) {
+                    return Ok(Err(ToolError::Conflict(format!(
+                        "merge request {} is {}; it takes no report now",
+                        mr.id, mr.status
+                    ))));
+                }
+                let value = serde_json::to_value(&report).unwrap_or_default();
+                store::note(c, &mr.id, "refined", &g.agent_id, &value, now)?;
+                store::annotate(c, &mr.id, "report", &value, None, now)?;
+                store::set_session_state(c, &g.session_id, "done")?;
+                Ok(Ok(()))
+            })
+            .await??;
+        self.refinery_notify.notify_one();
+        Ok(Ack { ok: true })
+    }
+}
+
+fn refinery_only(grant: &Grant) -> Result<(), ToolError> {
+    if grant.role == "refinery" {
+        Ok(())
+    } else {
+        Err(ToolError::Forbidden(format!(
+            "agent {} is a {}; only the refinery reports on merge requests",
+            grant.agent_id, grant.role
+        )))
+    }
+}

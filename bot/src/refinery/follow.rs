@@ -1,0 +1,94 @@
+//! Following a refinery PR/MR through the forge's events, inside the delivery's
+//! transaction: merged by a person → the beads close as merged; closed unmerged →
+//! rejected.
+
+use serde_json::json;
+
+use crate::store::{self, Bead, BeadStatus, BeadType, StoreError};
+
+/// A refinery PR/MR closed on the forge: close its beads as merged or rejected. Runs
+/// in the delivery's transaction.
+pub fn apply_pull_request_closed(
+    conn: &rusqlite::Connection,
+    rig_id: &str,
+    number: u64,
+    merged: bool,
+    actor: &str,
+    now: crate::clock::Millis,
+) -> Result<Option<Bead>, StoreError> {
+    let forge_ref = format!("{rig_id}!{number}");
+    let Some(mr) = store::find_by_forge_ref(conn, &forge_ref, BeadType::MergeRequest)? else {
+        return Ok(None);
+    };
+    let reason = if merged {
+        store::CloseReason::Merged
+    } else {
+        store::CloseReason::Rejected
+    };
+    let payload = json!({ "pull_request": number, "by": actor });
+    if mr.status != BeadStatus::Closed {
+        store::transition(
+            conn,
+            &mr.id,
+            BeadStatus::Closed,
+            Some(reason),
+            actor,
+            &payload,
+            now,
+        )?;
+    }
+    let Some(task_id) = mr.parent_id else {
+        return Ok(None);
+    };
+    let task = store::get_bead(conn, &task_id)?;
+    if task.status == BeadStatus::Closed {
+        return Ok(Some(task));
+    }
+    let task = store::transition(
+        conn,
+        &task_id,
+        BeadStatus::Closed,
+        Some(reason),
+        actor,
+        &payload,
+        now,
+    )?;
+    crate::actions::queue_bead_update(conn, &task, now)?;
+    Ok(Some(task))
+}
+
+/// Something happened on a refinery PR/MR that may move it (a review, a diff comment,
+/// a check): mark its merge request so the refinery's next round asks the forge. The
+/// forge, not the event, is then the truth: a redelivered or reordered event changes
+/// nothing, and what happened while the bot was down is seen all the same.
+pub fn nudge(
+    conn: &rusqlite::Connection,
+    rig_id: &str,
+    number: Option<u64>,
+    head_sha: Option<&str>,
+    now: crate::clock::Millis,
+) -> Result<(), StoreError> {
+    let by_number = number
+        .map(|n| store::find_by_forge_ref(conn, &format!("{rig_id}!{n}"), BeadType::MergeRequest))
+        .transpose()?
+        .flatten();
+    let mut mrs: Vec<Bead> = by_number.into_iter().collect();
+    if let Some(sha) = head_sha {
+        mrs.extend(store::merge_requests_tested_at(conn, rig_id, sha)?);
+    }
+    for mr in mrs.iter().filter(|m| m.status == BeadStatus::Review) {
+        bump_nudge(conn, mr, now)?;
+    }
+    Ok(())
+}
+
+/// A counter, not a time: two nudges in one clock tick are still two.
+pub fn bump_nudge(
+    conn: &rusqlite::Connection,
+    mr: &Bead,
+    now: crate::clock::Millis,
+) -> Result<(), StoreError> {
+    let next = mr.metadata["nudge"].as_i64().unwrap_or(0) + 1;
+    store::annotate(conn, &mr.id, "nudge", &json!(next), None, now)?;
+    Ok(())
+}

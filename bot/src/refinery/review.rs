@@ -1,0 +1,319 @@
+//! A refinery PR/MR with people: what the forge says now decides. Changes requested
+//! (or comments on the diff) by someone with write access send the work back on the
+//! same PR; an approval by such a person, with `auto_merge` and every required check
+//! green, merges it; otherwise the issue's status comment says what it waits for.
+//!
+//! Feedback is handled once: the ids of the reviews and comments a rework was made
+//! from are kept on the task, so the same review never sends the work back twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+
+use super::{Context, Refinery, RefineryError, Step};
+use crate::forge::{CheckState, MergeMethod, MergeOutcome, ReviewState};
+use crate::repo_config;
+use crate::store::{self};
+
+/// What the PR's state calls for. Pure: decided from what the forge returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Rework {
+        reason: String,
+        details: String,
+        handled: Vec<String>,
+    },
+    Merge,
+    Wait(String),
+}
+
+/// The feedback on a PR, as the refinery weighs it: only people who may write count.
+#[derive(Debug, Clone, Default)]
+pub struct Feedback {
+    /// Latest decisive review state per writer, with its id and body.
+    pub reviews: BTreeMap<String, (String, ReviewState, String)>,
+    /// Diff comments by writers not handled yet: (id, author, where, body).
+    pub comments: Vec<(String, String, String, String)>,
+    /// Required checks that are not green: name and state.
+    pub waiting_checks: Vec<(String, &'static str)>,
+}
+
+/// Decide the next step from the feedback. `handled` holds feedback ids already acted on.
+pub fn decide(f: &Feedback, handled: &BTreeSet<String>, auto_merge: bool) -> Next {
+    let asked: Vec<_> = f
+        .reviews
+        .iter()
+        .filter(|(_, (id, state, _))| {
+            *state == ReviewState::ChangesRequested && !handled.contains(id)
+        })
+        .collect();
+    let comments: Vec<_> = f
+        .comments
+        .iter()
+        .filter(|(id, ..)| !handled.contains(id))
+        .collect();
+    if !asked.is_empty() || !comments.is_empty() {
+        let who: BTreeSet<&str> = asked
+            .iter()
+            .map(|(u, _)| u.as_str())
+            .chain(comments.iter().map(|(_, u, _, _)| u.as_str()))
+            .collect();
+        let mut details = String::new();
+        for (user, (_, _, body)) in &asked {
+            details.push_str(&format!(
+                "Review by {user} (changes requested):\n{body}\n\n"
+            ));
+        }
+        for (_, user, at, body) in &comments {
+            details.push_str(&format!("Comment by {user} on {at}:\n{body}\n\n"));
+        }
+        let handled = asked
+            .iter()
+            .map(|(_, (id, ..))| id.clone())
+            .chain(comments.iter().map(|(id, ..)| id.clone()))
+            .collect();
+        return Next::Rework {
+            reason: format!(
+                "review feedback from {}",
+                who.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+            details: details.trim_end().to_string(),
+            handled,
+        };
+    }
+    let approved = f
+        .reviews
+        .values()
+        .any(|(_, state, _)| *state == ReviewState::Approved);
+    if !approved {
+        return Next::Wait("an approving review".into());
+    }
+    if let Some((name, state)) = f.waiting_checks.first() {
+        return Next::Wait(format!("required check `{name}` ({state})"));
+    }
+    if !auto_merge {
+        return Next::Wait("a person to merge it (auto_merge is off)".into());
+    }
+    Next::Merge
+}
+
+impl Refinery {
+    /// One look at a PR in review, when something happened on it.
+    pub(super) async fn follow(&self, cx: &Context) -> Result<Step, RefineryError> {
+        let nudge = cx.mr.metadata["nudge"].as_i64().unwrap_or(0);
+        if nudge == 0 || cx.mr.metadata["nudged"].as_i64() == Some(nudge) {
+            return Ok(Step::Waiting);
+        }
+        let Some(number) = cx.mr.metadata["pull_request"].as_u64() else {
+            return Ok(Step::Waiting);
+        };
+        let feedback = self.feedback(cx, number).await?;
+        let handled: BTreeSet<String> = cx.task.metadata["handled_feedback"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let next = decide(&feedback, &handled, cx.config.auto_merge);
+        tracing::info!(pull_request = number, next = ?next, "following the pull request");
+        let (mr_id, now) = (cx.mr.id.clone(), self.clock.now_ms());
+        self.store
+            .write(move |c| {
+                store::annotate(c, &mr_id, "nudged", &json!(nudge), None, now).map(|_| ())
+            })
+            .await?;
+        match next {
+            Next::Rework {
+                reason,
+                details,
+                handled: ids,
+            } => {
+                let (task_id, now) = (cx.task.id.clone(), self.clock.now_ms());
+                let all: Vec<String> = handled.into_iter().chain(ids).collect();
+                self.store
+                    .write(move |c| {
+                        store::annotate(c, &task_id, "handled_feedback", &json!(all), None, now)
+                            .map(|_| ())
+                    })
+                    .await?;
+                self.send_back(cx, &reason, &details, "refinery").await
+            }
+            Next::Merge => self.merge(cx, number).await,
+            Next::Wait(what) => self.waiting_for(cx, Some(what)).await,
+        }
+    }
+
+    async fn feedback(&self, cx: &Context, number: u64) -> Result<Feedback, RefineryError> {
+        let mut f = Feedback::default();
+        let mut writers: BTreeMap<String, bool> = BTreeMap::new();
+        for r in cx.forge.reviews(&cx.repo, number).await? {
+            if !self.may_write(cx, &r.author, &mut writers).await? {
+                continue;
+            }
+            match r.state {
+                ReviewState::Commented => {}
+                ReviewState::Dismissed => {
+                    f.reviews.remove(&r.author);
+                }
+                state => {
+                    f.reviews.insert(
+                        r.author.clone(),
+                        (format!("review:{}", r.id), state, r.body),
+                    );
+                }
+            }
+        }
+        for c in cx.forge.review_comments(&cx.repo, number).await? {
+            if !self.may_write(cx, &c.author, &mut writers).await? {
+                continue;
+            }
+            let at = match (&c.path, c.line) {
+                (Some(p), Some(l)) => format!("{p}:{l}"),
+                (Some(p), None) => p.clone(),
+                _ => "the diff".into(),
+            };
+            f.comments
+                .push((format!("comment:{}", c.id), c.author, at, c.body));
+        }
+        let required = cx.forge.required_checks(&cx.repo, &cx.target).await?;
+        if !required.is_empty() {
+            let sha = cx.mr.metadata["report"]["head_sha"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_default();
+            let checks = cx.forge.checks(&cx.repo, &sha).await?;
+            for name in required {
+                let state = checks
+                    .iter()
+                    .filter(|c| c.name == name)
+                    .map(|c| c.state)
+                    .next_back();
+                let label = match state {
+                    Some(CheckState::Success) => continue,
+                    Some(CheckState::Pending) => "pending",
+                    Some(CheckState::Failure) => "failing",
+                    Some(CheckState::Error) => "erroring",
+                    None => "not reported yet",
+                };
+                f.waiting_checks.push((name, label));
+            }
+        }
+        Ok(f)
+    }
+
+    async fn may_write(
+        &self,
+        cx: &Context,
+        user: &str,
+        cache: &mut BTreeMap<String, bool>,
+    ) -> Result<bool, RefineryError> {
+        if let Some(ok) = cache.get(user) {
+            return Ok(*ok);
+        }
+        let ok = cx.forge.permission(&cx.repo, user).await?.can_command();
+        cache.insert(user.to_string(), ok);
+        Ok(ok)
+    }
+
+    async fn merge(&self, cx: &Context, number: u64) -> Result<Step, RefineryError> {
+        let method = match cx.config.merge_method {
+            repo_config::MergeMethod::Merge => MergeMethod::Merge,
+            repo_config::MergeMethod::Squash => MergeMethod::Squash,
+            repo_config::MergeMethod::Rebase => MergeMethod::Rebase,
+        };
+        let head = cx.mr.metadata["report"]["head_sha"].as_str();
+        match cx.forge.merge(&cx.repo, number, method, head).await? {
+            MergeOutcome::Merged { sha } => {
+                tracing::info!(pull_request = number, sha = %sha, "merged");
+                let (rig, now) = (cx.rig.id.clone(), self.clock.now_ms());
+                // The forge's webhook says the same; whichever comes first closes.
+                self.store
+                    .write(move |c| {
+                        super::follow::apply_pull_request_closed(
+                            c, &rig, number, true, "refinery", now,
+                        )
+                    })
+                    .await?;
+                self.actions_notify.notify_one();
+                Ok(Step::Moved)
+            }
+            MergeOutcome::NotMergeable { reason } => {
+                self.waiting_for(cx, Some(format!("the forge to allow the merge: {reason}")))
+                    .await
+            }
+        }
+    }
+
+    /// Show on the issue what the PR waits for (once per change).
+    async fn waiting_for(&self, cx: &Context, what: Option<String>) -> Result<Step, RefineryError> {
+        let value = json!(what);
+        if cx.task.metadata.get("waiting_for") == Some(&value) {
+            return Ok(Step::Waiting);
+        }
+        let (task_id, now) = (cx.task.id.clone(), self.clock.now_ms());
+        self.store
+            .write(move |c| {
+                let task = store::annotate(c, &task_id, "waiting_for", &value, None, now)?;
+                crate::actions::queue_bead_update(c, &task, now)
+            })
+            .await?;
+        self.actions_notify.notify_one();
+        Ok(Step::Waiting)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(id: &str, state: ReviewState, body: &str) -> (String, ReviewState, String) {
+        (id.into(), state, body.into())
+    }
+
+    #[test]
+    fn changes_requested_go_back_once() {
+        let mut f = Feedback::default();
+        f.reviews.insert(
+            "mara".into(),
+            review(
+                "review:7",
+                ReviewState::ChangesRequested,
+                "Say hello, world.",
+            ),
+        );
+        let Next::Rework {
+            reason,
+            details,
+            handled,
+        } = decide(&f, &BTreeSet::new(), true)
+        else {
+            panic!("changes requested must go back");
+        };
+        assert_eq!(reason, "review feedback from mara");
+        assert!(details.contains("Say hello, world."));
+        let handled: BTreeSet<String> = handled.into_iter().collect();
+        assert_eq!(
+            decide(&f, &handled, true),
+            Next::Wait("an approving review".into())
+        );
+    }
+
+    #[test]
+    fn an_approval_merges_only_with_required_checks_green_and_auto_merge_on() {
+        let mut f = Feedback::default();
+        f.reviews
+            .insert("mara".into(), review("review:8", ReviewState::Approved, ""));
+        f.waiting_checks.push(("ci/test".into(), "pending"));
+        assert_eq!(
+            decide(&f, &BTreeSet::new(), true),
+            Next::Wait("required check `ci/test` (pending)".into())
+        );
+        f.waiting_checks.clear();
+        assert_eq!(decide(&f, &BTreeSet::new(), true), Next::Merge);
+        assert!(
+            matches!(decide(&f, &BTreeSet::new(), false), Next::Wait(w) if w.contains("auto_merge is off"))
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! Sending work back: a merge request that failed its gates, did not rebase, or was
+//! rejected by a review becomes a rework bead on the same branch, for a polecat, with
+//! what went wrong in its prompt. After the rig's `max_rework_attempts` the refinery
+//! stops trying and escalates to people instead (a comment with @mentions until the
+//! escalation system exists).
+//!
+//! Everything here runs inside one store transaction: the merge request is closed,
+//! the rework (or the escalation) is created and the issue comment queued together,
+//! so a crash never leaves work that is neither in review nor being reworked.
+
+use rusqlite::Connection;
+use serde_json::json;
+
+use crate::clock::Millis;
+use crate::comments;
+use crate::store::{self, Bead, BeadStatus, BeadType, CloseReason, NewBead, StoreError};
+
+/// What became of the work.
+#[derive(Debug, Clone)]
+pub enum SentBack {
+    /// A rework bead, ready for a polecat.
+    Rework(Box<Bead>),
+    /// Out of attempts: the task failed and people were asked.
+    Escalated,
+    /// The merge request was already settled (a redelivery, a second look).
+    AlreadySettled,
+}
+
+/// Why work goes back, as the rework's prompt and the issue show it.
+#[derive(Debug, Clone)]
+pub struct Problem<'a> {
+    pub reason: &'a str,
+    pub details: &'a str,
+    /// Who decided: `refinery`, a reviewer's login, the review model.
+    pub actor: &'a str,
+}
+
+/// Close `mr` as rejected and send its task back for rework, or escalate.
+pub fn send_back(
+    conn: &Connection,
+    mr_id: &str,
+    problem: &Problem<'_>,
+    max_reworks: u32,
+    now: Millis,
+) -> Result<SentBack, StoreError> {
+    let mr = store::get_bead(conn, mr_id)?;
+    if matches!(mr.status, BeadStatus::Closed | BeadStatus::Failed) {
+        return Ok(SentBack::AlreadySettled);
+    }
+    let task = store::get_bead(conn, mr.parent_id.as_deref().unwrap_or_default())?;
+    let done = task
+        .metadata
+        .get("reworks")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0) as u32;
+    let payload = json!({ "reason": problem.reason, "details": problem.details });
+    store::transition(
+        conn,
+        &mr.id,
+        BeadStatus::Closed,
+        Some(CloseReason::Rejected),
+        problem.actor,
+        &payload,
+        now,
+    )?;
+    let number = crate::actions::issue_number(&task);
+    let rig = task.rig_id.clone().unwrap_or_default();
+    if done >= max_reworks {
+        let task = move_task(conn, &task, BeadStatus::Failed, problem, now)?;
+        if let Some(number) = number {
+            let key = format!("{}:escalated:{done}", task.id);
+            let marker = format!("<!-- gastown:escalation {key} -->");
+            let mentions = vec![task.created_by.clone()];
+            let body =
+                comments::escalation_comment(&mentions, problem.reason, problem.details, &marker);
+            comment(conn, &key, &rig, &task.id, number, &body, &marker, now)?;
+        }
+        tracing::warn!(bead = %task.id, reworks = done, reason = problem.reason,
+            "out of rework attempts: escalated to people");
+        return Ok(SentBack::Escalated);
+    }
+    let attempt = done + 1;
+    let rework = store::create_bead(
+        conn,
+        &NewBead {
+            bead_type: BeadType::Task,
+            title: format!("Rework {attempt}: {}", task.title),
+            body: task.body.clone(),
+            priority: task.priority,
+            town_id: task.town_id.clone(),
+            rig_id: task.rig_id.clone(),
+            parent_id: Some(task.id.clone()),
+            forge_ref: None,
+            created_by: problem.actor.to_string(),
+            metadata: json!({
+                "rework_of": task.id,
+                "branch": task.branch,
+                "attempt": attempt,
+                "max": max_reworks,
+                "reason": problem.reason,
+                "details": problem.details,
+                "pull_request": mr.metadata.get("pull_request"),
+            }),
+        },
+        now,
+        crate::ids::random_bead_id,
+    )?;
+    store::annotate(conn, &task.id, "reworks", &json!(attempt), None, now)?;
+    store::annotate(
+        conn,
+        &task.id,
+        "rework",
+        &json!({ "attempt": attempt, "max": max_reworks, "reason": problem.reason,
+                 "bead": rework.id }),
+        None,
+        now,
+    )?;
+    let task = store::get_bead(conn, &task.id)?;
+    move_task(conn, &task, BeadStatus::InProgress, problem, now)?;
+    if let Some(number) = number {
+        let key = format!("{}:rework:{attempt}", task.id);
+        let marker = format!("<!-- gastown:rework {key} -->");
+        let body = comments::rework_comment(
+            attempt,
+            max_reworks,
+            problem.reason,
+            problem.details,
+            &marker,
+        );
+        comment(conn, &key, &rig, &task.id, number, &body, &marker, now)?;
+    }
+    tracing::info!(bead = %task.id, rework = %rework.id, attempt, reason = problem.reason,
+        "work sent back for rework");
+    Ok(SentBack::Rework(Box::new(rework)))
+}
+
+fn move_task(
+    conn: &Connection,
+    task: &Bead,
+    to: BeadStatus,
+    problem: &Problem<'_>,
+    now: Millis,
+) -> Result<Bead, StoreError> {
+    let task = if task.status.can_become(to) {
+        store::transition(
+            conn,
+            &task.id,
+            to,
+            None,
+            problem.actor,
+            &json!({ "reason": problem.reason }),
+            now,
+        )?
+    } else {
+        task.clone()
+    };
+    crate::actions::queue_bead_update(conn, &task, now)?;
+    Ok(task)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn comment(
+    conn: &Connection,
+    key: &str,
+    rig: &str,
+    bead: &str,
+    number: u64,
+    body: &str,
+    marker: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    store::enqueue_action(
+        conn,
+        key,
+        "comment",
+        rig,
+        Some(bead),
+        &json!({ "number": number, "body": body, "marker": marker }),
+        now,
+    )?;
+    Ok(())
+}
+
+/// A rework's polecat said done: the rework closes (its work is in the new merge
+/// request) and the task is back in review.
+pub fn rework_done(
+    conn: &Connection,
+    rework: &Bead,
+    actor: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    store::transition(
+        conn,
+        &rework.id,
+        BeadStatus::Closed,
+        Some(CloseReason::Done),
+        actor,
+        &json!({ "via": "gt_done" }),
+        now,
+    )?;
+    let task = store::get_bead(conn, rework.parent_id.as_deref().unwrap_or_default())?;
+    if task.status.can_become(BeadStatus::Review) {
+        let task = store::transition(
+            conn,
+            &task.id,
+            BeadStatus::Review,
+            None,
+            actor,
+            &json!({ "via": "rework", "rework": rework.id }),
+            now,
+        )?;
+        crate::actions::queue_bead_update(conn, &task, now)?;
+    }
+    Ok(())
+}
+
+/// Is this bead a rework of another?
+pub fn rework_of(bead: &Bead) -> Option<&str> {
+    bead.metadata.get("rework_of").and_then(|v| v.as_str())
+}
