@@ -44,25 +44,45 @@ pub struct DemoArgs {
 }
 
 /// The issues the demo files: each a small change with the plan the scripted
-/// runtime follows.
-const ISSUES: &[(&str, &str, &str)] = &[
+/// runtime follows. The second one's first draft leaves a TODO, which the demo
+/// repository's quality gate refuses: it shows a rework.
+const ISSUES: &[(&str, &str, &str, Option<&str>)] = &[
     (
         "Add a greeting",
         "docs/hello.md",
         "Hello from a Gastown polecat.",
+        None,
     ),
-    ("Start a changelog", "CHANGELOG.md", "# Changelog"),
+    (
+        "Start a changelog",
+        "CHANGELOG.md",
+        "# Changelog",
+        Some("# Changelog (TODO: fill in)"),
+    ),
     (
         "Say how to contribute",
         "CONTRIBUTING.md",
         "Label an issue gt:sling.",
+        None,
     ),
 ];
 
-fn issue_body(path: &str, text: &str) -> String {
+/// The demo repository's `.gastown.yaml`: one gate, and the refinery merges approved PRs.
+const GASTOWN_YAML: &str = "auto_merge: true\nquality_gates:\n  - name: no-todo\n    \
+    run: \"! grep -rn TODO --include=*.md .\"\n    timeout_secs: 60\n";
+
+fn issue_body(path: &str, text: &str, draft: Option<&str>) -> String {
+    let first = draft.unwrap_or(text);
+    let rework = match draft {
+        Some(_) => format!(
+            "rework:\n  - files:\n      - path: {path}\n        content: |\n          {text}\n    \
+             commit: Finish {path}\n"
+        ),
+        None => String::new(),
+    };
     format!(
         "A small change for the demo.\n\n```gastown-plan\nfiles:\n  - path: {path}\n    \
-         content: |\n      {text}\ncommands:\n  - test -s {path}\ncommit: Add {path}\n```\n"
+         content: |\n      {first}\ncommands:\n  - test -s {path}\ncommit: Add {path}\n{rework}```\n"
     )
 }
 
@@ -103,6 +123,15 @@ impl Stage {
             "README.md",
             "# hello\n",
             "Initial commit",
+        )
+        .await?;
+        sim.commit_file(
+            "mara",
+            REPO,
+            "main",
+            ".gastown.yaml",
+            GASTOWN_YAML,
+            "Configure the refinery",
         )
         .await?;
         say(&format!(
@@ -181,9 +210,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let addr = stage.running.addr;
 
     let mut titles = HashMap::new();
-    for (title, path, text) in ISSUES {
+    for (title, path, text, draft) in ISSUES {
         let n = sim
-            .open_issue("mara", REPO, title, &issue_body(path, text))
+            .open_issue("mara", REPO, title, &issue_body(path, text, *draft))
             .await?;
         sim.add_label("mara", REPO, n, "gt:sling").await?;
         titles.insert(n, *title);
@@ -202,7 +231,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Ok(branches) => {
             let main = sim.branch_sha(REPO, "main").await?.unwrap_or_default();
             let mut landed = 0;
-            for (_, path, _) in ISSUES {
+            for (_, path, _, _) in ISSUES {
                 if sim.read_file(REPO, "main", path).await?.is_some() {
                     landed += 1;
                 }
@@ -290,39 +319,53 @@ async fn follow(
         for e in &events {
             after = e.id;
             let id = e.bead_id.clone();
-            let bead = store.read(move |c| store::get_bead(c, &id)).await?;
-            let Some(n) = crate::actions::issue_number(&bead) else {
+            let (bead, task) = store
+                .read(move |c| {
+                    let bead = store::get_bead(c, &id)?;
+                    let task = match &bead.parent_id {
+                        Some(p) => store::get_bead(c, p)?,
+                        None => bead.clone(),
+                    };
+                    Ok((bead, task))
+                })
+                .await?;
+            let Some(n) = crate::actions::issue_number(&task) else {
                 continue;
             };
-            let what = match (e.kind.as_str(), e.to_status.as_deref()) {
-                ("created", _) => "bead created, waiting for a polecat".to_string(),
-                ("status", Some("hooked")) => format!(
-                    "hooked to {} on {}",
-                    e.payload["agent"]
-                        .as_str()
-                        .and_then(|a| a.rsplit('/').next())
-                        .unwrap_or("?"),
-                    e.payload["branch"].as_str().unwrap_or("?")
-                ),
-                ("status", Some("in_progress")) => "the polecat is working".into(),
-                ("status_note", _) => {
-                    format!("note: {}", e.payload["message"].as_str().unwrap_or(""))
-                }
-                ("pushed", _) => format!(
-                    "pushed {} through the town's git endpoint",
-                    e.payload["sha"]
-                        .as_str()
-                        .map(|s| &s[..s.len().min(12)])
-                        .unwrap_or("?")
-                ),
-                ("status", Some("review")) => "gt_done: in review, merge request bead made".into(),
-                ("status", Some("closed")) => {
-                    format!("closed: {}", e.payload["reason"].as_str().unwrap_or("done"))
-                }
-                ("status", Some(s)) => {
-                    format!("now {s}: {}", e.payload["reason"].as_str().unwrap_or(""))
-                }
-                (k, _) => k.to_string(),
+            let what = match refinery_line(&bead, e) {
+                Some(line) => line,
+                None => match (e.kind.as_str(), e.to_status.as_deref()) {
+                    ("created", _) => "bead created, waiting for a polecat".to_string(),
+                    ("status", Some("hooked")) => format!(
+                        "hooked to {} on {}",
+                        e.payload["agent"]
+                            .as_str()
+                            .and_then(|a| a.rsplit('/').next())
+                            .unwrap_or("?"),
+                        e.payload["branch"].as_str().unwrap_or("?")
+                    ),
+                    ("status", Some("in_progress")) => "the polecat is working".into(),
+                    ("status_note", _) => {
+                        format!("note: {}", e.payload["message"].as_str().unwrap_or(""))
+                    }
+                    ("pushed", _) => format!(
+                        "pushed {} through the town's git endpoint",
+                        e.payload["sha"]
+                            .as_str()
+                            .map(|s| &s[..s.len().min(12)])
+                            .unwrap_or("?")
+                    ),
+                    ("status", Some("review")) => {
+                        "gt_done: in review, merge request bead made".into()
+                    }
+                    ("status", Some("closed")) => {
+                        format!("closed: {}", e.payload["reason"].as_str().unwrap_or("done"))
+                    }
+                    ("status", Some(s)) => {
+                        format!("now {s}: {}", e.payload["reason"].as_str().unwrap_or(""))
+                    }
+                    (k, _) => k.to_string(),
+                },
             };
             println!(
                 "{:>7.2}s  #{n} {:<24} {}  {what}",
@@ -334,7 +377,7 @@ async fn follow(
         let beads = store.read(|c| store::list_beads(c, None)).await?;
         let tasks: Vec<_> = beads
             .iter()
-            .filter(|b| b.bead_type == BeadType::Task)
+            .filter(|b| b.bead_type == BeadType::Task && b.parent_id.is_none())
             .collect();
         if let Some(failed) = tasks.iter().find(|b| b.status == BeadStatus::Failed) {
             bail!(
@@ -343,7 +386,8 @@ async fn follow(
                 failed.id
             );
         }
-        // The maintainer reviews each pull request the refinery opened, and merges it.
+        // The maintainer approves each pull request the refinery opened; with
+        // `auto_merge` the refinery merges it.
         for t in tasks.iter().filter(|t| t.status == BeadStatus::Review) {
             let (Some(pr), Some(n)) = (
                 t.metadata["pull_request"].as_u64(),
@@ -353,14 +397,12 @@ async fn follow(
             };
             if merged.insert(pr) {
                 println!(
-                    "{:>7.2}s  #{n} {:<24} {}  the refinery opened PR #{pr}; mara approves and merges it",
+                    "{:>7.2}s  #{n} {:<24} {}  the refinery opened PR #{pr}; mara approves it",
                     started.elapsed().as_secs_f64(),
                     titles.get(&n).copied().unwrap_or(""),
                     t.id
                 );
                 sim.approve("mara", REPO, pr).await?;
-                sim.merge_pr("mara", REPO, pr, forge_sim::MergeMethod::Merge)
-                    .await?;
             }
         }
         if tasks.len() == titles.len() && tasks.iter().all(|b| b.status == BeadStatus::Closed) {
@@ -374,4 +416,55 @@ async fn follow(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// How the demo tells what the refinery and reworks did; `None` for the polecat's
+/// own events, which read the same on every bead.
+fn refinery_line(bead: &store::Bead, e: &store::BeadEvent) -> Option<String> {
+    if bead.bead_type == BeadType::Task && bead.parent_id.is_some() {
+        return match (e.kind.as_str(), e.to_status.as_deref()) {
+            ("created", _) => Some(format!(
+                "rework bead {} made: {}",
+                bead.id,
+                bead.metadata["reason"].as_str().unwrap_or("")
+            )),
+            _ => None,
+        };
+    }
+    if bead.bead_type != BeadType::MergeRequest {
+        return None;
+    }
+    Some(match (e.kind.as_str(), e.to_status.as_deref()) {
+        ("created", _) => format!("merge request {} queued for the refinery", bead.id),
+        ("status", Some("hooked")) => "the refinery rebases the branch and runs the gates".into(),
+        ("refined", _) => {
+            let gates: Vec<String> = e.payload["gates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|g| {
+                    let ok = if g["passed"].as_bool() == Some(true) {
+                        "passed"
+                    } else {
+                        "failed"
+                    };
+                    format!("{} {ok}", g["name"].as_str().unwrap_or("?"))
+                })
+                .collect();
+            format!("gates: {}", gates.join(", "))
+        }
+        ("status", Some("closed")) => match bead.close_reason {
+            Some(store::CloseReason::Rejected) => "sent back to a polecat".into(),
+            _ => "merged".into(),
+        },
+        ("pushed", _) => format!(
+            "the refinery pushed the branch rebased onto main ({})",
+            e.payload["sha"]
+                .as_str()
+                .map(|s| &s[..s.len().min(12)])
+                .unwrap_or("?")
+        ),
+        ("status", Some(s)) => format!("merge request {s}"),
+        (k, _) => k.to_string(),
+    })
 }

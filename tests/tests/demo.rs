@@ -1,5 +1,6 @@
 //! `gt demo`, the README's first command, run as a newcomer would: it must work the
-//! sample issues through the refinery's pull requests onto main and exit 0.
+//! sample issues through the refinery's gates and pull requests onto main, one of them
+//! after a rework, and exit 0.
 
 use gastown_tests::process::gt;
 
@@ -12,6 +13,15 @@ async fn the_demo_lands_every_sample_issue_through_a_merged_pull_request() {
     );
     for n in 1..=3 {
         assert!(out.contains(&format!("#{n} merged from gt/gt-")), "{out}");
+    }
+    // The changelog's first draft fails the repository's gate and is reworked.
+    for line in [
+        "gates: no-todo failed",
+        "rework bead",
+        "sent back to a polecat",
+        "gates: no-todo passed",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
     }
 }
 
