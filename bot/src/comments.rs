@@ -103,6 +103,7 @@ pub fn pull_request_body(
     merge_request: &Bead,
     issue: Option<u64>,
     gates: &[GateResult],
+    review: Option<&crate::refinery::ai_review::AiVerdict>,
 ) -> String {
     let polecat = merge_request
         .metadata
@@ -134,9 +135,19 @@ pub fn pull_request_body(
     let closes = issue
         .map(|n| format!("Closes #{n}.\n\n"))
         .unwrap_or_default();
+    let review = review
+        .map(|v| {
+            let said: String = v
+                .summary
+                .lines()
+                .map(|l| format!("> {}\n", l.replace('@', "@\u{200b}")))
+                .collect();
+            format!("\n### AI review\nApproved by the review model.\n\n{said}")
+        })
+        .unwrap_or_default();
     format!(
         "{marker}\n{closes}Worked by polecat **{polecat}** on bead `{task}` \
-         (merge request `{mr}`).\n\n{summary}\n### Quality gates\n{gates}",
+         (merge request `{mr}`).\n\n{summary}\n### Quality gates\n{gates}{review}",
         marker = pull_request_marker(&task.id),
         task = task.id,
         mr = merge_request.id,
@@ -154,6 +165,15 @@ pub fn repo_config_invalid(problems: &str, marker: &str) -> String {
          **Gastown** · the refinery cannot land this work: `.gastown.yaml` is not valid.\n\
          \n{listed}\n\
          Fix the file on the target branch; the refinery checks it again and goes on.\n"
+    )
+}
+
+/// Said when the AI review could not run: the work waits, it is never waved through.
+pub fn review_failed(problem: &str, marker: &str) -> String {
+    format!(
+        "{marker}\n**Gastown** · the refinery's AI review could not run: {}. Nothing lands \
+         without it; the refinery tries again.\n",
+        problem.replace(['\n', '`'], " ").replace('@', "@\u{200b}")
     )
 }
 

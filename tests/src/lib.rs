@@ -6,6 +6,7 @@
 
 pub mod fixtures;
 pub mod forge;
+pub mod model;
 pub mod process;
 pub mod town;
 

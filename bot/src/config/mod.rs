@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-pub use town::{PolecatsConfig, RunnerConfig, RunnerKind, RuntimeConfig};
+pub use town::{PolecatsConfig, ReviewConfig, RunnerConfig, RunnerKind, RuntimeConfig};
 pub use yaml::LocatedDoc;
 
 const SCHEMA: &str = include_str!("../../../schemas/server.schema.json");
@@ -54,6 +54,8 @@ pub struct Config {
     pub runner: RunnerConfig,
     #[serde(default)]
     pub polecats: PolecatsConfig,
+    #[serde(default)]
+    pub review: ReviewConfig,
     /// Added to (or replacing) the built-in runtimes; see [`Config::runtime`].
     #[serde(default)]
     pub runtimes: BTreeMap<String, RuntimeConfig>,
@@ -211,11 +213,12 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Webhook secrets. `Debug` never prints them.
+/// Webhook secrets and the review model's key. `Debug` never prints them.
 #[derive(Clone, Default)]
 pub struct Secrets {
     pub github_webhook: Vec<String>,
     pub gitlab_webhook: Vec<String>,
+    pub review_api_key: Option<String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -228,6 +231,10 @@ impl fmt::Debug for Secrets {
             .field(
                 "gitlab_webhook",
                 &format!("{} configured", self.gitlab_webhook.len()),
+            )
+            .field(
+                "review_api_key",
+                &self.review_api_key.as_ref().map(|_| "configured"),
             )
             .finish()
     }
@@ -286,6 +293,23 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
         EnvKind::Text,
     ),
     ("GT_RUNTIMES", "/runtimes", EnvKind::Json),
+    ("GT_REVIEW_API_URL", "/review/api_url", EnvKind::Text),
+    ("GT_REVIEW_MODEL", "/review/model", EnvKind::Text),
+    (
+        "GT_REVIEW_API_KEY_ENV",
+        "/review/api_key_env",
+        EnvKind::Text,
+    ),
+    (
+        "GT_REVIEW_TIMEOUT_SECS",
+        "/review/timeout_secs",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_REVIEW_MAX_DIFF_BYTES",
+        "/review/max_diff_bytes",
+        EnvKind::Integer,
+    ),
     ("GT_RIGS", "/rigs", EnvKind::Rigs),
     ("GT_GITHUB_HOST", "/github/host", EnvKind::Text),
     (
@@ -464,6 +488,7 @@ impl Config {
         config.secrets = Secrets {
             github_webhook: split_secrets(env(&config.github.webhook_secret_env)),
             gitlab_webhook: split_secrets(env(&config.gitlab.webhook_token_env)),
+            review_api_key: env(&config.review.api_key_env).filter(|k| !k.is_empty()),
         };
         Ok(config)
     }

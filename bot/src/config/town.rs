@@ -71,3 +71,32 @@ pub struct RuntimeConfig {
     #[serde(default)]
     pub prompt_file: Option<PathBuf>,
 }
+
+/// The refinery's optional AI review: a model behind an OpenAI-compatible
+/// `chat/completions` endpoint reads each passing diff and approves or rejects it.
+/// Off while `api_url` is unset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewConfig {
+    /// e.g. `https://api.openai.com/v1`; `None` turns the review off.
+    pub api_url: Option<String>,
+    pub model: String,
+    /// The variable holding the API key (sent as a bearer token), if the endpoint
+    /// needs one.
+    pub api_key_env: String,
+    pub timeout_secs: u64,
+    /// Diffs are cut to this many bytes before they are sent.
+    pub max_diff_bytes: usize,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        Self {
+            api_url: None,
+            model: "gpt-4o-mini".into(),
+            api_key_env: "GT_REVIEW_API_KEY".into(),
+            timeout_secs: 120,
+            max_diff_bytes: 200_000,
+        }
+    }
+}

@@ -292,6 +292,22 @@ impl GitGateway {
         .await
     }
 
+    /// The diff from `base` to `head` as the forge has them, for the refinery's
+    /// review: read from the mirror, synced first if it lacks either commit.
+    pub async fn diff(&self, rig: &RigTarget, base: &str, head: &str) -> Result<String, GateError> {
+        let dir = self.mirror_dir(rig)?;
+        let lock = self.lock_of(&dir);
+        let mut state = lock.lock().await;
+        let args = ["diff", "--no-color", "--no-ext-diff", base, head];
+        match mirror::git(&rig.rig_id, "diff", &dir, &args, &[]).await {
+            Ok(diff) => Ok(diff),
+            Err(_) => {
+                self.sync_locked(rig, &dir, &mut state).await?;
+                mirror::git(&rig.rig_id, "diff", &dir, &args, &[]).await
+            }
+        }
+    }
+
     /// Put `sha` on the forge's `branch`, fast-forward only: how the refinery lands
     /// work under the `direct` strategy. The commit is in the mirror already (the
     /// refinery's run pushed it through this gateway). A target that moved meanwhile

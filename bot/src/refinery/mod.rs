@@ -18,6 +18,7 @@
 //! the PR carries a marker with the bead id and is looked up by its head branch before
 //! one is opened, so a crash between "opened" and "recorded" never makes a second one.
 
+pub mod ai_review;
 pub mod follow;
 pub mod gates;
 pub mod in_town;
@@ -59,6 +60,14 @@ pub enum RefineryError {
 /// before the refinery looks at it again.
 const RECHECK: Duration = Duration::from_secs(60);
 
+/// What the AI review said of a tested commit.
+enum Reviewed {
+    Approved(ai_review::AiVerdict),
+    Rejected(ai_review::AiVerdict),
+    /// It could not review (down, timeout, nonsense): said on the issue; retried.
+    Failed,
+}
+
 /// What one look at a merge request did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -81,6 +90,8 @@ pub struct Refinery {
     /// lands without gates only where none are configured).
     polecats: Option<Polecats>,
     gateway: Arc<GitGateway>,
+    /// The AI review's model; `None` when `review.api_url` is unset.
+    review: Option<ai_review::ReviewModel>,
     parked: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
@@ -109,6 +120,7 @@ impl Refinery {
         gateway: Arc<GitGateway>,
     ) -> Self {
         Self {
+            review: ai_review::ReviewModel::from_config(&config),
             store,
             config,
             clock,
@@ -232,7 +244,7 @@ impl Refinery {
                 && cx.config.merge_strategy.unwrap_or_default() == MergeStrategy::Pr
             {
                 // Nothing to run: the forge shows whether the branch still merges.
-                return self.land_pr(cx, None).await;
+                return self.land_pr(cx, None, None).await;
             }
             tracing::warn!(
                 "this bot has no runner (runner.kind: none), so it cannot rebase or run \
@@ -296,10 +308,119 @@ impl Refinery {
             Verdict::Rework { reason, details } => {
                 self.send_back(cx, &reason, &details, "refinery").await
             }
-            Verdict::Passed => match cx.config.merge_strategy.unwrap_or_default() {
-                MergeStrategy::Pr => self.land_pr(cx, Some(report)).await,
-                MergeStrategy::Direct => self.land_direct(cx, report).await,
-            },
+            Verdict::Passed => {
+                let review = match &self.review {
+                    None => None,
+                    Some(model) => match self.ai_review(cx, report, model).await? {
+                        Reviewed::Approved(v) => Some(v),
+                        Reviewed::Rejected(v) => {
+                            let reason = format!(
+                                "the AI review rejected it: {}",
+                                v.summary.lines().next().unwrap_or("no reason given")
+                            );
+                            return self
+                                .send_back(cx, &reason, &v.findings(), "ai-review")
+                                .await;
+                        }
+                        Reviewed::Failed => return Ok(Step::Parked),
+                    },
+                };
+                match cx.config.merge_strategy.unwrap_or_default() {
+                    MergeStrategy::Pr => self.land_pr(cx, Some(report), review.as_ref()).await,
+                    MergeStrategy::Direct => self.land_direct(cx, report).await,
+                }
+            }
+        }
+    }
+
+    /// The AI review of the tested commit: the stored one if this head was reviewed
+    /// (a restart, a second look), else the model's. A failure is said on the issue.
+    async fn ai_review(
+        &self,
+        cx: &Context,
+        report: &Report,
+        model: &ai_review::ReviewModel,
+    ) -> Result<Reviewed, RefineryError> {
+        let stored = &cx.mr.metadata["review"];
+        if stored["head_sha"].as_str() == Some(report.head_sha.as_str())
+            && let Ok(v) = serde_json::from_value::<ai_review::AiVerdict>(stored["verdict"].clone())
+        {
+            return Ok(if v.approve {
+                Reviewed::Approved(v)
+            } else {
+                Reviewed::Rejected(v)
+            });
+        }
+        let rig = RigTarget {
+            rig_id: cx.rig.id.clone(),
+            forge: cx.forge.clone(),
+            repo: cx.repo.clone(),
+        };
+        let diff = self
+            .gateway
+            .diff(&rig, &report.base_sha, &report.head_sha)
+            .await?;
+        let span = tracing::info_span!("ai_review", model = model.model(), diff_bytes = diff.len());
+        let outcome = model
+            .review(&cx.task.title, &cx.task.body, &diff)
+            .instrument(span)
+            .await;
+        let (id, now, head) = (
+            cx.mr.id.clone(),
+            self.clock.now_ms(),
+            report.head_sha.clone(),
+        );
+        match outcome {
+            Ok(v) => {
+                tracing::info!(approve = v.approve, "AI review");
+                let value = json!({ "head_sha": head, "model": model.model(), "verdict": v });
+                self.store
+                    .write(move |c| {
+                        store::annotate(c, &id, "review", &value, None, now)?;
+                        store::note(c, &id, "reviewed", "ai-review", &value, now)
+                    })
+                    .await?;
+                Ok(if v.approve {
+                    Reviewed::Approved(v)
+                } else {
+                    Reviewed::Rejected(v)
+                })
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the AI review failed; nothing lands until it works");
+                let problem = e.to_string();
+                let digest = crate::agent_api::token_digest(&problem);
+                let key = format!("{id}:review-failed:{}", &digest[..16]);
+                let marker = format!("<!-- gastown:review-failed {key} -->");
+                let body = comments::review_failed(&problem, &marker);
+                let (rig_id, number) = (cx.rig.id.clone(), cx.issue);
+                self.store
+                    .write(move |c| {
+                        store::note(
+                            c,
+                            &id,
+                            "review_failed",
+                            "ai-review",
+                            &json!({ "error": problem }),
+                            now,
+                        )?;
+                        if let Some(number) = number {
+                            store::enqueue_action(
+                                c,
+                                &key,
+                                "comment",
+                                &rig_id,
+                                Some(&id),
+                                &json!({ "number": number, "body": body, "marker": marker }),
+                                now,
+                            )?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                self.actions_notify.notify_one();
+                Ok(Reviewed::Failed)
+            }
         }
     }
 
@@ -335,9 +456,14 @@ impl Refinery {
 
     /// `pr`: open (or update) the PR, put the verdict on the tested commit, and wait
     /// for people.
-    async fn land_pr(&self, cx: &Context, report: Option<&Report>) -> Result<Step, RefineryError> {
+    async fn land_pr(
+        &self,
+        cx: &Context,
+        report: Option<&Report>,
+        review: Option<&ai_review::AiVerdict>,
+    ) -> Result<Step, RefineryError> {
         let gates = report.map(|r| r.gates.as_slice()).unwrap_or_default();
-        let body = comments::pull_request_body(&cx.task, &cx.mr, cx.issue, gates);
+        let body = comments::pull_request_body(&cx.task, &cx.mr, cx.issue, gates, review);
         let pr = self.open_pull_request(cx, &body).await?;
         let sha = report.map_or(pr.head_sha.as_str(), |r| r.head_sha.as_str());
         let status = CommitStatus {
