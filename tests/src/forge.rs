@@ -28,6 +28,26 @@ pub async fn github_with_repo(repo: &str) -> (SimHandle, UserHandle) {
     (sim, bot)
 }
 
+/// One more repository in the same simulated GitHub, set up like the first: a second
+/// rig for the same town.
+pub async fn add_github_repo(sim: &SimHandle, repo: &str) {
+    sim.create_repo(repo, "main").await.unwrap();
+    sim.grant(repo, "gastown-bot", Permission::Admin)
+        .await
+        .unwrap();
+    sim.grant(repo, "mara", Permission::Write).await.unwrap();
+    sim.commit_file(
+        "mara",
+        repo,
+        "main",
+        "README.md",
+        "# other\n",
+        "Initial commit",
+    )
+    .await
+    .unwrap();
+}
+
 /// A simulated GitLab with the nested project `path` (one commit on `main`), the bot's
 /// account (maintainer) and devi, a developer. Returns the bot's account.
 pub async fn gitlab_with_project(path: &str) -> (SimHandle, UserHandle) {

@@ -267,3 +267,92 @@ async fn a_pull_request_closed_without_merging_rejects_the_work() {
         "the issue stays open for another try"
     );
 }
+
+/// GitLab end to end: a developer's approval merges the MR once the pipeline the
+/// project requires has passed; the MR closes the issue and the status comment ends.
+/// (The refinery's own commit status counts as a pipeline on GitLab, as there, so CI's
+/// pipeline is started after it.)
+#[tokio::test]
+async fn on_gitlab_an_approval_merges_the_mr_once_its_pipeline_passed() {
+    const PROJECT: &str = "town/tools/hello";
+    let (sim, bot) = gastown_tests::forge::gitlab_with_project(PROJECT).await;
+    sim.commit_file(
+        "devi",
+        PROJECT,
+        "main",
+        ".gastown.yaml",
+        "auto_merge: true\n",
+        "Let gastown merge",
+    )
+    .await
+    .unwrap();
+    sim.set_pipelines_must_succeed(PROJECT, true).unwrap();
+    let town = TestTown::builder()
+        .gitlab_forge(&sim.gitlab_api_url(), &sim.addr().to_string(), &bot.token)
+        .local_runner()
+        .start()
+        .await;
+    sim.set_gitlab_hook(
+        PROJECT,
+        &town.url("/webhooks/gitlab"),
+        gastown_tests::town::GITLAB_TOKEN,
+    )
+    .unwrap();
+    let iid = sim
+        .gl_open_issue("devi", PROJECT, "Add a greeting", PLAN)
+        .await
+        .unwrap();
+    sim.gl_add_label("devi", PROJECT, iid, "gt:sling")
+        .await
+        .unwrap();
+    pull_request_opened(&town).await;
+    let task = town
+        .beads()
+        .await
+        .into_iter()
+        .find(|b| b.bead_type == BeadType::Task)
+        .unwrap();
+    let mr = task.metadata["pull_request"].as_u64().unwrap();
+
+    // CI starts on the branch; a developer approves while it runs.
+    let branch = task.branch.clone().unwrap();
+    let pipeline = sim.run_pipeline("devi", PROJECT, &branch).await.unwrap();
+    sim.gl_approve("devi", PROJECT, mr).await.unwrap();
+    town.run_until(WAIT, "the MR to wait for its pipeline", |b| {
+        b.iter().any(|t| {
+            t.metadata["waiting_for"]
+                .as_str()
+                .is_some_and(|w| w.contains("`pipeline`"))
+        })
+    })
+    .await;
+    assert!(
+        sim.pull_requests(PROJECT).await.iter().all(|p| !p.merged),
+        "not merged before the pipeline passed"
+    );
+
+    sim.finish_pipeline(PROJECT, pipeline, "success")
+        .await
+        .unwrap();
+    let beads = town
+        .run_until(WAIT, "the task to close", |b| {
+            b.iter()
+                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Closed)
+        })
+        .await;
+    let task = beads
+        .iter()
+        .find(|b| b.bead_type == BeadType::Task)
+        .unwrap();
+    assert_eq!(task.close_reason, Some(CloseReason::Merged));
+    town.act().await;
+    let issue = sim.issue(PROJECT, iid).await.unwrap();
+    assert_eq!(issue.state, forge_sim::world::IssueState::Closed);
+    let status = sim
+        .comments(PROJECT, iid)
+        .await
+        .into_iter()
+        .find(|c| c.body.contains("<!-- gastown:status"))
+        .expect("a status note");
+    assert!(status.body.contains("is **done**"), "{}", status.body);
+}

@@ -210,3 +210,66 @@ async fn direct_lands_on_main_without_a_pr_and_both_of_two_polecats_on_one_file_
         );
     }
 }
+
+/// A town with two rigs: each merge request is rebased, gated and landed against its
+/// own repository, with that repository's gates (Cloud Gastown shipped this as #657).
+#[tokio::test]
+async fn in_a_town_of_two_rigs_each_bead_is_refined_against_its_own_repository() {
+    const OTHER: &str = "octo/other";
+    let (sim, town) =
+        world("quality_gates:\n  - name: hello-gate\n    run: test -f hello.md\n").await;
+    gastown_tests::forge::add_github_repo(&sim, OTHER).await;
+    sim.commit_file(
+        "mara",
+        OTHER,
+        "main",
+        ".gastown.yaml",
+        "quality_gates:\n  - name: other-gate\n    run: test -f other.md && ! test -f hello.md\n",
+        "Configure gastown",
+    )
+    .await
+    .unwrap();
+    sim.set_hook(OTHER, &town.url("/webhooks/github"), GITHUB_SECRET)
+        .await
+        .unwrap();
+    sling(&sim, "Hello", &plan("hello.md", "hello", "-")).await;
+    let n = sim
+        .open_issue("mara", OTHER, "Other", &plan("other.md", "other", "-"))
+        .await
+        .unwrap();
+    sim.add_label("mara", OTHER, n, "gt:sling").await.unwrap();
+
+    let beads = town
+        .run_until(WAIT, "both PRs", |b| {
+            b.iter()
+                .filter(|m| m.bead_type == BeadType::MergeRequest && m.status == BeadStatus::Review)
+                .count()
+                == 2
+        })
+        .await;
+    assert!(
+        !beads
+            .iter()
+            .any(|b| b.close_reason == Some(CloseReason::Rejected)),
+        "no gate failed on the wrong repository: {beads:#?}"
+    );
+    for (repo, file, gate) in [
+        (REPO, "hello.md", "hello-gate"),
+        (OTHER, "other.md", "other-gate"),
+    ] {
+        let prs = sim.pull_requests(repo).await;
+        assert_eq!(prs.len(), 1, "{repo}: {prs:#?}");
+        let body = sim.issue(repo, prs[0].number).await.unwrap().body.unwrap();
+        assert!(
+            body.contains(&format!("| {gate} | passed |")),
+            "{repo}: {body}"
+        );
+        assert!(
+            sim.read_file(repo, &prs[0].head_ref, file)
+                .await
+                .unwrap()
+                .is_some(),
+            "{repo} has {file} on its PR branch"
+        );
+    }
+}

@@ -134,3 +134,98 @@ async fn changes_requested_rework_the_pr_and_an_approval_merges_it_once_checks_a
         .unwrap();
     assert_eq!(String::from_utf8(main).unwrap(), "hello, world\n");
 }
+
+/// The bot dies after the refinery opened the PR but before it recorded it, and again
+/// before the merge: after each restart there is still exactly one PR, merged once.
+#[tokio::test]
+async fn a_bot_killed_between_pr_opened_and_merged_opens_one_pr_and_merges_it_once() {
+    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
+    sim.commit_file(
+        "mara",
+        REPO,
+        "main",
+        ".gastown.yaml",
+        "auto_merge: true\n",
+        "Let gastown merge",
+    )
+    .await
+    .unwrap();
+    let town = TestTown::builder()
+        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
+        .local_runner()
+        .start()
+        .await;
+    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
+        .await
+        .unwrap();
+    let n = sim.open_issue("mara", REPO, "Greet", PLAN).await.unwrap();
+    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
+    let beads = town
+        .run_until(WAIT, "the first PR", |b| {
+            b.iter()
+                .any(|m| m.bead_type == BeadType::MergeRequest && m.status == BeadStatus::Review)
+        })
+        .await;
+    let mr = beads
+        .iter()
+        .find(|m| m.bead_type == BeadType::MergeRequest)
+        .unwrap()
+        .id
+        .clone();
+
+    // The crash window: the PR is on the forge, the database still says "in progress".
+    let id = mr.clone();
+    town.app
+        .store
+        .write(move |c| {
+            c.execute(
+                "UPDATE beads SET status = 'in_progress', forge_ref = NULL,
+                        metadata = json_remove(metadata, '$.pull_request')
+                 WHERE id = ?1",
+                [&id],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let town = town.restart().await;
+    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
+        .await
+        .unwrap();
+    town.run_until(WAIT, "the PR found again", |b| {
+        b.iter()
+            .any(|m| m.id == mr && m.status == BeadStatus::Review)
+    })
+    .await;
+    assert_eq!(sim.pull_requests(REPO).await.len(), 1, "never a second PR");
+
+    // Approved while the bot is down; it merges once when it is back.
+    let pr = sim.pull_requests(REPO).await[0].number;
+    let town = town.restart().await;
+    sim.approve("mara", REPO, pr).await.unwrap();
+    // The approval's webhook went to the old address and is never sent again: the
+    // restarted refinery looks at every PR in review once anyway.
+    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
+        .await
+        .unwrap();
+    town.run_until(WAIT, "the merge", |b| {
+        b.iter()
+            .any(|t| t.bead_type == BeadType::Task && t.close_reason == Some(CloseReason::Merged))
+    })
+    .await;
+    for _ in 0..3 {
+        town.refinery().await;
+    }
+    let prs = sim.pull_requests(REPO).await;
+    assert_eq!(prs.len(), 1);
+    assert!(prs[0].merged);
+    let merges = town
+        .beads()
+        .await
+        .into_iter()
+        .filter(|b| {
+            b.bead_type == BeadType::MergeRequest && b.close_reason == Some(CloseReason::Merged)
+        })
+        .count();
+    assert_eq!(merges, 1, "merged once");
+}

@@ -60,6 +60,9 @@ pub enum RefineryError {
 /// before the refinery looks at it again.
 const RECHECK: Duration = Duration::from_secs(60);
 
+/// How often a PR in review is looked at when no event said anything happened.
+const FOLLOW_EVERY: Duration = Duration::from_secs(300);
+
 /// What the AI review said of a tested commit.
 enum Reviewed {
     Approved(ai_review::AiVerdict),
@@ -93,6 +96,7 @@ pub struct Refinery {
     /// The AI review's model; `None` when `review.api_url` is unset.
     review: Option<ai_review::ReviewModel>,
     parked: Arc<Mutex<HashMap<String, Instant>>>,
+    looked: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 /// Everything one look at a merge request needs, read once.
@@ -130,6 +134,7 @@ impl Refinery {
             polecats,
             gateway,
             parked: Arc::default(),
+            looked: Arc::default(),
         }
     }
 
@@ -160,6 +165,18 @@ impl Refinery {
             }
         }
         Ok(moved)
+    }
+
+    /// Whether this refinery looked at the PR of `id` within [`FOLLOW_EVERY`]; a PR is
+    /// looked at without a nudge once per interval and after every start, because an
+    /// event sent while the bot was down is never sent again.
+    async fn looked_lately(&self, id: &str) -> bool {
+        let mut looked = self.looked.lock().await;
+        if looked.get(id).is_some_and(|at| at.elapsed() < FOLLOW_EVERY) {
+            return true;
+        }
+        looked.insert(id.to_string(), Instant::now());
+        false
     }
 
     async fn park(&self, id: &str) {
@@ -193,7 +210,8 @@ impl Refinery {
             .await?;
         let quiet = mr.metadata["nudge"].as_i64().unwrap_or(0)
             == mr.metadata["nudged"].as_i64().unwrap_or(0);
-        if running || (mr.status == BeadStatus::Review && quiet) {
+        if running || (mr.status == BeadStatus::Review && quiet && self.looked_lately(&mr.id).await)
+        {
             // A run in the town, or a PR nothing happened on since the last look.
             return Ok(Step::Waiting);
         }

@@ -98,12 +98,9 @@ pub fn decide(f: &Feedback, handled: &BTreeSet<String>, auto_merge: bool) -> Nex
 }
 
 impl Refinery {
-    /// One look at a PR in review, when something happened on it.
+    /// One look at a PR in review: something happened on it, or it is time to look.
     pub(super) async fn follow(&self, cx: &Context) -> Result<Step, RefineryError> {
         let nudge = cx.mr.metadata["nudge"].as_i64().unwrap_or(0);
-        if nudge == 0 || cx.mr.metadata["nudged"].as_i64() == Some(nudge) {
-            return Ok(Step::Waiting);
-        }
         let Some(number) = cx.mr.metadata["pull_request"].as_u64() else {
             return Ok(Step::Waiting);
         };
