@@ -229,3 +229,78 @@ async fn a_bot_killed_between_pr_opened_and_merged_opens_one_pr_and_merges_it_on
         .count();
     assert_eq!(merges, 1, "merged once");
 }
+
+/// main moves after the gates ran: on approval the refinery rebases and tests again
+/// before it merges, so what lands is what was tested.
+#[tokio::test]
+async fn an_approved_pr_whose_target_moved_is_rebased_and_tested_again_before_it_merges() {
+    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
+    sim.commit_file(
+        "mara",
+        REPO,
+        "main",
+        ".gastown.yaml",
+        "auto_merge: true\nquality_gates:\n  - name: both\n    run: test -f hello.md && test -f NEWS.md\n",
+        "Let gastown merge",
+    )
+    .await
+    .unwrap();
+    let town = TestTown::builder()
+        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
+        .local_runner()
+        .start()
+        .await;
+    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
+        .await
+        .unwrap();
+    sim.commit_file("mara", REPO, "main", "NEWS.md", "news\n", "News")
+        .await
+        .unwrap();
+    let n = sim.open_issue("mara", REPO, "Greet", PLAN).await.unwrap();
+    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
+    town.run_until(WAIT, "the PR", |b| {
+        b.iter()
+            .any(|m| m.bead_type == BeadType::MergeRequest && m.status == BeadStatus::Review)
+    })
+    .await;
+    let pr = sim.pull_requests(REPO).await[0].clone();
+
+    sim.commit_file("mara", REPO, "main", "LATER.md", "later\n", "Meanwhile")
+        .await
+        .unwrap();
+    sim.approve("mara", REPO, pr.number).await.unwrap();
+    let beads = town
+        .run_until(WAIT, "the merge", |b| {
+            b.iter().any(|t| {
+                t.bead_type == BeadType::Task && t.close_reason == Some(CloseReason::Merged)
+            })
+        })
+        .await;
+    let mr = beads
+        .iter()
+        .find(|m| m.bead_type == BeadType::MergeRequest)
+        .unwrap();
+    let events = town
+        .app
+        .store
+        .read({
+            let id = mr.id.clone();
+            move |c| bot::store::bead_events(c, &id)
+        })
+        .await
+        .unwrap();
+    let runs = events.iter().filter(|e| e.kind == "refined").count();
+    assert_eq!(runs, 2, "tested again after main moved: {events:#?}");
+    let merged = sim.pull_requests(REPO).await;
+    assert!(merged[0].merged);
+    assert_ne!(
+        merged[0].head_sha, pr.head_sha,
+        "the PR carries the new rebase"
+    );
+    for f in ["hello.md", "NEWS.md", "LATER.md"] {
+        assert!(
+            sim.read_file(REPO, "main", f).await.unwrap().is_some(),
+            "{f}"
+        );
+    }
+}

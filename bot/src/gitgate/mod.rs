@@ -292,6 +292,22 @@ impl GitGateway {
         .await
     }
 
+    /// Where `branch` is on the forge now (the mirror, synced first).
+    pub async fn branch_head(&self, rig: &RigTarget, branch: &str) -> Result<String, GateError> {
+        self.sync(rig).await?;
+        let dir = self.mirror_dir(rig)?;
+        let at = format!("refs/heads/{branch}");
+        let out = mirror::git(
+            &rig.rig_id,
+            "rev-parse",
+            &dir,
+            &["rev-parse", "--verify", &at],
+            &[],
+        )
+        .await?;
+        Ok(out.trim().to_string())
+    }
+
     /// The diff from `base` to `head` as the forge has them, for the refinery's
     /// review: read from the mirror, synced first if it lacks either commit.
     pub async fn diff(&self, rig: &RigTarget, base: &str, head: &str) -> Result<String, GateError> {

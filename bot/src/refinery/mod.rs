@@ -324,6 +324,21 @@ impl Refinery {
                 .unwrap_or_default();
         match gates::judge(report, &asked) {
             Verdict::Rework { reason, details } => {
+                // A PR open from an earlier round shows why its branch went back.
+                if cx.task.metadata["pull_request"].is_u64() {
+                    let status = CommitStatus {
+                        context: "gastown/refinery".into(),
+                        state: CheckState::Failure,
+                        description: format!("Sent back for rework: {reason}")
+                            .chars()
+                            .take(140)
+                            .collect(),
+                        target_url: None,
+                    };
+                    cx.forge
+                        .set_status(&cx.repo, &report.head_sha, &status)
+                        .await?;
+                }
                 self.send_back(cx, &reason, &details, "refinery").await
             }
             Verdict::Passed => {
