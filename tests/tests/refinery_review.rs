@@ -133,6 +133,19 @@ async fn changes_requested_rework_the_pr_and_an_approval_merges_it_once_checks_a
         .unwrap()
         .unwrap();
     assert_eq!(String::from_utf8(main).unwrap(), "hello, world\n");
+    town.act().await;
+    assert_eq!(
+        sim.issue(REPO, n).await.unwrap().state,
+        forge_sim::world::IssueState::Closed,
+        "the merged PR closed the issue"
+    );
+    let status = sim
+        .comments(REPO, n)
+        .await
+        .into_iter()
+        .find(|c| c.body.contains("<!-- gastown:status"))
+        .unwrap();
+    assert!(status.body.contains("is **done**"), "{}", status.body);
 }
 
 /// The bot dies after the refinery opened the PR but before it recorded it, and again

@@ -450,7 +450,12 @@ impl Polecats {
         let outcome = self
             .store
             .write(move |c| {
-                let state = if session.state == "done" {
+                // The round's snapshot may predate the agent's last tool call (gt_done,
+                // a refinery report just before it exited): read the session again here.
+                let said_done = store::sessions_of_bead(c, &session.bead_id)?
+                    .iter()
+                    .any(|x| x.id == session.id && x.state == "done");
+                let state = if said_done {
                     "done"
                 } else if code.is_some() {
                     "exited"
@@ -461,8 +466,7 @@ impl Polecats {
                     return Ok(None);
                 }
                 let bead = store::get_bead(c, &session.bead_id)?;
-                if session.state == "done"
-                    || !matches!(bead.status, BeadStatus::Hooked | BeadStatus::InProgress)
+                if said_done || !matches!(bead.status, BeadStatus::Hooked | BeadStatus::InProgress)
                 {
                     return Ok(Some(bead.status));
                 }
