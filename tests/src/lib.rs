@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod forge;
 pub mod model;
 pub mod process;
+pub mod story;
 pub mod town;
 
 pub use fixtures::Fixtures;

@@ -6,22 +6,13 @@ use std::time::Duration;
 use bot::store::{BeadStatus, BeadType, CloseReason};
 use forge_sim::{MergeMethod, SimHandle};
 use gastown_tests::TestTown;
-use gastown_tests::town::GITHUB_SECRET;
+use gastown_tests::story::{self, in_review, status_comment};
 
 const REPO: &str = "octo/hello";
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn world() -> (SimHandle, TestTown) {
-    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
-    let town = TestTown::builder()
-        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
-        .local_runner()
-        .start()
-        .await;
-    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
-        .await
-        .unwrap();
-    (sim, town)
+    story::github_town(REPO, None, &[]).await
 }
 
 const PLAN: &str = "Add a greeting.\n\n```gastown-plan\nfiles:\n  - path: hello.md\n    content: |\n      hello\ncommit: Add hello.md\n```\n";
@@ -29,19 +20,28 @@ const PLAN: &str = "Add a greeting.\n\n```gastown-plan\nfiles:\n  - path: hello.
 /// Turn the town until the refinery has opened the task's PR.
 async fn pull_request_opened(town: &TestTown) {
     town.run_until(WAIT, "the refinery to open a pull request", |b| {
-        b.iter()
-            .any(|m| m.bead_type == BeadType::MergeRequest && m.status == BeadStatus::Review)
+        in_review(b) > 0
     })
     .await;
 }
 
+/// Turn the town until the task is closed, and return it.
+async fn task_closed(town: &TestTown) -> bot::store::Bead {
+    let beads = town
+        .run_until(WAIT, "the task to close", |b| {
+            b.iter()
+                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Closed)
+        })
+        .await;
+    beads
+        .into_iter()
+        .find(|b| b.bead_type == BeadType::Task)
+        .unwrap()
+}
+
 /// Label, and let the polecat finish: the task is in review with a merge request.
 async fn worked_issue(sim: &SimHandle, town: &TestTown) -> u64 {
-    let n = sim
-        .open_issue("mara", REPO, "Add a greeting", PLAN)
-        .await
-        .unwrap();
-    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
+    let n = story::sling(sim, REPO, "Add a greeting", PLAN).await;
     town.run_until(WAIT, "the task to reach review", |b| {
         b.iter()
             .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Review)
@@ -91,18 +91,10 @@ async fn a_finished_bead_gets_one_pull_request_and_closes_when_it_is_merged() {
 
     // The issue's status comment points at the PR.
     town.act().await;
-    let status = sim
-        .comments(REPO, n)
-        .await
-        .into_iter()
-        .find(|c| c.body.contains("<!-- gastown:status"))
-        .unwrap();
+    let status = status_comment(&sim, REPO, n).await;
     assert!(
-        status
-            .body
-            .contains(&format!("| pull request | #{} |", pr.number)),
-        "{}",
-        status.body
+        status.contains(&format!("| pull request | #{} |", pr.number)),
+        "{status}"
     );
 
     // A maintainer merges it: the webhook closes the task and its merge request.
@@ -123,13 +115,8 @@ async fn a_finished_bead_gets_one_pull_request_and_closes_when_it_is_merged() {
         );
     }
     town.act().await;
-    let status = sim
-        .comments(REPO, n)
-        .await
-        .into_iter()
-        .find(|c| c.body.contains("<!-- gastown:status"))
-        .unwrap();
-    assert!(status.body.contains("is **done**"), "{}", status.body);
+    let status = status_comment(&sim, REPO, n).await;
+    assert!(status.contains("is **done**"), "{status}");
     let issue = sim.issue(REPO, n).await.unwrap();
     assert_eq!(
         issue.state,
@@ -141,16 +128,13 @@ async fn a_finished_bead_gets_one_pull_request_and_closes_when_it_is_merged() {
 #[tokio::test]
 async fn a_broken_gastown_yaml_is_named_on_the_issue_and_nothing_lands() {
     let (sim, town) = world().await;
-    sim.commit_file(
+    story::configure(
+        &sim,
         "mara",
         REPO,
-        "main",
-        ".gastown.yaml",
         "merge_strategy: pr\nauto_merge: sometimes\n",
-        "Configure gastown",
     )
-    .await
-    .unwrap();
+    .await;
     let n = worked_issue(&sim, &town).await;
     for _ in 0..2 {
         assert_eq!(town.app.refinery().step().await.unwrap(), 0);
@@ -194,18 +178,7 @@ async fn a_broken_gastown_yaml_is_named_on_the_issue_and_nothing_lands() {
 #[tokio::test]
 async fn on_gitlab_the_refinery_opens_a_merge_request_and_its_merge_closes_the_beads() {
     const PROJECT: &str = "town/tools/hello";
-    let (sim, bot) = gastown_tests::forge::gitlab_with_project(PROJECT).await;
-    let town = TestTown::builder()
-        .gitlab_forge(&sim.gitlab_api_url(), &sim.addr().to_string(), &bot.token)
-        .local_runner()
-        .start()
-        .await;
-    sim.set_gitlab_hook(
-        PROJECT,
-        &town.url("/webhooks/gitlab"),
-        gastown_tests::town::GITLAB_TOKEN,
-    )
-    .unwrap();
+    let (sim, town) = story::gitlab_town(PROJECT, None).await;
     let iid = sim
         .gl_open_issue("devi", PROJECT, "Add a greeting", PLAN)
         .await
@@ -230,16 +203,7 @@ async fn on_gitlab_the_refinery_opens_a_merge_request_and_its_merge_closes_the_b
         .as_u64()
         .expect("the MR's iid is recorded");
     sim.gl_merge("devi", PROJECT, mr, false).await.unwrap();
-    let beads = town
-        .run_until(WAIT, "the task to close", |b| {
-            b.iter()
-                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Closed)
-        })
-        .await;
-    let task = beads
-        .iter()
-        .find(|b| b.bead_type == BeadType::Task)
-        .unwrap();
+    let task = task_closed(&town).await;
     assert_eq!(task.close_reason, Some(CloseReason::Merged));
     let file = sim.read_file(PROJECT, "main", "hello.md").await.unwrap();
     assert_eq!(String::from_utf8(file.unwrap()).unwrap(), "hello\n");
@@ -275,29 +239,8 @@ async fn a_pull_request_closed_without_merging_rejects_the_work() {
 #[tokio::test]
 async fn on_gitlab_an_approval_merges_the_mr_once_its_pipeline_passed() {
     const PROJECT: &str = "town/tools/hello";
-    let (sim, bot) = gastown_tests::forge::gitlab_with_project(PROJECT).await;
-    sim.commit_file(
-        "devi",
-        PROJECT,
-        "main",
-        ".gastown.yaml",
-        "auto_merge: true\n",
-        "Let gastown merge",
-    )
-    .await
-    .unwrap();
+    let (sim, town) = story::gitlab_town(PROJECT, Some("auto_merge: true\n")).await;
     sim.set_pipelines_must_succeed(PROJECT, true).unwrap();
-    let town = TestTown::builder()
-        .gitlab_forge(&sim.gitlab_api_url(), &sim.addr().to_string(), &bot.token)
-        .local_runner()
-        .start()
-        .await;
-    sim.set_gitlab_hook(
-        PROJECT,
-        &town.url("/webhooks/gitlab"),
-        gastown_tests::town::GITLAB_TOKEN,
-    )
-    .unwrap();
     let iid = sim
         .gl_open_issue("devi", PROJECT, "Add a greeting", PLAN)
         .await
@@ -334,25 +277,11 @@ async fn on_gitlab_an_approval_merges_the_mr_once_its_pipeline_passed() {
     sim.finish_pipeline(PROJECT, pipeline, "success")
         .await
         .unwrap();
-    let beads = town
-        .run_until(WAIT, "the task to close", |b| {
-            b.iter()
-                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Closed)
-        })
-        .await;
-    let task = beads
-        .iter()
-        .find(|b| b.bead_type == BeadType::Task)
-        .unwrap();
+    let task = task_closed(&town).await;
     assert_eq!(task.close_reason, Some(CloseReason::Merged));
     town.act().await;
     let issue = sim.issue(PROJECT, iid).await.unwrap();
     assert_eq!(issue.state, forge_sim::world::IssueState::Closed);
-    let status = sim
-        .comments(PROJECT, iid)
-        .await
-        .into_iter()
-        .find(|c| c.body.contains("<!-- gastown:status"))
-        .expect("a status note");
-    assert!(status.body.contains("is **done**"), "{}", status.body);
+    let status = status_comment(&sim, PROJECT, iid).await;
+    assert!(status.contains("is **done**"), "{status}");
 }

@@ -8,7 +8,7 @@ use bot::store::{Bead, BeadStatus, BeadType, CloseReason};
 use forge_sim::SimHandle;
 use gastown_tests::TestTown;
 use gastown_tests::model::{Behaviour, FakeModel};
-use gastown_tests::town::GITHUB_SECRET;
+use gastown_tests::story;
 
 const REPO: &str = "octo/hello";
 const WAIT: Duration = Duration::from_secs(90);
@@ -16,26 +16,18 @@ const WAIT: Duration = Duration::from_secs(90);
 const PLAN: &str = "Greet the world.\n\n```gastown-plan\nfiles:\n  - path: hello.md\n    content: \"hello\\n\"\ncommit: Add hello.md\nrework:\n  - files:\n      - path: hello.md\n        content: \"hello, world\\n\"\n    commit: Greet the whole world\n```\n";
 
 async fn world(model: &FakeModel) -> (SimHandle, TestTown, u64) {
-    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
-    let town = TestTown::builder()
-        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
-        .env("GT_REVIEW_API_URL", &model.url)
-        .env("GT_REVIEW_MODEL", "test-model")
-        .env("GT_REVIEW_TIMEOUT_SECS", "1")
-        .local_runner()
-        .start()
-        .await;
-    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
-        .await
-        .unwrap();
-    let n = sim.open_issue("mara", REPO, "Greet", PLAN).await.unwrap();
-    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
+    let review = [
+        ("GT_REVIEW_API_URL", model.url.as_str()),
+        ("GT_REVIEW_MODEL", "test-model"),
+        ("GT_REVIEW_TIMEOUT_SECS", "1"),
+    ];
+    let (sim, town) = story::github_town(REPO, None, &review).await;
+    let n = story::sling(&sim, REPO, "Greet", PLAN).await;
     (sim, town, n)
 }
 
 fn pr_opened(b: &[Bead]) -> bool {
-    b.iter()
-        .any(|m| m.bead_type == BeadType::MergeRequest && m.status == BeadStatus::Review)
+    story::in_review(b) > 0
 }
 
 #[tokio::test]

@@ -6,32 +6,13 @@ use std::time::Duration;
 use bot::store::{Bead, BeadStatus, BeadType, CloseReason};
 use forge_sim::SimHandle;
 use gastown_tests::TestTown;
-use gastown_tests::town::GITHUB_SECRET;
+use gastown_tests::story::{self, in_review};
 
 const REPO: &str = "octo/hello";
 const WAIT: Duration = Duration::from_secs(90);
 
 async fn world(gastown_yaml: &str) -> (SimHandle, TestTown) {
-    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
-    sim.commit_file(
-        "mara",
-        REPO,
-        "main",
-        ".gastown.yaml",
-        gastown_yaml,
-        "Configure gastown",
-    )
-    .await
-    .unwrap();
-    let town = TestTown::builder()
-        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
-        .local_runner()
-        .start()
-        .await;
-    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
-        .await
-        .unwrap();
-    (sim, town)
+    story::github_town(REPO, Some(gastown_yaml), &[]).await
 }
 
 const GREETING_GATE: &str = "quality_gates:\n  - name: greeting\n    run: \"grep -qx 'hello, world' hello.md || { echo 'hello.md must say: hello, world'; exit 3; }\"\n    timeout_secs: 60\n";
@@ -44,9 +25,7 @@ fn plan(file: &str, first: &str, fixed: &str) -> String {
 }
 
 async fn sling(sim: &SimHandle, title: &str, body: &str) -> u64 {
-    let n = sim.open_issue("mara", REPO, title, body).await.unwrap();
-    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
-    n
+    story::sling(sim, REPO, title, body).await
 }
 
 fn tasks(beads: &[Bead]) -> Vec<&Bead> {
@@ -62,10 +41,7 @@ async fn a_failing_gate_sends_the_work_back_and_the_rework_lands_in_a_pr() {
     let n = sling(&sim, "Greet", &plan("hello.md", "hello", "hello, world")).await;
 
     let beads = town
-        .run_until(WAIT, "a merge request in review", |b| {
-            b.iter()
-                .any(|m| m.bead_type == BeadType::MergeRequest && m.status == BeadStatus::Review)
-        })
+        .run_until(WAIT, "a merge request in review", |b| in_review(b) == 1)
         .await;
 
     // The first merge request failed its gate and went back; the rework is done.
@@ -219,33 +195,15 @@ async fn in_a_town_of_two_rigs_each_bead_is_refined_against_its_own_repository()
     let (sim, town) =
         world("quality_gates:\n  - name: hello-gate\n    run: test -f hello.md\n").await;
     gastown_tests::forge::add_github_repo(&sim, OTHER).await;
-    sim.commit_file(
-        "mara",
-        OTHER,
-        "main",
-        ".gastown.yaml",
-        "quality_gates:\n  - name: other-gate\n    run: test -f other.md && ! test -f hello.md\n",
-        "Configure gastown",
-    )
-    .await
-    .unwrap();
-    sim.set_hook(OTHER, &town.url("/webhooks/github"), GITHUB_SECRET)
-        .await
-        .unwrap();
+    let other_gate =
+        "quality_gates:\n  - name: other-gate\n    run: test -f other.md && ! test -f hello.md\n";
+    story::configure(&sim, "mara", OTHER, other_gate).await;
+    story::hook_github(&sim, OTHER, &town).await;
     sling(&sim, "Hello", &plan("hello.md", "hello", "-")).await;
-    let n = sim
-        .open_issue("mara", OTHER, "Other", &plan("other.md", "other", "-"))
-        .await
-        .unwrap();
-    sim.add_label("mara", OTHER, n, "gt:sling").await.unwrap();
+    story::sling(&sim, OTHER, "Other", &plan("other.md", "other", "-")).await;
 
     let beads = town
-        .run_until(WAIT, "both PRs", |b| {
-            b.iter()
-                .filter(|m| m.bead_type == BeadType::MergeRequest && m.status == BeadStatus::Review)
-                .count()
-                == 2
-        })
+        .run_until(WAIT, "both PRs", |b| in_review(b) == 2)
         .await;
     assert!(
         !beads

@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use bot::store::{BeadStatus, BeadType, CloseReason};
-use gastown_tests::TestTown;
-use gastown_tests::town::GITHUB_SECRET;
+use gastown_tests::story::{self, in_review, status_comment};
 
 const REPO: &str = "octo/hello";
 const WAIT: Duration = Duration::from_secs(90);
@@ -14,35 +13,12 @@ const PLAN: &str = "Greet the world.\n\n```gastown-plan\nfiles:\n  - path: hello
 
 #[tokio::test]
 async fn changes_requested_rework_the_pr_and_an_approval_merges_it_once_checks_are_green() {
-    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
-    sim.commit_file(
-        "mara",
-        REPO,
-        "main",
-        ".gastown.yaml",
-        "auto_merge: true\nmerge_method: squash\n",
-        "Let gastown merge",
-    )
-    .await
-    .unwrap();
+    let yaml = "auto_merge: true\nmerge_method: squash\n";
+    let (sim, town) = story::github_town(REPO, Some(yaml), &[]).await;
     sim.protect_branch(REPO, "main", &["ci/test"])
         .await
         .unwrap();
-    let town = TestTown::builder()
-        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
-        .local_runner()
-        .start()
-        .await;
-    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
-        .await
-        .unwrap();
-    let n = sim.open_issue("mara", REPO, "Greet", PLAN).await.unwrap();
-    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
-    let in_review = |b: &[bot::store::Bead]| {
-        b.iter()
-            .filter(|m| m.bead_type == BeadType::MergeRequest && m.status == BeadStatus::Review)
-            .count()
-    };
+    let n = story::sling(&sim, REPO, "Greet", PLAN).await;
     town.run_until(WAIT, "the first PR", |b| in_review(b) == 1)
         .await;
     let pr = sim.pull_requests(REPO).await[0].number;
@@ -84,18 +60,10 @@ async fn changes_requested_rework_the_pr_and_an_approval_merges_it_once_checks_a
     })
     .await;
     town.act().await;
-    let status = sim
-        .comments(REPO, n)
-        .await
-        .into_iter()
-        .find(|c| c.body.contains("<!-- gastown:status"))
-        .unwrap();
+    let status = status_comment(&sim, REPO, n).await;
     assert!(
-        status
-            .body
-            .contains("| waiting for | required check `ci/test` (not reported yet) |"),
-        "{}",
-        status.body
+        status.contains("| waiting for | required check `ci/test` (not reported yet) |"),
+        "{status}"
     );
     assert!(
         sim.pull_requests(REPO).await.iter().all(|p| !p.merged),
@@ -139,45 +107,18 @@ async fn changes_requested_rework_the_pr_and_an_approval_merges_it_once_checks_a
         forge_sim::world::IssueState::Closed,
         "the merged PR closed the issue"
     );
-    let status = sim
-        .comments(REPO, n)
-        .await
-        .into_iter()
-        .find(|c| c.body.contains("<!-- gastown:status"))
-        .unwrap();
-    assert!(status.body.contains("is **done**"), "{}", status.body);
+    let status = status_comment(&sim, REPO, n).await;
+    assert!(status.contains("is **done**"), "{status}");
 }
 
 /// The bot dies after the refinery opened the PR but before it recorded it, and again
 /// before the merge: after each restart there is still exactly one PR, merged once.
 #[tokio::test]
 async fn a_bot_killed_between_pr_opened_and_merged_opens_one_pr_and_merges_it_once() {
-    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
-    sim.commit_file(
-        "mara",
-        REPO,
-        "main",
-        ".gastown.yaml",
-        "auto_merge: true\n",
-        "Let gastown merge",
-    )
-    .await
-    .unwrap();
-    let town = TestTown::builder()
-        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
-        .local_runner()
-        .start()
-        .await;
-    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
-        .await
-        .unwrap();
-    let n = sim.open_issue("mara", REPO, "Greet", PLAN).await.unwrap();
-    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
+    let (sim, town) = story::github_town(REPO, Some("auto_merge: true\n"), &[]).await;
+    story::sling(&sim, REPO, "Greet", PLAN).await;
     let beads = town
-        .run_until(WAIT, "the first PR", |b| {
-            b.iter()
-                .any(|m| m.bead_type == BeadType::MergeRequest && m.status == BeadStatus::Review)
-        })
+        .run_until(WAIT, "the first PR", |b| in_review(b) == 1)
         .await;
     let mr = beads
         .iter()
@@ -202,9 +143,7 @@ async fn a_bot_killed_between_pr_opened_and_merged_opens_one_pr_and_merges_it_on
         .await
         .unwrap();
     let town = town.restart().await;
-    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
-        .await
-        .unwrap();
+    story::hook_github(&sim, REPO, &town).await;
     town.run_until(WAIT, "the PR found again", |b| {
         b.iter()
             .any(|m| m.id == mr && m.status == BeadStatus::Review)
@@ -218,9 +157,7 @@ async fn a_bot_killed_between_pr_opened_and_merged_opens_one_pr_and_merges_it_on
     sim.approve("mara", REPO, pr).await.unwrap();
     // The approval's webhook went to the old address and is never sent again: the
     // restarted refinery looks at every PR in review once anyway.
-    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
-        .await
-        .unwrap();
+    story::hook_github(&sim, REPO, &town).await;
     town.run_until(WAIT, "the merge", |b| {
         b.iter()
             .any(|t| t.bead_type == BeadType::Task && t.close_reason == Some(CloseReason::Merged))
@@ -247,35 +184,13 @@ async fn a_bot_killed_between_pr_opened_and_merged_opens_one_pr_and_merges_it_on
 /// before it merges, so what lands is what was tested.
 #[tokio::test]
 async fn an_approved_pr_whose_target_moved_is_rebased_and_tested_again_before_it_merges() {
-    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
-    sim.commit_file(
-        "mara",
-        REPO,
-        "main",
-        ".gastown.yaml",
-        "auto_merge: true\nquality_gates:\n  - name: both\n    run: test -f hello.md && test -f NEWS.md\n",
-        "Let gastown merge",
-    )
-    .await
-    .unwrap();
-    let town = TestTown::builder()
-        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
-        .local_runner()
-        .start()
-        .await;
-    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
-        .await
-        .unwrap();
+    let yaml = "auto_merge: true\nquality_gates:\n  - name: both\n    run: test -f hello.md && test -f NEWS.md\n";
+    let (sim, town) = story::github_town(REPO, Some(yaml), &[]).await;
     sim.commit_file("mara", REPO, "main", "NEWS.md", "news\n", "News")
         .await
         .unwrap();
-    let n = sim.open_issue("mara", REPO, "Greet", PLAN).await.unwrap();
-    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
-    town.run_until(WAIT, "the PR", |b| {
-        b.iter()
-            .any(|m| m.bead_type == BeadType::MergeRequest && m.status == BeadStatus::Review)
-    })
-    .await;
+    story::sling(&sim, REPO, "Greet", PLAN).await;
+    town.run_until(WAIT, "the PR", |b| in_review(b) == 1).await;
     let pr = sim.pull_requests(REPO).await[0].clone();
 
     sim.commit_file("mara", REPO, "main", "LATER.md", "later\n", "Meanwhile")

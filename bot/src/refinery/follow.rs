@@ -26,33 +26,30 @@ pub fn apply_pull_request_closed(
         store::CloseReason::Rejected
     };
     let payload = json!({ "pull_request": number, "by": actor });
-    if mr.status != BeadStatus::Closed {
+    let close = |bead: Bead| -> Result<Bead, StoreError> {
+        if bead.status == BeadStatus::Closed {
+            return Ok(bead);
+        }
         store::transition(
             conn,
-            &mr.id,
+            &bead.id,
             BeadStatus::Closed,
             Some(reason),
             actor,
             &payload,
             now,
-        )?;
-    }
-    let Some(task_id) = mr.parent_id else {
+        )
+    };
+    let task_id = mr.parent_id.clone();
+    close(mr)?;
+    let Some(task_id) = task_id else {
         return Ok(None);
     };
     let task = store::get_bead(conn, &task_id)?;
     if task.status == BeadStatus::Closed {
         return Ok(Some(task));
     }
-    let task = store::transition(
-        conn,
-        &task_id,
-        BeadStatus::Closed,
-        Some(reason),
-        actor,
-        &payload,
-        now,
-    )?;
+    let task = close(task)?;
     crate::actions::queue_bead_update(conn, &task, now)?;
     Ok(Some(task))
 }

@@ -171,28 +171,18 @@ async fn run_gate(dir: &Path, gate: &GateSpec) -> GateResult {
     }
 }
 
+/// Whether git succeeded; its complaint goes to the run's log.
 async fn git_status(dir: &Path, args: &[&str]) -> anyhow::Result<bool> {
-    let out = tokio::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("cannot run git")?;
+    let out = run_git(dir, args).await?;
     if !out.status.success() {
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(out.status.success())
 }
 
+/// git's output, or an error naming the command and what git said.
 async fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = tokio::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("cannot run git")?;
+    let out = run_git(dir, args).await?;
     if !out.status.success() {
         bail!(
             "git {} failed with {}: {}",
@@ -202,4 +192,14 @@ async fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+async fn run_git(dir: &Path, args: &[&str]) -> anyhow::Result<std::process::Output> {
+    tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("cannot run git")
 }
