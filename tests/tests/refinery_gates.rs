@@ -231,3 +231,37 @@ async fn in_a_town_of_two_rigs_each_bead_is_refined_against_its_own_repository()
         );
     }
 }
+
+/// A refinery run that cannot work at all (here: its target branch does not exist) is
+/// retried once, then people are asked with the run's output; it is not the polecat's
+/// work to redo.
+#[tokio::test]
+async fn a_refinery_run_that_keeps_failing_asks_people_with_its_output() {
+    let (sim, town) = world("target_branch: release\n").await;
+    let n = sling(&sim, "Greet", &plan("hello.md", "hello", "-")).await;
+    let beads = town
+        .run_until(WAIT, "the task to fail", |b| {
+            tasks(b).iter().any(|t| t.status == BeadStatus::Failed)
+        })
+        .await;
+    assert!(
+        !beads.iter().any(|b| b.metadata.get("rework_of").is_some()),
+        "no rework for the refinery's own failure: {beads:#?}"
+    );
+    town.act().await;
+    let escalation = sim
+        .comments(REPO, n)
+        .await
+        .into_iter()
+        .find(|c| c.body.contains("gastown:escalation"))
+        .expect("an escalation");
+    assert!(
+        escalation
+            .body
+            .contains("the refinery's run failed 2 times")
+            && escalation.body.contains("release")
+            && escalation.body.contains("@mara"),
+        "{}",
+        escalation.body
+    );
+}

@@ -474,6 +474,21 @@ impl Polecats {
                     Some(code) => format!("the agent exited with code {code} without gt_done"),
                     None => "the agent was lost (its process or container went away)".into(),
                 };
+                if bead.attempts >= max && bead.bead_type == BeadType::MergeRequest {
+                    // The refinery's own run keeps failing (the town, git, the forge):
+                    // not the polecat's work to redo, so people are asked.
+                    let problem = crate::refinery::rework::Problem {
+                        reason: &format!(
+                            "the refinery's run failed {} times: {why}",
+                            bead.attempts
+                        ),
+                        details: &tail,
+                        actor: "gastown",
+                    };
+                    crate::refinery::rework::send_back(c, &bead.id, &problem, 0, now)?;
+                    c.execute("UPDATE beads SET hook = NULL WHERE id = ?1", [&bead.id])?;
+                    return Ok(Some(store::get_bead(c, &bead.id)?.status));
+                }
                 let to = if bead.attempts < max {
                     BeadStatus::Open
                 } else {
