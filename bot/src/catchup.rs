@@ -27,7 +27,6 @@ pub async fn catch_up(app: &App) -> Result<CatchUpReport, StoreError> {
     let mut report = CatchUpReport::default();
     attach_configured_rigs(app).await?;
     let rigs = app.store.read(store::list_rigs).await?;
-    let label = app.config.labels.sling.clone();
     for rig in rigs {
         let Some(forge) = app.forges.for_rig(&rig) else {
             tracing::debug!(rig = %rig.id, "no forge client for this rig; not caught up");
@@ -37,6 +36,16 @@ pub async fn catch_up(app: &App) -> Result<CatchUpReport, StoreError> {
         let repo = RepoPath::new(rig.path.clone());
         let span = tracing::info_span!("catch_up", rig = %rig.id);
         let _enter = span.enter();
+        let base = &app.config.polecats.base_branch;
+        let settings = app
+            .settings
+            .or_defaults(&rig.id, forge.as_ref(), &repo, base)
+            .await;
+        let label = settings
+            .labels
+            .sling
+            .clone()
+            .unwrap_or_else(|| app.config.labels.sling.clone());
         let issues = match forge.issues_with_label(&repo, &label).await {
             Ok(issues) => issues,
             Err(e) => {

@@ -24,6 +24,7 @@ pub mod polecats;
 pub mod prompts;
 pub mod refinery;
 pub mod repo_config;
+pub mod repo_settings;
 pub mod rounds;
 pub mod server;
 pub mod store;

@@ -37,6 +37,8 @@ pub struct App {
     pub forges: Forges,
     /// Where agents run; `None`: beads are made but nobody works them.
     pub runner: Option<Arc<dyn runner::Runner>>,
+    /// Each rig's `.gastown.yaml`, shared by everyone who acts by it.
+    pub settings: crate::repo_settings::RepoSettings,
 }
 
 impl App {
@@ -53,6 +55,7 @@ impl App {
             refinery_notify: Arc::new(Notify::new()),
             forges: Forges::new(),
             runner: None,
+            settings: Default::default(),
         })
     }
 
@@ -64,14 +67,17 @@ impl App {
 
     /// The polecat dispatcher, when a runner is set.
     pub fn polecats(&self) -> Option<crate::polecats::Polecats> {
-        Some(crate::polecats::Polecats::new(
-            self.store.clone(),
-            self.config.clone(),
-            self.clock.clone(),
-            self.runner.clone()?,
-            self.actions_notify.clone(),
-            self.polecats_notify.clone(),
-        ))
+        Some(
+            crate::polecats::Polecats::new(
+                self.store.clone(),
+                self.config.clone(),
+                self.clock.clone(),
+                self.runner.clone()?,
+                self.actions_notify.clone(),
+                self.polecats_notify.clone(),
+            )
+            .with_settings(self.settings.clone(), self.forges.clone()),
+        )
     }
 
     /// The refinery: opens and follows the pull requests of finished beads.
@@ -85,6 +91,7 @@ impl App {
             self.refinery_notify.clone(),
             self.polecats(),
             self.git_gateway(),
+            self.settings.clone(),
         )
     }
 
@@ -152,6 +159,7 @@ impl App {
             self.inbox_notify.clone(),
             self.forges.clone(),
         )
+        .with_settings(self.settings.clone())
         .notifying(self.actions_notify.clone())
         .notifying(self.polecats_notify.clone())
         .notifying(self.refinery_notify.clone())

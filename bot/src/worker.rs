@@ -57,6 +57,9 @@ pub struct Worker {
     forges: Forges,
     /// Woken after a batch: the action runner and the polecats may have work.
     notify_after: Vec<Arc<Notify>>,
+    /// Rigs' `.gastown.yaml`: their own sling label; pushes to the base branch
+    /// invalidate it.
+    settings: crate::repo_settings::RepoSettings,
 }
 
 /// What the worker asked the forge before a batch's transaction: forge calls never run
@@ -69,6 +72,26 @@ struct Lookups {
     failed: HashMap<i64, String>,
     /// Forges with a client: only their rigs get comments.
     reachable: HashSet<(ForgeKind, String)>,
+    /// Repositories whose `.gastown.yaml` names their own sling label.
+    sling_labels: HashMap<(ForgeKind, String, String), String>,
+}
+
+impl Lookups {
+    /// The label that slings work in this repository.
+    fn sling_label<'a>(&'a self, repo: &webhooks::RepoRef, config: &'a Config) -> &'a str {
+        self.sling_labels
+            .get(&repo_key(repo))
+            .map(String::as_str)
+            .unwrap_or(&config.labels.sling)
+    }
+}
+
+fn repo_key(repo: &webhooks::RepoRef) -> (ForgeKind, String, String) {
+    (
+        repo.forge,
+        repo.host.to_ascii_lowercase(),
+        repo.path.to_ascii_lowercase(),
+    )
 }
 
 fn permission_key(repo: &webhooks::RepoRef, user: &str) -> (ForgeKind, String, String, String) {
@@ -101,7 +124,14 @@ impl Worker {
             notify,
             forges,
             notify_after: Vec::new(),
+            settings: Default::default(),
         }
+    }
+
+    /// Share the rigs' `.gastown.yaml` copies with the rest of the bot.
+    pub fn with_settings(mut self, settings: crate::repo_settings::RepoSettings) -> Self {
+        self.settings = settings;
+        self
     }
 
     /// Wake this when a batch may have queued forge actions.
@@ -115,18 +145,51 @@ impl Worker {
     async fn look_up(&self, parsed: &[(InboxRow, Result<Vec<ForgeEvent>, String>)]) -> Lookups {
         let mut lookups = Lookups::default();
         let ttl = self.config.permissions.cache_secs as Millis * 1000;
+        let base = format!("refs/heads/{}", self.config.polecats.base_branch);
+        // A push to the base branch may change `.gastown.yaml`: read it again.
+        for (_, events) in parsed {
+            for event in events.iter().flatten() {
+                if let ForgeEvent::Push(p) = event
+                    && p.git_ref == base
+                {
+                    let rig = store::rig_id(p.repo.forge.as_str(), &p.repo.host, &p.repo.path);
+                    self.settings.forget(&rig);
+                }
+            }
+        }
         for (row, events) in parsed {
             let Ok(events) = events else { continue };
             for event in events {
                 let ForgeEvent::Issue(issue) = event else {
                     continue;
                 };
-                if !town::wants_sling(issue, &self.config.labels.sling) {
-                    continue;
-                }
                 let Some(forge) = self.forges.get(issue.repo.forge, &issue.repo.host) else {
                     continue;
                 };
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    lookups.sling_labels.entry(repo_key(&issue.repo))
+                {
+                    let rig = store::rig_id(
+                        issue.repo.forge.as_str(),
+                        &issue.repo.host,
+                        &issue.repo.path,
+                    );
+                    let repo = RepoPath::new(issue.repo.path.clone());
+                    let base = &self.config.polecats.base_branch;
+                    let cfg = self
+                        .settings
+                        .or_defaults(&rig, forge.as_ref(), &repo, base)
+                        .await;
+                    let label = cfg
+                        .labels
+                        .sling
+                        .as_ref()
+                        .unwrap_or(&self.config.labels.sling);
+                    slot.insert(label.clone());
+                }
+                if !town::wants_sling(issue, lookups.sling_label(&issue.repo, &self.config)) {
+                    continue;
+                }
                 lookups
                     .reachable
                     .insert((issue.repo.forge, issue.repo.host.to_ascii_lowercase()));
@@ -497,7 +560,8 @@ fn apply_issue(
     let reachable = lookups
         .reachable
         .contains(&(issue.repo.forge, issue.repo.host.to_ascii_lowercase()));
-    match town::decide_issue(issue, &config.labels.sling, existing.as_ref(), permission) {
+    let label = lookups.sling_label(&issue.repo, config);
+    match town::decide_issue(issue, label, existing.as_ref(), permission) {
         IssueDecision::Sling(req) => {
             let bead = store::create_bead(
                 conn,

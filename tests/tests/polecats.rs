@@ -289,3 +289,51 @@ async fn a_labelled_gitlab_issue_becomes_a_branch_on_the_forge() {
         .expect("a status note");
     assert!(note.body.contains("is **in review**"), "{}", note.body);
 }
+
+/// A repository's own `.gastown.yaml` names its sling label and caps its polecats,
+/// over the town's settings: its label slings, the town's does nothing there, and
+/// one polecat works at a time.
+#[tokio::test]
+async fn a_repositorys_gastown_yaml_sets_its_sling_label_and_polecat_cap() {
+    let yaml = "polecat_cap: 1\nlabels:\n  sling: work-please\n";
+    let (sim, town) = gastown_tests::story::github_town(REPO, Some(yaml), &[]).await;
+    for i in 1..=2 {
+        let n = sim
+            .open_issue(
+                "mara",
+                REPO,
+                &format!("Note {i}"),
+                &plan(&format!("notes/{i}.md"), "noted"),
+            )
+            .await
+            .unwrap();
+        sim.add_label("mara", REPO, n, "work-please").await.unwrap();
+    }
+    let ignored = sim
+        .open_issue("mara", REPO, "Not this way", &plan("notes/x.md", "x"))
+        .await
+        .unwrap();
+    sim.add_label("mara", REPO, ignored, "gt:sling")
+        .await
+        .unwrap();
+    sim.wait_for_deliveries(6, WAIT).await.unwrap();
+    town.drain().await;
+    let beads = town.beads().await;
+    assert_eq!(
+        tasks(&beads).len(),
+        2,
+        "only the repository's label slings: {beads:#?}"
+    );
+
+    assert_eq!(town.polecats().await, 1, "polecat_cap: 1");
+    let working = town
+        .app
+        .store
+        .read(bot::store::list_agents)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.status == "working")
+        .count();
+    assert_eq!(working, 1);
+}

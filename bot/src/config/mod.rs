@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-pub use town::{PolecatsConfig, ReviewConfig, RunnerConfig, RunnerKind, RuntimeConfig};
+pub use town::{
+    PolecatsConfig, RefineryConfig, ReviewConfig, RunnerConfig, RunnerKind, RuntimeConfig,
+};
 pub use yaml::LocatedDoc;
 
 const SCHEMA: &str = include_str!("../../../schemas/server.schema.json");
@@ -54,6 +56,8 @@ pub struct Config {
     pub runner: RunnerConfig,
     #[serde(default)]
     pub polecats: PolecatsConfig,
+    #[serde(default)]
+    pub refinery: RefineryConfig,
     #[serde(default)]
     pub review: ReviewConfig,
     /// Added to (or replacing) the built-in runtimes; see [`Config::runtime`].
@@ -293,6 +297,11 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
         EnvKind::Text,
     ),
     ("GT_RUNTIMES", "/runtimes", EnvKind::Json),
+    (
+        "GT_REFINERY_MERGE_STRATEGY",
+        "/refinery/merge_strategy",
+        EnvKind::Text,
+    ),
     ("GT_REVIEW_API_URL", "/review/api_url", EnvKind::Text),
     ("GT_REVIEW_MODEL", "/review/model", EnvKind::Text),
     (

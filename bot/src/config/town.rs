@@ -100,3 +100,11 @@ impl Default for ReviewConfig {
         }
     }
 }
+
+/// How the town's refineries land work where a repository's `.gastown.yaml` does not
+/// say.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefineryConfig {
+    pub merge_strategy: crate::repo_config::MergeStrategy,
+}

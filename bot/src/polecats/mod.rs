@@ -46,6 +46,8 @@ pub struct Polecats {
     /// Towns that could not be set up (no image, Docker down), and until when not to
     /// try again: one clear error per interval instead of one per round.
     town_failures: Arc<Mutex<HashMap<String, std::time::Instant>>>,
+    /// Each rig's `.gastown.yaml` (its `polecat_cap`), when the forges are known.
+    settings: Option<(crate::repo_settings::RepoSettings, crate::forges::Forges)>,
 }
 
 /// One agent session to start: who, on which branch, running what.
@@ -82,7 +84,43 @@ impl Polecats {
             notify,
             towns: Arc::default(),
             town_failures: Arc::default(),
+            settings: None,
         }
+    }
+
+    /// Cap each rig by its `.gastown.yaml` `polecat_cap` (else `polecats.cap`).
+    pub fn with_settings(
+        mut self,
+        settings: crate::repo_settings::RepoSettings,
+        forges: crate::forges::Forges,
+    ) -> Self {
+        self.settings = Some((settings, forges));
+        self
+    }
+
+    /// Each rig's cap: its `.gastown.yaml` may lower or raise the town's.
+    async fn caps(&self, rigs: &HashSet<String>) -> Result<HashMap<String, usize>, PolecatError> {
+        let town_cap = self.config.polecats.cap;
+        let mut caps = HashMap::new();
+        let Some((settings, forges)) = &self.settings else {
+            return Ok(caps);
+        };
+        for rig_id in rigs {
+            let id = rig_id.clone();
+            let Some(rig) = self.store.read(move |c| store::find_rig(c, &id)).await? else {
+                continue;
+            };
+            let Some(forge) = forges.for_rig(&rig) else {
+                continue;
+            };
+            let repo = crate::forge::RepoPath::new(rig.path.clone());
+            let base = &self.config.polecats.base_branch;
+            let cfg = settings
+                .or_defaults(&rig.id, forge.as_ref(), &repo, base)
+                .await;
+            caps.insert(rig.id.clone(), cfg.polecat_cap.unwrap_or(town_cap));
+        }
+        Ok(caps)
     }
 
     pub fn runner(&self) -> &Arc<dyn Runner> {
@@ -216,8 +254,13 @@ impl Polecats {
             .map(|(r, b)| (r.id.clone(), b.clone()))
             .collect();
         let plain: Vec<ReadyBead> = ready.into_iter().map(|(r, _)| r).collect();
+        let rigs: HashSet<String> = plain.iter().map(|r| r.rig_id.clone()).collect();
+        let caps = self.caps(&rigs).await?;
+        let town_cap = self.config.polecats.cap;
         let mut started = 0;
-        for a in schedule(&plain, &busy, self.config.polecats.cap) {
+        for a in schedule(&plain, &busy, |rig| {
+            caps.get(rig).copied().unwrap_or(town_cap)
+        }) {
             let bead = &beads[&a.bead_id];
             let town = bead.town_id.as_deref().unwrap_or(&self.config.town);
             if self.town_backing_off(town).await {

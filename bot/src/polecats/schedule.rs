@@ -36,14 +36,18 @@ pub struct Assignment {
 /// Hook ready beads to free polecats, at most `cap` working per rig, names taken
 /// from [`NAMES`] in order (the lowest free name first, so names come back after a
 /// polecat finishes). Beads beyond the cap wait for the next round.
-pub fn schedule(ready: &[ReadyBead], busy: &[Busy], cap: usize) -> Vec<Assignment> {
+pub fn schedule(
+    ready: &[ReadyBead],
+    busy: &[Busy],
+    cap: impl Fn(&str) -> usize,
+) -> Vec<Assignment> {
     let mut taken: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for b in busy {
         taken.entry(&b.rig_id).or_default().insert(&b.name);
     }
-    let cap = cap.min(NAMES.len());
     let mut out = Vec::new();
     for bead in ready {
+        let cap = cap(&bead.rig_id).min(NAMES.len());
         let names = taken.entry(&bead.rig_id).or_default();
         if names.len() >= cap {
             continue;
@@ -104,7 +108,7 @@ mod tests {
             ("gt-c", "r1"),
             ("gt-d", "r2"),
         ]);
-        let got = schedule(&r, &[], 2);
+        let got = schedule(&r, &[], |_| 2);
         let pairs: Vec<_> = got.iter().map(|a| (a.bead_id.as_str(), a.name)).collect();
         assert_eq!(
             pairs,
@@ -119,10 +123,10 @@ mod tests {
             rig_id: "r1".into(),
             name: "nux".into(),
         }];
-        let got = schedule(&r, &busy, 2);
+        let got = schedule(&r, &busy, |_| 2);
         assert_eq!(got.len(), 1);
         assert_eq!((got[0].bead_id.as_str(), got[0].name), ("gt-c", "slit"));
-        assert!(schedule(&r, &busy, 1).is_empty());
+        assert!(schedule(&r, &busy, |_| 1).is_empty());
     }
 
     #[test]
@@ -135,7 +139,7 @@ mod tests {
                 rig_id: rig.to_string(),
             })
             .collect();
-        assert_eq!(schedule(&r, &[], 50).len(), 20);
+        assert_eq!(schedule(&r, &[], |_| 50).len(), 20);
     }
 
     #[test]

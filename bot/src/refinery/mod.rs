@@ -40,7 +40,7 @@ use crate::forge::{CheckState, CommitStatus, Forge, ForgeError, NewPullRequest, 
 use crate::forges::Forges;
 use crate::gitgate::{GitGateway, Landed, RigTarget};
 use crate::polecats::{PolecatError, Polecats, SessionPlan};
-use crate::repo_config::{self, MergeStrategy, RepoConfig};
+use crate::repo_config::{MergeStrategy, RepoConfig};
 use crate::store::{self, Bead, BeadStatus, Rig, Store, StoreError};
 use gates::{Assignment, GateSpec, Report, Verdict};
 
@@ -93,6 +93,7 @@ pub struct Refinery {
     /// lands without gates only where none are configured).
     polecats: Option<Polecats>,
     gateway: Arc<GitGateway>,
+    settings: crate::repo_settings::RepoSettings,
     /// The AI review's model; `None` when `review.api_url` is unset.
     review: Option<ai_review::ReviewModel>,
     parked: Arc<Mutex<HashMap<String, Instant>>>,
@@ -122,6 +123,7 @@ impl Refinery {
         notify: Arc<Notify>,
         polecats: Option<Polecats>,
         gateway: Arc<GitGateway>,
+        settings: crate::repo_settings::RepoSettings,
     ) -> Self {
         Self {
             review: ai_review::ReviewModel::from_config(&config),
@@ -133,6 +135,7 @@ impl Refinery {
             notify,
             polecats,
             gateway,
+            settings,
             parked: Arc::default(),
             looked: Arc::default(),
         }
@@ -222,7 +225,10 @@ impl Refinery {
         let repo = RepoPath::new(rig.path.clone());
         let issue = crate::actions::issue_number(&task);
         let base = self.config.polecats.base_branch.clone();
-        let config = match self.repo_config(forge.as_ref(), &repo, &base).await? {
+        let config = match self
+            .repo_config(&rig.id, forge.as_ref(), &repo, &base)
+            .await?
+        {
             Ok(c) => c,
             Err(problems) => {
                 self.say_config_invalid(&mr, &rig.id, issue, &problems)
@@ -259,7 +265,11 @@ impl Refinery {
     async fn start_run(&self, cx: &Context) -> Result<Step, RefineryError> {
         let Some(polecats) = &self.polecats else {
             if cx.config.quality_gates.is_empty()
-                && cx.config.merge_strategy.unwrap_or_default() == MergeStrategy::Pr
+                && cx
+                    .config
+                    .merge_strategy
+                    .unwrap_or(self.config.refinery.merge_strategy)
+                    == MergeStrategy::Pr
             {
                 // Nothing to run: the forge shows whether the branch still merges.
                 return self.land_pr(cx, None, None).await;
@@ -358,7 +368,11 @@ impl Refinery {
                         Reviewed::Failed => return Ok(Step::Parked),
                     },
                 };
-                match cx.config.merge_strategy.unwrap_or_default() {
+                match cx
+                    .config
+                    .merge_strategy
+                    .unwrap_or(self.config.refinery.merge_strategy)
+                {
                     MergeStrategy::Pr => self.land_pr(cx, Some(report), review.as_ref()).await,
                     MergeStrategy::Direct => self.land_direct(cx, report).await,
                 }
@@ -655,19 +669,17 @@ impl Refinery {
         Ok(Step::Moved)
     }
 
-    /// `.gastown.yaml` at the target branch: defaults when absent, `Err(problems)`
+    /// `.gastown.yaml` at the base branch: defaults when absent, `Err(problems)`
     /// when it does not read.
     async fn repo_config(
         &self,
+        rig_id: &str,
         forge: &dyn Forge,
         repo: &RepoPath,
         branch: &str,
     ) -> Result<Result<RepoConfig, String>, RefineryError> {
-        let Some(bytes) = forge.file(repo, repo_config::FILE, branch).await? else {
-            return Ok(Ok(RepoConfig::default()));
-        };
-        let at = format!("{}@{branch}", repo_config::FILE);
-        Ok(repo_config::parse(&String::from_utf8_lossy(&bytes), &at).map_err(|e| e.to_string()))
+        let read = self.settings.read(rig_id, forge, repo, branch).await?;
+        Ok(read.map(|c| (*c).clone()))
     }
 
     async fn say_config_invalid(

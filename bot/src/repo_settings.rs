@@ -1,0 +1,83 @@
+//! Each rig's `.gastown.yaml`, read from its base branch and kept for a minute: the
+//! refinery lands by it, the dispatcher caps a rig's polecats by it, and the worker
+//! and catch-up know the rig's sling label from it. A push to the base branch forgets
+//! the copy, so a change is seen at once.
+//!
+//! One reader for all of them, so they never disagree about the file: a broken file
+//! is the refinery's to report (nothing lands); everyone else uses the town's
+//! defaults meanwhile.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::forge::{Forge, ForgeError, RepoPath};
+use crate::repo_config::{self, RepoConfig};
+
+/// How long a read copy is used before the file is read again.
+const FRESH_FOR: Duration = Duration::from_secs(60);
+
+/// The file as last read: its settings, or what is wrong with it.
+pub type Read = Result<Arc<RepoConfig>, String>;
+
+#[derive(Clone, Default)]
+pub struct RepoSettings {
+    cache: Arc<Mutex<HashMap<String, (Read, Instant)>>>,
+}
+
+impl RepoSettings {
+    /// The rig's `.gastown.yaml` at `branch`: defaults when there is none. `Err` only
+    /// when the forge could not be asked.
+    pub async fn read(
+        &self,
+        rig_id: &str,
+        forge: &dyn Forge,
+        repo: &RepoPath,
+        branch: &str,
+    ) -> Result<Read, ForgeError> {
+        if let Some((read, at)) = self.cache.lock().expect("settings lock").get(rig_id)
+            && at.elapsed() < FRESH_FOR
+        {
+            return Ok(read.clone());
+        }
+        let read: Read = match forge.file(repo, repo_config::FILE, branch).await? {
+            None => Ok(Arc::new(RepoConfig::default())),
+            Some(bytes) => {
+                let at = format!("{}@{branch}", repo_config::FILE);
+                repo_config::parse(&String::from_utf8_lossy(&bytes), &at)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        self.cache
+            .lock()
+            .expect("settings lock")
+            .insert(rig_id.to_string(), (read.clone(), Instant::now()));
+        Ok(read)
+    }
+
+    /// The settings to act by outside the refinery: the file's when it reads, else
+    /// the defaults (the refinery says what is wrong); the defaults too when the forge
+    /// cannot be asked.
+    pub async fn or_defaults(
+        &self,
+        rig_id: &str,
+        forge: &dyn Forge,
+        repo: &RepoPath,
+        branch: &str,
+    ) -> Arc<RepoConfig> {
+        match self.read(rig_id, forge, repo, branch).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(_)) => Arc::new(RepoConfig::default()),
+            Err(e) => {
+                tracing::warn!(rig = rig_id, error = %e, "cannot read .gastown.yaml; using the town's settings");
+                Arc::new(RepoConfig::default())
+            }
+        }
+    }
+
+    /// A push may have changed the file: read it again next time.
+    pub fn forget(&self, rig_id: &str) {
+        self.cache.lock().expect("settings lock").remove(rig_id);
+    }
+}
