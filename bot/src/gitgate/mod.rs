@@ -168,14 +168,19 @@ struct MirrorState {
     synced_at: Option<Instant>,
 }
 
-/// The gateway: mirrors, their locks, and where accepted pushes are reported.
+/// The gateway: mirrors and where accepted pushes are reported.
 pub struct GitGateway {
     config: GatewayConfig,
     auth: Arc<dyn GitAuth>,
     rigs: Arc<dyn RigResolver>,
     pushed: Arc<dyn PushSink>,
-    mirrors: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<MirrorState>>>>,
 }
+
+/// One lock per mirror directory for the whole process: a sync's `fetch --prune` that
+/// overlapped a push would drop the branch just pushed, so every gateway instance over
+/// the same directory (the router's, the refinery's) must take the same lock.
+static MIRRORS: std::sync::LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<MirrorState>>>>> =
+    std::sync::LazyLock::new(Mutex::default);
 
 impl fmt::Debug for GitGateway {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -198,7 +203,6 @@ impl GitGateway {
             auth,
             rigs,
             pushed: Arc::new(pushed),
-            mirrors: Mutex::default(),
         }
     }
 
@@ -235,7 +239,7 @@ impl GitGateway {
     }
 
     fn lock_of(&self, dir: &Path) -> Arc<tokio::sync::Mutex<MirrorState>> {
-        self.mirrors
+        MIRRORS
             .lock()
             .expect("mirror locks poisoned")
             .entry(dir.to_owned())

@@ -13,7 +13,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use tracing::Instrument;
+
+use super::gates::Report;
+use super::{Context, Refinery, RefineryError};
+use crate::comments;
 use crate::config::Config;
+use crate::gitgate::RigTarget;
+use crate::store;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewComment {
@@ -186,6 +193,107 @@ pub fn parse_verdict(content: &str) -> Result<AiVerdict, String> {
         summary: raw.summary,
         comments: raw.comments,
     })
+}
+
+/// What the AI review said of a tested commit.
+pub(super) enum Reviewed {
+    Approved(AiVerdict),
+    Rejected(AiVerdict),
+    /// It could not review (down, timeout, nonsense): said on the issue; retried.
+    Failed,
+}
+
+impl Refinery {
+    /// The AI review of the tested commit: the stored one if this head was reviewed
+    /// (a restart, a second look), else the model's. A failure is said on the issue.
+    pub(super) async fn ai_review(
+        &self,
+        cx: &Context,
+        report: &Report,
+        model: &ReviewModel,
+    ) -> Result<Reviewed, RefineryError> {
+        let stored = &cx.mr.metadata["review"];
+        if stored["head_sha"].as_str() == Some(report.head_sha.as_str())
+            && let Ok(v) = serde_json::from_value::<AiVerdict>(stored["verdict"].clone())
+        {
+            return Ok(if v.approve {
+                Reviewed::Approved(v)
+            } else {
+                Reviewed::Rejected(v)
+            });
+        }
+        let rig = RigTarget {
+            rig_id: cx.rig.id.clone(),
+            forge: cx.forge.clone(),
+            repo: cx.repo.clone(),
+        };
+        let diff = self
+            .gateway
+            .diff(&rig, &report.base_sha, &report.head_sha)
+            .await?;
+        let span = tracing::info_span!("ai_review", model = model.model(), diff_bytes = diff.len());
+        let outcome = model
+            .review(&cx.task.title, &cx.task.body, &diff)
+            .instrument(span)
+            .await;
+        let (id, now, head) = (
+            cx.mr.id.clone(),
+            self.clock.now_ms(),
+            report.head_sha.clone(),
+        );
+        match outcome {
+            Ok(v) => {
+                tracing::info!(approve = v.approve, "AI review");
+                let value = json!({ "head_sha": head, "model": model.model(), "verdict": v });
+                self.store
+                    .write(move |c| {
+                        store::annotate(c, &id, "review", &value, None, now)?;
+                        store::note(c, &id, "reviewed", "ai-review", &value, now)
+                    })
+                    .await?;
+                Ok(if v.approve {
+                    Reviewed::Approved(v)
+                } else {
+                    Reviewed::Rejected(v)
+                })
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the AI review failed; nothing lands until it works");
+                let problem = e.to_string();
+                let digest = crate::agent_api::token_digest(&problem);
+                let key = format!("{id}:review-failed:{}", &digest[..16]);
+                let marker = format!("<!-- gastown:review-failed {key} -->");
+                let body = comments::review_failed(&problem, &marker);
+                let (rig_id, number) = (cx.rig.id.clone(), cx.issue);
+                self.store
+                    .write(move |c| {
+                        store::note(
+                            c,
+                            &id,
+                            "review_failed",
+                            "ai-review",
+                            &json!({ "error": problem }),
+                            now,
+                        )?;
+                        if let Some(number) = number {
+                            store::enqueue_action(
+                                c,
+                                &key,
+                                "comment",
+                                &rig_id,
+                                Some(&id),
+                                &json!({ "number": number, "body": body, "marker": marker }),
+                                now,
+                            )?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                self.actions_notify.notify_one();
+                Ok(Reviewed::Failed)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

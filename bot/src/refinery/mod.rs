@@ -22,6 +22,7 @@ pub mod ai_review;
 pub mod follow;
 pub mod gates;
 pub mod in_town;
+mod land;
 mod review;
 pub mod rework;
 
@@ -36,9 +37,9 @@ use tracing::Instrument;
 use crate::clock::SharedClock;
 use crate::comments;
 use crate::config::Config;
-use crate::forge::{CheckState, CommitStatus, Forge, ForgeError, NewPullRequest, RepoPath};
+use crate::forge::{CheckState, CommitStatus, Forge, ForgeError, RepoPath};
 use crate::forges::Forges;
-use crate::gitgate::{GitGateway, Landed, RigTarget};
+use crate::gitgate::GitGateway;
 use crate::polecats::{PolecatError, Polecats, SessionPlan};
 use crate::repo_config::{MergeStrategy, RepoConfig};
 use crate::store::{self, Bead, BeadStatus, Rig, Store, StoreError};
@@ -62,14 +63,6 @@ const RECHECK: Duration = Duration::from_secs(60);
 
 /// How often a PR in review is looked at when no event said anything happened.
 const FOLLOW_EVERY: Duration = Duration::from_secs(300);
-
-/// What the AI review said of a tested commit.
-enum Reviewed {
-    Approved(ai_review::AiVerdict),
-    Rejected(ai_review::AiVerdict),
-    /// It could not review (down, timeout, nonsense): said on the issue; retried.
-    Failed,
-}
 
 /// What one look at a merge request did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,8 +348,8 @@ impl Refinery {
                 let review = match &self.review {
                     None => None,
                     Some(model) => match self.ai_review(cx, report, model).await? {
-                        Reviewed::Approved(v) => Some(v),
-                        Reviewed::Rejected(v) => {
+                        ai_review::Reviewed::Approved(v) => Some(v),
+                        ai_review::Reviewed::Rejected(v) => {
                             let reason = format!(
                                 "the AI review rejected it: {}",
                                 v.summary.lines().next().unwrap_or("no reason given")
@@ -365,7 +358,7 @@ impl Refinery {
                                 .send_back(cx, &reason, &v.findings(), "ai-review")
                                 .await;
                         }
-                        Reviewed::Failed => return Ok(Step::Parked),
+                        ai_review::Reviewed::Failed => return Ok(Step::Parked),
                     },
                 };
                 match cx
@@ -376,97 +369,6 @@ impl Refinery {
                     MergeStrategy::Pr => self.land_pr(cx, Some(report), review.as_ref()).await,
                     MergeStrategy::Direct => self.land_direct(cx, report).await,
                 }
-            }
-        }
-    }
-
-    /// The AI review of the tested commit: the stored one if this head was reviewed
-    /// (a restart, a second look), else the model's. A failure is said on the issue.
-    async fn ai_review(
-        &self,
-        cx: &Context,
-        report: &Report,
-        model: &ai_review::ReviewModel,
-    ) -> Result<Reviewed, RefineryError> {
-        let stored = &cx.mr.metadata["review"];
-        if stored["head_sha"].as_str() == Some(report.head_sha.as_str())
-            && let Ok(v) = serde_json::from_value::<ai_review::AiVerdict>(stored["verdict"].clone())
-        {
-            return Ok(if v.approve {
-                Reviewed::Approved(v)
-            } else {
-                Reviewed::Rejected(v)
-            });
-        }
-        let rig = RigTarget {
-            rig_id: cx.rig.id.clone(),
-            forge: cx.forge.clone(),
-            repo: cx.repo.clone(),
-        };
-        let diff = self
-            .gateway
-            .diff(&rig, &report.base_sha, &report.head_sha)
-            .await?;
-        let span = tracing::info_span!("ai_review", model = model.model(), diff_bytes = diff.len());
-        let outcome = model
-            .review(&cx.task.title, &cx.task.body, &diff)
-            .instrument(span)
-            .await;
-        let (id, now, head) = (
-            cx.mr.id.clone(),
-            self.clock.now_ms(),
-            report.head_sha.clone(),
-        );
-        match outcome {
-            Ok(v) => {
-                tracing::info!(approve = v.approve, "AI review");
-                let value = json!({ "head_sha": head, "model": model.model(), "verdict": v });
-                self.store
-                    .write(move |c| {
-                        store::annotate(c, &id, "review", &value, None, now)?;
-                        store::note(c, &id, "reviewed", "ai-review", &value, now)
-                    })
-                    .await?;
-                Ok(if v.approve {
-                    Reviewed::Approved(v)
-                } else {
-                    Reviewed::Rejected(v)
-                })
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the AI review failed; nothing lands until it works");
-                let problem = e.to_string();
-                let digest = crate::agent_api::token_digest(&problem);
-                let key = format!("{id}:review-failed:{}", &digest[..16]);
-                let marker = format!("<!-- gastown:review-failed {key} -->");
-                let body = comments::review_failed(&problem, &marker);
-                let (rig_id, number) = (cx.rig.id.clone(), cx.issue);
-                self.store
-                    .write(move |c| {
-                        store::note(
-                            c,
-                            &id,
-                            "review_failed",
-                            "ai-review",
-                            &json!({ "error": problem }),
-                            now,
-                        )?;
-                        if let Some(number) = number {
-                            store::enqueue_action(
-                                c,
-                                &key,
-                                "comment",
-                                &rig_id,
-                                Some(&id),
-                                &json!({ "number": number, "body": body, "marker": marker }),
-                                now,
-                            )?;
-                        }
-                        Ok(())
-                    })
-                    .await?;
-                self.actions_notify.notify_one();
-                Ok(Reviewed::Failed)
             }
         }
     }
@@ -498,174 +400,6 @@ impl Refinery {
         if let Some(p) = &self.polecats {
             p.notify.notify_one();
         }
-        Ok(Step::Moved)
-    }
-
-    /// `pr`: open (or update) the PR, put the verdict on the tested commit, and wait
-    /// for people.
-    async fn land_pr(
-        &self,
-        cx: &Context,
-        report: Option<&Report>,
-        review: Option<&ai_review::AiVerdict>,
-    ) -> Result<Step, RefineryError> {
-        let gates = report.map(|r| r.gates.as_slice()).unwrap_or_default();
-        let body = comments::pull_request_body(&cx.task, &cx.mr, cx.issue, gates, review);
-        let pr = self.open_pull_request(cx, &body).await?;
-        let sha = report.map_or(pr.head_sha.as_str(), |r| r.head_sha.as_str());
-        let status = CommitStatus {
-            context: "gastown/refinery".into(),
-            state: CheckState::Success,
-            description: match gates.len() {
-                0 => "No quality gates in .gastown.yaml; ready for review".into(),
-                n => format!("{n} quality gates passed on the rebased branch"),
-            },
-            target_url: None,
-        };
-        cx.forge.set_status(&cx.repo, sha, &status).await?;
-        let (mr_id, task_id, rig_id, now) = (
-            cx.mr.id.clone(),
-            cx.task.id.clone(),
-            cx.rig.id.clone(),
-            self.clock.now_ms(),
-        );
-        let url = pr.url.clone();
-        self.store
-            .write(move |c| {
-                let forge_ref = format!("{rig_id}!{}", pr.number);
-                let mr = store::annotate(
-                    c,
-                    &mr_id,
-                    "pull_request",
-                    &json!(pr.number),
-                    Some(&forge_ref),
-                    now,
-                )?;
-                let payload = json!({ "pull_request": pr.number, "url": url });
-                walk(c, &mr, BeadStatus::Review, "refinery", &payload, now)?;
-                // Look at the PR once now: it may be approved already (a rework).
-                follow::bump_nudge(c, &mr, now)?;
-                let task =
-                    store::annotate(c, &task_id, "pull_request", &json!(pr.number), None, now)?;
-                crate::actions::queue_bead_update(c, &task, now)?;
-                Ok(())
-            })
-            .await?;
-        self.actions_notify.notify_one();
-        Ok(Step::Moved)
-    }
-
-    /// The refinery's PR for this task: found by its head branch or marker (a second
-    /// merge request of a rework, a restart), else opened; an existing one gets the
-    /// latest body.
-    async fn open_pull_request(
-        &self,
-        cx: &Context,
-        body: &str,
-    ) -> Result<crate::forge::PullRequest, RefineryError> {
-        let branch = cx.mr.metadata["branch"].as_str().unwrap_or_default();
-        let marker = comments::pull_request_marker(&cx.task.id);
-        if let Some(existing) = cx
-            .forge
-            .open_pull_requests(&cx.repo)
-            .await?
-            .into_iter()
-            .find(|p| p.head == branch || p.body.contains(&marker))
-        {
-            if existing.body != body {
-                let update = crate::forge::PullRequestUpdate {
-                    title: None,
-                    body: Some(body.to_string()),
-                    state: None,
-                };
-                return Ok(cx
-                    .forge
-                    .update_pull_request(&cx.repo, existing.number, &update)
-                    .await?);
-            }
-            return Ok(existing);
-        }
-        let new = NewPullRequest {
-            title: cx.task.title.clone(),
-            body: body.to_string(),
-            head: branch.to_string(),
-            base: cx.target.clone(),
-            draft: false,
-        };
-        let pr = cx.forge.create_pull_request(&cx.repo, &new).await?;
-        tracing::info!(number = pr.number, url = %pr.url, "pull request opened");
-        Ok(pr)
-    }
-
-    /// `direct`: fast-forward the target to the tested commit and close the issue; a
-    /// target that moved since the run means rebasing and testing again.
-    async fn land_direct(&self, cx: &Context, report: &Report) -> Result<Step, RefineryError> {
-        let rig = RigTarget {
-            rig_id: cx.rig.id.clone(),
-            forge: cx.forge.clone(),
-            repo: cx.repo.clone(),
-        };
-        let landed = self
-            .gateway
-            .land(&rig, &report.head_sha, &cx.target)
-            .await?;
-        let (mr_id, task_id, now) = (cx.mr.id.clone(), cx.task.id.clone(), self.clock.now_ms());
-        let (sha, target, issue, rig_id) = (
-            report.head_sha.clone(),
-            cx.target.clone(),
-            cx.issue,
-            cx.rig.id.clone(),
-        );
-        self.store
-            .write(move |c| match landed {
-                Landed::TargetMoved => {
-                    store::annotate(c, &mr_id, "report", &serde_json::Value::Null, None, now)?;
-                    store::transition(
-                        c,
-                        &mr_id,
-                        BeadStatus::Open,
-                        None,
-                        "refinery",
-                        &json!({ "reason": format!("{target} moved since the run; rebasing and testing again") }),
-                        now,
-                    )?;
-                    Ok(())
-                }
-                Landed::Pushed => {
-                    let payload = json!({ "landed": sha, "target": target });
-                    for id in [&mr_id, &task_id] {
-                        let bead = store::transition(
-                            c,
-                            id,
-                            BeadStatus::Closed,
-                            Some(store::CloseReason::Merged),
-                            "refinery",
-                            &payload,
-                            now,
-                        )?;
-                        crate::actions::queue_bead_update(c, &bead, now)?;
-                    }
-                    if let Some(number) = issue {
-                        let key = format!("{task_id}:landed:{sha}");
-                        let marker = format!("<!-- gastown:landed {key} -->");
-                        let body = comments::landed_comment(&target, &sha, &marker);
-                        store::enqueue_action(
-                            c,
-                            &key,
-                            "comment",
-                            &rig_id,
-                            Some(&task_id),
-                            &json!({ "number": number, "body": body, "marker": marker,
-                                     "close_issue": true }),
-                            now,
-                        )?;
-                    }
-                    Ok(())
-                }
-            })
-            .await?;
-        tracing::info!(sha = %report.head_sha, target = %cx.target, outcome = ?landed, "direct landing");
-        self.actions_notify.notify_one();
         Ok(Step::Moved)
     }
 
@@ -724,32 +458,4 @@ impl Refinery {
         self.actions_notify.notify_one();
         Ok(())
     }
-}
-
-/// Move a bead to `to` through the statuses between (open → hooked → in progress →
-/// review), so its history shows each step and the lifecycle's rules hold.
-fn walk(
-    c: &rusqlite::Connection,
-    bead: &Bead,
-    to: BeadStatus,
-    actor: &str,
-    payload: &serde_json::Value,
-    now: crate::clock::Millis,
-) -> Result<(), StoreError> {
-    const PATH: [BeadStatus; 4] = [
-        BeadStatus::Open,
-        BeadStatus::Hooked,
-        BeadStatus::InProgress,
-        BeadStatus::Review,
-    ];
-    let (Some(from), Some(until)) = (
-        PATH.iter().position(|s| *s == bead.status),
-        PATH.iter().position(|s| *s == to),
-    ) else {
-        return Ok(());
-    };
-    for status in PATH.iter().take(until + 1).skip(from + 1) {
-        store::transition(c, &bead.id, *status, None, actor, payload, now)?;
-    }
-    Ok(())
 }

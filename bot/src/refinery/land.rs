@@ -1,0 +1,214 @@
+//! Landing work that passed: `pr` opens (or updates) one pull/merge request and
+//! puts the refinery's verdict on the tested commit; `direct` fast-forwards the
+//! target and closes the issue.
+
+use serde_json::json;
+
+use super::gates::Report;
+use super::{Context, Refinery, RefineryError, Step, ai_review, follow};
+use crate::comments;
+use crate::forge::{CheckState, CommitStatus, NewPullRequest};
+use crate::gitgate::{Landed, RigTarget};
+use crate::store::{self, Bead, BeadStatus, StoreError};
+
+impl Refinery {
+    /// `pr`: open (or update) the PR, put the verdict on the tested commit, and wait
+    /// for people.
+    pub(super) async fn land_pr(
+        &self,
+        cx: &Context,
+        report: Option<&Report>,
+        review: Option<&ai_review::AiVerdict>,
+    ) -> Result<Step, RefineryError> {
+        let gates = report.map(|r| r.gates.as_slice()).unwrap_or_default();
+        let body = comments::pull_request_body(&cx.task, &cx.mr, cx.issue, gates, review);
+        let pr = self.open_pull_request(cx, &body).await?;
+        let sha = report.map_or(pr.head_sha.as_str(), |r| r.head_sha.as_str());
+        let status = CommitStatus {
+            context: "gastown/refinery".into(),
+            state: CheckState::Success,
+            description: match gates.len() {
+                0 => "No quality gates in .gastown.yaml; ready for review".into(),
+                n => format!("{n} quality gates passed on the rebased branch"),
+            },
+            target_url: None,
+        };
+        cx.forge.set_status(&cx.repo, sha, &status).await?;
+        let (mr_id, task_id, rig_id, now) = (
+            cx.mr.id.clone(),
+            cx.task.id.clone(),
+            cx.rig.id.clone(),
+            self.clock.now_ms(),
+        );
+        let url = pr.url.clone();
+        self.store
+            .write(move |c| {
+                let forge_ref = format!("{rig_id}!{}", pr.number);
+                let mr = store::annotate(
+                    c,
+                    &mr_id,
+                    "pull_request",
+                    &json!(pr.number),
+                    Some(&forge_ref),
+                    now,
+                )?;
+                let payload = json!({ "pull_request": pr.number, "url": url });
+                walk(c, &mr, BeadStatus::Review, "refinery", &payload, now)?;
+                // Look at the PR once now: it may be approved already (a rework).
+                follow::bump_nudge(c, &mr, now)?;
+                let task =
+                    store::annotate(c, &task_id, "pull_request", &json!(pr.number), None, now)?;
+                crate::actions::queue_bead_update(c, &task, now)?;
+                Ok(())
+            })
+            .await?;
+        self.actions_notify.notify_one();
+        Ok(Step::Moved)
+    }
+
+    /// The refinery's PR for this task: found by its head branch or marker (a second
+    /// merge request of a rework, a restart), else opened; an existing one gets the
+    /// latest body.
+    async fn open_pull_request(
+        &self,
+        cx: &Context,
+        body: &str,
+    ) -> Result<crate::forge::PullRequest, RefineryError> {
+        let branch = cx.mr.metadata["branch"].as_str().unwrap_or_default();
+        let marker = comments::pull_request_marker(&cx.task.id);
+        if let Some(existing) = cx
+            .forge
+            .open_pull_requests(&cx.repo)
+            .await?
+            .into_iter()
+            .find(|p| p.head == branch || p.body.contains(&marker))
+        {
+            if existing.body != body {
+                let update = crate::forge::PullRequestUpdate {
+                    title: None,
+                    body: Some(body.to_string()),
+                    state: None,
+                };
+                return Ok(cx
+                    .forge
+                    .update_pull_request(&cx.repo, existing.number, &update)
+                    .await?);
+            }
+            return Ok(existing);
+        }
+        let new = NewPullRequest {
+            title: cx.task.title.clone(),
+            body: body.to_string(),
+            head: branch.to_string(),
+            base: cx.target.clone(),
+            draft: false,
+        };
+        let pr = cx.forge.create_pull_request(&cx.repo, &new).await?;
+        tracing::info!(number = pr.number, url = %pr.url, "pull request opened");
+        Ok(pr)
+    }
+
+    /// `direct`: fast-forward the target to the tested commit and close the issue; a
+    /// target that moved since the run means rebasing and testing again.
+    pub(super) async fn land_direct(
+        &self,
+        cx: &Context,
+        report: &Report,
+    ) -> Result<Step, RefineryError> {
+        let rig = RigTarget {
+            rig_id: cx.rig.id.clone(),
+            forge: cx.forge.clone(),
+            repo: cx.repo.clone(),
+        };
+        let landed = self
+            .gateway
+            .land(&rig, &report.head_sha, &cx.target)
+            .await?;
+        let (mr_id, task_id, now) = (cx.mr.id.clone(), cx.task.id.clone(), self.clock.now_ms());
+        let (sha, target, issue, rig_id) = (
+            report.head_sha.clone(),
+            cx.target.clone(),
+            cx.issue,
+            cx.rig.id.clone(),
+        );
+        self.store
+            .write(move |c| match landed {
+                Landed::TargetMoved => {
+                    store::annotate(c, &mr_id, "report", &serde_json::Value::Null, None, now)?;
+                    store::transition(
+                        c,
+                        &mr_id,
+                        BeadStatus::Open,
+                        None,
+                        "refinery",
+                        &json!({ "reason": format!("{target} moved since the run; rebasing and testing again") }),
+                        now,
+                    )?;
+                    Ok(())
+                }
+                Landed::Pushed => {
+                    let payload = json!({ "landed": sha, "target": target });
+                    for id in [&mr_id, &task_id] {
+                        let bead = store::transition(
+                            c,
+                            id,
+                            BeadStatus::Closed,
+                            Some(store::CloseReason::Merged),
+                            "refinery",
+                            &payload,
+                            now,
+                        )?;
+                        crate::actions::queue_bead_update(c, &bead, now)?;
+                    }
+                    if let Some(number) = issue {
+                        let key = format!("{task_id}:landed:{sha}");
+                        let marker = format!("<!-- gastown:landed {key} -->");
+                        let body = comments::landed_comment(&target, &sha, &marker);
+                        store::enqueue_action(
+                            c,
+                            &key,
+                            "comment",
+                            &rig_id,
+                            Some(&task_id),
+                            &json!({ "number": number, "body": body, "marker": marker,
+                                     "close_issue": true }),
+                            now,
+                        )?;
+                    }
+                    Ok(())
+                }
+            })
+            .await?;
+        tracing::info!(sha = %report.head_sha, target = %cx.target, outcome = ?landed, "direct landing");
+        self.actions_notify.notify_one();
+        Ok(Step::Moved)
+    }
+}
+
+/// Move a bead to `to` through the statuses between (open → hooked → in progress →
+/// review), so its history shows each step and the lifecycle's rules hold.
+fn walk(
+    c: &rusqlite::Connection,
+    bead: &Bead,
+    to: BeadStatus,
+    actor: &str,
+    payload: &serde_json::Value,
+    now: crate::clock::Millis,
+) -> Result<(), StoreError> {
+    const PATH: [BeadStatus; 4] = [
+        BeadStatus::Open,
+        BeadStatus::Hooked,
+        BeadStatus::InProgress,
+        BeadStatus::Review,
+    ];
+    let (Some(from), Some(until)) = (
+        PATH.iter().position(|s| *s == bead.status),
+        PATH.iter().position(|s| *s == to),
+    ) else {
+        return Ok(());
+    };
+    for status in PATH.iter().take(until + 1).skip(from + 1) {
+        store::transition(c, &bead.id, *status, None, actor, payload, now)?;
+    }
+    Ok(())
+}
