@@ -117,7 +117,7 @@ impl ReviewModel {
     ) -> Result<AiVerdict, ReviewError> {
         let user = format!(
             "<<<ISSUE\n{title}\n\n{issue}\nISSUE>>>\n\n<<<DIFF\n{}\nDIFF>>>",
-            super::gates::tail(diff, self.max_diff_bytes)
+            head(diff, self.max_diff_bytes)
         );
         let body = json!({
             "model": self.model,
@@ -159,6 +159,24 @@ impl ReviewModel {
             ReviewError::Unreachable(e.without_url().to_string())
         }
     }
+}
+
+/// The first `max` bytes of a diff (a review reads it from the top), saying so when
+/// the rest was cut.
+fn head(diff: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if diff.len() <= max {
+        return diff.into();
+    }
+    let mut end = max;
+    while !diff.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n[… the diff goes on for {} more bytes, not shown]",
+        &diff[..end],
+        diff.len() - end
+    )
+    .into()
 }
 
 /// Read the model's message: one JSON object, possibly in a Markdown code fence.
@@ -312,6 +330,16 @@ mod tests {
             parse_verdict("{\"verdict\": \"approve\", \"summary\": \"Fine.\"}")
                 .unwrap()
                 .approve
+        );
+    }
+
+    #[test]
+    fn a_long_diff_is_cut_from_the_top_and_says_so() {
+        assert_eq!(head("abc", 10), "abc");
+        let cut = head("é-long-diff", 4);
+        assert!(
+            cut.starts_with("é-l\n") && cut.contains("8 more bytes"),
+            "{cut}"
         );
     }
 
