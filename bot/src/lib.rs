@@ -17,6 +17,7 @@ pub mod demo;
 pub mod forge;
 pub mod forges;
 pub mod gitgate;
+pub mod idle;
 pub mod ids;
 pub mod ingest;
 pub mod plan;

@@ -224,14 +224,18 @@ impl Worker {
             let next_due = self.store.read(store::next_due).await?;
             return Ok(Outcome::Idle { next_due });
         }
-        // Parsing is CPU work: do it before taking a place in the writer's queue.
-        let parsed: Vec<(InboxRow, Result<Vec<ForgeEvent>, String>)> = rows
-            .into_iter()
-            .map(|row| {
-                let events = parse_row(&row);
-                (row, events)
+        // Parsing is CPU work: do it before taking a place in the writer's queue, and
+        // at idle priority, after answering the webhooks still arriving.
+        let parsed: Vec<(InboxRow, Result<Vec<ForgeEvent>, String>)> =
+            crate::idle::run(move || {
+                rows.into_iter()
+                    .map(|row| {
+                        let events = parse_row(&row);
+                        (row, events)
+                    })
+                    .collect()
             })
-            .collect();
+            .await;
         let lookups = self.look_up(&parsed).await;
         let config = self.config.clone();
         let worked = self
