@@ -90,6 +90,36 @@ pub fn queue_status_comment(
     Ok(())
 }
 
+/// Where a one-off comment goes, and whether posting it closes the issue.
+#[derive(Debug, Clone, Copy)]
+pub struct CommentOn<'a> {
+    pub rig_id: &'a str,
+    pub bead_id: Option<&'a str>,
+    pub number: u64,
+    pub close_issue: bool,
+}
+
+/// Queue a comment that is posted once: `key` names it in the outbox, and the body
+/// (built around its marker, `<!-- gastown:<kind> <key> -->`) lets a repeat after a
+/// crash find the first instead of posting again.
+pub fn queue_comment(
+    conn: &Connection,
+    on: &CommentOn<'_>,
+    kind: &str,
+    key: &str,
+    body: impl FnOnce(&str) -> String,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let marker = comments::marker(kind, key);
+    let body = body(&marker);
+    let mut payload = json!({ "number": on.number, "body": body, "marker": marker });
+    if on.close_issue {
+        payload["close_issue"] = json!(true);
+    }
+    store::enqueue_action(conn, key, COMMENT, on.rig_id, on.bead_id, &payload, now)?;
+    Ok(())
+}
+
 /// Queue the one reply a person gets when their sling label is refused.
 pub fn queue_refusal(
     conn: &Connection,
@@ -100,17 +130,20 @@ pub fn queue_refusal(
     now: Millis,
 ) -> Result<(), StoreError> {
     let key = format!("{rig_id}#{number}:refused:{}", user.to_ascii_lowercase());
-    let body = comments::sling_refused_comment(user, label, &key);
-    store::enqueue_action(
-        conn,
-        &key,
-        COMMENT,
+    let on = CommentOn {
         rig_id,
-        None,
-        &json!({ "number": number, "body": body, "marker": comments::refusal_marker(&key) }),
+        bead_id: None,
+        number,
+        close_issue: false,
+    };
+    queue_comment(
+        conn,
+        &on,
+        "refused",
+        &key,
+        |marker| comments::sling_refused_comment(user, label, marker),
         now,
-    )?;
-    Ok(())
+    )
 }
 
 #[derive(Clone)]

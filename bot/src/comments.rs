@@ -238,18 +238,18 @@ fn longest_backtick_run(s: &str) -> usize {
     s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
-/// Marks a refusal so catch-up and redeliveries never post it twice.
-pub fn refusal_marker(key: &str) -> String {
-    format!("<!-- gastown:refused {key} -->")
+/// Marks a one-off comment (a refusal, a rework, an escalation…) so catch-up,
+/// redeliveries and restarts never post it twice.
+pub fn marker(kind: &str, key: &str) -> String {
+    format!("<!-- gastown:{kind} {key} -->")
 }
 
 /// Said when someone without write access adds the sling label.
-pub fn sling_refused_comment(user: &str, label: &str, key: &str) -> String {
+pub fn sling_refused_comment(user: &str, label: &str, marker: &str) -> String {
     format!(
         "{marker}\n\
          @{user}, only people with write access to this repository can sling work to \
          Gastown, so the `{label}` label was not acted on. A maintainer can add it instead.\n",
-        marker = refusal_marker(key),
         user = inline_code_safe(user),
         label = label.replace('`', ""),
     )
@@ -330,7 +330,7 @@ mod tests {
     #[test]
     fn a_refusal_names_the_user_and_cannot_be_injected() {
         insta::assert_snapshot!(
-            sling_refused_comment("eve<img src=x>", "gt:sling`", "github:o/r#3:eve"),
+            sling_refused_comment("eve<img src=x>", "gt:sling`", &marker("refused", "github:o/r#3:eve")),
             @r"
         <!-- gastown:refused github:o/r#3:eve -->
         @eveimgsrcx, only people with write access to this repository can sling work to Gastown, so the `gt:sling` label was not acted on. A maintainer can add it instead.

@@ -7,7 +7,6 @@ use std::time::Duration;
 use bot::store::{Bead, BeadStatus, BeadType};
 use forge_sim::SimHandle;
 use gastown_tests::TestTown;
-use gastown_tests::town::GITHUB_SECRET;
 
 const REPO: &str = "octo/hello";
 const WAIT: Duration = Duration::from_secs(60);
@@ -19,23 +18,12 @@ fn plan(path: &str, text: &str) -> String {
 }
 
 async fn world(cap: usize) -> (SimHandle, TestTown) {
-    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
-    let town = TestTown::builder()
-        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
-        .env("GT_POLECATS_CAP", &cap.to_string())
-        .local_runner()
-        .start()
-        .await;
-    sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
-        .await
-        .unwrap();
-    (sim, town)
+    let cap = cap.to_string();
+    gastown_tests::story::github_town(REPO, None, &[("GT_POLECATS_CAP", &cap)]).await
 }
 
 async fn sling(sim: &SimHandle, title: &str, body: &str) -> u64 {
-    let n = sim.open_issue("mara", REPO, title, body).await.unwrap();
-    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
-    n
+    gastown_tests::story::sling(sim, REPO, title, body).await
 }
 
 fn tasks(beads: &[Bead]) -> Vec<&Bead> {

@@ -19,7 +19,6 @@ use super::gates::Report;
 use super::{Context, Refinery, RefineryError};
 use crate::comments;
 use crate::config::Config;
-use crate::gitgate::RigTarget;
 use crate::store;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,14 +239,9 @@ impl Refinery {
                 Reviewed::Rejected(v)
             });
         }
-        let rig = RigTarget {
-            rig_id: cx.rig.id.clone(),
-            forge: cx.forge.clone(),
-            repo: cx.repo.clone(),
-        };
         let diff = self
             .gateway
-            .diff(&rig, &report.base_sha, &report.head_sha)
+            .diff(&cx.rig_target(), &report.base_sha, &report.head_sha)
             .await?;
         let span = tracing::info_span!("ai_review", model = model.model(), diff_bytes = diff.len());
         let outcome = model
@@ -280,8 +274,6 @@ impl Refinery {
                 let problem = e.to_string();
                 let digest = crate::agent_api::token_digest(&problem);
                 let key = format!("{id}:review-failed:{}", &digest[..16]);
-                let marker = format!("<!-- gastown:review-failed {key} -->");
-                let body = comments::review_failed(&problem, &marker);
                 let (rig_id, number) = (cx.rig.id.clone(), cx.issue);
                 self.store
                     .write(move |c| {
@@ -294,13 +286,19 @@ impl Refinery {
                             now,
                         )?;
                         if let Some(number) = number {
-                            store::enqueue_action(
+                            let on = crate::actions::CommentOn {
+                                rig_id: &rig_id,
+                                bead_id: Some(&id),
+                                number,
+                                close_issue: false,
+                            };
+                            let body = |m: &str| comments::review_failed(&problem, m);
+                            crate::actions::queue_comment(
                                 c,
+                                &on,
+                                "review-failed",
                                 &key,
-                                "comment",
-                                &rig_id,
-                                Some(&id),
-                                &json!({ "number": number, "body": body, "marker": marker }),
+                                body,
                                 now,
                             )?;
                         }

@@ -8,7 +8,7 @@ use super::gates::Report;
 use super::{Context, Refinery, RefineryError, Step, ai_review, follow};
 use crate::comments;
 use crate::forge::{CheckState, CommitStatus, NewPullRequest};
-use crate::gitgate::{Landed, RigTarget};
+use crate::gitgate::Landed;
 use crate::store::{self, Bead, BeadStatus, StoreError};
 
 impl Refinery {
@@ -115,15 +115,18 @@ impl Refinery {
         cx: &Context,
         report: &Report,
     ) -> Result<Step, RefineryError> {
-        let rig = RigTarget {
-            rig_id: cx.rig.id.clone(),
-            forge: cx.forge.clone(),
-            repo: cx.repo.clone(),
-        };
         let landed = self
             .gateway
-            .land(&rig, &report.head_sha, &cx.target)
+            .land(&cx.rig_target(), &report.head_sha, &cx.target)
             .await?;
+        tracing::info!(sha = %report.head_sha, target = %cx.target, outcome = ?landed, "direct landing");
+        if landed == Landed::TargetMoved {
+            let why = format!(
+                "{} moved since the run; rebasing and testing again",
+                cx.target
+            );
+            return self.test_again(cx, why).await;
+        }
         let (mr_id, task_id, now) = (cx.mr.id.clone(), cx.task.id.clone(), self.clock.now_ms());
         let (sha, target, issue, rig_id) = (
             report.head_sha.clone(),
@@ -132,54 +135,34 @@ impl Refinery {
             cx.rig.id.clone(),
         );
         self.store
-            .write(move |c| match landed {
-                Landed::TargetMoved => {
-                    store::annotate(c, &mr_id, "report", &serde_json::Value::Null, None, now)?;
-                    store::transition(
+            .write(move |c| {
+                let payload = json!({ "landed": sha, "target": target });
+                for id in [&mr_id, &task_id] {
+                    let bead = store::transition(
                         c,
-                        &mr_id,
-                        BeadStatus::Open,
-                        None,
+                        id,
+                        BeadStatus::Closed,
+                        Some(store::CloseReason::Merged),
                         "refinery",
-                        &json!({ "reason": format!("{target} moved since the run; rebasing and testing again") }),
+                        &payload,
                         now,
                     )?;
-                    Ok(())
+                    crate::actions::queue_bead_update(c, &bead, now)?;
                 }
-                Landed::Pushed => {
-                    let payload = json!({ "landed": sha, "target": target });
-                    for id in [&mr_id, &task_id] {
-                        let bead = store::transition(
-                            c,
-                            id,
-                            BeadStatus::Closed,
-                            Some(store::CloseReason::Merged),
-                            "refinery",
-                            &payload,
-                            now,
-                        )?;
-                        crate::actions::queue_bead_update(c, &bead, now)?;
-                    }
-                    if let Some(number) = issue {
-                        let key = format!("{task_id}:landed:{sha}");
-                        let marker = format!("<!-- gastown:landed {key} -->");
-                        let body = comments::landed_comment(&target, &sha, &marker);
-                        store::enqueue_action(
-                            c,
-                            &key,
-                            "comment",
-                            &rig_id,
-                            Some(&task_id),
-                            &json!({ "number": number, "body": body, "marker": marker,
-                                     "close_issue": true }),
-                            now,
-                        )?;
-                    }
-                    Ok(())
+                if let Some(number) = issue {
+                    let on = crate::actions::CommentOn {
+                        rig_id: &rig_id,
+                        bead_id: Some(&task_id),
+                        number,
+                        close_issue: true,
+                    };
+                    let key = format!("{task_id}:landed:{sha}");
+                    let body = |m: &str| comments::landed_comment(&target, &sha, m);
+                    crate::actions::queue_comment(c, &on, "landed", &key, body, now)?;
                 }
+                Ok(())
             })
             .await?;
-        tracing::info!(sha = %report.head_sha, target = %cx.target, outcome = ?landed, "direct landing");
         self.actions_notify.notify_one();
         Ok(Step::Moved)
     }

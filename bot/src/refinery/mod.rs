@@ -105,6 +105,17 @@ struct Context {
     target: String,
 }
 
+impl Context {
+    /// The rig as the git gateway knows it.
+    fn rig_target(&self) -> crate::gitgate::RigTarget {
+        crate::gitgate::RigTarget {
+            rig_id: self.rig.id.clone(),
+            forge: self.forge.clone(),
+            repo: self.repo.clone(),
+        }
+    }
+}
+
 impl Refinery {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -373,6 +384,29 @@ impl Refinery {
         }
     }
 
+    /// The target moved since the gates ran: back to open, to rebase and test again
+    /// (a PR stays; its head moves to the new rebase).
+    async fn test_again(&self, cx: &Context, why: String) -> Result<Step, RefineryError> {
+        tracing::info!(target = %cx.target, "{why}");
+        let (id, now) = (cx.mr.id.clone(), self.clock.now_ms());
+        self.store
+            .write(move |c| {
+                store::annotate(c, &id, "report", &serde_json::Value::Null, None, now)?;
+                store::transition(
+                    c,
+                    &id,
+                    BeadStatus::Open,
+                    None,
+                    "refinery",
+                    &json!({ "reason": why }),
+                    now,
+                )
+                .map(|_| ())
+            })
+            .await?;
+        Ok(Step::Moved)
+    }
+
     async fn send_back(
         &self,
         cx: &Context,
@@ -430,21 +464,18 @@ impl Refinery {
         let Some(number) = issue else { return Ok(()) };
         let digest = crate::agent_api::token_digest(problems);
         let key = format!("{}:config-invalid:{}", mr.id, &digest[..16]);
-        let marker = format!("<!-- gastown:config-invalid {key} -->");
-        let body = comments::repo_config_invalid(problems, &marker);
         let (rig, mr_id, now) = (rig_id.to_string(), mr.id.clone(), self.clock.now_ms());
         let problems = problems.to_string();
         self.store
             .write(move |c| {
-                store::enqueue_action(
-                    c,
-                    &key,
-                    "comment",
-                    &rig,
-                    Some(&mr_id),
-                    &json!({ "number": number, "body": body, "marker": marker }),
-                    now,
-                )?;
+                let on = crate::actions::CommentOn {
+                    rig_id: &rig,
+                    bead_id: Some(&mr_id),
+                    number,
+                    close_issue: false,
+                };
+                let body = |m: &str| comments::repo_config_invalid(&problems, m);
+                crate::actions::queue_comment(c, &on, "config-invalid", &key, body, now)?;
                 store::note(
                     c,
                     &mr_id,

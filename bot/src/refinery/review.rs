@@ -220,14 +220,16 @@ impl Refinery {
             .as_str()
             .unwrap_or_default();
         if !tested_on.is_empty() {
-            let rig = crate::gitgate::RigTarget {
-                rig_id: cx.rig.id.clone(),
-                forge: cx.forge.clone(),
-                repo: cx.repo.clone(),
-            };
-            let now_at = self.gateway.branch_head(&rig, &cx.target).await?;
+            let now_at = self
+                .gateway
+                .branch_head(&cx.rig_target(), &cx.target)
+                .await?;
             if now_at != tested_on {
-                return self.test_again(cx, &now_at).await;
+                let why = format!(
+                    "{} moved to {now_at} since the gates ran; rebasing and testing again",
+                    cx.target
+                );
+                return self.test_again(cx, why).await;
             }
         }
         let method = match cx.config.merge_method {
@@ -256,34 +258,6 @@ impl Refinery {
                     .await
             }
         }
-    }
-
-    /// The target moved since the gates ran: rebase and test again (the PR stays; its
-    /// head moves to the new rebase).
-    async fn test_again(&self, cx: &Context, target_at: &str) -> Result<Step, RefineryError> {
-        tracing::info!(target = %cx.target, at = %target_at, "the target moved since the gates ran; testing again");
-        let (id, now, target, at) = (
-            cx.mr.id.clone(),
-            self.clock.now_ms(),
-            cx.target.clone(),
-            target_at.to_string(),
-        );
-        self.store
-            .write(move |c| {
-                store::annotate(c, &id, "report", &serde_json::Value::Null, None, now)?;
-                store::transition(
-                    c,
-                    &id,
-                    crate::store::BeadStatus::Open,
-                    None,
-                    "refinery",
-                    &json!({ "reason": format!("{target} moved to {at} since the gates ran; rebasing and testing again") }),
-                    now,
-                )
-                .map(|_| ())
-            })
-            .await?;
-        Ok(Step::Moved)
     }
 
     /// Show on the issue what the PR waits for (once per change).

@@ -11,6 +11,7 @@
 use rusqlite::Connection;
 use serde_json::json;
 
+use crate::actions::{CommentOn, queue_comment};
 use crate::clock::Millis;
 use crate::comments;
 use crate::store::{self, Bead, BeadStatus, BeadType, CloseReason, NewBead, StoreError};
@@ -69,11 +70,18 @@ pub fn send_back(
         let task = move_task(conn, &task, BeadStatus::Failed, problem, now)?;
         if let Some(number) = number {
             let key = format!("{}:escalated:{done}", task.id);
-            let marker = format!("<!-- gastown:escalation {key} -->");
             let mentions = vec![task.created_by.clone()];
-            let body =
-                comments::escalation_comment(&mentions, problem.reason, problem.details, &marker);
-            comment(conn, &key, &rig, &task.id, number, &body, &marker, now)?;
+            let body = |marker: &str| {
+                comments::escalation_comment(&mentions, problem.reason, problem.details, marker)
+            };
+            queue_comment(
+                conn,
+                &on(&rig, &task.id, number),
+                "escalation",
+                &key,
+                body,
+                now,
+            )?;
         }
         tracing::warn!(bead = %task.id, reworks = done, reason = problem.reason,
             "out of rework attempts: escalated to people");
@@ -119,15 +127,16 @@ pub fn send_back(
     move_task(conn, &task, BeadStatus::InProgress, problem, now)?;
     if let Some(number) = number {
         let key = format!("{}:rework:{attempt}", task.id);
-        let marker = format!("<!-- gastown:rework {key} -->");
-        let body = comments::rework_comment(
-            attempt,
-            max_reworks,
-            problem.reason,
-            problem.details,
-            &marker,
-        );
-        comment(conn, &key, &rig, &task.id, number, &body, &marker, now)?;
+        let body = |marker: &str| {
+            comments::rework_comment(
+                attempt,
+                max_reworks,
+                problem.reason,
+                problem.details,
+                marker,
+            )
+        };
+        queue_comment(conn, &on(&rig, &task.id, number), "rework", &key, body, now)?;
     }
     tracing::info!(bead = %task.id, rework = %rework.id, attempt, reason = problem.reason,
         "work sent back for rework");
@@ -158,27 +167,13 @@ fn move_task(
     Ok(task)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn comment(
-    conn: &Connection,
-    key: &str,
-    rig: &str,
-    bead: &str,
-    number: u64,
-    body: &str,
-    marker: &str,
-    now: Millis,
-) -> Result<(), StoreError> {
-    store::enqueue_action(
-        conn,
-        key,
-        "comment",
-        rig,
-        Some(bead),
-        &json!({ "number": number, "body": body, "marker": marker }),
-        now,
-    )?;
-    Ok(())
+fn on<'a>(rig_id: &'a str, task_id: &'a str, number: u64) -> CommentOn<'a> {
+    CommentOn {
+        rig_id,
+        bead_id: Some(task_id),
+        number,
+        close_issue: false,
+    }
 }
 
 /// A rework's polecat said done: the rework closes (its work is in the new merge
