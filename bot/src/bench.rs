@@ -206,59 +206,43 @@ async fn ingest_run(
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<RunResult> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(connections)
-        .build()?;
-    let url = format!("{base}/webhooks/github");
-    let signature = webhooks::sign_github(secret.as_bytes(), &body);
-    let run_id = crate::ids::random_bead_id(6);
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for conn in 0..connections {
-        let (client, url, signature, body, run_id) = (
-            client.clone(),
-            url.clone(),
-            signature.clone(),
-            body.clone(),
-            run_id.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0usize;
-            let mut i = 0u64;
-            while start.elapsed() < duration {
-                let sent = Instant::now();
-                let res = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-github-event", "issue_comment")
-                    .header(
-                        "x-github-delivery",
-                        format!("{run_id}-{connections}-{conn}-{i}"),
-                    )
-                    .header("x-hub-signature-256", &signature)
-                    .body(body.clone())
-                    .send()
-                    .await;
-                match res {
-                    Ok(r) if r.status() == reqwest::StatusCode::ACCEPTED => {
-                        latencies.push(sent.elapsed());
-                    }
-                    _ => errors += 1,
-                }
-                i += 1;
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await?;
-        all.extend(l);
-        errors += e;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
+    let addr = base
+        .strip_prefix("http://")
+        .context("gt bench ingest drives plain http:// URLs")?
+        .trim_end_matches('/')
+        .to_string();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", addr.parse()?);
+    headers.insert("content-type", "application/json".parse()?);
+    headers.insert("x-github-event", "issue_comment".parse()?);
+    headers.insert(
+        "x-hub-signature-256",
+        webhooks::sign_github(secret.as_bytes(), &body).parse()?,
+    );
+    let load = Load {
+        addr,
+        headers,
+        body,
+        run_id: crate::ids::random_bead_id(6),
+        connections,
+        duration,
+    };
+    // The load comes from one thread, as `wrk -t1` would: on a small machine the client
+    // shares the cores with the server it measures, so it should take as little as it
+    // can, and a second runtime thread would only add switching.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("gt-bench-load".into())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(load.run()));
+            let _ = tx.send(result);
+        })?;
+    let (mut all, errors, elapsed) = rx.await.context("the load thread stopped")??;
+    let elapsed = elapsed.as_secs_f64();
     all.sort();
     let pct = |p: f64| {
         if all.is_empty() {
@@ -273,4 +257,71 @@ async fn ingest_run(
         p99_ms: pct(0.99),
         errors,
     })
+}
+
+/// Requests over `connections` kept-alive HTTP/1.1 connections, each sent when the
+/// previous answer arrived, every one with its own delivery id.
+struct Load {
+    addr: String,
+    headers: http::HeaderMap,
+    body: bytes::Bytes,
+    run_id: String,
+    connections: usize,
+    duration: Duration,
+}
+
+impl Load {
+    async fn run(self) -> anyhow::Result<(Vec<Duration>, usize, Duration)> {
+        let load = std::sync::Arc::new(self);
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for conn in 0..load.connections {
+            let load = load.clone();
+            tasks.spawn(async move { load.connection(conn, start).await });
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        while let Some(done) = tasks.join_next().await {
+            let (latencies, e) = done??;
+            all.extend(latencies);
+            errors += e;
+        }
+        Ok((all, errors, start.elapsed()))
+    }
+
+    async fn connection(&self, conn: usize, start: Instant) -> anyhow::Result<(Vec<Duration>, usize)> {
+        use http_body_util::{BodyExt, Full};
+        let stream = tokio::net::TcpStream::connect(&self.addr)
+            .await
+            .with_context(|| format!("cannot connect to {}", self.addr))?;
+        stream.set_nodelay(true)?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        let mut latencies = Vec::new();
+        let mut errors = 0usize;
+        let mut i = 0u64;
+        while start.elapsed() < self.duration {
+            let mut request = http::Request::post("/webhooks/github")
+                .body(Full::new(self.body.clone()))?;
+            *request.headers_mut() = self.headers.clone();
+            let id = format!("{}-{}-{conn}-{i}", self.run_id, self.connections);
+            request
+                .headers_mut()
+                .insert("x-github-delivery", id.parse()?);
+            i += 1;
+            let sent = Instant::now();
+            sender.ready().await?;
+            let response = sender.send_request(request).await?;
+            let accepted = response.status() == http::StatusCode::ACCEPTED;
+            // Read the answer to its end so the connection can carry the next request.
+            response.into_body().collect().await?;
+            if accepted {
+                latencies.push(sent.elapsed());
+            } else {
+                errors += 1;
+            }
+        }
+        Ok((latencies, errors))
+    }
 }

@@ -101,7 +101,7 @@ impl Store {
         // steady writes the background pass never catches up with the last frames, and
         // only a checkpoint that does lets the WAL restart from its beginning instead
         // of growing without end. The background pass leaves the writer little to copy.
-        conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
         let checkpointer = open_connection(&path, false)?;
         let dirty = Arc::new(AtomicBool::new(false));
         let spawn_err = |e: std::io::Error| StoreError::Open {
@@ -212,7 +212,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
 }
 
 /// How often committed WAL pages are copied into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
 
 /// PASSIVE checkpoints run beside the writer without blocking it. The loop ends once
 /// the writer, the only other holder of `dirty`, has stopped.
