@@ -97,10 +97,12 @@ impl Store {
         migrations::run(&mut conn)?;
         // Checkpoints (copying WAL pages into the database) mostly run on their own
         // thread so they do not sit between a delivery and its acknowledgement. The
-        // writer still checkpoints past 1000 pages, as SQLite does by default: under
-        // steady writes the background pass never catches up with the last frames, and
-        // only a checkpoint that does lets the WAL restart from its beginning instead
-        // of growing without end. The background pass leaves the writer little to copy.
+        // writer still checkpoints past 4000 pages (16 MiB): under steady writes the
+        // background pass never catches up with the last frames, and only a checkpoint
+        // that does lets the WAL restart from its beginning instead of growing without
+        // end. The background pass leaves the writer little to copy; at SQLite's default
+        // of 1000 pages a flood of deliveries filled the WAL between two background
+        // passes and the writer did all the copying, a stall a few times a second.
         conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
         let checkpointer = open_connection(&path, false)?;
         let dirty = Arc::new(AtomicBool::new(false));
@@ -211,7 +213,8 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     Ok(conn)
 }
 
-/// How often committed WAL pages are copied into the database file.
+/// How often committed WAL pages are copied into the database file: often enough that
+/// the writer's own pass rarely finds much left to copy.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
 
 /// PASSIVE checkpoints run beside the writer without blocking it. The loop ends once
