@@ -289,7 +289,11 @@ impl Load {
         Ok((all, errors, start.elapsed()))
     }
 
-    async fn connection(&self, conn: usize, start: Instant) -> anyhow::Result<(Vec<Duration>, usize)> {
+    async fn connection(
+        &self,
+        conn: usize,
+        start: Instant,
+    ) -> anyhow::Result<(Vec<Duration>, usize)> {
         use http_body_util::{BodyExt, Full};
         let stream = tokio::net::TcpStream::connect(&self.addr)
             .await
@@ -302,8 +306,8 @@ impl Load {
         let mut errors = 0usize;
         let mut i = 0u64;
         while start.elapsed() < self.duration {
-            let mut request = http::Request::post("/webhooks/github")
-                .body(Full::new(self.body.clone()))?;
+            let mut request =
+                http::Request::post("/webhooks/github").body(Full::new(self.body.clone()))?;
             *request.headers_mut() = self.headers.clone();
             let id = format!("{}-{}-{conn}-{i}", self.run_id, self.connections);
             request

@@ -216,26 +216,27 @@ impl Worker {
     /// Work the due deliveries, up to a batch.
     pub async fn step(&self) -> Result<Outcome, StoreError> {
         let now = self.clock.now_ms();
-        let rows = self
-            .store
-            .read(move |c| store::take_due(c, now, BATCH))
-            .await?;
-        if rows.is_empty() {
-            let next_due = self.store.read(store::next_due).await?;
-            return Ok(Outcome::Idle { next_due });
-        }
-        // Parsing is CPU work: do it before taking a place in the writer's queue, and
-        // at idle priority, after answering the webhooks still arriving.
+        // Reading the batch back (bodies decompressed) and parsing it is CPU work the
+        // answer to a webhook never waits for: do it at idle priority, after answering
+        // the webhooks still arriving, and before taking a place in the writer's queue.
+        let store = self.store.clone();
         let parsed: Vec<(InboxRow, Result<Vec<ForgeEvent>, String>)> =
             crate::idle::run(move || {
-                rows.into_iter()
-                    .map(|row| {
-                        let events = parse_row(&row);
-                        (row, events)
-                    })
-                    .collect()
+                let rows = store.read_blocking(|c| store::take_due(c, now, BATCH))?;
+                Ok::<_, StoreError>(
+                    rows.into_iter()
+                        .map(|row| {
+                            let events = parse_row(&row);
+                            (row, events)
+                        })
+                        .collect(),
+                )
             })
-            .await;
+            .await?;
+        if parsed.is_empty() {
+            let next_due = self.store.read(move |c| store::next_due(c, now)).await?;
+            return Ok(Outcome::Idle { next_due });
+        }
         let lookups = self.look_up(&parsed).await;
         let config = self.config.clone();
         let worked = self

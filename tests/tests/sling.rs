@@ -158,6 +158,15 @@ async fn a_poisoned_delivery_never_blocks_its_repository() {
     let row = poison(town.inbox().await);
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
     assert!(row.last_error.unwrap().contains("disk says no"));
+    // #67 could go, but waits behind the retry: the worker sleeps until the retry is
+    // due instead of looking again and again.
+    let now = bot::clock::Clock::now_ms(&*town.clock);
+    assert_eq!(
+        town.app.worker().step().await.unwrap(),
+        bot::worker::Outcome::Idle {
+            next_due: Some(now + 1_000)
+        }
+    );
 
     // Retries come after 1 s, then 2 s; the third attempt is the last.
     town.clock.advance(999);

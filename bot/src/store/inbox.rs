@@ -186,14 +186,16 @@ fn row_without_body(r: &Row<'_>) -> rusqlite::Result<InboxRow> {
 
 /// The deliveries to work now, oldest first, at most `limit`. A delivery is due when
 /// its retry time has come and no earlier delivery of its repository is still waiting
-/// for a retry: deliveries of one repository are worked in order.
+/// out a retry: deliveries of one repository are worked in order.
 pub fn take_due(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<InboxRow>> {
     // A repository's queue stops at its first delivery still waiting out a backoff.
     // Computing that stop once per repository keeps a deep backlog linear: a per-row
     // "no earlier waiting row" subquery rescans the repository's backlog for every row.
+    // Only a delivery tried before can be waiting (`inbox_retrying` holds just those).
     let sql = format!(
         "WITH waiting AS (SELECT repo AS waiting_repo, min(id) AS first FROM inbox
-                          WHERE status = 'pending' AND next_attempt_at > ?1 GROUP BY repo)
+                          WHERE status = 'pending' AND attempts > 0 AND next_attempt_at > ?1
+                          GROUP BY repo)
          SELECT {COLUMNS}, b.codec, b.body FROM inbox AS i
          JOIN inbox_bodies AS b ON b.inbox_id = i.id
          LEFT JOIN waiting AS w ON w.waiting_repo IS i.repo
@@ -221,11 +223,14 @@ pub fn take_due(conn: &Connection, now: Millis, limit: usize) -> Result<Vec<Inbo
         .collect())
 }
 
-/// When the earliest pending delivery becomes due, so the worker can sleep until then.
-pub fn next_due(conn: &Connection) -> Result<Option<Millis>> {
+/// When the next retry comes up, so the worker can sleep until then. Deliveries already
+/// due but queued behind a retry of their repository do not count: the retry comes
+/// first, and sleeping until it is what lets them go.
+pub fn next_due(conn: &Connection, now: Millis) -> Result<Option<Millis>> {
     Ok(conn.query_row(
-        "SELECT min(next_attempt_at) FROM inbox WHERE status = 'pending'",
-        [],
+        "SELECT min(next_attempt_at) FROM inbox
+         WHERE status = 'pending' AND attempts > 0 AND next_attempt_at > ?1",
+        [now],
         |r| r.get(0),
     )?)
 }

@@ -197,6 +197,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX agent_sessions_one_per_bead ON agent_sessions (bead_id)
         WHERE ended_at IS NULL;
     "#,
+    // 4: a repository's queue stops only at a delivery waiting out a retry. Only those
+    // (rare) rows need finding by repository, so only they are indexed: a new delivery
+    // costs one index entry fewer to add and, once worked, to remove.
+    r#"
+    DROP INDEX inbox_pending;
+    CREATE INDEX inbox_retrying ON inbox (repo, id, next_attempt_at)
+        WHERE status = 'pending' AND attempts > 0;
+    "#,
 ];
 
 /// Bring the schema up to date. Refuses a database written by a newer `gt`.
