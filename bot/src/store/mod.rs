@@ -96,14 +96,16 @@ impl Store {
         let mut conn = open_connection(&path, false)?;
         migrations::run(&mut conn)?;
         // Checkpoints (copying WAL pages into the database) mostly run on their own
-        // thread so they do not sit between a delivery and its acknowledgement. The
-        // writer still checkpoints past 4000 pages (16 MiB): under steady writes the
-        // background pass never catches up with the last frames, and only a checkpoint
-        // that does lets the WAL restart from its beginning instead of growing without
-        // end. The background pass leaves the writer little to copy; at SQLite's default
-        // of 1000 pages a flood of deliveries filled the WAL between two background
-        // passes and the writer did all the copying, a stall a few times a second.
-        conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
+        // thread so they do not sit between a delivery and its acknowledgement. Under
+        // steady writes that pass never catches up with the last frames, and only a
+        // checkpoint that does lets the WAL restart from its beginning instead of growing
+        // without end: the writer makes one itself once the WAL holds 16000 pages
+        // (64 MiB). That pass is short, since the background has copied nearly all of
+        // it, but every acknowledgement waits for it and for its flush of the database
+        // file, so it should be rare. At SQLite's default of 1000 pages a flood of
+        // deliveries made the writer stop ten times a second, and one delivery in fifty
+        // waited for it (measured with `gt bench ingest`).
+        conn.pragma_update(None, "wal_autocheckpoint", 16000)?;
         let checkpointer = open_connection(&path, false)?;
         let dirty = Arc::new(AtomicBool::new(false));
         let spawn_err = |e: std::io::Error| StoreError::Open {
@@ -213,9 +215,11 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     Ok(conn)
 }
 
-/// How often committed WAL pages are copied into the database file: often enough that
-/// the writer's own pass rarely finds much left to copy.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
+/// How often committed WAL pages are copied into the database file. Each pass ends
+/// with a flush of the database file that the next commit's flush queues behind, so
+/// not much more often than this; and often enough that the writer's own pass finds
+/// little left to copy.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 
 /// PASSIVE checkpoints run beside the writer without blocking it. The loop ends once
 /// the writer, the only other holder of `dirty`, has stopped.
