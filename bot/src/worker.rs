@@ -216,23 +216,25 @@ impl Worker {
     /// Work the due deliveries, up to a batch.
     pub async fn step(&self) -> Result<Outcome, StoreError> {
         let now = self.clock.now_ms();
-        // Reading the batch back (bodies decompressed) and parsing it is CPU work the
-        // answer to a webhook never waits for: do it at idle priority, after answering
-        // the webhooks still arriving, and before taking a place in the writer's queue.
-        let store = self.store.clone();
+        // The read stays on a normal thread: it holds a WAL snapshot, and a snapshot
+        // held by a starved thread keeps checkpoints from finishing. Parsing holds
+        // nothing and the answer to a webhook never waits for it, so it runs at idle
+        // priority, after answering the webhooks still arriving, and before taking a
+        // place in the writer's queue.
+        let rows = self
+            .store
+            .read(move |c| store::take_due(c, now, BATCH))
+            .await?;
         let parsed: Vec<(InboxRow, Result<Vec<ForgeEvent>, String>)> =
             crate::idle::run(move || {
-                let rows = store.read_blocking(|c| store::take_due(c, now, BATCH))?;
-                Ok::<_, StoreError>(
-                    rows.into_iter()
-                        .map(|row| {
-                            let events = parse_row(&row);
-                            (row, events)
-                        })
-                        .collect(),
-                )
+                rows.into_iter()
+                    .map(|row| {
+                        let events = parse_row(&row);
+                        (row, events)
+                    })
+                    .collect()
             })
-            .await?;
+            .await;
         if parsed.is_empty() {
             let next_due = self.store.read(move |c| store::next_due(c, now)).await?;
             return Ok(Outcome::Idle { next_due });
