@@ -225,6 +225,10 @@ impl Worker {
             .store
             .read(move |c| store::take_due(c, now, BATCH))
             .await?;
+        if rows.is_empty() {
+            let next_due = self.store.read(move |c| store::next_due(c, now)).await?;
+            return Ok(Outcome::Idle { next_due });
+        }
         let parsed: Vec<(InboxRow, Result<Vec<ForgeEvent>, String>)> =
             crate::idle::run(move || {
                 rows.into_iter()
@@ -235,10 +239,6 @@ impl Worker {
                     .collect()
             })
             .await;
-        if parsed.is_empty() {
-            let next_due = self.store.read(move |c| store::next_due(c, now)).await?;
-            return Ok(Outcome::Idle { next_due });
-        }
         let lookups = self.look_up(&parsed).await;
         let config = self.config.clone();
         let worked = self
