@@ -8,44 +8,28 @@ pub async fn github_with_repo(repo: &str) -> (SimHandle, UserHandle) {
     let sim = ForgeSim::start(SimOptions::default())
         .await
         .expect("simulator");
-    sim.create_repo(repo, "main").await.unwrap();
     let bot = sim.add_user("gastown-bot").await.unwrap();
-    sim.grant(repo, "gastown-bot", Permission::Admin)
-        .await
-        .unwrap();
     sim.add_user("mara").await.unwrap();
-    sim.grant(repo, "mara", Permission::Write).await.unwrap();
-    sim.commit_file(
-        "mara",
-        repo,
-        "main",
-        "README.md",
-        "# hello\n",
-        "Initial commit",
-    )
-    .await
-    .unwrap();
+    set_up_github_repo(&sim, repo, "# hello\n").await;
     (sim, bot)
 }
 
 /// One more repository in the same simulated GitHub, set up like the first: a second
 /// rig for the same town.
 pub async fn add_github_repo(sim: &SimHandle, repo: &str) {
+    set_up_github_repo(sim, repo, "# other\n").await;
+}
+
+/// `repo` with the bot as admin, mara with write access, and a first commit on `main`.
+async fn set_up_github_repo(sim: &SimHandle, repo: &str, readme: &str) {
     sim.create_repo(repo, "main").await.unwrap();
     sim.grant(repo, "gastown-bot", Permission::Admin)
         .await
         .unwrap();
     sim.grant(repo, "mara", Permission::Write).await.unwrap();
-    sim.commit_file(
-        "mara",
-        repo,
-        "main",
-        "README.md",
-        "# other\n",
-        "Initial commit",
-    )
-    .await
-    .unwrap();
+    sim.commit_file("mara", repo, "main", "README.md", readme, "Initial commit")
+        .await
+        .unwrap();
 }
 
 /// A simulated GitLab with the nested project `path` (one commit on `main`), the bot's

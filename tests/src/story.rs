@@ -74,6 +74,18 @@ pub async fn sling(sim: &SimHandle, repo: &str, title: &str, body: &str) -> u64 
     n
 }
 
+/// devi opens an issue on the GitLab `project` and labels it `gt:sling`.
+pub async fn gitlab_sling(sim: &SimHandle, project: &str, title: &str, body: &str) -> u64 {
+    let iid = sim
+        .gl_open_issue("devi", project, title, body)
+        .await
+        .unwrap();
+    sim.gl_add_label("devi", project, iid, "gt:sling")
+        .await
+        .unwrap();
+    iid
+}
+
 /// The bot's status comment on issue `n`.
 pub async fn status_comment(sim: &SimHandle, repo: &str, n: u64) -> String {
     sim.comments(repo, n)

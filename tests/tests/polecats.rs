@@ -242,18 +242,13 @@ async fn a_labelled_gitlab_issue_becomes_a_branch_on_the_forge() {
         gastown_tests::town::GITLAB_TOKEN,
     )
     .unwrap();
-    let iid = sim
-        .gl_open_issue(
-            "devi",
-            PROJECT,
-            "Add a greeting",
-            &plan("hello.txt", "hi from gitlab"),
-        )
-        .await
-        .unwrap();
-    sim.gl_add_label("devi", PROJECT, iid, "gt:sling")
-        .await
-        .unwrap();
+    let iid = gastown_tests::story::gitlab_sling(
+        &sim,
+        PROJECT,
+        "Add a greeting",
+        &plan("hello.txt", "hi from gitlab"),
+    )
+    .await;
 
     let beads = town
         .run_until(WAIT, "the bead to reach review", |b| {

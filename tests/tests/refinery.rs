@@ -39,6 +39,15 @@ async fn task_closed(town: &TestTown) -> bot::store::Bead {
         .unwrap()
 }
 
+/// The issue's task bead as it is now.
+async fn the_task(town: &TestTown) -> bot::store::Bead {
+    town.beads()
+        .await
+        .into_iter()
+        .find(|b| b.bead_type == BeadType::Task)
+        .expect("a task bead")
+}
+
 /// Label, and let the polecat finish: the task is in review with a merge request.
 async fn worked_issue(sim: &SimHandle, town: &TestTown) -> u64 {
     let n = story::sling(sim, REPO, "Add a greeting", PLAN).await;
@@ -61,12 +70,7 @@ async fn a_finished_bead_gets_one_pull_request_and_closes_when_it_is_merged() {
     let prs = sim.pull_requests(REPO).await;
     assert_eq!(prs.len(), 1, "{prs:#?}");
     let pr = &prs[0];
-    let task = town
-        .beads()
-        .await
-        .into_iter()
-        .find(|b| b.bead_type == BeadType::Task)
-        .unwrap();
+    let task = the_task(&town).await;
     assert_eq!(Some(pr.head_ref.clone()), task.branch);
     assert_eq!(pr.base_ref, "main");
     let body = sim
@@ -179,13 +183,7 @@ async fn a_broken_gastown_yaml_is_named_on_the_issue_and_nothing_lands() {
 async fn on_gitlab_the_refinery_opens_a_merge_request_and_its_merge_closes_the_beads() {
     const PROJECT: &str = "town/tools/hello";
     let (sim, town) = story::gitlab_town(PROJECT, None).await;
-    let iid = sim
-        .gl_open_issue("devi", PROJECT, "Add a greeting", PLAN)
-        .await
-        .unwrap();
-    sim.gl_add_label("devi", PROJECT, iid, "gt:sling")
-        .await
-        .unwrap();
+    story::gitlab_sling(&sim, PROJECT, "Add a greeting", PLAN).await;
     town.run_until(WAIT, "the task to reach review", |b| {
         b.iter()
             .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Review)
@@ -193,12 +191,7 @@ async fn on_gitlab_the_refinery_opens_a_merge_request_and_its_merge_closes_the_b
     .await;
 
     pull_request_opened(&town).await;
-    let task = town
-        .beads()
-        .await
-        .into_iter()
-        .find(|b| b.bead_type == BeadType::Task)
-        .unwrap();
+    let task = the_task(&town).await;
     let mr = task.metadata["pull_request"]
         .as_u64()
         .expect("the MR's iid is recorded");
@@ -241,20 +234,9 @@ async fn on_gitlab_an_approval_merges_the_mr_once_its_pipeline_passed() {
     const PROJECT: &str = "town/tools/hello";
     let (sim, town) = story::gitlab_town(PROJECT, Some("auto_merge: true\n")).await;
     sim.set_pipelines_must_succeed(PROJECT, true).unwrap();
-    let iid = sim
-        .gl_open_issue("devi", PROJECT, "Add a greeting", PLAN)
-        .await
-        .unwrap();
-    sim.gl_add_label("devi", PROJECT, iid, "gt:sling")
-        .await
-        .unwrap();
+    let iid = story::gitlab_sling(&sim, PROJECT, "Add a greeting", PLAN).await;
     pull_request_opened(&town).await;
-    let task = town
-        .beads()
-        .await
-        .into_iter()
-        .find(|b| b.bead_type == BeadType::Task)
-        .unwrap();
+    let task = the_task(&town).await;
     let mr = task.metadata["pull_request"].as_u64().unwrap();
 
     // CI starts on the branch; a developer approves while it runs.
