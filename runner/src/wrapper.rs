@@ -263,6 +263,8 @@ pub(crate) fn prepare(
 /// One agent's files as found on disk.
 #[derive(Debug, Clone)]
 pub(crate) struct OnDisk {
+    /// The agent's `run/` directory, to look at `exit` again after a liveness check.
+    pub dir: PathBuf,
     pub record: AgentRecord,
     pub pid: Option<i64>,
     pub exit: Option<i32>,
@@ -280,6 +282,7 @@ pub(crate) fn read_one(host_root: &Path, agent: &AgentId) -> Option<OnDisk> {
         record,
         pid: read_number(&dir.join("pid")),
         exit: read_number(&dir.join("exit")),
+        dir,
     })
 }
 
@@ -311,8 +314,17 @@ pub(crate) fn read_all(host_root: &Path) -> Result<Vec<OnDisk>, RunnerError> {
 }
 
 /// Derives the status from the files and the backend's liveness check of `pid`.
+///
+/// The files were read before the liveness check, and the wrapper writes `exit` just
+/// before it ends: a wrapper that ended in between is gone yet its `exit` was not seen.
+/// So `exit` is read once more when the process is gone, or such an agent would look
+/// lost.
 pub(crate) fn state(found: &OnDisk, alive: bool) -> AgentState {
-    let status = match (found.exit, alive, found.pid) {
+    let exit = match found.exit {
+        None if !alive => read_number(&found.dir.join("exit")),
+        seen => seen,
+    };
+    let status = match (exit, alive, found.pid) {
         (Some(code), _, _) => AgentStatus::Exited { code },
         (None, true, _) => AgentStatus::Running,
         (None, false, None) if now_ms() - found.record.started_at_ms < START_GRACE_MS => {
@@ -390,6 +402,33 @@ mod tests {
     fn quoting_survives_hostile_arguments() {
         assert_eq!(sh_quote("it's"), r"'it'\''s'");
         assert_eq!(sh_quote("$HOME `x`"), "'$HOME `x`'");
+    }
+
+    #[test]
+    fn a_wrapper_that_ends_between_reading_and_the_liveness_check_has_exited() {
+        let root = tempfile::tempdir().unwrap();
+        let agent = AgentId::new("polecat-nux-gt-k3x9").unwrap();
+        let dir = run_dir(root.path(), &agent);
+        std::fs::create_dir_all(&dir).unwrap();
+        let record = AgentRecord {
+            town: TownId::new("t").unwrap(),
+            agent: agent.clone(),
+            backend: "local".to_owned(),
+            command: vec!["true".to_owned()],
+            env_keys: Vec::new(),
+            workspace: None,
+            started_at_ms: now_ms(),
+        };
+        std::fs::write(dir.join("spec.json"), serde_json::to_vec(&record).unwrap()).unwrap();
+        std::fs::write(dir.join("pid"), "4242").unwrap();
+        let found = read_one(root.path(), &agent).unwrap();
+        assert_eq!(found.exit, None);
+
+        std::fs::write(dir.join("exit"), "7").unwrap();
+        assert_eq!(state(&found, false).status, AgentStatus::Exited { code: 7 });
+
+        std::fs::remove_file(dir.join("exit")).unwrap();
+        assert_eq!(state(&found, false).status, AgentStatus::Lost);
     }
 
     #[test]
