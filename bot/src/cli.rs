@@ -130,6 +130,13 @@ pub enum InboxCommand {
     Show { id: i64 },
     /// Put a failed or ignored delivery back in the queue; a running `gt serve` picks it up.
     Retry { id: i64 },
+    /// Delete processed and ignored deliveries received more than N days ago (default:
+    /// `inbox.keep_days`); failed and pending ones stay. `gt serve` does this hourly.
+    Prune {
+        /// 0 prunes every settled delivery received until now.
+        #[arg(long, value_name = "N")]
+        older_than_days: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,6 +248,22 @@ pub async fn run_inbox(config: &Config, cmd: InboxCommand) -> anyhow::Result<()>
             println!(
                 "delivery {} ({} {}) is pending again; a running gt serve will work it",
                 row.id, row.forge, row.event
+            );
+        }
+        InboxCommand::Prune { older_than_days } => {
+            let days = older_than_days.unwrap_or(config.inbox.keep_days);
+            if older_than_days.is_none() && days == 0 {
+                bail!(
+                    "inbox.keep_days is 0, so nothing is pruned by default; \
+                     pass --older-than-days N to prune anyway"
+                );
+            }
+            let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+            let before = crate::retention::cutoff(now, days);
+            let pruned = crate::retention::prune(&store, before).await?;
+            println!(
+                "pruned {pruned} processed or ignored deliveries received before {}",
+                format_utc(before)
             );
         }
     }

@@ -26,6 +26,7 @@ pub mod prompts;
 pub mod refinery;
 pub mod repo_config;
 pub mod repo_settings;
+pub mod retention;
 pub mod rounds;
 pub mod server;
 pub mod store;

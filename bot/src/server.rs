@@ -336,6 +336,7 @@ pub fn start(app: App, listener: tokio::net::TcpListener) -> Running {
             std::time::Duration::from_secs(app.config.catch_up.interval_secs),
             stopped(stop_rx.clone()),
         )),
+        tokio::spawn(crate::retention::run(app.clone(), stopped(stop_rx.clone()))),
     ];
     if let Some(p) = app.polecats() {
         tasks.push(tokio::spawn(p.run(stopped(stop_rx.clone()))));

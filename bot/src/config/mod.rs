@@ -49,6 +49,8 @@ pub struct Config {
     #[serde(default)]
     pub worker: WorkerConfig,
     #[serde(default)]
+    pub inbox: InboxConfig,
+    #[serde(default)]
     pub catch_up: CatchUpConfig,
     #[serde(default)]
     pub permissions: PermissionsConfig,
@@ -217,6 +219,19 @@ impl Default for WorkerConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboxConfig {
+    /// Settled deliveries older than this are deleted; 0 keeps them all.
+    pub keep_days: u32,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        Self { keep_days: 30 }
+    }
+}
+
 /// Webhook secrets and the review model's key. `Debug` never prints them.
 #[derive(Clone, Default)]
 pub struct Secrets {
@@ -373,6 +388,7 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
         "/worker/retry_max_ms",
         EnvKind::Integer,
     ),
+    ("GT_INBOX_KEEP_DAYS", "/inbox/keep_days", EnvKind::Integer),
     ("GT_LOG", "/log", EnvKind::Text),
 ];
 

@@ -333,3 +333,35 @@ pub fn list_inbox(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
+
+/// Deletes up to `limit` settled deliveries (processed or ignored) received before
+/// `received_before`, with their bodies; returns how many went.
+///
+/// Failed and pending deliveries stay whatever their age: a person may still retry
+/// them. The inbox has no index on time (every index costs each ingest), but ids grow
+/// with arrival, so the scan walks ids from the oldest and stops at the first delivery
+/// young enough to keep: it reads what it deletes plus the few kept old rows.
+pub fn prune_settled(conn: &Connection, received_before: Millis, limit: usize) -> Result<usize> {
+    let mut doomed = Vec::new();
+    {
+        let mut scan =
+            conn.prepare_cached("SELECT id, received_at, status FROM inbox ORDER BY id")?;
+        let mut rows = scan.query([])?;
+        while doomed.len() < limit {
+            let Some(row) = rows.next()? else { break };
+            if row.get::<_, Millis>(1)? >= received_before {
+                break;
+            }
+            if matches!(row.get_ref(2)?.as_str(), Ok("processed" | "ignored")) {
+                doomed.push(row.get::<_, i64>(0)?);
+            }
+        }
+    }
+    let mut body = conn.prepare_cached("DELETE FROM inbox_bodies WHERE inbox_id = ?1")?;
+    let mut row = conn.prepare_cached("DELETE FROM inbox WHERE id = ?1")?;
+    for id in &doomed {
+        body.execute([id])?;
+        row.execute([id])?;
+    }
+    Ok(doomed.len())
+}

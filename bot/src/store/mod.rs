@@ -39,7 +39,7 @@ pub use beads::{
 pub use inbox::{
     InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, delivery_body, get_delivery,
     insert_delivery, list_inbox, mark_failed, mark_ignored, mark_processed, next_due,
-    retry_delivery, schedule_retry, take_due,
+    prune_settled, retry_delivery, schedule_retry, take_due,
 };
 pub use rigs::{Rig, ensure_rig, ensure_town, find_rig, get_rig, list_rigs, rig_at, rig_id};
 

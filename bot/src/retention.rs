@@ -1,0 +1,64 @@
+//! Inbox retention: every accepted delivery is kept with its raw body, which is what
+//! makes redeliveries no-ops and failures inspectable, but a busy forge sends tens of
+//! thousands a day. Settled deliveries older than `inbox.keep_days` are deleted, in
+//! small batches so ingest's group commits interleave with the pruning.
+//!
+//! The window also bounds deduplication: a delivery id pruned away would be accepted
+//! again. GitHub lets a person redeliver for 3 days and GitLab retries within minutes,
+//! so the default of 30 days leaves a wide margin.
+
+use std::time::Duration;
+
+use crate::clock::Millis;
+use crate::store::{self, Store, StoreError};
+
+/// Deliveries deleted per write: a few milliseconds inside one group commit.
+const BATCH: usize = 256;
+
+/// How often the server prunes; the first pass comes at start.
+pub const INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+const DAY_MS: Millis = 24 * 60 * 60 * 1000;
+
+/// The received-before time for a window of `keep_days` ending at `now`.
+pub fn cutoff(now: Millis, keep_days: u32) -> Millis {
+    now - Millis::from(keep_days) * DAY_MS
+}
+
+/// Deletes every settled delivery received before `received_before`; returns how many.
+pub async fn prune(store: &Store, received_before: Millis) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        let n = store
+            .write(move |c| store::prune_settled(c, received_before, BATCH))
+            .await?;
+        total += n;
+        if n < BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// The server's loop: prune at start and every [`INTERVAL`]; `keep_days: 0` keeps all.
+pub async fn run(app: crate::server::App, shutdown: impl std::future::Future<Output = ()>) {
+    let keep_days = app.config.inbox.keep_days;
+    if keep_days == 0 {
+        tracing::info!("inbox.keep_days is 0: the inbox keeps every delivery");
+        return;
+    }
+    tokio::pin!(shutdown);
+    loop {
+        let before = cutoff(app.clock.now_ms(), keep_days);
+        match prune(&app.store, before).await {
+            Ok(0) => tracing::debug!(keep_days, "inbox: nothing old enough to prune"),
+            Ok(n) => tracing::info!(pruned = n, keep_days, "inbox: pruned settled deliveries"),
+            Err(e) => {
+                tracing::error!(error = %e, "inbox pruning failed; it is tried again in an hour")
+            }
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(INTERVAL) => {}
+        }
+    }
+}
