@@ -69,4 +69,9 @@ impl Fixtures {
         v["sender"]["login"] = sender.into();
         serde_json::to_vec(&v).unwrap()
     }
+
+    /// `sender` labels issue `number` of `repo` with `gt:sling`, its only label.
+    pub fn github_sling(&self, repo: &str, number: u64, sender: &str) -> Vec<u8> {
+        self.github_issue_label("labeled", repo, number, "gt:sling", &["gt:sling"], sender)
+    }
 }

@@ -12,14 +12,7 @@ async fn a_person_finds_a_failed_delivery_retries_it_and_reads_the_bead() {
 
     town.github("issues", "bad-1", b"{\"action\": \"labeled\", ".to_vec())
         .await;
-    let sling = fx.github_issue_label(
-        "labeled",
-        "octo/hello",
-        5,
-        "gt:sling",
-        &["gt:sling"],
-        "mara",
-    );
+    let sling = fx.github_sling("octo/hello", 5, "mara");
     town.github("issues", "ok-1", sling).await;
     town.drain().await;
 

@@ -34,14 +34,7 @@ async fn deliveries_acknowledged_before_a_sigkill_are_all_worked_after_restart()
         let bodies: Vec<Vec<u8>> = (0..100)
             .map(|i| {
                 let issue = (conn * 1000 + i) as u64;
-                fx.github_issue_label(
-                    "labeled",
-                    "octo/hello",
-                    issue,
-                    "gt:sling",
-                    &["gt:sling"],
-                    "mara",
-                )
+                fx.github_sling("octo/hello", issue, "mara")
             })
             .collect();
         senders.push(tokio::spawn(async move {

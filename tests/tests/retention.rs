@@ -12,16 +12,7 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 async fn a_month_old_settled_delivery_is_pruned_and_a_failed_one_stays_for_a_person() {
     let Some(fx) = Fixtures::find() else { return };
     let town = TestTown::builder().start().await;
-    let sling = |issue| {
-        fx.github_issue_label(
-            "labeled",
-            "octo/hello",
-            issue,
-            "gt:sling",
-            &["gt:sling"],
-            "mara",
-        )
-    };
+    let sling = |issue| fx.github_sling("octo/hello", issue, "mara");
 
     town.github("issues", "old-1", sling(5)).await;
     town.github("issues", "bad-1", b"{\"action\": ".to_vec())
@@ -87,14 +78,7 @@ async fn a_person_prunes_the_inbox_from_the_cli() {
         ("GT_DATABASE", db.as_str()),
         ("GT_INBOX_KEEP_DAYS", "36500"),
     ];
-    let sling = fx.github_issue_label(
-        "labeled",
-        "octo/hello",
-        5,
-        "gt:sling",
-        &["gt:sling"],
-        "mara",
-    );
+    let sling = fx.github_sling("octo/hello", 5, "mara");
     town.github("issues", "ok-1", sling).await;
     town.github("issues", "bad-1", b"[]".to_vec()).await;
     town.drain().await;

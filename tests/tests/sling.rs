@@ -94,8 +94,8 @@ async fn with_rigs_listed_other_repositories_are_stored_and_ignored() {
         .env("GT_RIGS", "github:octo/hello")
         .start()
         .await;
-    let listed = fx.github_issue_label("labeled", "octo/hello", 1, "gt:sling", &["gt:sling"], "m");
-    let other = fx.github_issue_label("labeled", "else/where", 1, "gt:sling", &["gt:sling"], "m");
+    let listed = fx.github_sling("octo/hello", 1, "m");
+    let other = fx.github_sling("else/where", 1, "m");
     town.github("issues", "r-1", listed).await;
     town.github("issues", "r-2", other).await;
     assert_eq!(town.drain().await, 2);
@@ -137,9 +137,7 @@ async fn a_poisoned_delivery_never_blocks_its_repository() {
         })
         .await
         .unwrap();
-    let sling = |repo: &str, n: u64| {
-        fx.github_issue_label("labeled", repo, n, "gt:sling", &["gt:sling"], "m")
-    };
+    let sling = |repo: &str, n: u64| fx.github_sling(repo, n, "m");
     town.github("issues", "x-1", sling("octo/hello", 66)).await;
     town.github("issues", "x-2", sling("octo/hello", 67)).await;
     town.github("issues", "x-3", sling("octo/other", 1)).await;
