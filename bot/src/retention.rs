@@ -52,19 +52,15 @@ pub async fn run(app: crate::server::App, shutdown: impl std::future::Future<Out
         tracing::info!("inbox.keep_days is 0: the inbox keeps every delivery");
         return;
     }
-    tokio::pin!(shutdown);
-    loop {
-        let before = cutoff(app.clock.now_ms(), keep_days);
-        match prune(&app.store, before).await {
-            Ok(0) => tracing::debug!(keep_days, "inbox: nothing old enough to prune"),
-            Ok(n) => tracing::info!(pruned = n, keep_days, "inbox: pruned settled deliveries"),
-            Err(e) => {
-                tracing::error!(error = %e, "inbox pruning failed; it is tried again in an hour")
-            }
+    // Nothing wakes this loop early: age is the only reason to prune.
+    let never = tokio::sync::Notify::new();
+    crate::rounds::run("retention", INTERVAL, &never, shutdown, || async {
+        let pruned = prune(&app.store, cutoff(app.clock.now_ms(), keep_days)).await?;
+        match pruned {
+            0 => tracing::debug!(keep_days, "inbox: nothing old enough to prune"),
+            n => tracing::info!(pruned = n, keep_days, "inbox: pruned settled deliveries"),
         }
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = tokio::time::sleep(INTERVAL) => {}
-        }
-    }
+        Ok::<_, StoreError>(())
+    })
+    .await
 }
