@@ -19,9 +19,11 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::wrapper::{self, OnDisk};
+use crate::town_fs;
+use crate::wrapper::{self, Isolation, OnDisk};
 use crate::{
-    AgentId, AgentSpec, AgentState, AgentStatus, Runner, RunnerError, TownId, TownSpec, TownStatus,
+    AgentId, AgentSpec, AgentState, AgentStatus, CheckResult, Runner, RunnerError, TownId,
+    TownSpec, TownStatus,
 };
 
 /// Label holding the town id; how a restarted bot finds its town's container.
@@ -36,13 +38,18 @@ const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 const CONTAINER_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 
-/// Runs each town in its own container (network `host`, resource limits from
-/// [`Limits`](crate::Limits)), running as the bot's uid so files under the bind-mounted
-/// town root stay owned by the bot.
+/// All the town's root keeps: switch to a session's uid, give files to it, signal it.
+pub const TOWN_CAPS: &[&str] = &["CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_KILL"];
+
+/// Runs each town in its own hardened container (every capability dropped but
+/// [`TOWN_CAPS`], no new privileges, a read-only root filesystem, resource limits from
+/// [`Limits`](crate::Limits)); each agent session under a uid of its own
+/// ([`Isolation::PerSession`]).
 pub struct DockerRunner {
     docker: Docker,
     towns: RwLock<HashMap<TownId, Town>>,
     stop_grace: Duration,
+    network: String,
 }
 
 #[derive(Clone)]
@@ -71,7 +78,17 @@ impl DockerRunner {
             docker,
             towns: RwLock::new(HashMap::new()),
             stop_grace: DEFAULT_STOP_GRACE,
+            network: "host".to_owned(),
         })
+    }
+
+    /// The Docker network new town containers join (`host` by default: agents reach
+    /// the bot on loopback). A bridge network keeps them off the host's loopback and
+    /// metadata addresses where the daemon has one; then set `public_url` to an
+    /// address the bridge reaches.
+    pub fn with_network(mut self, network: impl Into<String>) -> Self {
+        self.network = network.into();
+        self
     }
 
     /// Shortens or lengthens the TERM→KILL grace period of `stop_agent`.
@@ -142,12 +159,12 @@ impl DockerRunner {
             format!("{}:{TOWN_MOUNT}", spec.root.display()),
             format!("{}:/usr/local/bin/gt:ro", spec.gt_binary.display()),
         ];
-        // SAFETY: getuid/getgid cannot fail and touch no memory.
-        let user = unsafe { format!("{}:{}", libc::getuid(), libc::getgid()) };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             cmd: Some(vec!["sleep".to_owned(), "infinity".to_owned()]),
-            user: Some(user),
+            // Root in the town is the wrapper's supervisor: it may change uids, chown
+            // and signal, nothing else; every agent runs under a uid of its own.
+            user: Some("0:0".to_owned()),
             working_dir: Some(TOWN_MOUNT.to_owned()),
             env: Some(vec![format!("PATH={CONTAINER_PATH}")]),
             labels: Some(HashMap::from([
@@ -156,8 +173,16 @@ impl DockerRunner {
             ])),
             host_config: Some(HostConfig {
                 binds: Some(binds),
-                network_mode: Some("host".to_owned()),
+                network_mode: Some(self.network.clone()),
                 init: Some(true),
+                cap_drop: Some(vec!["ALL".to_owned()]),
+                cap_add: Some(TOWN_CAPS.iter().map(|c| (*c).to_owned()).collect()),
+                security_opt: Some(vec!["no-new-privileges".to_owned()]),
+                readonly_rootfs: Some(true),
+                tmpfs: Some(HashMap::from([(
+                    "/tmp".to_owned(),
+                    "rw,nosuid,nodev,mode=1777,size=1g".to_owned(),
+                )])),
                 memory: spec.limits.memory_bytes,
                 nano_cpus: spec.limits.nano_cpus,
                 pids_limit: spec.limits.pids,
@@ -236,13 +261,16 @@ impl DockerRunner {
         Ok((inspect.exit_code.unwrap_or(-1), text))
     }
 
-    /// Command lines of the container's live processes; empty if it is not running.
+    /// Command lines of the container's live root processes (wrappers run as root;
+    /// an agent cannot fake one by naming another's wrapper in its own command line);
+    /// empty if it is not running.
     async fn live_wrappers(&self, town: &Town) -> HashSet<String> {
         match self.docker.top_processes(&town.container, None).await {
             Ok(top) => top
                 .processes
                 .unwrap_or_default()
                 .into_iter()
+                .filter(|row| row.first().is_some_and(|uid| uid == "root" || uid == "0"))
                 .map(|row| row.join(" "))
                 .collect(),
             Err(e) => {
@@ -261,7 +289,10 @@ impl DockerRunner {
     }
 
     async fn state(&self, town: &Town, agent: &AgentId) -> Option<AgentState> {
-        let found = wrapper::read_one(&town.spec.root, agent)?;
+        let (root, a) = (town.spec.root.clone(), agent.clone());
+        let found = town_fs::blocking(move || Ok(wrapper::read_one(&root, &a)))
+            .await
+            .ok()??;
         let live = self.live_wrappers(town).await;
         Some(Self::state_of(&live, &found))
     }
@@ -271,24 +302,67 @@ fn absolute(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Stops a process group inside the container, verifying first that `pid` still runs
-/// the agent's wrapper (pids are reused). Args: pid, wrapper path, grace in tenths.
+/// The bot's gid: the group of the `run/` records, so a bot that is not root reads them.
+fn bot_gid() -> u32 {
+    // SAFETY: getgid cannot fail and touches no memory.
+    unsafe { libc::getgid() }
+}
+
+/// Gives the town root to the town's root (so its supervisor can create `run/`,
+/// `homes/` and `rigs/` whoever owns the host directory), readable by the bot's group,
+/// only traversable by agents.
+const ROOT_SCRIPT: &str = r#"chown 0:"$2" "$1" && chmod 0751 "$1""#;
+
+/// Stops a session inside the container: TERM to the wrapper's process group (after
+/// checking that `pid` still runs the agent's wrapper: pids are reused), KILL after the
+/// grace, then KILL whatever is left of the session's and its gates' uids (a process
+/// that left the group with `setsid` included), and records the exit when the wrapper
+/// could not. Args: pid, wrapper path, grace in tenths, run dir.
 /// No `--` before the negative pid: dash's `kill` takes `-TERM -<pgid>` but not `--`.
-const STOP_SCRIPT: &str = r#"pid=$1 w=$2 tenths=$3
-grep -qaF "$w" "/proc/$pid/cmdline" 2>/dev/null || exit 0
-kill -TERM "-$pid" 2>/dev/null || exit 0
-i=0
-while kill -0 "-$pid" 2>/dev/null && [ "$i" -lt "$tenths" ]; do
-  sleep 0.1; i=$((i+1))
-  # a process forked in the instant of the first TERM misses it: repeat it
-  [ $((i % 10)) -eq 0 ] && kill -TERM "-$pid" 2>/dev/null
-done
-if kill -0 "-$pid" 2>/dev/null; then
-  echo "agent ignored TERM for $((tenths/10)) s; sent KILL"
-  kill -KILL "-$pid" 2>/dev/null
-  sleep 0.2
-  exit 9
+const STOP_SCRIPT: &str = r#"pid=$1 w=$2 tenths=$3 run=$4
+code=143
+if grep -qaF "$w" "/proc/$pid/cmdline" 2>/dev/null && kill -TERM "-$pid" 2>/dev/null; then
+  i=0
+  while kill -0 "-$pid" 2>/dev/null && [ "$i" -lt "$tenths" ]; do
+    sleep 0.1; i=$((i+1))
+    # a process forked in the instant of the first TERM misses it: repeat it
+    [ $((i % 10)) -eq 0 ] && kill -TERM "-$pid" 2>/dev/null
+  done
+  if kill -0 "-$pid" 2>/dev/null; then
+    echo "agent ignored TERM for $((tenths/10)) s; sent KILL"
+    kill -KILL "-$pid" 2>/dev/null
+    code=137
+    sleep 0.2
+  fi
 fi
+uid=$(cat "$run/uid" 2>/dev/null)
+if [ -n "$uid" ]; then
+  for u in "$uid" $((uid+10000)); do
+    setpriv --reuid="$u" --regid="$u" --clear-groups --inh-caps=-all sh -c 'kill -KILL -1' 2>/dev/null
+  done
+fi
+grep -qaF "$w" "/proc/$pid/cmdline" 2>/dev/null || [ -e "$run/exit" ] || echo "$code" >"$run/exit"
+exit 0
+"#;
+
+/// Forgets a session: kills what is left of its uids, removes its home (as its own
+/// uid: the town's root cannot read a 0700 home, and the session cannot make it remove
+/// anything else), its gates' directory, its record and its uid claim.
+/// Args: town root, agent.
+const FORGET_SCRIPT: &str = r#"root=$1 agent=$2
+run="$root/run/$agent"
+uid=$(cat "$run/uid" 2>/dev/null)
+if [ -n "$uid" ]; then
+  for u in "$uid" $((uid+10000)); do
+    setpriv --reuid="$u" --regid="$u" --clear-groups --inh-caps=-all sh -c 'kill -KILL -1' 2>/dev/null
+  done
+  setpriv --reuid="$uid" --regid="$uid" --clear-groups --inh-caps=-all rm -rf "$root/homes/$agent" 2>/dev/null
+  g=$((uid+10000))
+  setpriv --reuid="$g" --regid="$g" --clear-groups --inh-caps=-all rm -rf "$root/homes/$agent.gate" 2>/dev/null
+fi
+rm -rf "$root/homes/$agent" "$root/homes/$agent.gate" 2>/dev/null
+rm -rf "$run" || exit 1
+[ -z "$uid" ] || rm -rf "$root/run/.uids/$uid"
 exit 0
 "#;
 
@@ -363,13 +437,25 @@ impl Runner for DockerRunner {
                     (id, false)
                 }
             };
-            self.towns.write().expect("town registry lock poisoned").insert(
-                spec.id.clone(),
-                Town {
-                    spec,
-                    container: container.clone(),
-                },
-            );
+            let town = Town {
+                spec,
+                container: container.clone(),
+            };
+            let cmd = ["sh", "-c", ROOT_SCRIPT, "root", TOWN_MOUNT, &bot_gid().to_string()]
+                .map(str::to_owned)
+                .to_vec();
+            let (code, text) = self.exec_capture(&town, cmd).await?;
+            if code != 0 {
+                return Err(RunnerError::TownSetup {
+                    town: town.spec.id.0.clone(),
+                    container,
+                    detail: format!("exit {code}: {}", text.trim()),
+                });
+            }
+            self.towns
+                .write()
+                .expect("town registry lock poisoned")
+                .insert(town.spec.id.clone(), town);
             Ok(TownStatus {
                 container_id: Some(container),
                 reused,
@@ -383,15 +469,36 @@ impl Runner for DockerRunner {
         let span =
             info_span!("start_agent", town = %spec.town, agent = %spec.agent, runner = "docker");
         async {
+            wrapper::validate(spec)?;
             let town = self.town(&spec.town)?;
-            let dir = wrapper::prepare(&town.spec.root, TOWN_MOUNT, spec, self.kind())?;
-            let env = wrapper::agent_env(spec, TOWN_MOUNT, CONTAINER_PATH);
+            let dir = wrapper::run_dir(&town.spec.root, &spec.agent);
+            if std::fs::symlink_metadata(&dir).is_ok() {
+                return Err(RunnerError::AgentExists {
+                    town: spec.town.0.clone(),
+                    agent: spec.agent.0.clone(),
+                    dir,
+                });
+            }
+            let isolation = Isolation::PerSession { bot_gid: bot_gid() };
+            let mut env = wrapper::agent_env(spec, TOWN_MOUNT, CONTAINER_PATH, isolation);
+            env.insert(
+                "GT_WRAPPER".to_owned(),
+                wrapper::script(spec, TOWN_MOUNT, isolation),
+            );
             let options = CreateExecOptions {
-                cmd: Some(vec![
-                    "setsid".to_owned(),
-                    "sh".to_owned(),
-                    wrapper::wrapper_path(TOWN_MOUNT, &spec.agent),
-                ]),
+                cmd: Some(
+                    [
+                        "sh",
+                        "-c",
+                        wrapper::BOOTSTRAP,
+                        "gastown-bootstrap",
+                        TOWN_MOUNT,
+                        &bot_gid().to_string(),
+                        &spec.agent.0,
+                    ]
+                    .map(str::to_owned)
+                    .to_vec(),
+                ),
                 env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
                 working_dir: Some(TOWN_MOUNT.to_owned()),
                 ..Default::default()
@@ -431,6 +538,13 @@ impl Runner for DockerRunner {
                     .filter(|i| i.running == Some(false))
                     .and_then(|i| i.exit_code)
                     .filter(|code| *code != 0);
+                if failed == Some(97) {
+                    return Err(RunnerError::AgentExists {
+                        town: spec.town.0.clone(),
+                        agent: spec.agent.0.clone(),
+                        dir,
+                    });
+                }
                 if failed.is_some() || Instant::now() > deadline {
                     return Err(RunnerError::StartTimeout {
                         town: spec.town.0.clone(),
@@ -452,7 +566,9 @@ impl Runner for DockerRunner {
         let span = info_span!("stop_agent", town = %town, agent = %agent, runner = "docker");
         async {
             let town = self.town(town)?;
-            let Some(found) = wrapper::read_one(&town.spec.root, agent) else {
+            let (root, a) = (town.spec.root.clone(), agent.clone());
+            let Some(found) = town_fs::blocking(move || Ok(wrapper::read_one(&root, &a))).await?
+            else {
                 return Ok(());
             };
             let live = self.live_wrappers(&town).await;
@@ -470,14 +586,11 @@ impl Runner for DockerRunner {
                 pid.to_string(),
                 wrapper::wrapper_path(TOWN_MOUNT, agent),
                 tenths,
+                format!("{TOWN_MOUNT}/run/{}", agent.0),
             ];
             let (code, text) = self.exec_capture(&town, cmd).await?;
             if !text.trim().is_empty() {
                 warn!(pid, code, "{}", text.trim());
-            }
-            let live = self.live_wrappers(&town).await;
-            if Self::state_of(&live, &found).status != AgentStatus::Running {
-                wrapper::record_stop(&town.spec.root, agent, if code == 9 { 137 } else { 143 });
             }
             info!(pid, "agent stopped");
             Ok(())
@@ -490,7 +603,8 @@ impl Runner for DockerRunner {
         let span = info_span!("agents", town = %town, runner = "docker");
         async {
             let town = self.town(town)?;
-            let found = wrapper::read_all(&town.spec.root)?;
+            let root = town.spec.root.clone();
+            let found = town_fs::blocking(move || wrapper::read_all(&root)).await?;
             if found.is_empty() {
                 return Ok(Vec::new());
             }
@@ -508,8 +622,32 @@ impl Runner for DockerRunner {
         from: u64,
     ) -> Result<(Vec<u8>, u64), RunnerError> {
         agent.validate()?;
-        let town = self.town(town)?;
-        wrapper::read_output(&town.spec.root, &town.spec.id, agent, from)
+        let t = self.town(town)?;
+        let (town, agent) = (town.clone(), agent.clone());
+        town_fs::blocking(move || wrapper::read_output(&t.spec.root, &town, &agent, from)).await
+    }
+
+    async fn output_tail(
+        &self,
+        town: &TownId,
+        agent: &AgentId,
+        max: usize,
+    ) -> Result<Vec<u8>, RunnerError> {
+        agent.validate()?;
+        let t = self.town(town)?;
+        let (town, agent) = (town.clone(), agent.clone());
+        town_fs::blocking(move || wrapper::read_output_tail(&t.spec.root, &town, &agent, max)).await
+    }
+
+    async fn checks(
+        &self,
+        town: &TownId,
+        agent: &AgentId,
+    ) -> Result<Vec<CheckResult>, RunnerError> {
+        agent.validate()?;
+        let t = self.town(town)?;
+        let (town, agent) = (town.clone(), agent.clone());
+        town_fs::blocking(move || wrapper::read_checks(&t.spec.root, &town, &agent)).await
     }
 
     async fn forget_agent(&self, town: &TownId, agent: &AgentId) -> Result<(), RunnerError> {
@@ -525,7 +663,21 @@ impl Runner for DockerRunner {
                     agent: agent.0.clone(),
                 });
             }
-            wrapper::forget(&t.spec.root, agent)
+            let cmd = ["sh", "-c", FORGET_SCRIPT, "forget", TOWN_MOUNT, &agent.0]
+                .map(str::to_owned)
+                .to_vec();
+            let (code, text) = self.exec_capture(&t, cmd).await?;
+            if code != 0 {
+                return Err(RunnerError::TownSetup {
+                    town: town.0.clone(),
+                    container: t.container.clone(),
+                    detail: format!(
+                        "forgetting agent {agent} failed (exit {code}): {}",
+                        text.trim()
+                    ),
+                });
+            }
+            Ok(())
         }
         .instrument(span)
         .await

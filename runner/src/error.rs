@@ -92,6 +92,31 @@ pub enum RunnerError {
 
     #[error("building the town image failed at {step}: {detail}")]
     Image { step: String, detail: String },
+
+    #[error(
+        "the town container {container} of town {town} refused a supervisor step ({detail}); a town container made by an older gastown lacks its capabilities: remove it with `docker rm -f {container}`"
+    )]
+    TownSetup {
+        town: String,
+        container: String,
+        detail: String,
+    },
+
+    #[error("a blocking read of town files did not finish: {0}")]
+    Blocking(String),
+
+    #[error("the town's record {path} of agent {agent} is not trustworthy ({why}); it is ignored")]
+    Hostile {
+        agent: String,
+        path: String,
+        why: String,
+    },
+
+    #[error("invalid environment variable name {0:?} for a file: use [A-Z0-9_]")]
+    InvalidEnvName(String),
+
+    #[error("invalid quality gate {name:?}: {why}")]
+    InvalidCheck { name: String, why: String },
 }
 
 impl RunnerError {

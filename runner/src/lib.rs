@@ -14,6 +14,7 @@ mod docker;
 mod error;
 pub mod image;
 mod local;
+pub mod town_fs;
 pub mod wrapper;
 
 use std::collections::BTreeMap;
@@ -151,7 +152,39 @@ pub struct AgentSpec {
     /// given here), `GT_TOWN_ROOT` and, with a workspace, `GT_WORKTREE`; nothing of the
     /// bot's own environment leaks in. Values are never written to disk.
     pub env: BTreeMap<String, String>,
+    /// Variables of `env` whose value is a secret too long or too structured for argv
+    /// (an MCP config with the token): the wrapper writes each value to a 0600 file
+    /// `$HOME/.gastown/<NAME>` and sets the variable to that path instead.
+    #[serde(default)]
+    pub env_files: Vec<String>,
     pub workspace: Option<Workspace>,
+    /// Quality gates the wrapper runs after the command exits 0, in order, on a copy of
+    /// the worktree, each without any of `env` (no token) and, where the backend
+    /// isolates, under a uid of their own. Their outcome is recorded by the wrapper, not
+    /// reported by the agent: read it with [`Runner::checks`].
+    #[serde(default)]
+    pub checks: Vec<Check>,
+}
+
+/// One quality gate to run after an agent's command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    /// A shell command line (`sh -c`), from the repository's configuration.
+    pub run: String,
+    pub timeout_secs: u64,
+}
+
+/// What became of one [`Check`], as the wrapper recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub name: String,
+    /// `None` when it did not finish (the agent was stopped meanwhile).
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    /// The end of its combined output, at most [`wrapper::CHECK_TAIL`] bytes.
+    pub output_tail: Vec<u8>,
 }
 
 /// What became of an agent process.
@@ -216,7 +249,22 @@ pub trait Runner: Send + Sync + 'static {
         from: u64,
     ) -> Result<(Vec<u8>, u64), RunnerError>;
 
+    /// The last `max` bytes of the agent's output (its log is rotated at
+    /// [`wrapper::LOG_CAP`], so this is bounded whatever the agent printed).
+    async fn output_tail(
+        &self,
+        town: &TownId,
+        agent: &AgentId,
+        max: usize,
+    ) -> Result<Vec<u8>, RunnerError>;
+
+    /// The outcome of the agent's [`Check`]s that ran, in order; read it before
+    /// `forget_agent`.
+    async fn checks(&self, town: &TownId, agent: &AgentId)
+    -> Result<Vec<CheckResult>, RunnerError>;
+
     /// Removes the agent's `run/` record once the bot has handled its exit; refused
-    /// while it runs. The worktree is left alone (it may hold unpushed work).
+    /// while it runs. Where sessions are isolated, its home (and checkout) goes too, and
+    /// any process left of its uid is killed: what it pushed is on the git endpoint.
     async fn forget_agent(&self, town: &TownId, agent: &AgentId) -> Result<(), RunnerError>;
 }

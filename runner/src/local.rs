@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::wrapper::{self, OnDisk};
+use crate::town_fs;
+use crate::wrapper::{self, Isolation, OnDisk};
 use crate::{
-    AgentId, AgentSpec, AgentState, AgentStatus, Runner, RunnerError, TownId, TownSpec, TownStatus,
+    AgentId, AgentSpec, AgentState, AgentStatus, CheckResult, Runner, RunnerError, TownId,
+    TownSpec, TownStatus,
 };
 
 static NOT_ISOLATED: Once = Once::new();
@@ -131,7 +133,7 @@ impl Runner for LocalRunner {
         async {
             let town = self.town(&spec.town)?;
             let root = town.root.to_string_lossy().into_owned();
-            let dir = wrapper::prepare(&town.root, &root, spec, self.kind())?;
+            let dir = wrapper::prepare_shared(&town.root, &root, spec, self.kind())?;
             let gt_dir = town
                 .gt_binary
                 .parent()
@@ -141,6 +143,7 @@ impl Runner for LocalRunner {
                 spec,
                 &root,
                 &format!("{gt_dir}/usr/local/bin:/usr/bin:/bin"),
+                Isolation::Shared,
             );
             let mut cmd = tokio::process::Command::new("/bin/sh");
             cmd.arg(wrapper::wrapper_path(&root, &spec.agent))
@@ -236,12 +239,15 @@ impl Runner for LocalRunner {
     }
 
     async fn agents(&self, town: &TownId) -> Result<Vec<AgentState>, RunnerError> {
-        let _span = info_span!("agents", town = %town, runner = "local").entered();
         let spec = self.town(town)?;
-        Ok(wrapper::read_all(&spec.root)?
-            .iter()
-            .map(|found| Self::state_of(&spec.root, found))
-            .collect())
+        town_fs::blocking(move || {
+            Ok(wrapper::read_all(&spec.root)?
+                .iter()
+                .map(|found| Self::state_of(&spec.root, found))
+                .collect())
+        })
+        .instrument(info_span!("agents", town = %town, runner = "local"))
+        .await
     }
 
     async fn output(
@@ -252,7 +258,31 @@ impl Runner for LocalRunner {
     ) -> Result<(Vec<u8>, u64), RunnerError> {
         agent.validate()?;
         let spec = self.town(town)?;
-        wrapper::read_output(&spec.root, town, agent, from)
+        let (town, agent) = (town.clone(), agent.clone());
+        town_fs::blocking(move || wrapper::read_output(&spec.root, &town, &agent, from)).await
+    }
+
+    async fn output_tail(
+        &self,
+        town: &TownId,
+        agent: &AgentId,
+        max: usize,
+    ) -> Result<Vec<u8>, RunnerError> {
+        agent.validate()?;
+        let spec = self.town(town)?;
+        let (town, agent) = (town.clone(), agent.clone());
+        town_fs::blocking(move || wrapper::read_output_tail(&spec.root, &town, &agent, max)).await
+    }
+
+    async fn checks(
+        &self,
+        town: &TownId,
+        agent: &AgentId,
+    ) -> Result<Vec<CheckResult>, RunnerError> {
+        agent.validate()?;
+        let spec = self.town(town)?;
+        let (town, agent) = (town.clone(), agent.clone());
+        town_fs::blocking(move || wrapper::read_checks(&spec.root, &town, &agent)).await
     }
 
     async fn forget_agent(&self, town: &TownId, agent: &AgentId) -> Result<(), RunnerError> {

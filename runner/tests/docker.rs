@@ -7,95 +7,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
+use common::docker::{Cleanup, docker_runner, fake_gt, town_image, unique_town};
 use common::{TOKEN, agent, env, files_containing, git, log, make_remote, serve_git, wait_exit};
-use runner::image::{ImageOptions, build_town_image};
 use runner::{AgentSpec, AgentStatus, DockerRunner, Limits, Runner, TownId, TownSpec, Workspace};
-use tokio::sync::OnceCell;
-
-static IMAGE: OnceCell<String> = OnceCell::const_new();
-
-/// Connects, or returns None (after a skip line) when Docker is absent outside CI.
-async fn docker_runner() -> Option<DockerRunner> {
-    match DockerRunner::connect().await {
-        Ok(runner) => Some(runner.with_stop_grace(Duration::from_secs(3))),
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "CI is set but Docker is unavailable, so the Docker runner cannot be tested: {e}"
-            )
-        }
-        Err(e) => {
-            eprintln!("SKIP: Docker runner tests need a Docker daemon ({e})");
-            None
-        }
-    }
-}
-
-/// Builds the town image once per test binary; later runs hit the content-addressed tag.
-async fn town_image() -> String {
-    IMAGE
-        .get_or_init(|| async {
-            let started = Instant::now();
-            let tag = build_town_image(&ImageOptions::default(), &mut |line: &str| {
-                eprintln!("[image {:>5.1}s] {line}", started.elapsed().as_secs_f64())
-            })
-            .await
-            .expect("the town image builds");
-            eprintln!(
-                "town image {tag} ready in {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-            tag
-        })
-        .await
-        .clone()
-}
-
-/// A stand-in for the `gt` binary: any executable proves the read-only mount.
-fn fake_gt(dir: &Path) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join("gt");
-    std::fs::write(&path, "#!/bin/sh\necho \"gt (test stub) $*\"\n").unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-fn unique_town(prefix: &str) -> TownId {
-    TownId::new(format!("{prefix}-{}-{}", std::process::id(), rand_suffix())).unwrap()
-}
-
-fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-}
-
-/// Removes the town's containers even when an assertion fails midway.
-struct Cleanup(TownId);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let ids = std::process::Command::new("docker")
-            .args([
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=gastown.town={}", self.0),
-            ])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        for id in ids.split_whitespace() {
-            let _ = std::process::Command::new("docker")
-                .args(["rm", "-f", id])
-                .output();
-        }
-    }
-}
 
 async fn town_containers(runner: &DockerRunner, town: &TownId) -> usize {
     let filters = HashMap::from([("label".to_owned(), vec![format!("gastown.town={town}")])]);
@@ -216,6 +133,8 @@ async fn a_polecat_in_the_town_container_clones_over_loopback_pushes_and_exits_w
             base_branch: "main".to_owned(),
             branch: "gt/gt-k3x9-fix-typo".to_owned(),
         }),
+        env_files: Vec::new(),
+        checks: Vec::new(),
     };
     runner.start_agent(&spec).await.unwrap();
     let state = wait_exit(&runner, &town.id, &spec.agent, Duration::from_secs(60)).await;
@@ -224,10 +143,13 @@ async fn a_polecat_in_the_town_container_clones_over_loopback_pushes_and_exits_w
     assert!(out.contains("gt (test stub) --version"), "{out}");
     assert!(out.contains("\ngt/gt-k3x9-fix-typo\n"), "{out}");
     assert!(
-        out.contains("GT_WORKTREE=/town/polecats/github-octo-hello/nux"),
+        out.contains("GT_WORKTREE=/town/homes/polecat-nux-gt-k3x9/work"),
         "{out}"
     );
-    assert!(out.contains("HOME=/town/run/polecat-nux-gt-k3x9"), "{out}");
+    assert!(
+        out.contains("HOME=/town/homes/polecat-nux-gt-k3x9"),
+        "{out}"
+    );
     let token_vars: Vec<&str> = out
         .lines()
         .filter_map(|l| l.split_once('=').map(|(k, _)| k))
@@ -280,6 +202,8 @@ async fn stopping_a_container_agent_ends_it_and_a_restarted_bot_still_sees_runni
         ],
         env: env(&[]),
         workspace: None,
+        env_files: Vec::new(),
+        checks: Vec::new(),
     };
     runner.start_agent(&sleeper).await.unwrap();
     drop(runner);

@@ -29,6 +29,8 @@ fn spec(town: &TownSpec, id: &str, command: &[&str]) -> AgentSpec {
         command: command.iter().map(|s| (*s).to_owned()).collect(),
         env: env(&[]),
         workspace: None,
+        env_files: Vec::new(),
+        checks: Vec::new(),
     }
 }
 
@@ -312,4 +314,49 @@ async fn unknown_towns_and_unsafe_ids_are_refused_with_actionable_errors() {
     assert!(err.to_string().contains("call ensure_town"), "{err}");
     let err = runner::AgentId::new("../etc").unwrap_err();
     assert!(err.to_string().contains("[a-z0-9-_.]"), "{err}");
+}
+
+/// What the town writes is hostile: an agent that swaps its log for a link to the bot's
+/// secrets, a FIFO where a record should be, a link to an endless device. The bot reads
+/// none of them through, and is not held up by any.
+#[tokio::test]
+async fn links_fifos_and_devices_in_the_town_are_never_read_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("bot-environ");
+    std::fs::write(&secret, "GT_GITHUB_TOKEN=ghp_botsecret\n").unwrap();
+    let town = town_spec(&dir.path().join("town"), "hostile-town");
+    let runner = LocalRunner::new();
+    runner.ensure_town(&town).await.unwrap();
+
+    let script = format!(
+        "ln -sf {} \"$GT_TOWN_ROOT/run/polecat-thief/log\"; \
+         mkdir -p \"$GT_TOWN_ROOT/run/polecat-fifo\" && mkfifo \"$GT_TOWN_ROOT/run/polecat-fifo/spec.json\"; \
+         ln -sf /dev/zero \"$GT_TOWN_ROOT/run/polecat-thief/log.1\"; exit 3",
+        secret.display()
+    );
+    let thief = spec(&town, "polecat-thief", &["sh", "-c", &script]);
+    runner.start_agent(&thief).await.unwrap();
+    // A FIFO read the old way would block this call forever: fail instead of hanging.
+    let listed = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let states = runner.agents(&town.id).await.unwrap();
+            if states
+                .iter()
+                .any(|s| s.status == AgentStatus::Exited { code: 3 })
+            {
+                return states;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("listing the town's agents never waits on a FIFO");
+    assert_eq!(listed.len(), 1, "the FIFO's directory is not an agent");
+
+    let chunk = runner.output(&town.id, &thief.agent, 0).await;
+    assert!(chunk.is_err(), "read through a link: {chunk:?}");
+    let tail = runner.output_tail(&town.id, &thief.agent, 4096).await;
+    assert!(tail.is_err(), "read through a link: {tail:?}");
+    let message = tail.unwrap_err().to_string();
+    assert!(!message.contains("ghp_botsecret"), "{message}");
 }

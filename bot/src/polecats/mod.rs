@@ -61,6 +61,10 @@ pub struct SessionPlan {
     pub base_branch: String,
     /// argv; `None` runs the configured polecat runtime.
     pub command: Option<Vec<String>>,
+    /// Quality gates the town runs after the command succeeds, each without the
+    /// session's token (and under a uid of its own where the runner isolates); their
+    /// outcome is recorded by the town's wrapper and kept on the bead as `checks`.
+    pub checks: Vec<runner::Check>,
 }
 
 /// How long a town that could not be set up is left alone before the next try.
@@ -293,6 +297,7 @@ impl Polecats {
             branch,
             base_branch: self.config.polecats.base_branch.clone(),
             command: None,
+            checks: Vec::new(),
         };
         self.start_session(bead, &plan).await
     }
@@ -434,6 +439,8 @@ impl Polecats {
                 base_branch: plan.base_branch.clone(),
                 branch: branch.to_string(),
             }),
+            env_files: vec!["GT_MCP_CONFIG".to_string()],
+            checks: plan.checks.clone(),
         })
     }
 
@@ -487,6 +494,7 @@ impl Polecats {
         // The runner's record (and log) goes once the exit is handled; the end of the
         // agent's output stays in the bead's history, where a person looks for why.
         let tail = self.output_tail(town, &s.id).await;
+        let checks = self.recorded_checks(town, &s.id).await;
         let now = self.clock.now_ms();
         let max = self.config.polecats.max_attempts;
         let session = s.clone();
@@ -507,6 +515,9 @@ impl Polecats {
                 };
                 if !store::end_session(c, &session.id, state, code, now)? {
                     return Ok(None);
+                }
+                if let Some(checks) = &checks {
+                    store::annotate(c, &session.bead_id, "checks", checks, None, now)?;
                 }
                 let bead = store::get_bead(c, &session.bead_id)?;
                 if said_done || !matches!(bead.status, BeadStatus::Hooked | BeadStatus::InProgress)
@@ -568,26 +579,38 @@ impl Polecats {
 }
 
 impl Polecats {
-    /// The last few KB of an agent's output, best effort.
+    /// The last few KB of an agent's output, best effort: the runner reads it as
+    /// hostile input (no links, no FIFOs, capped).
     async fn output_tail(&self, town: &str, session: &str) -> String {
         const TAIL: usize = 4096;
         let (town, agent) = (TownId(town.to_string()), AgentId(session.to_string()));
-        let mut tail: Vec<u8> = Vec::new();
-        let mut from = 0;
-        // Logs are read in chunks; a runaway agent's log is not read past 64 of them.
-        for _ in 0..64 {
-            match self.runner.output(&town, &agent, from).await {
-                Ok((bytes, next)) if !bytes.is_empty() => {
-                    tail.extend_from_slice(&bytes);
-                    if tail.len() > TAIL {
-                        tail.drain(..tail.len() - TAIL);
-                    }
-                    from = next;
-                }
-                _ => break,
+        match self.runner.output_tail(&town, &agent, TAIL).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                tracing::warn!(session = %agent, error = %e, "cannot read the agent's output");
+                String::new()
             }
         }
-        String::from_utf8_lossy(&tail).into_owned()
+    }
+
+    /// What the town recorded of the session's quality gates, as the refinery judges
+    /// them; `None` when the session had none.
+    async fn recorded_checks(&self, town: &str, session: &str) -> Option<serde_json::Value> {
+        let (town, agent) = (TownId(town.to_string()), AgentId(session.to_string()));
+        match self.runner.checks(&town, &agent).await {
+            Ok(results) if results.is_empty() => None,
+            Ok(results) => {
+                let gates: Vec<crate::refinery::gates::GateResult> = results
+                    .iter()
+                    .map(crate::refinery::gates::GateResult::from)
+                    .collect();
+                Some(serde_json::to_value(gates).unwrap_or_default())
+            }
+            Err(e) => {
+                tracing::warn!(session = %agent, error = %e, "cannot read the gates' records");
+                None
+            }
+        }
     }
 }
 

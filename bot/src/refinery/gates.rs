@@ -59,6 +59,22 @@ pub struct GateResult {
     pub output_tail: String,
 }
 
+impl From<&runner::CheckResult> for GateResult {
+    /// A gate as the town's wrapper recorded it: passed only when it ran to the end
+    /// and exited 0.
+    fn from(c: &runner::CheckResult) -> Self {
+        let output = String::from_utf8_lossy(&c.output_tail);
+        Self {
+            name: c.name.clone(),
+            passed: c.exit_code == Some(0) && !c.timed_out,
+            exit_code: c.exit_code,
+            timed_out: c.timed_out,
+            duration_ms: c.duration_ms,
+            output_tail: tail(&output, OUTPUT_TAIL).to_string(),
+        }
+    }
+}
+
 /// What a refinery run found. `conflict` lists the files that did not rebase; then no
 /// gate ran.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]

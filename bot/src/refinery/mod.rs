@@ -209,9 +209,10 @@ impl Refinery {
             .read(move |c| {
                 let task = store::get_bead(c, &task_id)?;
                 let rig = store::get_rig(c, &rig_id)?;
+                // A run that reported still runs the gates: judged once it ended.
                 let running = store::sessions_of_bead(c, &mr_id)?
                     .iter()
-                    .any(|s| s.ended_at.is_none() && s.state != "done");
+                    .any(|s| s.ended_at.is_none());
                 Ok((task, rig, running))
             })
             .await?;
@@ -256,7 +257,13 @@ impl Refinery {
             BeadStatus::Review => self.follow(&cx).await,
             BeadStatus::Hooked | BeadStatus::InProgress => {
                 match serde_json::from_value::<Report>(cx.mr.metadata["report"].clone()) {
-                    Ok(report) => self.judge(&cx, &report).await,
+                    Ok(mut report) => {
+                        // The gates as the town's wrapper recorded them; whatever the
+                        // run itself said of gates does not count.
+                        report.gates = serde_json::from_value(cx.mr.metadata["checks"].clone())
+                            .unwrap_or_default();
+                        self.judge(&cx, &report).await
+                    }
                     // The run ended without a report: the town's settling retries it.
                     Err(_) => Ok(Step::Waiting),
                 }
@@ -308,6 +315,7 @@ impl Refinery {
             .store
             .write(move |c| {
                 store::annotate(c, &id, "report", &serde_json::Value::Null, None, now)?;
+                store::annotate(c, &id, "checks", &serde_json::Value::Null, None, now)?;
                 store::annotate(c, &id, "assignment", &value, None, now)
             })
             .await?;
@@ -317,6 +325,16 @@ impl Refinery {
             branch,
             base_branch: cx.target.clone(),
             command: Some(vec!["gt".into(), "agent".into(), "refinery".into()]),
+            checks: cx
+                .config
+                .quality_gates
+                .iter()
+                .map(|g| runner::Check {
+                    name: g.name.clone(),
+                    run: g.run.clone(),
+                    timeout_secs: g.timeout_secs,
+                })
+                .collect(),
         };
         match polecats.start_session(&mr, &plan).await {
             Ok(()) => Ok(Step::Moved),
