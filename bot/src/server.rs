@@ -246,10 +246,15 @@ pub async fn runner_from_config(
             tracing::warn!("runner: none — beads are made but no polecat works them");
             return Ok(None);
         }
-        RunnerKind::Docker => Arc::new(runner::DockerRunner::connect().await.context(
-            "the docker runner is configured (the default); start dockerd, or set \
-             GT_RUNNER=local (runner.kind: local) to run agents unisolated on this host",
-        )?),
+        RunnerKind::Docker => Arc::new(
+            runner::DockerRunner::connect()
+                .await
+                .context(
+                    "the docker runner is configured (the default); start dockerd, or set \
+                     GT_RUNNER=local (runner.kind: local) to run agents unisolated on this host",
+                )?
+                .with_network(config.runner.network.clone()),
+        ),
         RunnerKind::Local => {
             tracing::warn!(
                 "runner: local — agents run as processes on this host with no isolation; \

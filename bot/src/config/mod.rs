@@ -295,6 +295,7 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
     ("GT_TOWN", "/town", EnvKind::Text),
     ("GT_RUNNER", "/runner/kind", EnvKind::Text),
     ("GT_RUNNER_IMAGE", "/runner/image", EnvKind::Text),
+    ("GT_RUNNER_NETWORK", "/runner/network", EnvKind::Text),
     ("GT_RUNNER_GT_BINARY", "/runner/gt_binary", EnvKind::Text),
     ("GT_RUNNER_MEMORY_MB", "/runner/memory_mb", EnvKind::Integer),
     ("GT_RUNNER_CPUS", "/runner/cpus", EnvKind::Number),

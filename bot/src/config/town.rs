@@ -20,6 +20,8 @@ pub enum RunnerKind {
 pub struct RunnerConfig {
     pub kind: RunnerKind,
     pub image: String,
+    /// The Docker network town containers join; `host` unless set.
+    pub network: String,
     /// `None`: the running `gt` binary.
     pub gt_binary: Option<PathBuf>,
     pub memory_mb: Option<i64>,
@@ -32,6 +34,7 @@ impl Default for RunnerConfig {
         Self {
             kind: RunnerKind::Docker,
             image: "gastown-town:latest".into(),
+            network: "host".into(),
             gt_binary: None,
             memory_mb: Some(4096),
             cpus: Some(2.0),
