@@ -437,7 +437,9 @@ fn refinery_line(bead: &store::Bead, e: &store::BeadEvent) -> Option<String> {
     Some(match (e.kind.as_str(), e.to_status.as_deref()) {
         ("created", _) => format!("merge request {} queued for the refinery", bead.id),
         ("status", Some("hooked")) => "the refinery rebases the branch and runs the gates".into(),
-        ("refined", _) => {
+        // The gates as the town's wrapper recorded them, once the refinery's run ended.
+        ("refined", _) => return None,
+        ("gated", _) => {
             let gates: Vec<String> = e.payload["gates"]
                 .as_array()
                 .into_iter()

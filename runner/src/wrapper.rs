@@ -441,15 +441,20 @@ if [ ! -f "$rig.gid" ]; then
 fi
 riggid=$(cat "$rig.gid")
 groups="$uid,$riggid"
+# Sessions clone the rig while the next one fetches into it: only the first one writes
+# its config, and files inherit the rig's group through the setgid directory (set while
+# the group is still root's: without CAP_FSETID root cannot set it afterwards).
 if [ ! -f "$rig/HEAD" ]; then
   git init --quiet --bare --shared=0640 "$rig" || fail "git init of the rig clone $rig failed"
+  chmod 2750 "$rig" || fail "cannot set the rig clone's mode"
   git -C "$rig" config gc.auto 0
+  git -C "$rig" remote add origin "$url"
+  git -C "$rig" config remote.origin.fetch '+refs/heads/*:refs/heads/*'
+  chgrp -R "$riggid" "$rig" || fail "cannot give $rig to its rig's group"
 fi
-git -C "$rig" remote get-url origin >/dev/null 2>&1 || git -C "$rig" remote add origin "$url"
-git -C "$rig" remote set-url origin "$url" || fail "cannot set the remote of $rig"
-git -C "$rig" config remote.origin.fetch '+refs/heads/*:refs/heads/*'
+[ "$(git -C "$rig" config remote.origin.url)" = "$url" ] || git -C "$rig" remote set-url origin "$url" || fail "cannot set the remote of $rig"
 g -C "$rig" fetch --prune --quiet origin || fail "fetching $url into $rig failed"
-chgrp -R "$riggid" "$rig" && chmod 2750 "$rig" || fail "cannot give $rig to its rig's group"
+chgrp -R "$riggid" "$rig" || fail "cannot give $rig to its rig's group"
 exec 9>&-
 wt="$home/work"
 # The rig's clone belongs to the town's root: the session trusts it by name.

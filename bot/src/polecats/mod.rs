@@ -67,6 +67,9 @@ pub struct SessionPlan {
     pub checks: Vec<runner::Check>,
 }
 
+/// How long a session may go without a record in the town while its start is under way.
+const START_GRACE: Duration = Duration::from_secs(60);
+
 /// How long a town that could not be set up is left alone before the next try.
 const TOWN_RETRY: Duration = Duration::from_secs(15);
 
@@ -370,6 +373,10 @@ impl Polecats {
             Err(e) => {
                 // Settled as an exit on the next round: retried or failed by the rules.
                 tracing::error!(session = %session, error = %e, "the runner could not start the agent");
+                let s = session.clone();
+                self.store
+                    .write(move |c| store::set_session_state(c, &s, "lost"))
+                    .await?;
                 Err(e.into())
             }
         }
@@ -474,8 +481,17 @@ impl Polecats {
                 .into_iter()
                 .map(|s| (s.agent.0, s.status))
                 .collect();
+            let now = self.clock.now_ms();
             for s in sessions {
                 let status = states.get(&s.id).copied();
+                // Its start is still under way (the town writes the record as it starts,
+                // and another loop may be starting it right now): not lost yet.
+                if status.is_none()
+                    && s.state == "starting"
+                    && now - s.started_at < START_GRACE.as_millis() as i64
+                {
+                    continue;
+                }
                 let code = match status {
                     Some(AgentStatus::Running) => continue,
                     Some(AgentStatus::Exited { code }) => Some(code),
@@ -518,6 +534,14 @@ impl Polecats {
                 }
                 if let Some(checks) = &checks {
                     store::annotate(c, &session.bead_id, "checks", checks, None, now)?;
+                    store::note(
+                        c,
+                        &session.bead_id,
+                        "gated",
+                        "town",
+                        &json!({ "session": session.id, "gates": checks }),
+                        now,
+                    )?;
                 }
                 let bead = store::get_bead(c, &session.bead_id)?;
                 if said_done || !matches!(bead.status, BeadStatus::Hooked | BeadStatus::InProgress)
