@@ -401,7 +401,9 @@ fn polecat_only(grant: &Grant, tool: &str) -> Result<(), ToolError> {
         return Ok(());
     }
     let how = match grant.role.as_str() {
-        "refinery" => "; a refinery run takes its orders from refinery/assignment and reports with refinery/report",
+        "refinery" => {
+            "; a refinery run takes its orders from refinery/assignment and reports with refinery/report"
+        }
         _ => "",
     };
     Err(ToolError::Forbidden(format!(

@@ -18,18 +18,23 @@ impl Refinery {
         &self,
         cx: &Context,
         report: Option<&Report>,
-        review: Option<&ai_review::AiVerdict>,
+        review: &ai_review::ReviewNote<'_>,
     ) -> Result<Step, RefineryError> {
         let gates = report.map(|r| r.gates.as_slice()).unwrap_or_default();
         let body = comments::pull_request_body(&cx.task, &cx.mr, cx.issue, gates, review);
         let pr = self.open_pull_request(cx, &body).await?;
+        // A report here is the verified one: its head is where the mirror has the branch.
         let sha = report.map_or(pr.head_sha.as_str(), |r| r.head_sha.as_str());
         let status = CommitStatus {
             context: "gastown/refinery".into(),
             state: CheckState::Success,
-            description: match gates.len() {
-                0 => "No quality gates in .gastown.yaml; ready for review".into(),
-                n => format!("{n} quality gates passed on the rebased branch"),
+            description: match (gates.len(), review.needs_a_person()) {
+                (_, true) => {
+                    "Quality gates passed; too big for the AI review: a person must review it"
+                        .into()
+                }
+                (0, false) => "No quality gates in .gastown.yaml; ready for review".into(),
+                (n, false) => format!("{n} quality gates passed on the rebased branch"),
             },
             target_url: None,
         };
