@@ -436,4 +436,43 @@ mod tests {
         "#
         );
     }
+
+    /// The status comment of a PR whose approval was given on an earlier commit, in the
+    /// words the refinery's decision writes.
+    #[test]
+    fn status_comment_when_an_approval_is_of_an_earlier_commit() {
+        use crate::forge::ReviewState;
+        use crate::refinery::review::{Feedback, Given, Next, decide};
+        let mut f = Feedback::default();
+        f.reviews.insert(
+            "mara".into(),
+            Given {
+                id: "review:7".into(),
+                state: ReviewState::Approved,
+                body: String::new(),
+                commit: Some("1111111111111111111111111111111111111111".into()),
+            },
+        );
+        let head = "2a2b2c2d2e2f2a2b2c2d2e2f2a2b2c2d2e2f2a2b";
+        let Next::Wait(what) = decide(&f, &Default::default(), true, head) else {
+            panic!("a stale approval must not merge");
+        };
+        let mut b = bead(BeadStatus::Review);
+        b.branch = Some("gt/gt-k3x9-fix-the-flux".into());
+        b.metadata["pull_request"] = serde_json::json!(7);
+        b.metadata["waiting_for"] = serde_json::json!(what);
+        insta::assert_snapshot!(status_comment(&b), @r"
+        <!-- gastown:status gt-k3x9 -->
+        **Gastown** · bead `gt-k3x9` is **in review**: the refinery is checking the change.
+
+        | | |
+        |---|---|
+        | slung by | @mara |
+        | rig | `github:octo/hello` |
+        | branch | `gt/gt-k3x9-fix-the-flux` |
+        | pull request | #7 |
+        | waiting for | a new approval: mara approved an earlier commit, and the branch is now at `2a2b2c2d2e2f` |
+        | status | `review` |
+        ");
+    }
 }

@@ -46,9 +46,20 @@ impl Refinery {
             self.clock.now_ms(),
         );
         let url = pr.url.clone();
+        let head = sha.to_string();
+        // Every head the PR is put up for review at, in order: an approval whose commit
+        // is unknown (GitLab's) counts only while there has been just one.
+        let mut heads: Vec<serde_json::Value> = cx.task.metadata["review_heads"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if heads.last().and_then(|h| h.as_str()) != Some(head.as_str()) {
+            heads.push(json!(head));
+        }
         self.store
             .write(move |c| {
                 let forge_ref = format!("{rig_id}!{}", pr.number);
+                store::annotate(c, &mr_id, "review_head", &json!(head), None, now)?;
                 let mr = store::annotate(
                     c,
                     &mr_id,
@@ -61,6 +72,7 @@ impl Refinery {
                 walk(c, &mr, BeadStatus::Review, "refinery", &payload, now)?;
                 // Look at the PR once now: it may be approved already (a rework).
                 follow::bump_nudge(c, &mr, now)?;
+                store::annotate(c, &task_id, "review_heads", &json!(heads), None, now)?;
                 let task =
                     store::annotate(c, &task_id, "pull_request", &json!(pr.number), None, now)?;
                 crate::actions::queue_bead_update(c, &task, now)?;

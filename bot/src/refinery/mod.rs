@@ -23,7 +23,7 @@ pub mod follow;
 pub mod gates;
 pub mod in_town;
 mod land;
-mod review;
+pub mod review;
 pub mod rework;
 
 use std::collections::HashMap;
