@@ -130,16 +130,17 @@ async fn events(town: &TestTown, id: &str) -> Vec<store::BeadEvent> {
         .unwrap()
 }
 
-/// A polecat can push other branches of its own (`gt/<bead>-*`) through the gateway.
-/// Here it has pushed one that deletes the README, and the refinery run, subverted,
-/// reports that commit as the tested head: with `merge_strategy: direct` today's bot
-/// would push it to main.
-async fn an_unreviewed_commit(sim: &SimHandle, task: &Bead) -> String {
-    let branch = format!("{}-evil", task.branch.clone().unwrap());
+/// A commit nobody reviewed, in the bot's mirror: a branch an agent pushed through the
+/// git gateway (a polecat may push `gt/<its bead>-*`) that deletes nothing but adds
+/// `EVIL.md`. It is on the forge before the polecat starts, so the polecat's clone
+/// brings it into the mirror, as the agent's own push would have. A subverted refinery
+/// run reports it as the tested head: with `merge_strategy: direct`, today's bot
+/// pushes it to main.
+async fn an_unreviewed_commit(sim: &SimHandle) -> String {
     sim.commit_file(
         "mara",
         REPO,
-        &branch,
+        "gt/gt-0ld1-evil",
         "EVIL.md",
         "pwned\n",
         "Nothing to see",
@@ -151,10 +152,10 @@ async fn an_unreviewed_commit(sim: &SimHandle, task: &Bead) -> String {
 #[tokio::test]
 async fn a_forged_report_never_lands_and_the_honest_run_after_it_does() {
     let (sim, town) = story::github_town(REPO, Some("merge_strategy: direct\n"), &[]).await;
+    let evil = an_unreviewed_commit(&sim).await;
     let n = story::sling(&sim, REPO, "Greet", PLAN).await;
     let (mr, task) = work_waiting_for_the_refinery(&town).await;
     let main = sim.branch_sha(REPO, "main").await.unwrap().unwrap();
-    let evil = an_unreviewed_commit(&sim, &task).await;
 
     // The forged report is taken (the token is a live refinery session's) ...
     let (status, body) = a_run_reports(&town, &mr, &evil, &main).await;
@@ -229,10 +230,10 @@ async fn a_forged_report_never_lands_and_the_honest_run_after_it_does() {
 #[tokio::test]
 async fn a_refinery_that_forges_twice_is_escalated_and_nothing_goes_green() {
     let (sim, town) = story::github_town(REPO, None, &[]).await;
+    let evil = an_unreviewed_commit(&sim).await;
     let n = story::sling(&sim, REPO, "Greet", PLAN).await;
     let (mr, task) = work_waiting_for_the_refinery(&town).await;
     let main = sim.branch_sha(REPO, "main").await.unwrap().unwrap();
-    let evil = an_unreviewed_commit(&sim, &task).await;
     let head = sim
         .branch_sha(REPO, task.branch.as_deref().unwrap())
         .await
