@@ -2,6 +2,7 @@
 //! and each message is snapshot-tested. Texts are Markdown; user-supplied strings are
 //! quoted so they cannot inject markup or mentions.
 
+use crate::refinery::ai_review::ReviewNote;
 use crate::refinery::gates::GateResult;
 use crate::store::{Bead, BeadStatus};
 
@@ -103,7 +104,7 @@ pub fn pull_request_body(
     merge_request: &Bead,
     issue: Option<u64>,
     gates: &[GateResult],
-    review: Option<&crate::refinery::ai_review::AiVerdict>,
+    review: &crate::refinery::ai_review::ReviewNote<'_>,
 ) -> String {
     let polecat = merge_request
         .metadata
@@ -135,16 +136,23 @@ pub fn pull_request_body(
     let closes = issue
         .map(|n| format!("Closes #{n}.\n\n"))
         .unwrap_or_default();
-    let review = review
-        .map(|v| {
+    let review = match review {
+        ReviewNote::Off => String::new(),
+        ReviewNote::Approved(v) => {
             let said: String = v
                 .summary
                 .lines()
                 .map(|l| format!("> {}\n", l.replace('@', "@\u{200b}")))
                 .collect();
             format!("\n### AI review\nApproved by the review model.\n\n{said}")
-        })
-        .unwrap_or_default();
+        }
+        ReviewNote::TooBig { bytes, max } => format!(
+            "\n### AI review\nNot done: the diff is {bytes} bytes, over the review's limit of \
+             {max} (`review.max_diff_bytes`), and a diff is never reviewed in part. **A person \
+             must review this change**; it lands only with the approval of someone with write \
+             access.\n"
+        ),
+    };
     format!(
         "{marker}\n{closes}Worked by polecat **{polecat}** on bead `{task}` \
          (merge request `{mr}`).\n\n{summary}\n### Quality gates\n{gates}{review}",
@@ -177,6 +185,33 @@ pub fn review_failed(problem: &str, marker: &str) -> String {
     )
 }
 
+/// Said when a change is too big for the AI review: the model does not see it, so it
+/// cannot approve it; a person has to.
+pub fn review_too_big(bytes: usize, max: usize, marker: &str) -> String {
+    format!(
+        "{marker}\n**Gastown** · this change is too big for the AI review: its diff is \
+         {bytes} bytes, over the limit of {max} (`review.max_diff_bytes`), and a diff is \
+         never reviewed in part. The model did not review it and it will not land on the \
+         model's say: **a person needs to review it.** The refinery opens a pull request \
+         for it, which lands only with the approval of someone with write access.\n"
+    )
+}
+
+/// Said when the refinery gives up on a run's report that its own copy of the
+/// repository contradicts (a forged or corrupted report): nothing landed.
+pub fn report_untrusted(mentions: &[String], why: &str, marker: &str) -> String {
+    format!(
+        "{marker}\n\
+         **Gastown** · escalation: the refinery's run reported commits that the bot's own \
+         copy of the repository contradicts, twice, so its report was not trusted and \
+         nothing was landed.\n\
+         {who}, a person is needed: look at the branch and the town, then sling the issue \
+         again or close it.\n{}",
+        details_block(why),
+        who = mention_list(mentions),
+    )
+}
+
 /// Said on the issue when `direct` landed the work (the issue is closed with it).
 pub fn landed_comment(target: &str, sha: &str, marker: &str) -> String {
     format!(
@@ -204,16 +239,7 @@ pub fn escalation_comment(
     details: &str,
     marker: &str,
 ) -> String {
-    let who: Vec<String> = mentions
-        .iter()
-        .map(|m| format!("@{}", inline_code_safe(m)))
-        .filter(|m| m.len() > 1)
-        .collect();
-    let who = if who.is_empty() {
-        "A maintainer".to_string()
-    } else {
-        who.join(" ")
-    };
+    let who = mention_list(mentions);
     format!(
         "{marker}\n\
          **Gastown** · escalation: the refinery cannot land this work and has run out of \
@@ -221,6 +247,20 @@ pub fn escalation_comment(
          {who}, a person is needed: fix the branch by hand, or close this issue.\n{}",
         details_block(details),
     )
+}
+
+/// `@a @b`, or "A maintainer" when there is nobody to name.
+fn mention_list(mentions: &[String]) -> String {
+    let who: Vec<String> = mentions
+        .iter()
+        .map(|m| format!("@{}", inline_code_safe(m)))
+        .filter(|m| m.len() > 1)
+        .collect();
+    if who.is_empty() {
+        "A maintainer".to_string()
+    } else {
+        who.join(" ")
+    }
 }
 
 fn details_block(details: &str) -> String {
@@ -336,5 +376,103 @@ mod tests {
         @eveimgsrcx, only people with write access to this repository can sling work to Gastown, so the `gt:sling` label was not acted on. A maintainer can add it instead.
         "
         );
+    }
+
+    #[test]
+    fn a_diff_too_big_for_the_ai_review_asks_a_person() {
+        insta::assert_snapshot!(
+            review_too_big(250_000, 200_000, &marker("review-too-big", "gt-m1:review-too-big")),
+            @r"
+        <!-- gastown:review-too-big gt-m1:review-too-big -->
+        **Gastown** · this change is too big for the AI review: its diff is 250000 bytes, over the limit of 200000 (`review.max_diff_bytes`), and a diff is never reviewed in part. The model did not review it and it will not land on the model's say: **a person needs to review it.** The refinery opens a pull request for it, which lands only with the approval of someone with write access.
+        "
+        );
+        let mr = bead(BeadStatus::Review);
+        let body = pull_request_body(
+            &bead(BeadStatus::Review),
+            &mr,
+            Some(12),
+            &[],
+            &ReviewNote::TooBig {
+                bytes: 250_000,
+                max: 200_000,
+            },
+        );
+        insta::assert_snapshot!(body, @r"
+        <!-- gastown:pull-request gt-k3x9 -->
+        Closes #12.
+
+        Worked by polecat **a polecat** on bead `gt-k3x9` (merge request `gt-k3x9`).
+
+
+        ### Quality gates
+        No quality gates are configured (`quality_gates` in `.gastown.yaml`).
+
+        ### AI review
+        Not done: the diff is 250000 bytes, over the review's limit of 200000 (`review.max_diff_bytes`), and a diff is never reviewed in part. **A person must review this change**; it lands only with the approval of someone with write access.
+        ");
+    }
+
+    #[test]
+    fn a_report_the_mirror_contradicts_is_escalated_with_what_did_not_match() {
+        insta::assert_snapshot!(
+            report_untrusted(
+                &["mara".into()],
+                "it says the branch gt/gt-k3x9 is at \"1111111111111111111111111111111111111111\", \
+                 but the bot's mirror has it at 2222222222222222222222222222222222222222",
+                &marker("escalation", "gt-k3x9:gave-up:gt-m1"),
+            ),
+            @r#"
+        <!-- gastown:escalation gt-k3x9:gave-up:gt-m1 -->
+        **Gastown** · escalation: the refinery's run reported commits that the bot's own copy of the repository contradicts, twice, so its report was not trusted and nothing was landed.
+        @mara, a person is needed: look at the branch and the town, then sling the issue again or close it.
+
+        <details><summary>What failed</summary>
+
+        ```text
+        it says the branch gt/gt-k3x9 is at "1111111111111111111111111111111111111111", but the bot's mirror has it at 2222222222222222222222222222222222222222
+        ```
+        </details>
+        "#
+        );
+    }
+
+    /// The status comment of a PR whose approval was given on an earlier commit, in the
+    /// words the refinery's decision writes.
+    #[test]
+    fn status_comment_when_an_approval_is_of_an_earlier_commit() {
+        use crate::forge::ReviewState;
+        use crate::refinery::review::{Feedback, Given, Next, decide};
+        let mut f = Feedback::default();
+        f.reviews.insert(
+            "mara".into(),
+            Given {
+                id: "review:7".into(),
+                state: ReviewState::Approved,
+                body: String::new(),
+                commit: Some("1111111111111111111111111111111111111111".into()),
+            },
+        );
+        let head = "2a2b2c2d2e2f2a2b2c2d2e2f2a2b2c2d2e2f2a2b";
+        let Next::Wait(what) = decide(&f, &Default::default(), true, head) else {
+            panic!("a stale approval must not merge");
+        };
+        let mut b = bead(BeadStatus::Review);
+        b.branch = Some("gt/gt-k3x9-fix-the-flux".into());
+        b.metadata["pull_request"] = serde_json::json!(7);
+        b.metadata["waiting_for"] = serde_json::json!(what);
+        insta::assert_snapshot!(status_comment(&b), @r"
+        <!-- gastown:status gt-k3x9 -->
+        **Gastown** · bead `gt-k3x9` is **in review**: the refinery is checking the change.
+
+        | | |
+        |---|---|
+        | slung by | @mara |
+        | rig | `github:octo/hello` |
+        | branch | `gt/gt-k3x9-fix-the-flux` |
+        | pull request | #7 |
+        | waiting for | a new approval: mara approved an earlier commit, and the branch is now at `2a2b2c2d2e2f` |
+        | status | `review` |
+        ");
     }
 }

@@ -313,7 +313,7 @@ async fn follow(
     timeout: Duration,
 ) -> anyhow::Result<Vec<(u64, String)>> {
     let mut after = 0;
-    let mut merged = std::collections::HashSet::new();
+    let mut approved = std::collections::HashSet::new();
     loop {
         let events = store.read(move |c| store::events_since(c, after)).await?;
         for e in &events {
@@ -386,7 +386,8 @@ async fn follow(
                 failed.id
             );
         }
-        // The maintainer approves each pull request the refinery opened; with
+        // The maintainer approves each pull request the refinery opened, and again
+        // when a new rebase moved its head (an approval is of one commit); with
         // `auto_merge` the refinery merges it.
         for t in tasks.iter().filter(|t| t.status == BeadStatus::Review) {
             let (Some(pr), Some(n)) = (
@@ -395,9 +396,15 @@ async fn follow(
             ) else {
                 continue;
             };
-            if merged.insert(pr) {
+            let head = t.metadata["review_heads"]
+                .as_array()
+                .and_then(|h| h.last())
+                .and_then(|h| h.as_str())
+                .unwrap_or_default()
+                .to_string();
+            if approved.insert((pr, head)) {
                 println!(
-                    "{:>7.2}s  #{n} {:<24} {}  the refinery opened PR #{pr}; mara approves it",
+                    "{:>7.2}s  #{n} {:<24} {}  the refinery put PR #{pr} up for review; mara approves it",
                     started.elapsed().as_secs_f64(),
                     titles.get(&n).copied().unwrap_or(""),
                     t.id

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod comments;
 pub mod config;
 pub mod demo;
+pub mod fence;
 pub mod forge;
 pub mod forges;
 pub mod gitgate;

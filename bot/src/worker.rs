@@ -486,6 +486,25 @@ fn apply(
                 )?;
             }
             ForgeEvent::Review(r) => {
+                match r.state {
+                    webhooks::ReviewState::Approved => crate::refinery::follow::record_approval(
+                        conn,
+                        &rig.id,
+                        r.number,
+                        &r.actor.login,
+                        r.commit_sha.as_deref(),
+                        now,
+                    )?,
+                    webhooks::ReviewState::Dismissed => crate::refinery::follow::record_approval(
+                        conn,
+                        &rig.id,
+                        r.number,
+                        &r.actor.login,
+                        None,
+                        now,
+                    )?,
+                    _ => {}
+                }
                 crate::refinery::follow::nudge(conn, &rig.id, Some(r.number), None, now)?
             }
             ForgeEvent::ReviewComment(c) => {

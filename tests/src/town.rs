@@ -194,6 +194,18 @@ impl TestTown {
     /// `token`, as the dispatcher would leave it, without starting a process: for
     /// driving the agent tools directly. Returns the bead id.
     pub async fn hooked_bead(&self, repo: &str, name: &'static str, token: &str) -> String {
+        self.hooked_bead_as("polecat", repo, name, token).await
+    }
+
+    /// The same with a session of `role` (`polecat`, `refinery`): what a token of
+    /// that role may do, tried directly.
+    pub async fn hooked_bead_as(
+        &self,
+        role: &'static str,
+        repo: &str,
+        name: &'static str,
+        token: &str,
+    ) -> String {
         let (repo, digest) = (repo.to_string(), bot::agent_api::token_digest(token));
         let now = bot::clock::Clock::now_ms(&*self.clock);
         self.app
@@ -219,11 +231,11 @@ impl TestTown {
                     bot::ids::random_bead_id,
                 )?;
                 let branch = format!("gt/{}", bead.id);
-                let session = format!("polecat-{name}-{}", bead.id);
+                let session = format!("{role}-{name}-{}", bead.id);
                 store::hook_bead(
                     c,
                     &store::Hooking {
-                        role: "polecat",
+                        role,
                         bead_id: &bead.id,
                         rig_id: &rig.id,
                         town_id: &town,

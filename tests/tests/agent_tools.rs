@@ -50,6 +50,38 @@ async fn a_token_acts_only_for_its_own_bead() {
     assert_eq!(other.status.as_str(), "hooked");
 }
 
+/// A refinery run holds a token too, for its own two tools. It cannot use it to say a
+/// polecat's work is done (which would open a merge request of its choosing), to note
+/// progress, or to prime itself as a worker: each is refused with 403 and why.
+#[tokio::test]
+async fn a_refinery_token_cannot_call_the_polecat_tools() {
+    const REFINERY: &str = "gta_token-of-the-refinery";
+    let town = TestTown::builder().start().await;
+    let bead = town
+        .hooked_bead_as("refinery", "octo/hello", "main", REFINERY)
+        .await;
+
+    for tool in ["done", "status", "prime"] {
+        let (status, body) = call(&town, tool, Some(REFINERY), json!({})).await;
+        assert_eq!(status, 403, "{tool}: {body}");
+        let msg = body["error"].as_str().unwrap();
+        assert!(
+            msg.contains("is a refinery")
+                && msg.contains(&format!("gt_{tool} is a polecat tool"))
+                && msg.contains("refinery/report"),
+            "{tool}: {msg}"
+        );
+    }
+    // Nothing moved: no merge request, the bead still hooked, no note in its history.
+    let beads = town.beads().await;
+    assert_eq!(beads.len(), 1, "no merge request was made: {beads:#?}");
+    assert_eq!(beads[0].id, bead);
+    assert_eq!(beads[0].status.as_str(), "hooked");
+    // Being alive is not a polecat's privilege.
+    let (status, body) = call(&town, "heartbeat", Some(REFINERY), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test]
 async fn without_a_live_token_nothing_is_answered() {
     let town = TestTown::builder().start().await;

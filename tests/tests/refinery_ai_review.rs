@@ -67,7 +67,9 @@ async fn a_rejecting_review_sends_its_comments_to_the_rework_and_an_approval_lan
     let first = &model.requests()[0];
     let user = first["messages"][1]["content"].as_str().unwrap();
     assert!(
-        user.contains("<<<ISSUE\nGreet") && user.contains("+hello"),
+        user.starts_with("<<<ISSUE_")
+            && user.contains("\nGreet\n\nGreet the world.")
+            && user.contains("+hello"),
         "{user}"
     );
     assert_eq!(first["model"], "test-model");

@@ -1,5 +1,6 @@
 //! People review the refinery's PR: changes requested send the work back to a polecat
-//! on the same PR; an approval merges it once the branch's required checks are green.
+//! on the same PR; an approval merges it once the branch's required checks are green,
+//! and only if it was given on the commit the PR is at.
 
 use std::time::Duration;
 
@@ -197,6 +198,18 @@ async fn an_approved_pr_whose_target_moved_is_rebased_and_tested_again_before_it
         .await
         .unwrap();
     sim.approve("mara", REPO, pr.number).await.unwrap();
+    // Rebased and tested again, the PR has a new head: mara's approval was of the old
+    // one, so it waits for hers (or anyone's) of the new.
+    town.run_until(WAIT, "a new approval to be asked for", |b| {
+        b.iter().any(|t| {
+            t.metadata["waiting_for"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("a new approval"))
+        })
+    })
+    .await;
+    assert!(!sim.pull_requests(REPO).await[0].merged);
+    sim.approve("mara", REPO, pr.number).await.unwrap();
     let beads = town
         .run_until(WAIT, "the merge", |b| {
             b.iter().any(|t| {
@@ -231,4 +244,133 @@ async fn an_approved_pr_whose_target_moved_is_rebased_and_tested_again_before_it
             "{f}"
         );
     }
+}
+
+/// Whether the task now waits for a new approval, as its status comment will say.
+fn waits_for_a_new_approval(beads: &[bot::store::Bead]) -> bool {
+    beads.iter().any(|t| {
+        t.metadata["waiting_for"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("a new approval"))
+    })
+}
+
+/// mara approves, and comments on a line in the same review round: the work goes back.
+/// The reworked branch is another commit, which she has not approved: it waits, the
+/// issue says so, and it merges once she approves again.
+#[tokio::test]
+async fn an_approval_given_before_a_rework_does_not_merge_the_reworked_head() {
+    let (sim, town) = story::github_town(REPO, Some("auto_merge: true\n"), &[]).await;
+    let n = story::sling(&sim, REPO, "Greet", PLAN).await;
+    town.run_until(WAIT, "the first PR", |b| in_review(b) == 1)
+        .await;
+    let first = sim.pull_requests(REPO).await[0].clone();
+
+    sim.approve("mara", REPO, first.number).await.unwrap();
+    sim.review_comment(
+        "mara",
+        REPO,
+        first.number,
+        "hello.md",
+        1,
+        "Please greet the whole world.",
+    )
+    .await
+    .unwrap();
+    town.run_until(
+        WAIT,
+        "the reworked head to wait for a new approval",
+        waits_for_a_new_approval,
+    )
+    .await;
+    for _ in 0..3 {
+        town.refinery().await;
+        town.settle().await;
+    }
+    let pr = sim.pull_requests(REPO).await[0].clone();
+    assert_ne!(pr.head_sha, first.head_sha, "the rework moved the head");
+    assert!(
+        !pr.merged,
+        "an approval of the old head does not merge the new one"
+    );
+    let status = status_comment(&sim, REPO, n).await;
+    assert!(
+        status.contains(&format!(
+            "| waiting for | a new approval: mara approved an earlier commit, and the branch is now at `{}` |",
+            &pr.head_sha[..12]
+        )),
+        "{status}"
+    );
+
+    sim.approve("mara", REPO, pr.number).await.unwrap();
+    town.run_until(WAIT, "the merge", |b| {
+        b.iter()
+            .any(|t| t.bead_type == BeadType::Task && t.close_reason == Some(CloseReason::Merged))
+    })
+    .await;
+    let main = sim
+        .read_file(REPO, "main", "hello.md")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(String::from_utf8(main).unwrap(), "hello, world\n");
+}
+
+/// The same on GitLab, whose approvals say who but not on which commit: the bot keeps
+/// the MR's head from the approval's webhook. After the rework, devi withdraws and gives
+/// her approval again (GitLab counts one per person), and only then it merges.
+#[tokio::test]
+async fn on_gitlab_an_approval_of_an_earlier_head_waits_for_a_new_one() {
+    const PROJECT: &str = "town/tools/hello";
+    let (sim, town) = story::gitlab_town(PROJECT, Some("auto_merge: true\n")).await;
+    let iid = story::gitlab_sling(&sim, PROJECT, "Greet", PLAN).await;
+    let beads = town
+        .run_until(WAIT, "the first MR", |b| in_review(b) == 1)
+        .await;
+    let mr = beads
+        .iter()
+        .find_map(|t| t.metadata["pull_request"].as_u64())
+        .unwrap();
+
+    sim.gl_approve("devi", PROJECT, mr).await.unwrap();
+    sim.gl_diff_note(
+        "devi",
+        PROJECT,
+        mr,
+        "hello.md",
+        1,
+        "Please greet the whole world.",
+    )
+    .await
+    .unwrap();
+    town.run_until(
+        WAIT,
+        "the reworked head to wait for a new approval",
+        waits_for_a_new_approval,
+    )
+    .await;
+    for _ in 0..3 {
+        town.refinery().await;
+        town.settle().await;
+    }
+    assert!(sim.pull_requests(PROJECT).await.iter().all(|p| !p.merged));
+    let status = status_comment(&sim, PROJECT, iid).await;
+    assert!(
+        status.contains("| waiting for | a new approval: devi approved an earlier commit"),
+        "{status}"
+    );
+
+    sim.gl_unapprove("devi", PROJECT, mr).await.unwrap();
+    sim.gl_approve("devi", PROJECT, mr).await.unwrap();
+    town.run_until(WAIT, "the merge", |b| {
+        b.iter()
+            .any(|t| t.bead_type == BeadType::Task && t.close_reason == Some(CloseReason::Merged))
+    })
+    .await;
+    let main = sim
+        .read_file(PROJECT, "main", "hello.md")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(String::from_utf8(main).unwrap(), "hello, world\n");
 }

@@ -94,7 +94,8 @@ fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ToolError> {
 }
 
 #[utoipa::path(post, path = "/api/agent/v1/prime", tag = "polecat",
-    responses((status = 200, body = Prime), (status = 401, description = "no live token")),
+    responses((status = 200, body = Prime), (status = 401, description = "no live token"),
+              (status = 403, description = "not a polecat session")),
     security(("agent_token" = [])))]
 async fn prime(State(tools): State<Tools>, Agent(g): Agent) -> Result<Json<Prime>, ToolError> {
     let span = tracing::info_span!("gt_prime", agent = %g.agent_id, bead = %g.bead_id);
@@ -113,7 +114,8 @@ async fn heartbeat(
 }
 
 #[utoipa::path(post, path = "/api/agent/v1/status", tag = "polecat", request_body = StatusRequest,
-    responses((status = 200, body = StatusReply), (status = 403, description = "another bead"),
+    responses((status = 200, body = StatusReply),
+              (status = 403, description = "another bead, or not a polecat session"),
               (status = 422, description = "invalid input")),
     security(("agent_token" = [])))]
 async fn status(
@@ -125,7 +127,8 @@ async fn status(
 }
 
 #[utoipa::path(post, path = "/api/agent/v1/done", tag = "polecat", request_body = DoneRequest,
-    responses((status = 200, body = DoneReply), (status = 403, description = "another bead"),
+    responses((status = 200, body = DoneReply),
+              (status = 403, description = "another bead, or not a polecat session"),
               (status = 409, description = "branch not pushed, or bead not in progress")),
     security(("agent_token" = [])))]
 async fn done(

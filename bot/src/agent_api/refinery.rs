@@ -45,6 +45,18 @@ impl Tools {
 
     pub async fn refinery_report(&self, grant: &Grant, report: Report) -> Result<Ack, ToolError> {
         refinery_only(grant)?;
+        if let Some((field, bad)) = [
+            ("head_sha", &report.head_sha),
+            ("base_sha", &report.base_sha),
+        ]
+        .into_iter()
+        .find(|(_, s)| !crate::gitgate::is_sha(s))
+        {
+            return Err(ToolError::Invalid(format!(
+                "{field} must be a full commit id (40 or 64 lowercase hex digits), not {:?}",
+                bad.chars().take(80).collect::<String>()
+            )));
+        }
         if report.gates.len() > MAX_GATES {
             return Err(ToolError::Invalid(format!(
                 "{} gates in one report; at most {MAX_GATES}",

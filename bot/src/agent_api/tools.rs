@@ -183,6 +183,7 @@ impl Tools {
     }
 
     pub async fn prime(&self, grant: &Grant) -> Result<Prime, ToolError> {
+        polecat_only(grant, "gt_prime")?;
         let g = grant.clone();
         let now = self.clock.now_ms();
         // Priming is the agent's first act of work: hooked becomes in progress.
@@ -271,6 +272,7 @@ impl Tools {
         grant: &Grant,
         req: &StatusRequest,
     ) -> Result<StatusReply, ToolError> {
+        polecat_only(grant, "gt_status")?;
         scope(grant, req.bead_id.as_deref())?;
         let message = req.message.as_deref().map(str::trim).unwrap_or_default();
         if message.len() > MAX_TEXT {
@@ -310,6 +312,7 @@ impl Tools {
     /// `gt_done`: the branch is pushed and the work is finished. The bead goes to
     /// review with a merge_request bead for the refinery.
     pub async fn done(&self, grant: &Grant, req: &DoneRequest) -> Result<DoneReply, ToolError> {
+        polecat_only(grant, "gt_done")?;
         scope(grant, req.bead_id.as_deref())?;
         let summary = req.summary.as_deref().map(str::trim).unwrap_or_default();
         if summary.len() > MAX_TEXT {
@@ -387,6 +390,26 @@ impl Tools {
         self.refinery_notify.notify_one();
         Ok(result)
     }
+}
+
+/// The polecat's own tools (`gt_prime`, `gt_status`, `gt_done`) act for a polecat
+/// session only: a refinery run's token (or any other role's) is refused, so a run
+/// that tests a branch cannot also declare work done or re-prime itself as a worker.
+/// `gt_heartbeat` says nothing but "alive" and stays open to every role.
+fn polecat_only(grant: &Grant, tool: &str) -> Result<(), ToolError> {
+    if grant.role == "polecat" {
+        return Ok(());
+    }
+    let how = match grant.role.as_str() {
+        "refinery" => {
+            "; a refinery run takes its orders from refinery/assignment and reports with refinery/report"
+        }
+        _ => "",
+    };
+    Err(ToolError::Forbidden(format!(
+        "agent {} is a {}; {tool} is a polecat tool and this token may not call it{how}",
+        grant.agent_id, grant.role
+    )))
 }
 
 /// A tool may name the bead it acts on; it must be the token's.

@@ -312,9 +312,54 @@ impl GitGateway {
         Ok(out.trim().to_string())
     }
 
+    /// Where each of `branches` is on the forge now (the mirror, synced once first);
+    /// `None` for a branch that is not there.
+    pub async fn branch_heads(
+        &self,
+        rig: &RigTarget,
+        branches: &[&str],
+    ) -> Result<Vec<Option<String>>, GateError> {
+        self.sync(rig).await?;
+        let dir = self.mirror_dir(rig)?;
+        let mut heads = Vec::with_capacity(branches.len());
+        for branch in branches {
+            let at = format!("refs/heads/{branch}^{{commit}}");
+            let args = ["rev-parse", "--verify", "--quiet", &at];
+            let out = mirror::git(&rig.rig_id, "rev-parse", &dir, &args, &[]).await;
+            heads.push(out.ok().map(|s| s.trim().to_string()).filter(|s| is_sha(s)));
+        }
+        Ok(heads)
+    }
+
+    /// Whether commit `ancestor` is `of` or in its history, in the mirror. Anything
+    /// that is not a commit id, or a commit the mirror does not have, is not.
+    pub async fn is_ancestor(
+        &self,
+        rig: &RigTarget,
+        ancestor: &str,
+        of: &str,
+    ) -> Result<bool, GateError> {
+        if !is_sha(ancestor) || !is_sha(of) {
+            return Ok(false);
+        }
+        let dir = self.mirror_dir(rig)?;
+        let args = ["merge-base", "--is-ancestor", ancestor, of];
+        Ok(mirror::git(&rig.rig_id, "merge-base", &dir, &args, &[])
+            .await
+            .is_ok())
+    }
+
     /// The diff from `base` to `head` as the forge has them, for the refinery's
-    /// review: read from the mirror, synced first if it lacks either commit.
+    /// review: read from the mirror, synced first if it lacks either commit. Both
+    /// must be commit ids (never options or revision expressions).
     pub async fn diff(&self, rig: &RigTarget, base: &str, head: &str) -> Result<String, GateError> {
+        if let Some(bad) = [base, head].into_iter().find(|s| !is_sha(s)) {
+            return Err(GateError::Git {
+                rig: rig.rig_id.clone(),
+                op: "diff",
+                message: format!("{bad:?} is not a commit id"),
+            });
+        }
         let dir = self.mirror_dir(rig)?;
         let lock = self.lock_of(&dir);
         let mut state = lock.lock().await;
@@ -338,6 +383,13 @@ impl GitGateway {
         sha: &str,
         branch: &str,
     ) -> Result<Landed, GateError> {
+        if !is_sha(sha) {
+            return Err(GateError::Git {
+                rig: rig.rig_id.clone(),
+                op: "push",
+                message: format!("{sha:?} is not a commit id"),
+            });
+        }
         let dir = self.mirror_dir(rig)?;
         let lock = self.lock_of(&dir);
         let _state = lock.lock().await;
@@ -370,6 +422,12 @@ impl GitGateway {
                 source,
             })
     }
+}
+
+/// A full commit id: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. What an agent
+/// reports as a commit is checked with this before git sees it.
+pub fn is_sha(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]

@@ -79,6 +79,40 @@ pub fn nudge(
     Ok(())
 }
 
+/// An approval given (or withdrawn) on a refinery PR/MR, as its webhook told it:
+/// remember on the task which commit `login` approved (the MR's head when the event
+/// was sent), or forget it. GitLab's approvals API says who approved, not on which
+/// commit, so this record is what ties an approval to a commit there. Runs in the
+/// delivery's transaction.
+pub fn record_approval(
+    conn: &rusqlite::Connection,
+    rig_id: &str,
+    number: u64,
+    login: &str,
+    commit: Option<&str>,
+    now: crate::clock::Millis,
+) -> Result<(), StoreError> {
+    let Some(mr) =
+        store::find_by_forge_ref(conn, &format!("{rig_id}!{number}"), BeadType::MergeRequest)?
+    else {
+        return Ok(());
+    };
+    let Some(task_id) = mr.parent_id else {
+        return Ok(());
+    };
+    let task = store::get_bead(conn, &task_id)?;
+    let mut approvals = task.metadata["approvals"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    match commit.filter(|c| crate::gitgate::is_sha(c)) {
+        Some(sha) => approvals.insert(login.to_string(), json!(sha)),
+        None => approvals.remove(login),
+    };
+    store::annotate(conn, &task_id, "approvals", &json!(approvals), None, now)?;
+    Ok(())
+}
+
 /// A counter, not a time: two nudges in one clock tick are still two.
 pub fn bump_nudge(
     conn: &rusqlite::Connection,

@@ -18,18 +18,23 @@ impl Refinery {
         &self,
         cx: &Context,
         report: Option<&Report>,
-        review: Option<&ai_review::AiVerdict>,
+        review: &ai_review::ReviewNote<'_>,
     ) -> Result<Step, RefineryError> {
         let gates = report.map(|r| r.gates.as_slice()).unwrap_or_default();
         let body = comments::pull_request_body(&cx.task, &cx.mr, cx.issue, gates, review);
         let pr = self.open_pull_request(cx, &body).await?;
+        // A report here is the verified one: its head is where the mirror has the branch.
         let sha = report.map_or(pr.head_sha.as_str(), |r| r.head_sha.as_str());
         let status = CommitStatus {
             context: "gastown/refinery".into(),
             state: CheckState::Success,
-            description: match gates.len() {
-                0 => "No quality gates in .gastown.yaml; ready for review".into(),
-                n => format!("{n} quality gates passed on the rebased branch"),
+            description: match (gates.len(), review.needs_a_person()) {
+                (_, true) => {
+                    "Quality gates passed; too big for the AI review: a person must review it"
+                        .into()
+                }
+                (0, false) => "No quality gates in .gastown.yaml; ready for review".into(),
+                (n, false) => format!("{n} quality gates passed on the rebased branch"),
             },
             target_url: None,
         };
@@ -41,9 +46,20 @@ impl Refinery {
             self.clock.now_ms(),
         );
         let url = pr.url.clone();
+        let head = sha.to_string();
+        // Every head the PR is put up for review at, in order: an approval whose commit
+        // is unknown (GitLab's) counts only while there has been just one.
+        let mut heads: Vec<serde_json::Value> = cx.task.metadata["review_heads"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if heads.last().and_then(|h| h.as_str()) != Some(head.as_str()) {
+            heads.push(json!(head));
+        }
         self.store
             .write(move |c| {
                 let forge_ref = format!("{rig_id}!{}", pr.number);
+                store::annotate(c, &mr_id, "review_head", &json!(head), None, now)?;
                 let mr = store::annotate(
                     c,
                     &mr_id,
@@ -56,6 +72,7 @@ impl Refinery {
                 walk(c, &mr, BeadStatus::Review, "refinery", &payload, now)?;
                 // Look at the PR once now: it may be approved already (a rework).
                 follow::bump_nudge(c, &mr, now)?;
+                store::annotate(c, &task_id, "review_heads", &json!(heads), None, now)?;
                 let task =
                     store::annotate(c, &task_id, "pull_request", &json!(pr.number), None, now)?;
                 crate::actions::queue_bead_update(c, &task, now)?;

@@ -23,7 +23,7 @@ pub mod follow;
 pub mod gates;
 pub mod in_town;
 mod land;
-mod review;
+pub mod review;
 pub mod rework;
 
 use std::collections::HashMap;
@@ -91,6 +91,16 @@ pub struct Refinery {
     review: Option<ai_review::ReviewModel>,
     parked: Arc<Mutex<HashMap<String, Instant>>>,
     looked: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+/// What the mirror says of a run's report.
+enum Checked {
+    /// It matches: the report with its commits as the mirror has them.
+    Trusted(Report),
+    /// It matches, but the target moved on since: test again.
+    TargetMoved(String),
+    /// It does not match (why): nothing of it is used.
+    Untrusted(String),
 }
 
 /// Everything one look at a merge request needs, read once.
@@ -283,7 +293,7 @@ impl Refinery {
                     == MergeStrategy::Pr
             {
                 // Nothing to run: the forge shows whether the branch still merges.
-                return self.land_pr(cx, None, None).await;
+                return self.land_pr(cx, None, &ai_review::ReviewNote::Off).await;
             }
             tracing::warn!(
                 "this bot has no runner (runner.kind: none), so it cannot rebase or run \
@@ -348,8 +358,16 @@ impl Refinery {
         }
     }
 
-    /// Act on a run's report: send the work back, or land it.
+    /// Act on a run's report: check it against the mirror, then send the work back
+    /// or land it.
     async fn judge(&self, cx: &Context, report: &Report) -> Result<Step, RefineryError> {
+        // The report comes from inside the town: its commits are used only once the
+        // bot's own mirror confirms them, and from then on as the mirror has them.
+        let report = &match self.verify(cx, report).await? {
+            Checked::Trusted(tested) => tested,
+            Checked::TargetMoved(why) => return self.test_again(cx, why).await,
+            Checked::Untrusted(why) => return self.untrusted(cx, report, &why).await,
+        };
         let asked: Vec<GateSpec> =
             serde_json::from_value::<Assignment>(cx.mr.metadata["assignment"].clone())
                 .map(|a| a.gates)
@@ -374,10 +392,14 @@ impl Refinery {
                 self.send_back(cx, &reason, &details, "refinery").await
             }
             Verdict::Passed => {
-                let review = match &self.review {
+                let reviewed = match &self.review {
                     None => None,
-                    Some(model) => match self.ai_review(cx, report, model).await? {
-                        ai_review::Reviewed::Approved(v) => Some(v),
+                    Some(model) => Some(self.ai_review(cx, report, model).await?),
+                };
+                let review = match &reviewed {
+                    None => ai_review::ReviewNote::Off,
+                    Some(reviewed) => match reviewed {
+                        ai_review::Reviewed::Approved(v) => ai_review::ReviewNote::Approved(v),
                         ai_review::Reviewed::Rejected(v) => {
                             let reason = format!(
                                 "the AI review rejected it: {}",
@@ -388,6 +410,12 @@ impl Refinery {
                                 .await;
                         }
                         ai_review::Reviewed::Failed => return Ok(Step::Parked),
+                        ai_review::Reviewed::TooBig { bytes, max } => {
+                            ai_review::ReviewNote::TooBig {
+                                bytes: *bytes,
+                                max: *max,
+                            }
+                        }
                     },
                 };
                 match cx
@@ -395,11 +423,133 @@ impl Refinery {
                     .merge_strategy
                     .unwrap_or(self.config.refinery.merge_strategy)
                 {
-                    MergeStrategy::Pr => self.land_pr(cx, Some(report), review.as_ref()).await,
+                    MergeStrategy::Pr => self.land_pr(cx, Some(report), &review).await,
+                    // A change the model could not review waits for a person on a PR,
+                    // and a task that has a PR for that reason keeps landing through it.
+                    MergeStrategy::Direct
+                        if review.needs_a_person() || cx.task.metadata["pull_request"].is_u64() =>
+                    {
+                        self.land_pr(cx, Some(report), &review).await
+                    }
                     MergeStrategy::Direct => self.land_direct(cx, report).await,
                 }
             }
         }
+    }
+
+    /// Check a run's report against the bot's mirror of the forge: `head_sha` must be
+    /// where the task's branch is (the run pushed it through the git gateway), and
+    /// `base_sha` the target's head, which the head must be built on. A `base_sha`
+    /// that is only behind the target is a target that moved during the run.
+    async fn verify(&self, cx: &Context, report: &Report) -> Result<Checked, RefineryError> {
+        let branch = cx.mr.metadata["branch"].as_str().unwrap_or_default();
+        let rig = cx.rig_target();
+        let heads = self
+            .gateway
+            .branch_heads(&rig, &[branch, cx.target.as_str()])
+            .await?;
+        let (Some(head), Some(target_head)) = (heads[0].clone(), heads[1].clone()) else {
+            return Ok(Checked::Untrusted(format!(
+                "the mirror has no {} branch",
+                if heads[0].is_none() {
+                    branch
+                } else {
+                    cx.target.as_str()
+                }
+            )));
+        };
+        if report.head_sha != head {
+            return Ok(Checked::Untrusted(format!(
+                "it says the branch {branch} is at {:?}, but the bot's mirror has it at {head}",
+                report.head_sha
+            )));
+        }
+        let trusted = Report {
+            base_sha: target_head.clone(),
+            head_sha: head.clone(),
+            ..report.clone()
+        };
+        if report.conflict.is_some() {
+            // It goes back for rework; there is no tested commit to check further.
+            return Ok(Checked::Trusted(trusted));
+        }
+        if report.base_sha != target_head {
+            if self
+                .gateway
+                .is_ancestor(&rig, &report.base_sha, &target_head)
+                .await?
+            {
+                return Ok(Checked::TargetMoved(format!(
+                    "{} moved from {} to {target_head} during the run; rebasing and testing again",
+                    cx.target, report.base_sha
+                )));
+            }
+            return Ok(Checked::Untrusted(format!(
+                "it says it rebased onto {:?}, which is not on {} (at {target_head} in the bot's mirror)",
+                report.base_sha, cx.target
+            )));
+        }
+        if !self.gateway.is_ancestor(&rig, &target_head, &head).await? {
+            return Ok(Checked::Untrusted(format!(
+                "the branch {branch} at {head} is not built on {} at {target_head}",
+                cx.target
+            )));
+        }
+        Ok(Checked::Trusted(trusted))
+    }
+
+    /// A report the mirror contradicts: nothing of it is used. It is logged with both
+    /// values and noted on the merge request; the first such report runs the merge
+    /// request again (a branch can move under a run), a second one gives up and
+    /// escalates to people: the task fails, and its issue says why.
+    async fn untrusted(
+        &self,
+        cx: &Context,
+        report: &Report,
+        why: &str,
+    ) -> Result<Step, RefineryError> {
+        let count = cx.mr.metadata["untrusted_reports"].as_u64().unwrap_or(0) + 1;
+        tracing::warn!(
+            reported_head = %report.head_sha,
+            reported_base = %report.base_sha,
+            count,
+            "the refinery's report does not match the bot's mirror, so it is not trusted: {why}"
+        );
+        let (id, now) = (cx.mr.id.clone(), self.clock.now_ms());
+        let payload = json!({
+            "why": why,
+            "reported": { "head_sha": report.head_sha, "base_sha": report.base_sha },
+            "count": count,
+        });
+        self.store
+            .write(move |c| {
+                store::note(c, &id, "report_untrusted", "refinery", &payload, now)?;
+                store::annotate(c, &id, "untrusted_reports", &json!(count), None, now).map(|_| ())
+            })
+            .await?;
+        if count < 2 {
+            return self
+                .test_again(
+                    cx,
+                    format!("the refinery's report was not trusted ({why}); running it again"),
+                )
+                .await;
+        }
+        let (id, now, why) = (cx.mr.id.clone(), self.clock.now_ms(), why.to_string());
+        self.store
+            .write(move |c| {
+                let problem = rework::Problem {
+                    reason: "the refinery's report did not match the bot's mirror",
+                    details: &why,
+                    actor: "refinery",
+                };
+                // No rework: the run, not the polecat's work, is what went wrong.
+                let body = |who: &[String], m: &str| comments::report_untrusted(who, &why, m);
+                rework::give_up(c, &id, &problem, body, now)
+            })
+            .await?;
+        self.actions_notify.notify_one();
+        Ok(Step::Moved)
     }
 
     /// The target moved since the gates ran: back to open, to rebase and test again

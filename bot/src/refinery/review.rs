@@ -5,6 +5,13 @@
 //!
 //! Feedback is handled once: the ids of the reviews and comments a rework was made
 //! from are kept on the task, so the same review never sends the work back twice.
+//!
+//! An approval counts only for the commit it was given on: when a rework or a new
+//! rebase moves the PR's head, the refinery waits for a new approval of the new head
+//! and the issue's status comment says so. GitHub reviews carry their `commit_id`;
+//! GitLab approvals do not, so the bot keeps the MR's head at approval time from the
+//! `approval` webhook ([`super::follow::record_approval`]); an approval it has no
+//! record of counts only while the MR has only ever had one tested head.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,25 +34,34 @@ pub enum Next {
     Wait(String),
 }
 
+/// One writer's latest decisive review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Given {
+    pub id: String,
+    pub state: ReviewState,
+    pub body: String,
+    /// The commit it was given on, when known.
+    pub commit: Option<String>,
+}
+
 /// The feedback on a PR, as the refinery weighs it: only people who may write count.
 #[derive(Debug, Clone, Default)]
 pub struct Feedback {
-    /// Latest decisive review state per writer, with its id and body.
-    pub reviews: BTreeMap<String, (String, ReviewState, String)>,
+    /// Latest decisive review per writer.
+    pub reviews: BTreeMap<String, Given>,
     /// Diff comments by writers not handled yet: (id, author, where, body).
     pub comments: Vec<(String, String, String, String)>,
     /// Required checks that are not green: name and state.
     pub waiting_checks: Vec<(String, &'static str)>,
 }
 
-/// Decide the next step from the feedback. `handled` holds feedback ids already acted on.
-pub fn decide(f: &Feedback, handled: &BTreeSet<String>, auto_merge: bool) -> Next {
+/// Decide the next step from the feedback on the PR whose tested head is `head`.
+/// `handled` holds feedback ids already acted on.
+pub fn decide(f: &Feedback, handled: &BTreeSet<String>, auto_merge: bool, head: &str) -> Next {
     let asked: Vec<_> = f
         .reviews
         .iter()
-        .filter(|(_, (id, state, _))| {
-            *state == ReviewState::ChangesRequested && !handled.contains(id)
-        })
+        .filter(|(_, g)| g.state == ReviewState::ChangesRequested && !handled.contains(&g.id))
         .collect();
     let comments: Vec<_> = f
         .comments
@@ -59,9 +75,10 @@ pub fn decide(f: &Feedback, handled: &BTreeSet<String>, auto_merge: bool) -> Nex
             .chain(comments.iter().map(|(_, u, _, _)| u.as_str()))
             .collect();
         let mut details = String::new();
-        for (user, (_, _, body)) in &asked {
+        for (user, g) in &asked {
             details.push_str(&format!(
-                "Review by {user} (changes requested):\n{body}\n\n"
+                "Review by {user} (changes requested):\n{}\n\n",
+                g.body
             ));
         }
         for (_, user, at, body) in &comments {
@@ -69,7 +86,7 @@ pub fn decide(f: &Feedback, handled: &BTreeSet<String>, auto_merge: bool) -> Nex
         }
         let handled = asked
             .iter()
-            .map(|(_, (id, ..))| id.clone())
+            .map(|(_, g)| g.id.clone())
             .chain(comments.iter().map(|(id, ..)| id.clone()))
             .collect();
         return Next::Rework {
@@ -81,12 +98,24 @@ pub fn decide(f: &Feedback, handled: &BTreeSet<String>, auto_merge: bool) -> Nex
             handled,
         };
     }
-    let approved = f
+    let approvals: Vec<(&String, &Given)> = f
         .reviews
-        .values()
-        .any(|(_, state, _)| *state == ReviewState::Approved);
-    if !approved {
-        return Next::Wait("an approving review".into());
+        .iter()
+        .filter(|(_, g)| g.state == ReviewState::Approved)
+        .collect();
+    if !approvals
+        .iter()
+        .any(|(_, g)| g.commit.as_deref() == Some(head))
+    {
+        if approvals.is_empty() {
+            return Next::Wait("an approving review".into());
+        }
+        let who: Vec<&str> = approvals.iter().map(|(u, _)| u.as_str()).collect();
+        return Next::Wait(format!(
+            "a new approval: {} approved an earlier commit, and the branch is now at `{}`",
+            who.join(", "),
+            head.get(..12).unwrap_or(head)
+        ));
     }
     if let Some((name, state)) = f.waiting_checks.first() {
         return Next::Wait(format!("required check `{name}` ({state})"));
@@ -95,6 +124,16 @@ pub fn decide(f: &Feedback, handled: &BTreeSet<String>, auto_merge: bool) -> Nex
         return Next::Wait("a person to merge it (auto_merge is off)".into());
     }
     Next::Merge
+}
+
+/// The head the PR is in review at: the commit the refinery's verified report tested
+/// (a PR opened without a run: the head it was opened at).
+fn tested_head(cx: &Context) -> String {
+    cx.mr.metadata["report"]["head_sha"]
+        .as_str()
+        .or_else(|| cx.mr.metadata["review_head"].as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 impl Refinery {
@@ -113,7 +152,7 @@ impl Refinery {
                     .collect()
             })
             .unwrap_or_default();
-        let next = decide(&feedback, &handled, cx.config.auto_merge);
+        let next = decide(&feedback, &handled, cx.config.auto_merge, &tested_head(cx));
         tracing::info!(pull_request = number, next = ?next, "following the pull request");
         let (mr_id, now) = (cx.mr.id.clone(), self.clock.now_ms());
         self.store
@@ -145,6 +184,13 @@ impl Refinery {
     async fn feedback(&self, cx: &Context, number: u64) -> Result<Feedback, RefineryError> {
         let mut f = Feedback::default();
         let mut writers: BTreeMap<String, bool> = BTreeMap::new();
+        // Where approvals without a commit id were given: the bot's record of the
+        // approval webhooks; else, while the PR has only had one tested head, that one.
+        let recorded = &cx.task.metadata["approvals"];
+        let heads = cx.task.metadata["review_heads"]
+            .as_array()
+            .map_or(0, Vec::len);
+        let head = tested_head(cx);
         for r in cx.forge.reviews(&cx.repo, number).await? {
             if !self.may_write(cx, &r.author, &mut writers).await? {
                 continue;
@@ -155,9 +201,18 @@ impl Refinery {
                     f.reviews.remove(&r.author);
                 }
                 state => {
+                    let commit = r
+                        .commit_sha
+                        .or_else(|| recorded[&r.author].as_str().map(String::from))
+                        .or_else(|| (heads <= 1 && !head.is_empty()).then(|| head.clone()));
                     f.reviews.insert(
                         r.author.clone(),
-                        (format!("review:{}", r.id), state, r.body),
+                        Given {
+                            id: format!("review:{}", r.id),
+                            state,
+                            body: r.body,
+                            commit,
+                        },
                     );
                 }
             }
@@ -176,11 +231,7 @@ impl Refinery {
         }
         let required = cx.forge.required_checks(&cx.repo, &cx.target).await?;
         if !required.is_empty() {
-            let sha = cx.mr.metadata["report"]["head_sha"]
-                .as_str()
-                .map(String::from)
-                .unwrap_or_default();
-            let checks = cx.forge.checks(&cx.repo, &sha).await?;
+            let checks = cx.forge.checks(&cx.repo, &tested_head(cx)).await?;
             for name in required {
                 let state = checks
                     .iter()
@@ -282,8 +333,15 @@ impl Refinery {
 mod tests {
     use super::*;
 
-    fn review(id: &str, state: ReviewState, body: &str) -> (String, ReviewState, String) {
-        (id.into(), state, body.into())
+    const HEAD: &str = "2222222222222222222222222222222222222222";
+
+    fn review(id: &str, state: ReviewState, body: &str) -> Given {
+        Given {
+            id: id.into(),
+            state,
+            body: body.into(),
+            commit: Some(HEAD.into()),
+        }
     }
 
     #[test]
@@ -301,7 +359,7 @@ mod tests {
             reason,
             details,
             handled,
-        } = decide(&f, &BTreeSet::new(), true)
+        } = decide(&f, &BTreeSet::new(), true, HEAD)
         else {
             panic!("changes requested must go back");
         };
@@ -309,7 +367,7 @@ mod tests {
         assert!(details.contains("Say hello, world."));
         let handled: BTreeSet<String> = handled.into_iter().collect();
         assert_eq!(
-            decide(&f, &handled, true),
+            decide(&f, &handled, true, HEAD),
             Next::Wait("an approving review".into())
         );
     }
@@ -321,13 +379,40 @@ mod tests {
             .insert("mara".into(), review("review:8", ReviewState::Approved, ""));
         f.waiting_checks.push(("ci/test".into(), "pending"));
         assert_eq!(
-            decide(&f, &BTreeSet::new(), true),
+            decide(&f, &BTreeSet::new(), true, HEAD),
             Next::Wait("required check `ci/test` (pending)".into())
         );
         f.waiting_checks.clear();
-        assert_eq!(decide(&f, &BTreeSet::new(), true), Next::Merge);
+        assert_eq!(decide(&f, &BTreeSet::new(), true, HEAD), Next::Merge);
         assert!(
-            matches!(decide(&f, &BTreeSet::new(), false), Next::Wait(w) if w.contains("auto_merge is off"))
+            matches!(decide(&f, &BTreeSet::new(), false, HEAD), Next::Wait(w) if w.contains("auto_merge is off"))
         );
+    }
+
+    #[test]
+    fn an_approval_counts_only_for_the_commit_it_was_given_on() {
+        let mut f = Feedback::default();
+        let mut old = review("review:9", ReviewState::Approved, "");
+        old.commit = Some("1111111111111111111111111111111111111111".into());
+        f.reviews.insert("mara".into(), old.clone());
+        assert_eq!(
+            decide(&f, &BTreeSet::new(), true, HEAD),
+            Next::Wait(
+                "a new approval: mara approved an earlier commit, and the branch is now at \
+                 `222222222222`"
+                    .into()
+            )
+        );
+        // Not knowing where an approval was given is not knowing it was this head.
+        old.commit = None;
+        f.reviews.insert("mara".into(), old);
+        assert!(
+            matches!(decide(&f, &BTreeSet::new(), true, HEAD), Next::Wait(w) if w.starts_with("a new approval"))
+        );
+        f.reviews.insert(
+            "mara".into(),
+            review("review:10", ReviewState::Approved, ""),
+        );
+        assert_eq!(decide(&f, &BTreeSet::new(), true, HEAD), Next::Merge);
     }
 }

@@ -143,6 +143,51 @@ pub fn send_back(
     Ok(SentBack::Rework(Box::new(rework)))
 }
 
+/// Give up on a merge request without a rework, because what went wrong is not the
+/// polecat's work (the refinery's run could not be trusted): the merge request closes
+/// as rejected, the task fails, and its issue asks people (`body` writes the comment
+/// from the mentions and the marker). One transaction, like [`send_back`].
+pub fn give_up(
+    conn: &Connection,
+    mr_id: &str,
+    problem: &Problem<'_>,
+    body: impl Fn(&[String], &str) -> String,
+    now: Millis,
+) -> Result<SentBack, StoreError> {
+    let mr = store::get_bead(conn, mr_id)?;
+    if matches!(mr.status, BeadStatus::Closed | BeadStatus::Failed) {
+        return Ok(SentBack::AlreadySettled);
+    }
+    let task = store::get_bead(conn, mr.parent_id.as_deref().unwrap_or_default())?;
+    let payload = json!({ "reason": problem.reason, "details": problem.details });
+    store::transition(
+        conn,
+        &mr.id,
+        BeadStatus::Closed,
+        Some(CloseReason::Rejected),
+        problem.actor,
+        &payload,
+        now,
+    )?;
+    let task = move_task(conn, &task, BeadStatus::Failed, problem, now)?;
+    if let Some(number) = crate::actions::issue_number(&task) {
+        let rig = task.rig_id.clone().unwrap_or_default();
+        let key = format!("{}:gave-up:{}", task.id, mr.id);
+        let mentions = vec![task.created_by.clone()];
+        queue_comment(
+            conn,
+            &on(&rig, &task.id, number),
+            "escalation",
+            &key,
+            |marker: &str| body(&mentions, marker),
+            now,
+        )?;
+    }
+    tracing::warn!(bead = %task.id, merge_request = %mr.id, reason = problem.reason,
+        "the refinery gave up on this work: escalated to people");
+    Ok(SentBack::Escalated)
+}
+
 fn move_task(
     conn: &Connection,
     task: &Bead,
