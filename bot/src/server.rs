@@ -107,12 +107,7 @@ impl App {
 
     /// The git endpoint agents clone from and push to (mirrors under `data_dir`).
     pub fn git_gateway(&self) -> Arc<crate::gitgate::GitGateway> {
-        crate::town_git::gateway(
-            self.config.data_dir.clone(),
-            &self.store,
-            &self.forges,
-            &self.clock,
-        )
+        crate::town_git::gateway(&self.config, &self.store, &self.forges, &self.clock)
     }
 
     /// Act on these forges (permission checks, comments, catch-up).
