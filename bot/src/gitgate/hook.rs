@@ -87,7 +87,7 @@ for spec in $specs; do
     if [ -n "$files" ]; then
         echo "gastown: refusing $ref: its commits change protected files:" >&2
         printf '%s\n' "$files" | sort -u | head -n 20 | sed 's/^/gastown:   /' >&2
-        echo "gastown: CI configuration (.github/workflows, .github/actions, .gitlab-ci.yml) and gastown's settings (.gastown.yaml, .gastown/) change through an agent only where .gastown.yaml on $GT_PROTECTED_BASE lists them under allow_protected_changes. Leave them as they are on $GT_PROTECTED_BASE and push again." >&2
+        echo "gastown: CI configuration (.github/workflows, .github/actions, .gitlab-ci.yml) and gastown's settings (.gastown.yaml, .gastown/) change through an agent only where .gastown.yaml on $GT_PROTECTED_CONFIG lists them under allow_protected_changes. Leave them as they are on $GT_PROTECTED_BASE and push again." >&2
         refused=1
     fi
 done

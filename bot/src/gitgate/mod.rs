@@ -354,7 +354,7 @@ impl GitGateway {
         {
             self.sync_locked(rig, &dir, &mut state).await?;
         }
-        protected::changed(&rig.rig_id, &dir, target, head).await
+        protected::changed(&rig.rig_id, &dir, target, &self.config.base_branch, head).await
     }
 
     /// The protected-file rule for a push to `rig`, as the hook's environment: the
@@ -373,7 +373,7 @@ impl GitGateway {
                 (base.clone(), Vec::new())
             }
         };
-        protected::hook_env(&target, &allow)
+        protected::hook_env(&target, base, &allow)
     }
 
     /// `.gastown.yaml` on `branch` of the mirror: the defaults when there is none.

@@ -36,20 +36,24 @@ pub fn pathspecs(allow: &[String]) -> Vec<String> {
 }
 
 /// `protected_changes NEW`: print every path matching the pathspecs in
-/// `$GT_PROTECTED` (one per line) that the commits of `NEW` not on the branch
-/// `$GT_PROTECTED_BASE` change: the net change since their merge base and each
-/// commit's own change (so a change made and reverted on the branch still counts).
-/// Renames count as a deletion and an addition. Without a base (no such branch, no
-/// common history) every commit of `NEW` counts. Needs `set -f` (pathspecs are not
-/// for the shell to glob).
+/// `$GT_PROTECTED` (one per line) that the commits of `NEW` not on the target branch
+/// `$GT_PROTECTED_BASE` (or, while that does not exist, the base branch
+/// `$GT_PROTECTED_CONFIG` the work started from) change: the net change since their
+/// merge base and each commit's own change (so a change made and reverted on the
+/// branch still counts). Renames count as a deletion and an addition. Without either
+/// branch (or common history) every commit of `NEW` counts. Needs `set -f` (pathspecs
+/// are not for the shell to glob).
 pub(super) const PROTECTED_CHANGES_FN: &str = r#"
 protected_changes() {
     pc_new="$1"
     pc_base=""
-    if [ -n "$GT_PROTECTED_BASE" ] \
-        && git rev-parse --verify --quiet "refs/heads/$GT_PROTECTED_BASE^{commit}" >/dev/null; then
-        pc_base="refs/heads/$GT_PROTECTED_BASE"
-    fi
+    for pc_branch in "$GT_PROTECTED_BASE" "$GT_PROTECTED_CONFIG"; do
+        if [ -n "$pc_branch" ] \
+            && git rev-parse --verify --quiet "refs/heads/$pc_branch^{commit}" >/dev/null; then
+            pc_base="refs/heads/$pc_branch"
+            break
+        fi
+    done
     pc_from=""
     if [ -n "$pc_base" ]; then
         pc_from=$(git merge-base "$pc_base" "$pc_new" 2>/dev/null) || pc_from=""
@@ -75,25 +79,27 @@ protected_changes() {
 }
 "#;
 
-/// The hook's environment for the rule: the target branch to compare with and the
-/// pathspecs of what may not change.
-pub(super) fn hook_env(target: &str, allow: &[String]) -> Vec<(String, String)> {
+/// The hook's environment for the rule: the target branch to compare with, the base
+/// branch whose `.gastown.yaml` set the rule, and the pathspecs of what may not change.
+pub(super) fn hook_env(target: &str, base: &str, allow: &[String]) -> Vec<(String, String)> {
     vec![
         ("GT_PROTECTED_BASE".to_owned(), target.to_owned()),
+        ("GT_PROTECTED_CONFIG".to_owned(), base.to_owned()),
         ("GT_PROTECTED".to_owned(), pathspecs(allow).join("\n")),
     ]
 }
 
-/// The protected files the commits of `head` not on `target` change, sorted, in the
-/// mirror at `dir`, with nothing allowed (what the refinery lands by).
+/// The protected files the commits of `head` not on `target` (else `base`) change,
+/// sorted, in the mirror at `dir`, with nothing allowed (what the refinery lands by).
 pub(super) async fn changed(
     rig: &str,
     dir: &Path,
     target: &str,
+    base: &str,
     head: &str,
 ) -> Result<Vec<String>, GateError> {
     let script = format!("set -f\n{PROTECTED_CHANGES_FN}\nprotected_changes \"$1\"\n");
-    let env = hook_env(target, &[]);
+    let env = hook_env(target, base, &[]);
     let out = mirror::git_sh(rig, "protected-changes", dir, &script, &[head], &env).await?;
     let mut files: Vec<String> = out
         .lines()
@@ -144,7 +150,7 @@ mod tests {
     }
 
     async fn changed_on(dir: &Path, head: &str) -> Vec<String> {
-        changed("r", dir, "main", head).await.unwrap()
+        changed("r", dir, "main", "main", head).await.unwrap()
     }
 
     #[tokio::test]
@@ -192,6 +198,11 @@ mod tests {
                 (".github/actions/setup/action.yml", "x\n"),
                 (".gastownx/ok", "x\n"),
             ],
+        );
+        // A target that does not exist yet: compared with the base branch.
+        assert_eq!(
+            changed("r", dir, "release", "main", &ci).await.unwrap(),
+            [".github/workflows/ci.yml"]
         );
         assert_eq!(
             changed_on(dir, &moved).await,
