@@ -630,7 +630,20 @@ fn set_pointer(root: &mut Value, pointer: &str, v: Value) {
 fn schema_problems<'a>(value: &Value, origin: &dyn Fn(&str) -> Origin<'a>) -> Vec<String> {
     schema_violations(SCHEMA, value)
         .into_iter()
-        .map(|v| format!("{}: field `{}`: {}", origin(&v.pointer), v.field, v.message))
+        .map(|v| {
+            let message = match v.pointer.as_str() {
+                "/refinery/merge_strategy"
+                    if value.pointer(&v.pointer) == Some(&json!("direct")) =>
+                {
+                    "`direct` cannot be the town's default: landing without review is \
+                     each repository's own choice, made with `merge_strategy: direct` in \
+                     its .gastown.yaml. Here only `pr` is accepted."
+                        .to_string()
+                }
+                _ => v.message,
+            };
+            format!("{}: field `{}`: {message}", origin(&v.pointer), v.field)
+        })
         .collect()
 }
 

@@ -156,3 +156,30 @@ fn an_unknown_polecat_runtime_is_named_with_the_known_ones() {
     );
     assert!(c.runtime("claude").is_some(), "built-ins stay available");
 }
+
+#[test]
+fn direct_landing_is_never_the_towns_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "listen: 127.0.0.1:9000\nrefinery:\n  merge_strategy: direct\n",
+    );
+    let text = Config::load(Some(&path), &env_of(&[]))
+        .unwrap_err()
+        .to_string();
+    let file = path.display().to_string();
+    assert!(
+        text.contains(&format!("{file}:3: field `refinery.merge_strategy`"))
+            && text.contains("`merge_strategy: direct` in its .gastown.yaml"),
+        "{text}"
+    );
+    let text = Config::load(None, &env_of(&[("GT_REFINERY_MERGE_STRATEGY", "direct")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("environment variable GT_REFINERY_MERGE_STRATEGY: field `refinery.merge_strategy`: `direct` cannot be the town's default"),
+        "{text}"
+    );
+    let ok = write(&dir, "refinery:\n  merge_strategy: pr\n");
+    assert!(Config::load(Some(&ok), &env_of(&[])).is_ok());
+}
