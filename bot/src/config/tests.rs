@@ -183,3 +183,37 @@ fn direct_landing_is_never_the_towns_default() {
     let ok = write(&dir, "refinery:\n  merge_strategy: pr\n");
     assert!(Config::load(Some(&ok), &env_of(&[])).is_ok());
 }
+
+#[test]
+fn an_app_or_a_group_webhook_needs_the_rigs_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "listen: 127.0.0.1:9000\ngithub:\n  app_id: 42\n");
+    let text = Config::load(Some(&path), &env_of(&[]))
+        .unwrap_err()
+        .to_string();
+    let file = path.display().to_string();
+    assert!(
+        text.contains(&format!(
+            "{file}:3: field `github.app_id`: a GitHub App needs `rigs`"
+        )),
+        "{text}"
+    );
+    let text = Config::load(None, &env_of(&[("GT_GITLAB_GROUP_WEBHOOK", "true")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("environment variable GT_GITLAB_GROUP_WEBHOOK: field `gitlab.group_webhook`: a group webhook needs `rigs`"),
+        "{text}"
+    );
+    // Listed, both are fine.
+    let listed = Config::load(
+        Some(&path),
+        &env_of(&[
+            ("GT_GITLAB_GROUP_WEBHOOK", "yes"),
+            ("GT_RIGS", "github:octo/hello,gitlab:grp/app"),
+        ]),
+    )
+    .unwrap();
+    assert!(listed.gitlab.group_webhook);
+    assert_eq!(listed.rigs.unwrap().len(), 2);
+}
