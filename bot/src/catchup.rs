@@ -29,7 +29,10 @@ pub async fn catch_up(app: &App) -> Result<CatchUpReport, StoreError> {
     let rigs = app.store.read(store::list_rigs).await?;
     for rig in rigs {
         let Some(forge) = app.forges.for_rig(&rig) else {
-            tracing::debug!(rig = %rig.id, "no forge client for this rig; not caught up");
+            let why = crate::forges::no_client_reason(&app.config, rig.forge_kind(), &rig.host);
+            tracing::warn!(rig = %rig.id, host = %rig.host,
+                "{why}: nothing slings in this rig and catch-up cannot read it");
+            report.errors.push(format!("{}: {why}", rig.id));
             continue;
         };
         report.rigs += 1;

@@ -55,7 +55,9 @@ pub enum Command {
     },
     /// Inside the town: tell the town this agent is alive.
     Heartbeat,
-    /// Inside the town: a progress note on the hooked bead, and its state.
+    /// The town at a glance: each rig and whether the bot can act on its forge (if not,
+    /// why nothing slings there), beads and deliveries by status. Inside the town (with
+    /// GT_TOKEN set) or with a message: a progress note on the agent's hooked bead.
     Status { message: Option<String> },
     /// Inside the town: the branch is pushed and the work is finished.
     Done { summary: Option<String> },
@@ -411,4 +413,80 @@ pub async fn run_beads(config: &Config, cmd: BeadsCommand) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+/// `gt status` outside the town: a short summary from the database. Whether a rig has
+/// a forge client is decided as `gt serve` decides it, from this configuration and
+/// environment (run it with the server's).
+pub async fn run_status(config: &Config) -> anyhow::Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    let text = town_summary(config, &open_store(config)?, &env).await?;
+    print!("{text}");
+    Ok(())
+}
+
+/// The text of `gt status`.
+pub async fn town_summary(
+    config: &Config,
+    store: &Store,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let (rigs, beads, inbox, unchecked) = store
+        .read(|c| {
+            let counts = |sql: &str| -> store::Result<Vec<(String, i64)>> {
+                let mut stmt = c.prepare(sql)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            };
+            Ok((
+                store::list_rigs(c)?,
+                counts("SELECT status, count(*) FROM beads GROUP BY status ORDER BY status")?,
+                counts("SELECT status, count(*) FROM inbox GROUP BY status ORDER BY status")?,
+                // Slings the worker could not check (see worker::apply_issue).
+                counts(
+                    "SELECT repo, count(*) FROM inbox WHERE status = 'ignored'
+                     AND last_error LIKE '%was not acted on, because nobody can check%'
+                     GROUP BY repo",
+                )?,
+            ))
+        })
+        .await?;
+    let list = |counts: &[(String, i64)]| {
+        if counts.is_empty() {
+            return "none".to_string();
+        }
+        counts
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = String::new();
+    writeln!(out, "rigs")?;
+    if rigs.is_empty() {
+        writeln!(
+            out,
+            "  none yet: a repository joins when its first delivery arrives"
+        )?;
+    }
+    for rig in &rigs {
+        let forge = match crate::forges::missing_client(config, rig.forge_kind(), &rig.host, env) {
+            None => "forge client ok".to_string(),
+            Some(why) => format!("nothing slings here: {why}"),
+        };
+        writeln!(out, "  {:<40} town {:<12} {forge}", rig.id, rig.town_id)?;
+        if let Some((_, n)) = unchecked.iter().find(|(r, _)| *r == rig.id) {
+            writeln!(
+                out,
+                "  {:<40} {n} sling(s) not acted on: nobody could check the labeller may write",
+                ""
+            )?;
+        }
+    }
+    writeln!(out, "beads     {}", list(&beads))?;
+    writeln!(out, "inbox     {}", list(&inbox))?;
+    Ok(out)
 }

@@ -162,6 +162,36 @@ pub fn pull_request_body(
     )
 }
 
+/// Added to a pull/merge request whose work changes protected files (CI
+/// configuration, gastown's settings): it lands only when a person approves it.
+/// `direct_refused`: the repository chose `merge_strategy: direct`, which such work
+/// never gets. File names come from agent commits: each is shown as code, stripped of
+/// what could end it.
+pub fn protected_files_note(files: &[String], direct_refused: bool) -> String {
+    const SHOWN: usize = 20;
+    let mut listed: String = files
+        .iter()
+        .take(SHOWN)
+        .map(|f| format!("- `{}`\n", f.replace(['`', '\n', '\r'], "")))
+        .collect();
+    if files.len() > SHOWN {
+        listed.push_str(&format!("- and {} more\n", files.len() - SHOWN));
+    }
+    let direct = if direct_refused {
+        " `.gastown.yaml` chooses `merge_strategy: direct`, which never applies to such \
+         a change."
+    } else {
+        ""
+    };
+    format!(
+        "### Protected files\n\
+         This change touches files that decide what CI runs with this repository's \
+         secrets, or how Gastown works here:\n\n{listed}\n\
+         It lands only through this pull request, once a person with write access has \
+         reviewed and approved it.{direct}\n"
+    )
+}
+
 /// Said once per broken version of `.gastown.yaml`: nothing lands until it is fixed.
 pub fn repo_config_invalid(problems: &str, marker: &str) -> String {
     let listed: String = problems
@@ -364,6 +394,31 @@ mod tests {
         | slung by | @mara |
         | rig | `github:octo/hello` |
         | status | `open` |
+        ");
+    }
+
+    #[test]
+    fn protected_files_say_a_person_must_approve() {
+        let files = vec![
+            ".github/workflows/ci.yml".to_string(),
+            ".gastown.yaml`<b>".to_string(),
+        ];
+        insta::assert_snapshot!(protected_files_note(&files, true), @r"
+        ### Protected files
+        This change touches files that decide what CI runs with this repository's secrets, or how Gastown works here:
+
+        - `.github/workflows/ci.yml`
+        - `.gastown.yaml<b>`
+
+        It lands only through this pull request, once a person with write access has reviewed and approved it. `.gastown.yaml` chooses `merge_strategy: direct`, which never applies to such a change.
+        ");
+        insta::assert_snapshot!(protected_files_note(&files[..1], false), @r"
+        ### Protected files
+        This change touches files that decide what CI runs with this repository's secrets, or how Gastown works here:
+
+        - `.github/workflows/ci.yml`
+
+        It lands only through this pull request, once a person with write access has reviewed and approved it.
         ");
     }
 

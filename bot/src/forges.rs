@@ -7,10 +7,12 @@ use std::sync::{Arc, Mutex};
 use webhooks::ForgeKind;
 
 use crate::clock::{Millis, SharedClock};
+use crate::config::Config;
 use crate::forge::{Forge, ForgeResult, Permission, RepoPath};
 
-/// Forge clients by (kind, web host). A rig whose forge has no client here is served
-/// without forge calls: no permission checks, no comments (logged at start).
+/// Forge clients by (kind, web host). A rig whose forge has no client here gets no
+/// work: nobody can check that whoever labels its issues may write there, so nothing
+/// slings (see [`no_client_reason`]; said at start, in the log and by `gt status`).
 #[derive(Clone, Default)]
 pub struct Forges {
     clients: HashMap<(ForgeKind, String), Arc<dyn Forge>>,
@@ -72,5 +74,79 @@ impl Forges {
             .expect("cache")
             .insert(key, (p, now));
         Ok(p)
+    }
+}
+
+/// Whether `config` and the environment `env` give the bot credentials for `kind`
+/// (a token, or for GitHub an App): `gt serve` then builds a client for the configured
+/// host, and `gt status` says so.
+pub fn has_credentials(
+    config: &Config,
+    kind: ForgeKind,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> bool {
+    let set = |var: &str| env(var).is_some_and(|v| !v.trim().is_empty());
+    match kind {
+        ForgeKind::GitHub => config.github.app_id.is_some() || set(&config.github.token_env),
+        ForgeKind::GitLab => set(&config.gitlab.token_env),
+    }
+}
+
+/// Why a rig on `kind` at `host` has no forge client under `config` and `env`, or
+/// `None` when it has one.
+pub fn missing_client(
+    config: &Config,
+    kind: ForgeKind,
+    host: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let configured = match kind {
+        ForgeKind::GitHub => &config.github.host,
+        ForgeKind::GitLab => &config.gitlab.host,
+    };
+    (!host.eq_ignore_ascii_case(configured) || !has_credentials(config, kind, env))
+        .then(|| no_client_reason(config, kind, host))
+}
+
+/// Why the bot has no client for the forge `kind` at `host` under `config`: no
+/// credentials, or a host other than the one configured (a GitLab delivery whose
+/// `web_url` names another host, say). For the log, the inbox and `gt status`.
+pub fn no_client_reason(config: &Config, kind: ForgeKind, host: &str) -> String {
+    let (name, configured, credentials, host_key) = match kind {
+        ForgeKind::GitHub => (
+            "GitHub",
+            &config.github.host,
+            format!("{} (or github.app_id)", config.github.token_env),
+            "github.host",
+        ),
+        ForgeKind::GitLab => (
+            "GitLab",
+            &config.gitlab.host,
+            config.gitlab.token_env.clone(),
+            "gitlab.host",
+        ),
+    };
+    if host.eq_ignore_ascii_case(configured) {
+        format!("no {name} client for {host}: {credentials} is not set")
+    } else {
+        format!("no {name} client for {host}: the bot's {name} is {configured} ({host_key})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn why_a_host_has_no_client() {
+        let config = Config::load(None, &|_| None).unwrap();
+        assert_eq!(
+            no_client_reason(&config, ForgeKind::GitHub, "github.com"),
+            "no GitHub client for github.com: GT_GITHUB_TOKEN (or github.app_id) is not set"
+        );
+        assert_eq!(
+            no_client_reason(&config, ForgeKind::GitLab, "evil.example"),
+            "no GitLab client for evil.example: the bot's GitLab is gitlab.com (gitlab.host)"
+        );
     }
 }

@@ -30,7 +30,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Prime { json } => return bot::agent_cli::prime(json).await,
         Command::Heartbeat => return bot::agent_cli::heartbeat().await,
-        Command::Status { message } => return bot::agent_cli::status(message).await,
+        // Outside the town, without a message: the town summary (needs the config).
+        Command::Status { message }
+            if message.is_some() || std::env::var_os("GT_TOKEN").is_some() =>
+        {
+            return bot::agent_cli::status(message).await;
+        }
         Command::Done { summary } => return bot::agent_cli::done(summary).await,
         Command::Demo(args) => {
             init_logging(Some("warn"));
@@ -53,6 +58,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inbox(cmd) => bot::cli::run_inbox(&config, cmd).await,
         Command::Beads(cmd) => bot::cli::run_beads(&config, cmd).await,
         Command::Agents(cmd) => bot::cli::run_agents(&config, cmd).await,
+        Command::Status { .. } => bot::cli::run_status(&config).await,
         _ => unreachable!("agent-side commands are handled above"),
     }
 }

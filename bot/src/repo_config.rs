@@ -70,6 +70,11 @@ pub struct RepoConfig {
     pub polecat_cap: Option<usize>,
     #[serde(default)]
     pub labels: RepoLabels,
+    /// Protected files (CI configuration, gastown's settings) agents may change here,
+    /// as git glob pathspecs. Work that changes one still lands only through a pull
+    /// request a person approves.
+    #[serde(default)]
+    pub allow_protected_changes: Vec<String>,
 }
 
 fn default_rework() -> u32 {
@@ -88,6 +93,7 @@ impl Default for RepoConfig {
             max_rework_attempts: default_rework(),
             polecat_cap: None,
             labels: RepoLabels::default(),
+            allow_protected_changes: Vec::new(),
         }
     }
 }
@@ -187,5 +193,39 @@ mod tests {
         assert!(e.contains("top level must be a mapping"), "{e}");
         let e = parse("automerge: true\n", FILE).unwrap_err().to_string();
         assert!(e.contains("automerge"), "unknown fields are named: {e}");
+    }
+
+    #[test]
+    fn protected_changes_are_allowed_by_plain_path_globs_only() {
+        let c = parse(
+            "allow_protected_changes:\n  - .github/workflows/docs-*.yml\n  - .gastown/**\n",
+            FILE,
+        )
+        .unwrap();
+        assert_eq!(
+            c.allow_protected_changes,
+            [".github/workflows/docs-*.yml", ".gastown/**"]
+        );
+        // Pathspec magic, absolute paths, parent directories and blanks could widen
+        // the rule: each is named with its line.
+        let e = parse(
+            "merge_strategy: pr\nallow_protected_changes:\n  - \":(top)x\"\n  - /abs\n  - a/../b\n  - \"a b\"\n",
+            ".gastown.yaml@main",
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        for line in 3..=6 {
+            assert!(
+                text.contains(&format!(
+                    ".gastown.yaml@main:{line}: field `allow_protected_changes.{}`",
+                    line - 3
+                )),
+                "{text}"
+            );
+        }
+        let e = parse("allow_protected_changes: true\n", FILE)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":1: field `allow_protected_changes`"), "{e}");
     }
 }

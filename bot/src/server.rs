@@ -107,12 +107,7 @@ impl App {
 
     /// The git endpoint agents clone from and push to (mirrors under `data_dir`).
     pub fn git_gateway(&self) -> Arc<crate::gitgate::GitGateway> {
-        crate::town_git::gateway(
-            self.config.data_dir.clone(),
-            &self.store,
-            &self.forges,
-            &self.clock,
-        )
+        crate::town_git::gateway(&self.config, &self.store, &self.forges, &self.clock)
     }
 
     /// Act on these forges (permission checks, comments, catch-up).
@@ -188,8 +183,8 @@ fn pending_count(c: &rusqlite::Connection) -> crate::store::Result<i64> {
 }
 
 /// The forge clients the configuration and environment provide. A forge without
-/// credentials gets no client: its rigs are served without comments or permission
-/// checks, and the returned warnings say so.
+/// credentials gets no client: nothing slings in its rigs (no permission can be
+/// checked) and the bot cannot comment there; the returned warnings say so.
 pub fn forges_from_config(
     config: &Config,
     env: &dyn Fn(&str) -> Option<String>,
@@ -201,8 +196,7 @@ pub fn forges_from_config(
     let mut forges = Forges::new();
     let mut warnings = Vec::new();
     let gh = &config.github;
-    let has = |var: &str| env(var).is_some_and(|v| !v.trim().is_empty());
-    if gh.app_id.is_some() || has(&gh.token_env) {
+    if crate::forges::has_credentials(config, ForgeKind::GitHub, env) {
         let mut cfg = ForgeConfig::new(ForgeKind::GitHub, gh.host.clone(), gh.token_env.clone());
         cfg.api_base = Some(gh.api_url());
         if gh.app_id.is_some() {
@@ -215,21 +209,23 @@ pub fn forges_from_config(
         forges = forges.with(forge);
     } else {
         warnings.push(format!(
-            "no GitHub credentials ({} or github.app_id): labels on GitHub are trusted \
-             without a permission check and the bot cannot comment there",
+            "no GitHub credentials ({} or github.app_id): nothing slings from GitHub, \
+             since nobody can check that whoever labels an issue may write there, and the \
+             bot cannot comment there",
             gh.token_env
         ));
     }
     let gl = &config.gitlab;
-    if has(&gl.token_env) {
+    if crate::forges::has_credentials(config, ForgeKind::GitLab, env) {
         let mut cfg = ForgeConfig::new(ForgeKind::GitLab, gl.host.clone(), gl.token_env.clone());
         cfg.api_base = Some(gl.api_url());
         let forge = build_forge(&cfg, env).context("cannot set up the GitLab client")?;
         forges = forges.with(forge);
     } else {
         warnings.push(format!(
-            "no GitLab credentials ({}): labels on GitLab are trusted without a permission \
-             check and the bot cannot comment there",
+            "no GitLab credentials ({}): nothing slings from GitLab, since nobody can \
+             check that whoever labels an issue may write there, and the bot cannot \
+             comment there",
             gl.token_env
         ));
     }

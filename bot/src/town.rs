@@ -17,6 +17,10 @@ pub enum IssueDecision {
     AlreadySlung { bead_id: String },
     /// The person who added the label may not sling work: say so, do nothing else.
     Refuse { user: String },
+    /// Nobody could ask the forge whether the person who added the label may write
+    /// (the bot has no client for that forge and host): nothing slings, and no comment
+    /// can be posted either.
+    Unchecked { user: String },
     /// The event does not concern the town.
     Nothing,
 }
@@ -46,7 +50,7 @@ pub fn wants_sling(event: &IssueEvent, sling_label: &str) -> bool {
 
 /// What an issue event means for the town. `permission` is the actor's access to the
 /// repository as the forge reports it, or `None` when no forge client is configured
-/// to ask (then the label is trusted, and the server said so at start).
+/// to ask: then nothing slings (every check fails closed).
 pub fn decide_issue(
     event: &IssueEvent,
     sling_label: &str,
@@ -61,7 +65,12 @@ pub fn decide_issue(
             bead_id: bead.id.clone(),
         };
     }
-    if permission.is_some_and(|p| !p.can_command()) {
+    let Some(permission) = permission else {
+        return IssueDecision::Unchecked {
+            user: event.actor.login.clone(),
+        };
+    };
+    if !permission.can_command() {
         return IssueDecision::Refuse {
             user: event.actor.login.clone(),
         };
@@ -122,7 +131,7 @@ mod tests {
             },
             &["gt:sling"],
         );
-        match decide_issue(&e, "gt:sling", None, None) {
+        match decide_issue(&e, "gt:sling", None, Some(Permission::Write)) {
             IssueDecision::Sling(r) => {
                 assert_eq!(r.slung_by, "mara");
                 assert_eq!(r.title, "Fix the flux");
@@ -190,8 +199,24 @@ mod tests {
     fn opened_with_the_label_already_on_slings() {
         let e = issue(IssueAction::Opened, &["gt:sling", "bug"]);
         assert!(matches!(
-            decide_issue(&e, "gt:sling", None, None),
+            decide_issue(&e, "gt:sling", None, Some(Permission::Admin)),
             IssueDecision::Sling(_)
         ));
+    }
+
+    #[test]
+    fn a_label_nobody_could_check_slings_nothing() {
+        let e = issue(
+            IssueAction::Labeled {
+                label: "gt:sling".into(),
+            },
+            &["gt:sling"],
+        );
+        assert_eq!(
+            decide_issue(&e, "gt:sling", None, None),
+            IssueDecision::Unchecked {
+                user: "mara".into()
+            }
+        );
     }
 }

@@ -93,13 +93,15 @@ impl PushSink for RecordPushes {
 
 /// The gateway with its store-backed auth and rigs, and the task recording pushes.
 pub fn gateway(
-    root: std::path::PathBuf,
+    config: &crate::config::Config,
     store: &Store,
     forges: &Forges,
     clock: &SharedClock,
 ) -> Arc<crate::gitgate::GitGateway> {
+    let mut gateway = crate::gitgate::GatewayConfig::new(config.data_dir.clone());
+    gateway.base_branch = config.polecats.base_branch.clone();
     Arc::new(crate::gitgate::GitGateway::new(
-        crate::gitgate::GatewayConfig::new(root),
+        gateway,
         Arc::new(StoreAuth {
             store: store.clone(),
         }),

@@ -107,6 +107,8 @@ fn permission_key(repo: &webhooks::RepoRef, user: &str) -> (ForgeKind, String, S
 enum Applied {
     Done,
     NotARig(String),
+    /// A sling nobody could check (no forge client for the host): nothing slung.
+    Unchecked(String),
 }
 
 impl Worker {
@@ -425,6 +427,10 @@ fn work_one(
             tracing::info!(%why, "delivery ignored");
             Ok(Worked::Ignored { id })
         }
+        Ok(Applied::Unchecked(why)) => {
+            store::mark_ignored(conn, id, now, &why)?;
+            Ok(Worked::Ignored { id })
+        }
         Err(e) => {
             let msg = e.to_string();
             let attempts = row.attempts as u32 + 1;
@@ -459,6 +465,7 @@ fn apply(
     lookups: &Lookups,
     now: Millis,
 ) -> Result<Applied, StoreError> {
+    let mut unchecked = None;
     for event in events {
         let Some(repo) = event.repo() else {
             continue;
@@ -468,7 +475,11 @@ fn apply(
             Err(why) => return Ok(Applied::NotARig(why)),
         };
         match event {
-            ForgeEvent::Issue(issue) => apply_issue(conn, config, &rig, issue, lookups, now)?,
+            ForgeEvent::Issue(issue) => {
+                if let Some(why) = apply_issue(conn, config, &rig, issue, lookups, now)? {
+                    unchecked = Some(why);
+                }
+            }
             ForgeEvent::PullRequest(pr)
                 if matches!(
                     pr.action,
@@ -523,7 +534,7 @@ fn apply(
             _ => {}
         }
     }
-    Ok(Applied::Done)
+    Ok(unchecked.map_or(Applied::Done, Applied::Unchecked))
 }
 
 /// The rig a repository is, joining it to the default town when rigs are not listed in
@@ -569,6 +580,8 @@ fn join_rig(
     Ok(Ok(rig))
 }
 
+/// Apply an issue event. `Some(reason)` when it asked to sling and nobody could check
+/// that the labeller may (no forge client for the host): nothing slung.
 fn apply_issue(
     conn: &Connection,
     config: &Config,
@@ -576,7 +589,7 @@ fn apply_issue(
     issue: &IssueEvent,
     lookups: &Lookups,
     now: Millis,
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
     let forge_ref = town::issue_ref(&rig.id, issue.number);
     let existing = store::find_task_for_forge_ref(conn, &forge_ref)?;
     let permission = lookups
@@ -622,10 +635,20 @@ fn apply_issue(
                 now,
             )?;
         }
+        IssueDecision::Unchecked { user } => {
+            let why = format!(
+                "{}; {user}'s sling of {forge_ref} was not acted on, because nobody can \
+                 check that they may write to {}",
+                crate::forges::no_client_reason(config, issue.repo.forge, &issue.repo.host),
+                rig.path,
+            );
+            tracing::warn!(rig = %rig.id, host = %issue.repo.host, %user, "{why}");
+            return Ok(Some(why));
+        }
         IssueDecision::AlreadySlung { bead_id } => {
             tracing::debug!(bead = %bead_id, %forge_ref, "issue already slung");
         }
         IssueDecision::Nothing => {}
     }
-    Ok(())
+    Ok(None)
 }

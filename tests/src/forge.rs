@@ -55,3 +55,27 @@ pub async fn gitlab_with_project(path: &str) -> (SimHandle, UserHandle) {
     .unwrap();
     (sim, bot)
 }
+
+/// github.com as the fixtures' deliveries name it, simulated: each of `repos` exists
+/// with the bot's account as admin and each of `writers` with write access. Give it to
+/// a town with [`crate::TestTownBuilder::github_com`]: the bot then checks every
+/// labeller's access there, as it must before anything slings.
+pub async fn github_com(repos: &[&str], writers: &[&str]) -> (SimHandle, UserHandle) {
+    let sim = ForgeSim::start(SimOptions::default())
+        .await
+        .expect("simulator");
+    let bot = sim.add_user("gastown-bot").await.unwrap();
+    for user in writers {
+        sim.add_user(user).await.unwrap();
+    }
+    for repo in repos {
+        sim.create_repo(repo, "main").await.unwrap();
+        sim.grant(repo, "gastown-bot", Permission::Admin)
+            .await
+            .unwrap();
+        for user in writers {
+            sim.grant(repo, user, Permission::Write).await.unwrap();
+        }
+    }
+    (sim, bot)
+}

@@ -36,6 +36,12 @@ impl TestTownBuilder {
         self.env("GT_GITHUB_HOST", host)
     }
 
+    /// Act on the simulated github.com of [`crate::forge::github_com`] (the host the
+    /// fixtures' deliveries name) as its `bot` account.
+    pub fn github_com(self, sim: &forge_sim::SimHandle, bot: &forge_sim::UserHandle) -> Self {
+        self.github_forge(&sim.github_api_url(), "github.com", &bot.token)
+    }
+
     /// Act on a GitLab at `api_url` (the simulator's `/api/v4`) whose web host is `host`.
     pub fn gitlab_forge(mut self, api_url: &str, host: &str, token: &str) -> Self {
         self.gitlab = Some((api_url.into(), host.into(), token.into()));

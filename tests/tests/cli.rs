@@ -6,7 +6,8 @@ use gastown_tests::{Fixtures, TestTown};
 #[tokio::test]
 async fn a_person_finds_a_failed_delivery_retries_it_and_reads_the_bead() {
     let Some(fx) = Fixtures::find() else { return };
-    let town = TestTown::builder().start().await;
+    let (github, bot) = gastown_tests::forge::github_com(&["octo/hello"], &["mara"]).await;
+    let town = TestTown::builder().github_com(&github, &bot).start().await;
     let db = town.database();
     let env = [("GT_DATABASE", db.as_str())];
 

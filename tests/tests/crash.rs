@@ -19,9 +19,14 @@ async fn deliveries_acknowledged_before_a_sigkill_are_all_worked_after_restart()
     let Some(fx) = Fixtures::find() else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gastown.db").display().to_string();
+    // The bot checks mara's write access on (simulated) github.com before it slings.
+    let (github, bot) = gastown_tests::forge::github_com(&["octo/hello"], &["mara"]).await;
+    let api = github.github_api_url();
     let env = [
         ("GT_DATABASE", db.as_str()),
         ("GT_GITHUB_WEBHOOK_SECRET", GITHUB_SECRET),
+        ("GT_GITHUB_API_URL", api.as_str()),
+        ("GT_GITHUB_TOKEN", bot.token.as_str()),
     ];
     let server = GtServe::start(&env).await;
     let url = format!("{}/webhooks/github", server.url);

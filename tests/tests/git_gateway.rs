@@ -529,3 +529,109 @@ async fn credentials_never_land_in_the_mirror() {
     let main = w.sim.branch_sha(w.repo, "main").await.unwrap();
     assert_eq!(w.mirror_branch("main").await, main);
 }
+
+/// An agent's branch may not change what runs with the repository's CI secrets, nor
+/// gastown's own settings: the push is refused naming the file, and nothing reaches
+/// the forge. Once a maintainer allows that file in `.gastown.yaml` on main, the same
+/// push goes through (its landing is another matter: always a PR a person approves).
+async fn protected_files_change_only_where_gastown_yaml_allows(kind: Kind) {
+    let mut w = World::start(kind).await;
+    let branch = format!("gt/{BEAD}-ci");
+    w.clone_and_commit(&branch, "flux.txt").await;
+    for file in [
+        ".github/workflows/ci.yml",
+        ".gitlab-ci.yml",
+        ".gastown.yaml",
+    ] {
+        let path = w.checkout().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "steal: $SECRETS\n").unwrap();
+        w.ok(None, "work", &["add", file]).await;
+    }
+    w.ok(None, "work", &["commit", "--quiet", "-m", "Speed up CI"])
+        .await;
+    // A later commit putting things back changes nothing: the commit is on the branch.
+    for file in [".gitlab-ci.yml", ".gastown.yaml"] {
+        w.ok(None, "work", &["rm", "--quiet", file]).await;
+    }
+    w.ok(None, "work", &["commit", "--quiet", "-m", "Undo"])
+        .await;
+
+    let out = w
+        .git(Some(POLECAT), "work", &["push", "origin", &branch])
+        .await;
+    let err = stderr(&out);
+    assert!(!out.status.success(), "a CI change was accepted: {err}");
+    assert!(
+        err.contains(&format!(
+            "refusing refs/heads/{branch}: its commits change protected files"
+        )),
+        "{err}"
+    );
+    for file in [
+        ".github/workflows/ci.yml",
+        ".gitlab-ci.yml",
+        ".gastown.yaml",
+    ] {
+        assert!(err.contains(&format!("gastown:   {file}")), "{file}: {err}");
+    }
+    assert!(
+        err.contains("lists them under allow_protected_changes"),
+        "{err}"
+    );
+    assert_eq!(w.forge_branch(&branch).await, None, "nothing on the forge");
+    assert_eq!(w.mirror_branch(&branch).await, None);
+    assert!(w.pushed.try_recv().is_err());
+
+    // A maintainer allows workflow changes only: the push is still refused, for the
+    // other files alone.
+    w.sim
+        .commit_file(
+            BOT,
+            w.repo,
+            "main",
+            ".gastown.yaml",
+            "allow_protected_changes:\n  - .github/workflows\n",
+            "Let agents touch workflows",
+        )
+        .await
+        .unwrap();
+    w.ok(Some(POLECAT), "work", &["fetch", "--quiet", "origin"])
+        .await;
+    let out = w
+        .git(Some(POLECAT), "work", &["push", "origin", &branch])
+        .await;
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains(".github/workflows/ci.yml"), "allowed: {err}");
+    assert!(err.contains("gastown:   .gitlab-ci.yml"), "{err}");
+
+    // Without the other files the branch goes through.
+    w.ok(None, "work", &["reset", "--quiet", "--hard", "HEAD~2"])
+        .await;
+    let path = w.checkout().join(".github/workflows/ci.yml");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "on: [push]\n").unwrap();
+    w.ok(None, "work", &["add", "."]).await;
+    w.ok(None, "work", &["commit", "--quiet", "-m", "Speed up CI"])
+        .await;
+    let sha = w.ok(None, "work", &["rev-parse", "HEAD"]).await;
+    w.ok(
+        Some(POLECAT),
+        "work",
+        &["push", "--quiet", "origin", &branch],
+    )
+    .await;
+    assert_eq!(w.forge_branch(&branch).await, Some(sha.clone()));
+    assert_eq!(w.next_pushed().await.sha, sha);
+}
+
+#[tokio::test]
+async fn github_protected_files_change_only_where_gastown_yaml_allows() {
+    protected_files_change_only_where_gastown_yaml_allows(Kind::GitHub).await;
+}
+
+#[tokio::test]
+async fn gitlab_protected_files_change_only_where_gastown_yaml_allows() {
+    protected_files_change_only_where_gastown_yaml_allows(Kind::GitLab).await;
+}

@@ -265,3 +265,57 @@ async fn a_refinery_run_that_keeps_failing_asks_people_with_its_output() {
         escalation.body
     );
 }
+
+/// A repository that chose `direct` and lets agents change its workflows still gets a
+/// workflow change as a pull request: main stays as it was, and nothing merges until a
+/// maintainer approves, `auto_merge` or not.
+#[tokio::test]
+async fn a_workflow_change_lands_through_a_pr_a_person_approves_even_under_direct() {
+    let (sim, town) = world(
+        "merge_strategy: direct\nauto_merge: true\nallow_protected_changes:\n  - .github/workflows\n",
+    )
+    .await;
+    let workflow = ".github/workflows/ci.yml";
+    sling(&sim, "Speed up CI", &plan(workflow, "on: push", "-")).await;
+
+    town.run_until(WAIT, "a PR in review", |b| in_review(b) == 1)
+        .await;
+    let prs = sim.pull_requests(REPO).await;
+    assert_eq!(prs.len(), 1, "a PR, not a direct landing: {prs:#?}");
+    let body = sim.issue(REPO, prs[0].number).await.unwrap().body.unwrap();
+    assert!(
+        body.contains("### Protected files") && body.contains(&format!("- `{workflow}`")),
+        "{body}"
+    );
+    assert!(
+        body.contains("`merge_strategy: direct`, which never applies"),
+        "{body}"
+    );
+    assert_eq!(
+        sim.read_file(REPO, "main", workflow).await.unwrap(),
+        None,
+        "main is untouched"
+    );
+
+    // Green gates and auto_merge are not enough: it waits for a person.
+    for _ in 0..3 {
+        town.refinery().await;
+    }
+    assert!(!sim.pull_requests(REPO).await[0].merged);
+    sim.approve("mara", REPO, prs[0].number).await.unwrap();
+    let beads = town
+        .run_until(WAIT, "the merge", |b| {
+            tasks(b)
+                .iter()
+                .any(|t| t.close_reason == Some(CloseReason::Merged))
+        })
+        .await;
+    assert_eq!(tasks(&beads).len(), 1);
+    assert!(sim.pull_requests(REPO).await[0].merged);
+    assert!(
+        sim.read_file(REPO, "main", workflow)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

@@ -11,7 +11,8 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 #[tokio::test]
 async fn a_month_old_settled_delivery_is_pruned_and_a_failed_one_stays_for_a_person() {
     let Some(fx) = Fixtures::find() else { return };
-    let town = TestTown::builder().start().await;
+    let (github, bot) = gastown_tests::forge::github_com(&["octo/hello"], &["mara"]).await;
+    let town = TestTown::builder().github_com(&github, &bot).start().await;
     let sling = |issue| fx.github_sling("octo/hello", issue, "mara");
 
     town.github("issues", "old-1", sling(5)).await;

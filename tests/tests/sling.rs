@@ -1,12 +1,16 @@
 //! From a label on the forge to a bead in the town, through the inbox worker.
 
+use forge_sim::{ForgeSim, SimOptions};
+use gastown_tests::forge::github_com;
+use gastown_tests::process::gt;
 use gastown_tests::{Fixtures, TestTown};
 
 #[tokio::test]
 async fn labelling_an_issue_gt_sling_makes_exactly_one_bead() {
     let Some(fx) = Fixtures::find() else { return };
-    let town = TestTown::builder().start().await;
     let repo = "octo/hello";
+    let (github, bot) = github_com(&[repo], &["mara"]).await;
+    let town = TestTown::builder().github_com(&github, &bot).start().await;
 
     let labeled =
         |labels: &[&str]| fx.github_issue_label("labeled", repo, 12, "gt:sling", labels, "mara");
@@ -59,8 +63,20 @@ async fn labelling_an_issue_gt_sling_makes_exactly_one_bead() {
 #[tokio::test]
 async fn a_gitlab_label_change_slings_the_issue() {
     let Some(fx) = Fixtures::find() else { return };
-    let town = TestTown::builder().start().await;
     let mut issue = fx.json("gitlab/issue.json");
+    // The GitLab the delivery comes from, where its author is a developer.
+    let path = issue["project"]["path_with_namespace"].as_str().unwrap();
+    let user = issue["user"]["username"].as_str().unwrap();
+    let gitlab = ForgeSim::start(SimOptions::default()).await.unwrap();
+    gitlab.create_gitlab_project(path, "main").await.unwrap();
+    let bot = gitlab.add_user("gastown-bot").await.unwrap();
+    gitlab.add_member(path, "gastown-bot", 40).unwrap();
+    gitlab.add_user(user).await.unwrap();
+    gitlab.add_member(path, user, 30).unwrap();
+    let town = TestTown::builder()
+        .gitlab_forge(&gitlab.gitlab_api_url(), "example.com", &bot.token)
+        .start()
+        .await;
     issue["object_attributes"]["action"] = "update".into();
     let label = serde_json::json!({ "id": 1, "title": "gt:sling", "color": "#00ff00" });
     let before = issue["labels"].clone();
@@ -90,7 +106,9 @@ async fn a_gitlab_label_change_slings_the_issue() {
 #[tokio::test]
 async fn with_rigs_listed_other_repositories_are_stored_and_ignored() {
     let Some(fx) = Fixtures::find() else { return };
+    let (github, bot) = github_com(&["octo/hello", "else/where"], &["m"]).await;
     let town = TestTown::builder()
+        .github_com(&github, &bot)
         .env("GT_RIGS", "github:octo/hello")
         .start()
         .await;
@@ -120,7 +138,9 @@ async fn with_rigs_listed_other_repositories_are_stored_and_ignored() {
 #[tokio::test]
 async fn a_poisoned_delivery_never_blocks_its_repository() {
     let Some(fx) = Fixtures::find() else { return };
+    let (github, bot) = github_com(&["octo/hello", "octo/other"], &["m"]).await;
     let town = TestTown::builder()
+        .github_com(&github, &bot)
         .env("GT_WORKER_MAX_ATTEMPTS", "3")
         .env("GT_WORKER_RETRY_BASE_MS", "1000")
         .start()
@@ -199,4 +219,93 @@ async fn a_poisoned_delivery_never_blocks_its_repository() {
         .unwrap();
     assert_eq!(town.drain().await, 1);
     assert_eq!(refs(town.beads().await).len(), 3);
+}
+
+/// Nobody can check a labeller's write access on a forge the bot has no client for (no
+/// token, or a GitLab delivery naming another host than the configured one), so
+/// nothing slings: the delivery is kept, ignored, with the reason, and `gt status`
+/// says why for the rig. Trusting the label instead would let anyone who can label an
+/// issue start agents.
+#[tokio::test]
+async fn without_a_forge_client_nothing_slings_and_the_town_says_why() {
+    let Some(fx) = Fixtures::find() else { return };
+    // A GitLab client for its configured host only; no GitHub token at all.
+    let gitlab = ForgeSim::start(SimOptions::default()).await.unwrap();
+    let bot = gitlab.add_user("gastown-bot").await.unwrap();
+    let town = TestTown::builder()
+        .gitlab_forge(&gitlab.gitlab_api_url(), "gitlab.example.org", &bot.token)
+        .start()
+        .await;
+
+    town.github("issues", "gh-1", fx.github_sling("octo/hello", 12, "eve"))
+        .await;
+    // The fixture's project says its web_url is on example.com.
+    let mut issue = fx.json("gitlab/issue.json");
+    issue["object_attributes"]["action"] = "open".into();
+    issue["labels"] = serde_json::json!([{ "id": 1, "title": "gt:sling" }]);
+    let path = issue["project"]["path_with_namespace"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    town.gitlab("Issue Hook", "gl-1", serde_json::to_vec(&issue).unwrap())
+        .await;
+    assert_eq!(town.drain().await, 2);
+
+    assert!(town.beads().await.is_empty(), "nothing slung");
+    let inbox = town.inbox().await;
+    let why = |id: &str| {
+        let row = inbox.iter().find(|r| r.delivery_id == id).unwrap();
+        assert_eq!(row.status.as_str(), "ignored", "{row:?}");
+        row.last_error.clone().unwrap()
+    };
+    assert_eq!(
+        why("gh-1"),
+        "no GitHub client for github.com: GT_GITHUB_TOKEN (or github.app_id) is not set; \
+         eve's sling of github:octo/hello#12 was not acted on, because nobody can check \
+         that they may write to octo/hello"
+    );
+    assert!(
+        why("gl-1").starts_with(
+            "no GitLab client for example.com: the bot's GitLab is gitlab.example.org (gitlab.host)"
+        ),
+        "{}",
+        why("gl-1")
+    );
+
+    // What a person runs to see why nothing happens.
+    let db = town.database();
+    let env = [
+        ("GT_DATABASE", db.as_str()),
+        ("GT_GITLAB_HOST", "gitlab.example.org"),
+        ("GT_GITLAB_TOKEN", "glpat-x"),
+    ];
+    let listed = gt(&["inbox", "list", "--status", "ignored"], &env).await;
+    assert!(
+        listed.contains("error: no GitHub client for github.com"),
+        "{listed}"
+    );
+    let status = gt(&["status"], &env).await;
+    let rig = |id: &str| {
+        status
+            .lines()
+            .find(|l| l.trim_start().starts_with(id))
+            .unwrap_or_else(|| panic!("{id} in {status}"))
+            .to_string()
+    };
+    assert!(
+        rig("github:octo/hello").contains(
+            "nothing slings here: no GitHub client for github.com: GT_GITHUB_TOKEN (or github.app_id) is not set"
+        ),
+        "{status}"
+    );
+    assert!(
+        rig(&format!("gitlab:example.com/{path}")).contains(
+            "nothing slings here: no GitLab client for example.com: the bot's GitLab is gitlab.example.org"
+        ),
+        "{status}"
+    );
+    assert!(
+        status.contains("1 sling(s) not acted on") && status.contains("inbox     2 ignored"),
+        "{status}"
+    );
 }

@@ -126,6 +126,9 @@ pub struct GitlabConfig {
     /// `None`: `https://HOST/api/v4`.
     pub api_url: Option<String>,
     pub token_env: String,
+    /// The webhook is a group webhook: every project of the group delivers, so `rigs`
+    /// is required.
+    pub group_webhook: bool,
 }
 
 impl Default for GitlabConfig {
@@ -135,6 +138,7 @@ impl Default for GitlabConfig {
             webhook_token_env: "GT_GITLAB_WEBHOOK_TOKEN".into(),
             api_url: None,
             token_env: "GT_GITLAB_TOKEN".into(),
+            group_webhook: false,
         }
     }
 }
@@ -281,6 +285,7 @@ enum EnvKind {
     Text,
     Integer,
     Number,
+    Bool,
     Json,
     Rigs,
 }
@@ -353,6 +358,11 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
     ("GT_GITLAB_HOST", "/gitlab/host", EnvKind::Text),
     ("GT_GITLAB_API_URL", "/gitlab/api_url", EnvKind::Text),
     ("GT_GITLAB_TOKEN_ENV", "/gitlab/token_env", EnvKind::Text),
+    (
+        "GT_GITLAB_GROUP_WEBHOOK",
+        "/gitlab/group_webhook",
+        EnvKind::Bool,
+    ),
     (
         "GT_CATCH_UP_INTERVAL_SECS",
         "/catch_up/interval_secs",
@@ -511,6 +521,31 @@ impl Config {
                 known.join(", ")
             )));
         }
+        // Without `rigs`, any repository whose deliveries verify joins the town: fine
+        // for a webhook someone set up on each repository, not when strangers or every
+        // project of a group can make deliveries arrive.
+        if config.rigs.is_none() {
+            let mut unlisted = Vec::new();
+            if config.github.app_id.is_some() {
+                unlisted.push(format!(
+                    "{}: field `github.app_id`: a GitHub App needs `rigs` (GT_RIGS): anyone \
+                     can install the App, and without a list every repository it is \
+                     installed on would join this town",
+                    origin("/github/app_id")
+                ));
+            }
+            if config.gitlab.group_webhook {
+                unlisted.push(format!(
+                    "{}: field `gitlab.group_webhook`: a group webhook needs `rigs` \
+                     (GT_RIGS): every project of the group, and every project made there \
+                     later, would join this town",
+                    origin("/gitlab/group_webhook")
+                ));
+            }
+            if !unlisted.is_empty() {
+                return Err(ConfigError { problems: unlisted });
+            }
+        }
         config.secrets = Secrets {
             github_webhook: split_secrets(env(&config.github.webhook_secret_env)),
             gitlab_webhook: split_secrets(env(&config.gitlab.webhook_token_env)),
@@ -581,6 +616,11 @@ fn env_value(text: &str, kind: EnvKind) -> Result<Value, String> {
             .ok()
             .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
             .ok_or_else(|| format!("expected a number, got {text:?}")),
+        EnvKind::Bool => match text.trim() {
+            "true" | "1" | "yes" => Ok(Value::Bool(true)),
+            "false" | "0" | "no" | "" => Ok(Value::Bool(false)),
+            _ => Err(format!("expected true or false, got {text:?}")),
+        },
         EnvKind::Json => {
             serde_json::from_str(text).map_err(|e| format!("expected JSON ({e}), got {text:?}"))
         }
@@ -631,7 +671,20 @@ fn set_pointer(root: &mut Value, pointer: &str, v: Value) {
 fn schema_problems<'a>(value: &Value, origin: &dyn Fn(&str) -> Origin<'a>) -> Vec<String> {
     schema_violations(SCHEMA, value)
         .into_iter()
-        .map(|v| format!("{}: field `{}`: {}", origin(&v.pointer), v.field, v.message))
+        .map(|v| {
+            let message = match v.pointer.as_str() {
+                "/refinery/merge_strategy"
+                    if value.pointer(&v.pointer) == Some(&json!("direct")) =>
+                {
+                    "`direct` cannot be the town's default: landing without review is \
+                     each repository's own choice, made with `merge_strategy: direct` in \
+                     its .gastown.yaml. Here only `pr` is accepted."
+                        .to_string()
+                }
+                _ => v.message,
+            };
+            format!("{}: field `{}`: {message}", origin(&v.pointer), v.field)
+        })
         .collect()
 }
 

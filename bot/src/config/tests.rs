@@ -156,3 +156,64 @@ fn an_unknown_polecat_runtime_is_named_with_the_known_ones() {
     );
     assert!(c.runtime("claude").is_some(), "built-ins stay available");
 }
+
+#[test]
+fn direct_landing_is_never_the_towns_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "listen: 127.0.0.1:9000\nrefinery:\n  merge_strategy: direct\n",
+    );
+    let text = Config::load(Some(&path), &env_of(&[]))
+        .unwrap_err()
+        .to_string();
+    let file = path.display().to_string();
+    assert!(
+        text.contains(&format!("{file}:3: field `refinery.merge_strategy`"))
+            && text.contains("`merge_strategy: direct` in its .gastown.yaml"),
+        "{text}"
+    );
+    let text = Config::load(None, &env_of(&[("GT_REFINERY_MERGE_STRATEGY", "direct")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("environment variable GT_REFINERY_MERGE_STRATEGY: field `refinery.merge_strategy`: `direct` cannot be the town's default"),
+        "{text}"
+    );
+    let ok = write(&dir, "refinery:\n  merge_strategy: pr\n");
+    assert!(Config::load(Some(&ok), &env_of(&[])).is_ok());
+}
+
+#[test]
+fn an_app_or_a_group_webhook_needs_the_rigs_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "listen: 127.0.0.1:9000\ngithub:\n  app_id: 42\n");
+    let text = Config::load(Some(&path), &env_of(&[]))
+        .unwrap_err()
+        .to_string();
+    let file = path.display().to_string();
+    assert!(
+        text.contains(&format!(
+            "{file}:3: field `github.app_id`: a GitHub App needs `rigs`"
+        )),
+        "{text}"
+    );
+    let text = Config::load(None, &env_of(&[("GT_GITLAB_GROUP_WEBHOOK", "true")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("environment variable GT_GITLAB_GROUP_WEBHOOK: field `gitlab.group_webhook`: a group webhook needs `rigs`"),
+        "{text}"
+    );
+    // Listed, both are fine.
+    let listed = Config::load(
+        Some(&path),
+        &env_of(&[
+            ("GT_GITLAB_GROUP_WEBHOOK", "yes"),
+            ("GT_RIGS", "github:octo/hello,gitlab:grp/app"),
+        ]),
+    )
+    .unwrap();
+    assert!(listed.gitlab.group_webhook);
+    assert_eq!(listed.rigs.unwrap().len(), 2);
+}

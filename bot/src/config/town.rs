@@ -105,7 +105,8 @@ impl Default for ReviewConfig {
 }
 
 /// How the town's refineries land work where a repository's `.gastown.yaml` does not
-/// say.
+/// say. `merge_strategy` can only be `pr` (the schema and [`super::Config::load`]
+/// refuse `direct`): landing without review is a repository's own opt-in.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RefineryConfig {

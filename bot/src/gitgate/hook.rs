@@ -16,14 +16,29 @@ use std::path::Path;
 use crate::forge::GitRemote;
 
 /// The hook. Inputs come from the environment [`push_env`] builds: `GT_PUSH_BEAD`
-/// (empty: this agent may not push) and `GT_FORGE_URL` plus git's `GIT_CONFIG_*`
-/// credentials for the forge.
-pub(super) const PRE_RECEIVE: &str = r#"#!/bin/sh
+/// (empty: this agent may not push), `GT_PROTECTED` and `GT_PROTECTED_BASE` (the
+/// protected-file rule, see [`super::protected`]) and `GT_FORGE_URL` plus git's
+/// `GIT_CONFIG_*` credentials for the forge.
+pub(super) static PRE_RECEIVE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    [
+        PRE_RECEIVE_HEAD,
+        super::protected::PROTECTED_CHANGES_FN,
+        PRE_RECEIVE_BODY,
+    ]
+    .concat()
+});
+
+const PRE_RECEIVE_HEAD: &str = r#"#!/bin/sh
 # Installed by gastown-bot's git gateway and rewritten on every sync: do not edit.
 # An agent may update only its bead's branches, refs/heads/gt/<bead> and
-# refs/heads/gt/<bead>-*, and never delete one. Accepted updates are pushed on to the
-# forge before git moves any ref here, so a push succeeds only once the forge has it.
+# refs/heads/gt/<bead>-*, and never delete one, and its commits may not change
+# protected files (CI configuration, gastown's settings) unless the target branch's
+# .gastown.yaml allows it. Accepted updates are pushed on to the forge before git moves
+# any ref here, so a push succeeds only once the forge has it.
 set -f
+"#;
+
+const PRE_RECEIVE_BODY: &str = r#"
 bead="$GT_PUSH_BEAD"
 if [ -z "$bead" ]; then
     echo "gastown: this agent has no bead on its hook, so it may not push anything." >&2
@@ -57,6 +72,28 @@ fi
 if [ -z "$specs" ]; then
     exit 0
 fi
+if [ -z "$GT_PROTECTED" ]; then
+    echo "gastown: no rule for protected files was given; refusing the push" >&2
+    exit 1
+fi
+for spec in $specs; do
+    new=${spec#+}
+    new=${new%%:*}
+    ref=${spec#*:}
+    if ! files=$(protected_changes "$new"); then
+        echo "gastown: refusing $ref: could not tell which files its commits change" >&2
+        exit 1
+    fi
+    if [ -n "$files" ]; then
+        echo "gastown: refusing $ref: its commits change protected files:" >&2
+        printf '%s\n' "$files" | sort -u | head -n 20 | sed 's/^/gastown:   /' >&2
+        echo "gastown: CI configuration (.github/workflows, .github/actions, .gitlab-ci.yml) and gastown's settings (.gastown.yaml, .gastown/) change through an agent only where .gastown.yaml on $GT_PROTECTED_CONFIG lists them under allow_protected_changes. Leave them as they are on $GT_PROTECTED_BASE and push again." >&2
+        refused=1
+    fi
+done
+if [ "$refused" -ne 0 ]; then
+    exit 1
+fi
 if [ -z "$GT_FORGE_URL" ]; then
     echo "gastown: no forge to push to; refusing the push" >&2
     exit 1
@@ -76,9 +113,9 @@ pub(super) fn install(git_dir: &Path) -> std::io::Result<()> {
     let hooks = git_dir.join("hooks");
     std::fs::create_dir_all(&hooks)?;
     let path = hooks.join("pre-receive");
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(PRE_RECEIVE) {
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(PRE_RECEIVE.as_str()) {
         let tmp = hooks.join("pre-receive.tmp");
-        std::fs::write(&tmp, PRE_RECEIVE)?;
+        std::fs::write(&tmp, PRE_RECEIVE.as_str())?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
         std::fs::rename(&tmp, &path)?;
     }
@@ -140,7 +177,7 @@ mod tests {
     fn run(bead: &str, lines: &[String]) -> (bool, String) {
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(PRE_RECEIVE)
+            .arg(PRE_RECEIVE.as_str())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("GT_PUSH_BEAD", bead)
@@ -167,8 +204,8 @@ mod tests {
     fn only_the_beads_own_branches_pass_the_rule() {
         for ok in ["refs/heads/gt/gt-k3x9", "refs/heads/gt/gt-k3x9-fix"] {
             let (_, err) = run("gt-k3x9", &[update(ok)]);
-            // Allowed refs get as far as the forge push, which is not configured here.
-            assert!(err.contains("no forge to push to"), "{ok}: {err}");
+            // Allowed refs get as far as the protected-file rule, not given here.
+            assert!(err.contains("no rule for protected files"), "{ok}: {err}");
         }
         for bad in [
             "refs/heads/main",
@@ -209,7 +246,10 @@ mod tests {
         );
         assert!(!ok);
         assert!(err.contains("refusing refs/heads/main"), "{err}");
-        assert!(!err.contains("no forge"), "stopped before the forge: {err}");
+        assert!(
+            !err.contains("no rule for protected files"),
+            "stopped before the forge: {err}"
+        );
     }
 
     #[test]

@@ -50,6 +50,49 @@ pub(super) async fn git(
     })
 }
 
+/// Run the shell `script` (its arguments `args`) in `dir`, with git isolated as in
+/// [`git`]: for rules written once for both the hook and the bot.
+pub(super) async fn git_sh(
+    rig: &str,
+    op: &'static str,
+    dir: &Path,
+    script: &str,
+    args: &[&str],
+    env: &[(String, String)],
+) -> Result<String, GateError> {
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| GateError::Git {
+            rig: rig.to_owned(),
+            op,
+            message: format!("could not run sh: {e}"),
+        })?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    Err(GateError::Git {
+        rig: rig.to_owned(),
+        op,
+        message: format!(
+            "{} ({})",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    })
+}
+
 /// Create the bare repository at `dir` if it is not there yet, and (re)install the
 /// hook. Returns whether it was created.
 pub(super) async fn ensure(rig: &str, dir: &Path) -> Result<bool, GateError> {

@@ -28,6 +28,7 @@ use crate::forge::{Forge, ForgeError, GitRemote, RepoPath};
 
 mod hook;
 mod mirror;
+pub mod protected;
 mod serve;
 
 pub use serve::router;
@@ -117,6 +118,10 @@ pub struct GatewayConfig {
     pub sync_interval: Duration,
     /// Largest push (request body) accepted.
     pub max_push_bytes: usize,
+    /// The branch each rig's `.gastown.yaml` is read from (`polecats.base_branch`):
+    /// its `target_branch` and `allow_protected_changes` decide the protected-file
+    /// rule for pushes.
+    pub base_branch: String,
 }
 
 impl GatewayConfig {
@@ -125,6 +130,7 @@ impl GatewayConfig {
             root: root.into(),
             sync_interval: Duration::from_secs(2),
             max_push_bytes: 512 * 1024 * 1024,
+            base_branch: "main".into(),
         }
     }
 }
@@ -371,6 +377,71 @@ impl GitGateway {
                 mirror::git(&rig.rig_id, "diff", &dir, &args, &[]).await
             }
         }
+    }
+
+    /// The protected files (see [`protected`]) that the commits of `head` not on
+    /// `target` change, as the mirror has them (synced first if it lacks `head`),
+    /// whatever `.gastown.yaml` allows: what the refinery lands by.
+    pub async fn protected_changes(
+        &self,
+        rig: &RigTarget,
+        target: &str,
+        head: &str,
+    ) -> Result<Vec<String>, GateError> {
+        let dir = self.mirror_dir(rig)?;
+        let lock = self.lock_of(&dir);
+        let mut state = lock.lock().await;
+        let commit = format!("{head}^{{commit}}");
+        let verify = ["rev-parse", "--verify", "--quiet", commit.as_str()];
+        if mirror::git(&rig.rig_id, "rev-parse", &dir, &verify, &[])
+            .await
+            .is_err()
+        {
+            self.sync_locked(rig, &dir, &mut state).await?;
+        }
+        protected::changed(&rig.rig_id, &dir, target, &self.config.base_branch, head).await
+    }
+
+    /// The protected-file rule for a push to `rig`, as the hook's environment: the
+    /// target branch and what `.gastown.yaml` on the base branch allows, read from the
+    /// mirror. A file that does not read allows nothing.
+    async fn protected_rule(&self, rig: &RigTarget, dir: &Path) -> Vec<(String, String)> {
+        let base = &self.config.base_branch;
+        let (target, allow) = match self.repo_config_at(rig, dir, base).await {
+            Ok(c) => (
+                c.target_branch.unwrap_or_else(|| base.clone()),
+                c.allow_protected_changes,
+            ),
+            Err(e) => {
+                tracing::warn!(rig = %rig.rig_id, error = %e,
+                    "cannot read .gastown.yaml from the mirror: no protected file may change");
+                (base.clone(), Vec::new())
+            }
+        };
+        protected::hook_env(&target, base, &allow)
+    }
+
+    /// `.gastown.yaml` on `branch` of the mirror: the defaults when there is none.
+    async fn repo_config_at(
+        &self,
+        rig: &RigTarget,
+        dir: &Path,
+        branch: &str,
+    ) -> Result<crate::repo_config::RepoConfig, String> {
+        let object = format!("refs/heads/{branch}:{}", crate::repo_config::FILE);
+        let verify = ["rev-parse", "--verify", "--quiet", object.as_str()];
+        if mirror::git(&rig.rig_id, "rev-parse", dir, &verify, &[])
+            .await
+            .is_err()
+        {
+            return Ok(crate::repo_config::RepoConfig::default());
+        }
+        let show = ["cat-file", "blob", object.as_str()];
+        let text = mirror::git(&rig.rig_id, "cat-file", dir, &show, &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        let at = format!("{}@{branch}", crate::repo_config::FILE);
+        crate::repo_config::parse(&text, &at).map_err(|e| e.to_string())
     }
 
     /// Put `sha` on the forge's `branch`, fast-forward only: how the refinery lands

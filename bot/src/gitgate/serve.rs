@@ -241,7 +241,8 @@ impl GitGateway {
             Ok(b) => b,
             Err(e) => return bad_gateway(&e),
         };
-        let env = hook::push_env(scope, remote.as_ref());
+        let mut env = hook::push_env(scope, remote.as_ref());
+        env.extend(self.protected_rule(rig, &dir).await);
         let response = git_http::serve_to_end(cgi(env), req)
             .await
             .unwrap_or_else(|e| e.into_response());

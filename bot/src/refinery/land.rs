@@ -13,15 +13,21 @@ use crate::store::{self, Bead, BeadStatus, StoreError};
 
 impl Refinery {
     /// `pr`: open (or update) the PR, put the verdict on the tested commit, and wait
-    /// for people.
+    /// for people. `note` is added to the PR's body (e.g. the protected files it
+    /// changes).
     pub(super) async fn land_pr(
         &self,
         cx: &Context,
         report: Option<&Report>,
         review: &ai_review::ReviewNote<'_>,
+        note: &str,
     ) -> Result<Step, RefineryError> {
         let gates = report.map(|r| r.gates.as_slice()).unwrap_or_default();
-        let body = comments::pull_request_body(&cx.task, &cx.mr, cx.issue, gates, review);
+        let mut body = comments::pull_request_body(&cx.task, &cx.mr, cx.issue, gates, review);
+        if !note.is_empty() {
+            body.push('\n');
+            body.push_str(note);
+        }
         let pr = self.open_pull_request(cx, &body).await?;
         // A report here is the verified one: its head is where the mirror has the branch.
         let sha = report.map_or(pr.head_sha.as_str(), |r| r.head_sha.as_str());

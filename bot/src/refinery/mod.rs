@@ -23,6 +23,7 @@ pub mod follow;
 pub mod gates;
 pub mod in_town;
 mod land;
+pub mod landing;
 pub mod review;
 pub mod rework;
 
@@ -286,14 +287,12 @@ impl Refinery {
     async fn start_run(&self, cx: &Context) -> Result<Step, RefineryError> {
         let Some(polecats) = &self.polecats else {
             if cx.config.quality_gates.is_empty()
-                && cx
-                    .config
-                    .merge_strategy
-                    .unwrap_or(self.config.refinery.merge_strategy)
-                    == MergeStrategy::Pr
+                && cx.config.merge_strategy.unwrap_or_default() == MergeStrategy::Pr
             {
                 // Nothing to run: the forge shows whether the branch still merges.
-                return self.land_pr(cx, None, &ai_review::ReviewNote::Off).await;
+                return self
+                    .land_pr(cx, None, &ai_review::ReviewNote::Off, "")
+                    .await;
             }
             tracing::warn!(
                 "this bot has no runner (runner.kind: none), so it cannot rebase or run \
@@ -418,20 +417,33 @@ impl Refinery {
                         }
                     },
                 };
-                match cx
-                    .config
-                    .merge_strategy
-                    .unwrap_or(self.config.refinery.merge_strategy)
-                {
-                    MergeStrategy::Pr => self.land_pr(cx, Some(report), &review).await,
+                let protected = self
+                    .gateway
+                    .protected_changes(&cx.rig_target(), &cx.target, &report.head_sha)
+                    .await?;
+                match landing::decide(&cx.config, &protected) {
                     // A change the model could not review waits for a person on a PR,
                     // and a task that has a PR for that reason keeps landing through it.
-                    MergeStrategy::Direct
+                    landing::Landing::Direct
                         if review.needs_a_person() || cx.task.metadata["pull_request"].is_u64() =>
                     {
-                        self.land_pr(cx, Some(report), &review).await
+                        self.land_pr(cx, Some(report), &review, "").await
                     }
-                    MergeStrategy::Direct => self.land_direct(cx, report).await,
+                    landing::Landing::Direct => self.land_direct(cx, report).await,
+                    landing::Landing::PullRequest {
+                        protected,
+                        direct_refused,
+                        ..
+                    } => {
+                        if direct_refused {
+                            tracing::info!(files = ?protected,
+                                "protected files changed: a pull request instead of a direct landing");
+                        }
+                        let note = (!protected.is_empty())
+                            .then(|| comments::protected_files_note(&protected, direct_refused));
+                        self.land_pr(cx, Some(report), &review, note.as_deref().unwrap_or(""))
+                            .await
+                    }
                 }
             }
         }
