@@ -27,6 +27,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+pub mod forge;
+
 /// What a secret is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 

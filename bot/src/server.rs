@@ -115,9 +115,10 @@ impl App {
         )
     }
 
-    /// Act on these forges (permission checks, comments, catch-up).
+    /// Act on these forges (permission checks, comments, catch-up). What the bot
+    /// writes on them goes through its redactor first.
     pub fn with_forges(mut self, forges: Forges) -> Self {
-        self.forges = forges;
+        self.forges = forges.redacting(self.config.redactor.clone());
         self
     }
 
