@@ -211,18 +211,13 @@ impl Tools {
         self.actions_notify.notify_one();
         let branch = bead.branch.clone().unwrap_or_default();
         let branch_prefix = format!("gt/{}", store::branch_owner(&bead));
+        let redactor = &self.config.redactor;
         let rework = crate::refinery::rework::rework_of(&bead).map(|task| ReworkInfo {
             task: task.to_string(),
             attempt: bead.metadata["attempt"].as_u64().unwrap_or(1) as u32,
             max: bead.metadata["max"].as_u64().unwrap_or(1) as u32,
-            reason: bead.metadata["reason"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            details: bead.metadata["details"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            reason: redactor.redact(bead.metadata["reason"].as_str().unwrap_or_default()),
+            details: redactor.redact(bead.metadata["details"].as_str().unwrap_or_default()),
         });
         let mut prime = Prime {
             agent: AgentInfo {
@@ -279,7 +274,8 @@ impl Tools {
                 message.len()
             )));
         }
-        let (g, message, now) = (grant.clone(), message.to_string(), self.clock.now_ms());
+        let message = self.config.redactor.redact(message);
+        let (g, now) = (grant.clone(), self.clock.now_ms());
         let bead = self
             .store
             .write(move |c| {
@@ -318,7 +314,9 @@ impl Tools {
                 summary.len()
             )));
         }
-        let (g, summary, now) = (grant.clone(), summary.to_string(), self.clock.now_ms());
+        // The summary becomes the PR/MR body: it is redacted before it is kept.
+        let summary = self.config.redactor.redact(summary);
+        let (g, now) = (grant.clone(), self.clock.now_ms());
         let result = self
             .store
             .write(move |c| {

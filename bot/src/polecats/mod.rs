@@ -568,7 +568,8 @@ impl Polecats {
 }
 
 impl Polecats {
-    /// The last few KB of an agent's output, best effort.
+    /// The last few KB of an agent's output, best effort, with the bot's secrets and
+    /// token shapes redacted: it is published when the run is escalated.
     async fn output_tail(&self, town: &str, session: &str) -> String {
         const TAIL: usize = 4096;
         let (town, agent) = (TownId(town.to_string()), AgentId(session.to_string()));
@@ -587,7 +588,9 @@ impl Polecats {
                 _ => break,
             }
         }
-        String::from_utf8_lossy(&tail).into_owned()
+        self.config
+            .redactor
+            .redact_cut(&String::from_utf8_lossy(&tail))
     }
 }
 

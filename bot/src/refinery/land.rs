@@ -22,6 +22,8 @@ impl Refinery {
     ) -> Result<Step, RefineryError> {
         let gates = report.map(|r| r.gates.as_slice()).unwrap_or_default();
         let body = comments::pull_request_body(&cx.task, &cx.mr, cx.issue, gates, review);
+        // As the forge client will write it, so an unchanged body is not written again.
+        let body = self.config.redactor.redact(&body);
         let pr = self.open_pull_request(cx, &body).await?;
         let sha = report.map_or(pr.head_sha.as_str(), |r| r.head_sha.as_str());
         let status = CommitStatus {
