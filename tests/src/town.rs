@@ -34,12 +34,14 @@ impl TestTownBuilder {
     pub fn github_forge(mut self, api_url: &str, host: &str, token: &str) -> Self {
         self.github = Some((api_url.into(), host.into(), token.into()));
         self.env("GT_GITHUB_HOST", host)
+            .env("GT_GITHUB_TOKEN", token)
     }
 
     /// Act on a GitLab at `api_url` (the simulator's `/api/v4`) whose web host is `host`.
     pub fn gitlab_forge(mut self, api_url: &str, host: &str, token: &str) -> Self {
         self.gitlab = Some((api_url.into(), host.into(), token.into()));
         self.env("GT_GITLAB_HOST", host)
+            .env("GT_GITLAB_TOKEN", token)
     }
 
     /// Run polecats as local processes (the real `gt` binary as their tool CLI).
