@@ -173,10 +173,16 @@ async fn healthz(State(state): State<SharedIngest>) -> impl IntoResponse {
             StatusCode::OK,
             Json(json!({ "status": "ok", "inbox_pending": pending })),
         ),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "error": e.to_string() })),
-        ),
+        // The error names the database, its SQL or a path: the log has it, under an id.
+        Err(e) => {
+            let id =
+                crate::agent_api::Incident::new("/healthz: the database does not answer", &e).id;
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable",
+                    "error": format!("the database does not answer (error {id}; see the log)") })),
+            )
+        }
     }
 }
 
