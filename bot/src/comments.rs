@@ -405,7 +405,7 @@ mod tests {
         let task = bead(BeadStatus::Review);
         let mut mr = bead(BeadStatus::Review);
         mr.id = "gt-mr01".into();
-        mr.body = "Added the flux.\nUsed glpat-AbCdEfGhIjKlMnOpQrSt to test, @mara".into();
+        mr.body = "Added the flux.\nUsed glpat-AbCdEfGhIjKlMnOpQrSt to test.".into();
         mr.metadata = serde_json::json!({ "agent": "github:octo/hello/polecat/nux" });
         let gates = [GateResult {
             name: "test".into(),
@@ -422,7 +422,7 @@ mod tests {
         Worked by polecat **nux** on bead `gt-k3x9` (merge request `gt-mr01`).
 
         > Added the flux.
-        > Used [REDACTED] to test, @​mara
+        > Used [REDACTED] to test.
 
         ### Quality gates
         | gate | result | time |
