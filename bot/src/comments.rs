@@ -1,6 +1,9 @@
 //! Every text the bot writes on a forge, in one place so its voice stays consistent
 //! and each message is snapshot-tested. Texts are Markdown; user-supplied strings are
-//! quoted so they cannot inject markup or mentions.
+//! quoted so they cannot inject markup or mentions. Text from the town (agent output,
+//! summaries, reasons drawn from them) is capped here and loses its token shapes; the
+//! forge client redacts the bot's own secret values from everything it writes
+//! ([`crate::redact`]).
 
 use crate::refinery::ai_review::ReviewNote;
 use crate::refinery::gates::GateResult;
@@ -52,10 +55,7 @@ pub fn status_comment(bead: &Bead) -> String {
             "| rework | {} of {}: {} |\n",
             r["attempt"],
             r["max"],
-            r["reason"]
-                .as_str()
-                .unwrap_or_default()
-                .replace(['|', '\n'], " ")
+            town_text(r["reason"].as_str().unwrap_or_default(), MAX_LINE).replace(['|', '\n'], " ")
         ));
     }
     if bead.status == BeadStatus::Review
@@ -114,8 +114,7 @@ pub fn pull_request_body(
         .and_then(|h| h.rsplit('/').next())
         .map(inline_code_safe)
         .unwrap_or_else(|| "a polecat".into());
-    let summary: String = merge_request
-        .body
+    let summary: String = town_text(&merge_request.body, MAX_SUMMARY)
         .lines()
         .map(|l| format!("> {}\n", l.replace('@', "@\u{200b}")))
         .collect();
@@ -139,8 +138,7 @@ pub fn pull_request_body(
     let review = match review {
         ReviewNote::Off => String::new(),
         ReviewNote::Approved(v) => {
-            let said: String = v
-                .summary
+            let said: String = town_text(&v.summary, MAX_SUMMARY)
                 .lines()
                 .map(|l| format!("> {}\n", l.replace('@', "@\u{200b}")))
                 .collect();
@@ -211,7 +209,9 @@ pub fn review_failed(problem: &str, marker: &str) -> String {
     format!(
         "{marker}\n**Gastown** · the refinery's AI review could not run: {}. Nothing lands \
          without it; the refinery tries again.\n",
-        problem.replace(['\n', '`'], " ").replace('@', "@\u{200b}")
+        town_text(problem, MAX_LINE)
+            .replace(['\n', '`'], " ")
+            .replace('@', "@\u{200b}")
     )
 }
 
@@ -256,8 +256,9 @@ pub fn landed_comment(target: &str, sha: &str, marker: &str) -> String {
 pub fn rework_comment(attempt: u32, max: u32, reason: &str, details: &str, marker: &str) -> String {
     format!(
         "{marker}\n\
-         **Gastown** · the refinery sent this work back (rework {attempt} of {max}): {reason}.\n\
+         **Gastown** · the refinery sent this work back (rework {attempt} of {max}): {}.\n\
          A polecat is reworking the same branch.\n{}",
+        town_text(reason, MAX_LINE),
         details_block(details),
     )
 }
@@ -273,8 +274,9 @@ pub fn escalation_comment(
     format!(
         "{marker}\n\
          **Gastown** · escalation: the refinery cannot land this work and has run out of \
-         rework attempts. Last problem: {reason}.\n\
+         rework attempts. Last problem: {}.\n\
          {who}, a person is needed: fix the branch by hand, or close this issue.\n{}",
+        town_text(reason, MAX_LINE),
         details_block(details),
     )
 }
@@ -293,11 +295,24 @@ fn mention_list(mentions: &[String]) -> String {
     }
 }
 
+/// The most of a one-line reason shown; the most of an agent's or a model's summary;
+/// the most of tool output (gate output, a run's log) in one comment.
+const MAX_LINE: usize = 500;
+const MAX_SUMMARY: usize = 8 * 1024;
+const MAX_DETAILS: usize = 16 * 1024;
+
+/// A piece of text from the town as a comment shows it: token shapes redacted and
+/// capped, with a note of what was cut.
+fn town_text(text: &str, max: usize) -> String {
+    crate::redact::cap(&crate::redact::shapes(text), max)
+}
+
 fn details_block(details: &str) -> String {
     if details.trim().is_empty() {
         return String::new();
     }
-    let fence = "`".repeat(longest_backtick_run(details).max(2) + 1);
+    let details = town_text(details, MAX_DETAILS);
+    let fence = "`".repeat(longest_backtick_run(&details).max(2) + 1);
     format!(
         "\n<details><summary>What failed</summary>\n\n{fence}text\n{}\n{fence}\n</details>\n",
         details.trim_end()
@@ -528,6 +543,84 @@ mod tests {
         | pull request | #7 |
         | waiting for | a new approval: mara approved an earlier commit, and the branch is now at `2a2b2c2d2e2f` |
         | status | `review` |
+        ");
+    }
+
+    #[test]
+    fn a_rework_shows_the_gate_output_without_its_tokens() {
+        let details = "Gate `leak` failed (exit 3):\nfound ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8\n\
+                       OPENAI_API_KEY=sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123\nerror: bad";
+        insta::assert_snapshot!(
+            rework_comment(1, 3, "quality gate `leak` failed", details, &marker("rework", "gt-k3x9:rework:1")),
+            @r"
+        <!-- gastown:rework gt-k3x9:rework:1 -->
+        **Gastown** · the refinery sent this work back (rework 1 of 3): quality gate `leak` failed.
+        A polecat is reworking the same branch.
+
+        <details><summary>What failed</summary>
+
+        ```text
+        Gate `leak` failed (exit 3):
+        found [REDACTED]
+        OPENAI_API_KEY=[REDACTED]
+        error: bad
+        ```
+        </details>
+        "
+        );
+    }
+
+    #[test]
+    fn an_escalation_caps_a_runaway_log_and_says_how_much_was_cut() {
+        let log = format!(
+            "starting\n{}Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZw\nfatal: gave up",
+            "noise\n".repeat(10_000)
+        );
+        let reason = format!("the refinery's run failed 2 times: {}", "why ".repeat(500));
+        let body = escalation_comment(&["mara".into()], &reason, &log, &marker("escalation", "k"));
+        assert!(
+            body.len() < MAX_DETAILS + 2 * MAX_LINE,
+            "{} bytes",
+            body.len()
+        );
+        assert!(body.contains("bytes cut …]\n"), "{body}");
+        assert!(body.contains(" [… 1535 bytes cut …] "), "{body}");
+        assert!(
+            body.contains("starting\nnoise")
+                && body.contains("Authorization: Bearer [REDACTED]\nfatal: gave up\n```"),
+            "both ends of the log stay, the fence closes: {body}"
+        );
+        assert!(!body.contains("eyJ"), "{body}");
+    }
+
+    #[test]
+    fn a_pull_request_quotes_the_summary_without_its_tokens() {
+        let task = bead(BeadStatus::Review);
+        let mut mr = bead(BeadStatus::Review);
+        mr.id = "gt-mr01".into();
+        mr.body = "Added the flux.\nUsed glpat-AbCdEfGhIjKlMnOpQrSt to test.".into();
+        mr.metadata = serde_json::json!({ "agent": "github:octo/hello/polecat/nux" });
+        let gates = [GateResult {
+            name: "test".into(),
+            passed: true,
+            exit_code: Some(0),
+            timed_out: false,
+            duration_ms: 1200,
+            output_tail: String::new(),
+        }];
+        insta::assert_snapshot!(pull_request_body(&task, &mr, Some(12), &gates, &ReviewNote::Off), @r"
+        <!-- gastown:pull-request gt-k3x9 -->
+        Closes #12.
+
+        Worked by polecat **nux** on bead `gt-k3x9` (merge request `gt-mr01`).
+
+        > Added the flux.
+        > Used [REDACTED] to test.
+
+        ### Quality gates
+        | gate | result | time |
+        |---|---|---|
+        | test | passed | 1.2 s |
         ");
     }
 }

@@ -32,6 +32,15 @@ impl Forges {
         self
     }
 
+    /// Every client wrapped so that what it writes on its forge goes through
+    /// `redactor` first ([`crate::redact::forge`]).
+    pub fn redacting(mut self, redactor: Arc<crate::redact::Redactor>) -> Self {
+        for client in self.clients.values_mut() {
+            *client = crate::redact::forge::RedactingForge::wrap(client.clone(), redactor.clone());
+        }
+        self
+    }
+
     pub fn get(&self, kind: ForgeKind, host: &str) -> Option<Arc<dyn Forge>> {
         self.clients
             .get(&(kind, host.to_ascii_lowercase()))

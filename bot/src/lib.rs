@@ -24,6 +24,7 @@ pub mod ingest;
 pub mod plan;
 pub mod polecats;
 pub mod prompts;
+pub mod redact;
 pub mod refinery;
 pub mod repo_config;
 pub mod repo_settings;

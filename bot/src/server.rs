@@ -110,9 +110,10 @@ impl App {
         crate::town_git::gateway(&self.config, &self.store, &self.forges, &self.clock)
     }
 
-    /// Act on these forges (permission checks, comments, catch-up).
+    /// Act on these forges (permission checks, comments, catch-up). What the bot
+    /// writes on them goes through its redactor first.
     pub fn with_forges(mut self, forges: Forges) -> Self {
-        self.forges = forges;
+        self.forges = forges.redacting(self.config.redactor.clone());
         self
     }
 
@@ -167,10 +168,16 @@ async fn healthz(State(state): State<SharedIngest>) -> impl IntoResponse {
             StatusCode::OK,
             Json(json!({ "status": "ok", "inbox_pending": pending })),
         ),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "error": e.to_string() })),
-        ),
+        // The error names the database, its SQL or a path: the log has it, under an id.
+        Err(e) => {
+            let id =
+                crate::agent_api::Incident::new("/healthz: the database does not answer", &e).id;
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable",
+                    "error": format!("the database does not answer (error {id}; see the log)") })),
+            )
+        }
     }
 }
 

@@ -34,6 +34,7 @@ impl TestTownBuilder {
     pub fn github_forge(mut self, api_url: &str, host: &str, token: &str) -> Self {
         self.github = Some((api_url.into(), host.into(), token.into()));
         self.env("GT_GITHUB_HOST", host)
+            .env("GT_GITHUB_TOKEN", token)
     }
 
     /// Act on the simulated github.com of [`crate::forge::github_com`] (the host the
@@ -46,6 +47,7 @@ impl TestTownBuilder {
     pub fn gitlab_forge(mut self, api_url: &str, host: &str, token: &str) -> Self {
         self.gitlab = Some((api_url.into(), host.into(), token.into()));
         self.env("GT_GITLAB_HOST", host)
+            .env("GT_GITLAB_TOKEN", token)
     }
 
     /// Run polecats as local processes (the real `gt` binary as their tool CLI).

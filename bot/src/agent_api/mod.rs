@@ -19,8 +19,8 @@ use tracing::Instrument;
 use utoipa::OpenApi;
 
 pub use tools::{
-    Ack, AgentInfo, BeadInfo, BeadScoped, DoneReply, DoneRequest, Prime, ReworkInfo, RigInfo,
-    StatusReply, StatusRequest, ToolError, Tools, git_url, mint_token, token_digest,
+    Ack, AgentInfo, BeadInfo, BeadScoped, DoneReply, DoneRequest, Incident, Prime, ReworkInfo,
+    RigInfo, StatusReply, StatusRequest, ToolError, Tools, git_url, mint_token, token_digest,
 };
 
 use crate::store::Grant;
@@ -48,10 +48,8 @@ impl IntoResponse for ToolError {
             ToolError::Forbidden(_) => StatusCode::FORBIDDEN,
             ToolError::Conflict(_) => StatusCode::CONFLICT,
             ToolError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ToolError::Store(e) => {
-                tracing::error!(error = %e, "agent tool failed in the store");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            // Logged in full, with the id the answer gives, when it happened.
+            ToolError::Store(_) | ToolError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut r = (status, Json(json!({ "error": self.to_string() }))).into_response();
         if status == StatusCode::UNAUTHORIZED {

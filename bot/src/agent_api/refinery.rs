@@ -75,6 +75,11 @@ impl Tools {
                 2 * OUTPUT_TAIL
             )));
         }
+        // Gate output is published (rework comments, prompts): no secret goes further.
+        let mut report = report;
+        for gate in &mut report.gates {
+            gate.output_tail = self.config.redactor.redact_cut(&gate.output_tail);
+        }
         let (g, now) = (grant.clone(), self.clock.now_ms());
         self.store
             .write(move |c| {

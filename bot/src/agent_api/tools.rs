@@ -16,6 +16,9 @@ use crate::config::Config;
 use crate::store::{self, BeadStatus, BeadType, Grant, NewBead, Store, StoreError};
 
 /// Why a tool call was refused. Each maps to one HTTP status and says what to do.
+/// The bot's own failures (its database, a template on its disk) are [`Incident`]s:
+/// the agent is told what to do and an error id; the error itself, which may name the
+/// database, its SQL or a host path, is only in the bot's log under that id.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
     #[error("missing or unknown agent token: send `Authorization: Bearer $GT_TOKEN`")]
@@ -26,8 +29,43 @@ pub enum ToolError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("the town's database failed: {0}")]
-    Store(#[from] StoreError),
+    #[error(
+        "the town could not complete this call (error {0}); try again in a moment, and if it \
+         keeps failing stop and report error {0}"
+    )]
+    Store(Incident),
+    #[error(
+        "the town is not set up to answer this (error {0}); stop and report error {0} so a \
+         person can fix the bot's configuration"
+    )]
+    Internal(Incident),
+}
+
+impl From<StoreError> for ToolError {
+    fn from(e: StoreError) -> Self {
+        ToolError::Store(Incident::new("an agent tool failed in the store", &e))
+    }
+}
+
+/// A failure of the bot's own, as an agent sees it: an id to quote. The error is logged
+/// (at error level, with the id) when the incident is made; `Display` shows the id only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub id: String,
+}
+
+impl Incident {
+    pub fn new(what: &str, error: &dyn std::fmt::Display) -> Self {
+        let id = format!("err-{:012x}", rand::random::<u64>() >> 16);
+        tracing::error!(error_id = %id, error = %error, "{what}");
+        Self { id }
+    }
+}
+
+impl std::fmt::Display for Incident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.id)
+    }
 }
 
 /// Mint a tool token: what the agent gets, and the digest the database keeps.
@@ -212,18 +250,13 @@ impl Tools {
         self.actions_notify.notify_one();
         let branch = bead.branch.clone().unwrap_or_default();
         let branch_prefix = format!("gt/{}", store::branch_owner(&bead));
+        let redactor = &self.config.redactor;
         let rework = crate::refinery::rework::rework_of(&bead).map(|task| ReworkInfo {
             task: task.to_string(),
             attempt: bead.metadata["attempt"].as_u64().unwrap_or(1) as u32,
             max: bead.metadata["max"].as_u64().unwrap_or(1) as u32,
-            reason: bead.metadata["reason"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            details: bead.metadata["details"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            reason: redactor.redact(bead.metadata["reason"].as_str().unwrap_or_default()),
+            details: redactor.redact(bead.metadata["details"].as_str().unwrap_or_default()),
         });
         let mut prime = Prime {
             agent: AgentInfo {
@@ -253,8 +286,9 @@ impl Tools {
             base_branch: self.config.polecats.base_branch.clone(),
             prompt: String::new(),
         };
-        prime.prompt = crate::prompts::polecat(&self.config, &prime)
-            .map_err(|e| ToolError::Invalid(format!("the role prompt does not render: {e}")))?;
+        prime.prompt = crate::prompts::polecat(&self.config, &prime).map_err(|e| {
+            ToolError::Internal(Incident::new("the role prompt does not render", &e))
+        })?;
         Ok(prime)
     }
 
@@ -281,7 +315,8 @@ impl Tools {
                 message.len()
             )));
         }
-        let (g, message, now) = (grant.clone(), message.to_string(), self.clock.now_ms());
+        let message = self.config.redactor.redact(message);
+        let (g, now) = (grant.clone(), self.clock.now_ms());
         let bead = self
             .store
             .write(move |c| {
@@ -321,7 +356,9 @@ impl Tools {
                 summary.len()
             )));
         }
-        let (g, summary, now) = (grant.clone(), summary.to_string(), self.clock.now_ms());
+        // The summary becomes the PR/MR body: it is redacted before it is kept.
+        let summary = self.config.redactor.redact(summary);
+        let (g, now) = (grant.clone(), self.clock.now_ms());
         let result = self
             .store
             .write(move |c| {
@@ -435,4 +472,54 @@ fn pushed_sha(c: &rusqlite::Connection, bead_id: &str) -> Result<Option<String>,
 /// `{public}/git/<forge>/<host>/<path>.git`, the rig's repository in the town.
 pub fn git_url(public: &str, forge: &str, host: &str, path: &str) -> String {
     format!("{public}/git/{forge}/{host}/{path}.git")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_store_error_reaches_the_agent_as_an_id_and_the_log_in_full() {
+        let log = Log::default();
+        let sink = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let e = tracing::subscriber::with_default(subscriber, || {
+            ToolError::from(StoreError::Open {
+                path: "/srv/gastown/data/gastown.db".into(),
+                message: "no such table: beads in SELECT id FROM beads".into(),
+            })
+        });
+        let said = e.to_string();
+        let ToolError::Store(incident) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(said.contains(&format!("error {}", incident.id)), "{said}");
+        for internal in ["/srv/gastown", "gastown.db", "SELECT", "no such table"] {
+            assert!(!said.contains(internal), "{internal} in {said}");
+        }
+        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            logged.contains(&incident.id)
+                && logged.contains("/srv/gastown/data/gastown.db")
+                && logged.contains("SELECT id FROM beads"),
+            "{logged}"
+        );
+    }
 }

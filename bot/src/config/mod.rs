@@ -70,6 +70,10 @@ pub struct Config {
     /// Resolved from the environment variables the file names; never from the file.
     #[serde(skip)]
     pub secrets: Secrets,
+    /// Every secret value above plus the forge tokens and the App's key, built once by
+    /// [`Config::load`]: what comes from the town goes through it before it is published.
+    #[serde(skip)]
+    pub redactor: std::sync::Arc<crate::redact::Redactor>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -551,6 +555,7 @@ impl Config {
             gitlab_webhook: split_secrets(env(&config.gitlab.webhook_token_env)),
             review_api_key: env(&config.review.api_key_env).filter(|k| !k.is_empty()),
         };
+        config.redactor = std::sync::Arc::new(crate::redact::Redactor::from_config(&config, env));
         Ok(config)
     }
 

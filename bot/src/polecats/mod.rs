@@ -604,12 +604,16 @@ impl Polecats {
 
 impl Polecats {
     /// The last few KB of an agent's output, best effort: the runner reads it as
-    /// hostile input (no links, no FIFOs, capped).
+    /// hostile input (no links, no FIFOs, capped), and the bot's secrets and token
+    /// shapes are redacted (it is published when the run is escalated).
     async fn output_tail(&self, town: &str, session: &str) -> String {
         const TAIL: usize = 4096;
         let (town, agent) = (TownId(town.to_string()), AgentId(session.to_string()));
         match self.runner.output_tail(&town, &agent, TAIL).await {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(bytes) => self
+                .config
+                .redactor
+                .redact_cut(&String::from_utf8_lossy(&bytes)),
             Err(e) => {
                 tracing::warn!(session = %agent, error = %e, "cannot read the agent's output");
                 String::new()
@@ -627,6 +631,10 @@ impl Polecats {
                 let gates: Vec<crate::refinery::gates::GateResult> = results
                     .iter()
                     .map(crate::refinery::gates::GateResult::from)
+                    .map(|mut g| {
+                        g.output_tail = self.config.redactor.redact_cut(&g.output_tail);
+                        g
+                    })
                     .collect();
                 Some(serde_json::to_value(gates).unwrap_or_default())
             }

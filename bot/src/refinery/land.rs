@@ -28,6 +28,8 @@ impl Refinery {
             body.push('\n');
             body.push_str(note);
         }
+        // As the forge client will write it, so an unchanged body is not written again.
+        let body = self.config.redactor.redact(&body);
         let pr = self.open_pull_request(cx, &body).await?;
         // A report here is the verified one: its head is where the mirror has the branch.
         let sha = report.map_or(pr.head_sha.as_str(), |r| r.head_sha.as_str());
