@@ -105,7 +105,7 @@ mod tests {
         use std::collections::BTreeSet;
         let green = Feedback::default();
         assert!(
-            matches!(next(&green, &BTreeSet::new(), true), Next::Wait(w) if w.contains("approving review"))
+            matches!(next(&green, &BTreeSet::new(), true, "2a2b2c2d2e2f2a2b2c2d2e2f2a2b2c2d2e2f2a2b"), Next::Wait(w) if w.contains("approving review"))
         );
     }
 }
