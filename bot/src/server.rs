@@ -107,12 +107,9 @@ impl App {
 
     /// The git endpoint agents clone from and push to (mirrors under `data_dir`).
     pub fn git_gateway(&self) -> Arc<crate::gitgate::GitGateway> {
-        crate::town_git::gateway(
-            self.config.data_dir.clone(),
-            &self.store,
-            &self.forges,
-            &self.clock,
-        )
+        let mut config = crate::gitgate::GatewayConfig::new(self.config.data_dir.clone());
+        config.max_push_bytes = self.config.git.max_push_bytes;
+        crate::town_git::gateway(config, &self.store, &self.forges, &self.clock)
     }
 
     /// Act on these forges (permission checks, comments, catch-up).

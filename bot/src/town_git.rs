@@ -93,13 +93,13 @@ impl PushSink for RecordPushes {
 
 /// The gateway with its store-backed auth and rigs, and the task recording pushes.
 pub fn gateway(
-    root: std::path::PathBuf,
+    config: crate::gitgate::GatewayConfig,
     store: &Store,
     forges: &Forges,
     clock: &SharedClock,
 ) -> Arc<crate::gitgate::GitGateway> {
     Arc::new(crate::gitgate::GitGateway::new(
-        crate::gitgate::GatewayConfig::new(root),
+        config,
         Arc::new(StoreAuth {
             store: store.clone(),
         }),
