@@ -111,11 +111,8 @@ impl FromRequest<SharedIngest> for VerifiedDelivery {
         // GitLab's token is a header: a forgery is refused before its body is read, so
         // an unauthenticated sender cannot make the bot receive and buffer megabytes.
         if forge == ForgeKind::GitLab {
-            webhooks::verify_gitlab(
-                secrets,
-                headers.get("x-gitlab-token").map(|v| v.as_bytes()),
-            )
-            .map_err(unverified)?;
+            webhooks::verify_gitlab(secrets, headers.get("x-gitlab-token").map(|v| v.as_bytes()))
+                .map_err(unverified)?;
         }
         let body = read_capped(headers, body, config.ingest.max_body_bytes).await?;
         // GitHub signs the body, so it can only be checked once read (and capped).
