@@ -320,3 +320,86 @@ async fn a_repositorys_gastown_yaml_sets_its_sling_label_and_polecat_cap() {
         .count();
     assert_eq!(working, 1);
 }
+
+/// Two rigs in one town, each allowed 3 polecats (6 together), and a town cap of 4:
+/// one round starts 4 agents across both rigs, and with the town full a refinery run
+/// waits too.
+#[tokio::test]
+async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
+    use bot::store::{self, NewBead};
+
+    let town = gastown_tests::TestTown::builder()
+        .local_runner()
+        .env("GT_POLECATS_CAP", "3")
+        .env("GT_POLECATS_TOWN_CAP", "4")
+        .start()
+        .await;
+    let now = 1_795_622_257_000;
+    let mr = town
+        .app
+        .store
+        .write(move |c| {
+            let t = store::ensure_town(c, "default", now)?;
+            let mut mr = None;
+            for path in ["octo/one", "octo/two"] {
+                let (rig, _) = store::ensure_rig(c, &t, "github", "github.com", path, now)?;
+                for (i, bead_type) in [BeadType::Task, BeadType::Task, BeadType::Task]
+                    .into_iter()
+                    .chain((path == "octo/one").then_some(BeadType::MergeRequest))
+                    .enumerate()
+                {
+                    let bead = store::create_bead(
+                        c,
+                        &NewBead {
+                            bead_type,
+                            title: format!("Work {i} of {path}"),
+                            body: String::new(),
+                            priority: 2,
+                            town_id: Some(t.clone()),
+                            rig_id: Some(rig.id.clone()),
+                            parent_id: None,
+                            forge_ref: None,
+                            created_by: "test".into(),
+                            metadata: serde_json::json!({}),
+                        },
+                        now,
+                        |_| format!("gt-{}{i}", &path[5..]),
+                    )?;
+                    if bead_type == BeadType::MergeRequest {
+                        mr = Some(bead);
+                    }
+                }
+            }
+            Ok(mr.expect("a merge request bead"))
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(town.polecats().await, 4, "four of six ready beads start");
+    let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
+    let working: Vec<_> = agents.iter().filter(|a| a.status == "working").collect();
+    assert_eq!(working.len(), 4, "{agents:#?}");
+    for rig in ["one", "two"] {
+        let n = working
+            .iter()
+            .filter(|a| a.rig_id.as_deref().is_some_and(|r| r.ends_with(rig)))
+            .count();
+        assert!((1..=3).contains(&n), "rig {rig}: {n} working");
+    }
+
+    // The refinery starts through the same door and finds the town full.
+    let polecats = town.app.polecats().unwrap();
+    let plan = bot::polecats::SessionPlan {
+        role: "refinery",
+        name: "main".into(),
+        branch: "gt/gt-one0-work".into(),
+        base_branch: "main".into(),
+        command: Some(vec!["true".into()]),
+    };
+    let refused = polecats.start_session(&mr, &plan).await.unwrap_err();
+    let why = refused.to_string();
+    assert!(
+        why.contains("already working") && why.contains("polecats.town_cap"),
+        "{why}"
+    );
+}
