@@ -321,9 +321,10 @@ async fn a_repositorys_gastown_yaml_sets_its_sling_label_and_polecat_cap() {
     assert_eq!(working, 1);
 }
 
-/// Two rigs in one town, each allowed 3 polecats (6 together), and a town cap of 4:
-/// one round starts 4 agents across both rigs, and with the town full a refinery run
-/// waits too.
+/// Two rigs in one town, each allowed 3 polecats (6 together), and a town cap of 4
+/// with a merge request waiting for its refinery: one round starts 3 polecats across
+/// both rigs, keeping the refinery's place; the refinery run takes it, and then the
+/// town is full for anyone, a refinery run included.
 #[tokio::test]
 async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
     use bot::store::{self, NewBead};
@@ -363,7 +364,7 @@ async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
                             metadata: serde_json::json!({}),
                         },
                         now,
-                        |_| format!("gt-{}{i}", &path[5..]),
+                        |_| format!("gt-{i}{}", &path[5..]),
                     )?;
                     if bead_type == BeadType::MergeRequest {
                         mr = Some(bead);
@@ -375,28 +376,37 @@ async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
         .await
         .unwrap();
 
-    assert_eq!(town.polecats().await, 4, "four of six ready beads start");
+    assert_eq!(town.polecats().await, 3, "three of six ready tasks start");
     let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
     let working: Vec<_> = agents.iter().filter(|a| a.status == "working").collect();
-    assert_eq!(working.len(), 4, "{agents:#?}");
+    assert_eq!(working.len(), 3, "{agents:#?}");
     for rig in ["one", "two"] {
         let n = working
             .iter()
             .filter(|a| a.rig_id.as_deref().is_some_and(|r| r.ends_with(rig)))
             .count();
-        assert!((1..=3).contains(&n), "rig {rig}: {n} working");
+        assert!((1..=2).contains(&n), "rig {rig}: {n} working");
     }
 
-    // The refinery starts through the same door and finds the town full.
+    // The refinery run takes the place kept for it: the town holds 4.
     let polecats = town.app.polecats().unwrap();
-    let plan = bot::polecats::SessionPlan {
+    let plan = |target: &str| bot::polecats::SessionPlan {
         role: "refinery",
-        name: "main".into(),
-        branch: "gt/gt-one0-work".into(),
-        base_branch: "main".into(),
-        command: Some(vec!["true".into()]),
+        name: target.into(),
+        branch: "gt/gt-3one-work".into(),
+        base_branch: target.into(),
+        command: Some(vec!["sleep".into(), "5".into()]),
     };
-    let refused = polecats.start_session(&mr, &plan).await.unwrap_err();
+    polecats.start_session(&mr, &plan("main")).await.unwrap();
+    let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
+    let working = agents.iter().filter(|a| a.status == "working").count();
+    assert_eq!(working, 4, "{agents:#?}");
+
+    // Full: another start, a refinery run's included, is refused and waits.
+    let refused = polecats
+        .start_session(&mr, &plan("release"))
+        .await
+        .unwrap_err();
     let why = refused.to_string();
     assert!(
         why.contains("already working") && why.contains("polecats.town_cap"),

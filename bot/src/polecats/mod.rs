@@ -230,6 +230,20 @@ impl Polecats {
                 Ok((ready, busy))
             })
             .await?;
+        // A merge request waiting for its refinery keeps a place in its town (one per
+        // rig), so finishing work is never starved by new work.
+        let mut refinery_waits: HashMap<String, HashSet<String>> = HashMap::new();
+        for b in ready
+            .iter()
+            .filter(|b| b.bead_type == BeadType::MergeRequest)
+        {
+            let town = b
+                .town_id
+                .clone()
+                .unwrap_or_else(|| self.config.town.clone());
+            let rig = b.rig_id.clone().unwrap_or_default();
+            refinery_waits.entry(town).or_default().insert(rig);
+        }
         let ready: Vec<_> = ready
             .into_iter()
             .filter(|b| b.bead_type == BeadType::Task)
@@ -251,14 +265,15 @@ impl Polecats {
             return Ok(0);
         }
         // Every agent working in a town counts against its cap: polecats of every rig
-        // and refinery runs alike.
+        // and refinery runs alike (`start_session` checks it again for every start).
         let mut in_town: HashMap<String, usize> = HashMap::new();
         for a in busy.iter().filter(|a| a.status == "working") {
             *in_town.entry(a.town_id.clone()).or_default() += 1;
         }
         let town_room = |town: &str| {
             let working = in_town.get(town).copied().unwrap_or(0);
-            self.config.polecats.town_cap.saturating_sub(working)
+            let kept = refinery_waits.get(town).map_or(0, HashSet::len);
+            self.config.polecats.town_cap.saturating_sub(working + kept)
         };
         let busy: Vec<Busy> = busy
             .into_iter()
