@@ -172,13 +172,14 @@ async fn a_push_git_refuses_early_is_answered_before_its_body_ends() {
 async fn an_undeclared_body_over_the_limit_kills_git_and_is_413() {
     let root = root();
     for to_end in [true, false] {
+        // upload-pack's request is read by git to its end (up to 10 MiB) before
+        // anything runs, so git is still reading when the limit is passed.
         let (req, tx) = streamed(
-            "/r.git/git-receive-pack",
-            "application/x-git-receive-pack-request",
+            "/r.git/git-upload-pack",
+            "application/x-git-upload-pack-request",
         );
         let sender = tokio::spawn(async move {
-            // A valid-looking start, then more than the limit; never an end.
-            let _ = tx.send(b"0000".to_vec()).await;
+            // More than the limit, and never an end.
             for _ in 0..64 {
                 if tx.send(vec![b'P'; 16 * 1024]).await.is_err() {
                     break;
@@ -186,7 +187,7 @@ async fn an_undeclared_body_over_the_limit_kills_git_and_is_413() {
             }
             tx
         });
-        let c = cgi(&root, "/r.git/git-receive-pack", 64 * 1024);
+        let c = cgi(&root, "/r.git/git-upload-pack", 64 * 1024);
         let r = tokio::time::timeout(Duration::from_secs(10), async {
             if to_end {
                 serve_to_end(c, req).await.map(|_| ())

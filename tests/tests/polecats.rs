@@ -396,6 +396,7 @@ async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
         branch: "gt/gt-3one-work".into(),
         base_branch: target.into(),
         command: Some(vec!["sleep".into(), "5".into()]),
+        checks: Vec::new(),
     };
     polecats.start_session(&mr, &plan("main")).await.unwrap();
     let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
