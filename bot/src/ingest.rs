@@ -104,21 +104,25 @@ impl FromRequest<SharedIngest> for VerifiedDelivery {
                     .or_else(|| header_str(headers, "x-gitlab-event-uuid")),
             ),
         };
+        let unverified = |e: webhooks::VerifyError| {
+            tracing::warn!(forge = forge.as_str(), %event, error = %e, "rejected an unverified delivery");
+            Rejection::new(StatusCode::UNAUTHORIZED, e.to_string())
+        };
+        // GitLab's token is a header: a forgery is refused before its body is read, so
+        // an unauthenticated sender cannot make the bot receive and buffer megabytes.
+        if forge == ForgeKind::GitLab {
+            webhooks::verify_gitlab(secrets, headers.get("x-gitlab-token").map(|v| v.as_bytes()))
+                .map_err(unverified)?;
+        }
         let body = read_capped(headers, body, config.ingest.max_body_bytes).await?;
-        let verified = match forge {
-            ForgeKind::GitHub => webhooks::verify_github(
+        // GitHub signs the body, so it can only be checked once read (and capped).
+        if forge == ForgeKind::GitHub {
+            webhooks::verify_github(
                 secrets,
                 headers.get("x-hub-signature-256").map(|v| v.as_bytes()),
                 &body,
-            ),
-            ForgeKind::GitLab => webhooks::verify_gitlab(
-                secrets,
-                headers.get("x-gitlab-token").map(|v| v.as_bytes()),
-            ),
-        };
-        if let Err(e) = verified {
-            tracing::warn!(forge = forge.as_str(), %event, error = %e, "rejected an unverified delivery");
-            return Err(Rejection::new(StatusCode::UNAUTHORIZED, e.to_string()));
+            )
+            .map_err(unverified)?;
         }
         let delivery_id = delivery_header
             .map(str::to_owned)

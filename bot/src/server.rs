@@ -131,7 +131,8 @@ impl App {
             .with_state(ingest)
             .merge(crate::agent_api::router(self.tools()))
             .merge(crate::gitgate::router(self.git_gateway()))
-            // Ingest and the git gateway enforce their own caps and answer 413 themselves.
+            // Ingest, the agent endpoints and the git gateway enforce their own caps and
+            // answer 413 themselves.
             .layer(DefaultBodyLimit::disable())
             .layer(CatchPanicLayer::new())
             .layer(TraceLayer::new_for_http())

@@ -100,6 +100,7 @@ pub fn gateway(
 ) -> Arc<crate::gitgate::GitGateway> {
     let mut gateway = crate::gitgate::GatewayConfig::new(config.data_dir.clone());
     gateway.base_branch = config.polecats.base_branch.clone();
+    gateway.max_push_bytes = config.git.max_push_bytes;
     Arc::new(crate::gitgate::GitGateway::new(
         gateway,
         Arc::new(StoreAuth {

@@ -9,20 +9,23 @@
 //! - [`serve_to_end`] waits for git to exit first, for callers that must act on the
 //!   repository's new state before answering (a push's updated refs).
 //!
-//! The request body is read whole (up to [`CgiRequest::max_body`]) before git starts:
-//! git's client sends large pushes chunked, and `git http-backend` handles a body of
-//! known `CONTENT_LENGTH` most reliably across versions.
+//! The request body is streamed into git as it arrives, never held in memory, and
+//! counted: past [`CgiRequest::max_body`] git is killed before it sees the end of the
+//! body and the client is answered 413 (at once when the declared length is over).
+//! A body of unknown length (git's client sends large pushes chunked) reaches git with
+//! no `CONTENT_LENGTH`, which `git http-backend` reads to its end.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 
-use axum::body::{Body, Bytes, to_bytes};
+use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// Longest CGI header block git may write before its body.
 const MAX_HEAD: usize = 64 * 1024;
@@ -94,48 +97,85 @@ impl IntoResponse for CgiError {
 }
 
 /// Serve `req` with `git http-backend`, streaming git's output as it is written. The
-/// git process is killed if the client goes away before the body is read.
+/// git process is killed if the client goes away before the body is read, or if the
+/// request body turns out larger than allowed (the answer is then cut short, or 413
+/// when git has not answered yet).
 pub async fn serve(cgi: CgiRequest, req: Request) -> Result<Response, CgiError> {
-    let mut child = start(&cgi, req).await?;
+    let (mut child, feed) = start(&cgi, req)?;
+    let mut feed = Some(feed);
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let stderr = tokio::spawn(read_all(stderr));
     let mut out = BufReader::new(stdout);
-    let Some(head) = read_head(&mut out).await? else {
+    let head = tokio::select! {
+        head = read_head(&mut out) => head?,
+        failed = failure(&mut feed) => {
+            kill_git(&mut child).await;
+            return Err(failed.error);
+        }
+    };
+    let Some(head) = head else {
         let status = child.wait().await?;
         let stderr = stderr.await.unwrap_or_default();
         return Err(malformed(status, &stderr));
     };
-    let body =
-        futures_util::stream::unfold(Some(Streaming { out, child, stderr }), |state| async move {
-            let mut s = state?;
-            let mut buf = vec![0u8; CHUNK];
-            match s.out.read(&mut buf).await {
-                Ok(0) => {
-                    s.finish().await;
-                    None
-                }
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok::<_, std::io::Error>(Bytes::from(buf)), Some(s)))
-                }
-                Err(e) => Some((Err(e), None)),
+    let state = Streaming {
+        out,
+        child,
+        stderr,
+        feed,
+    };
+    let body = futures_util::stream::unfold(Some(state), |state| async move {
+        let mut s = state?;
+        let mut buf = vec![0u8; CHUNK];
+        let read = tokio::select! {
+            read = s.out.read(&mut buf) => read,
+            failed = failure(&mut s.feed) => {
+                tracing::warn!(error = %failed.error, "request body refused while git answered");
+                kill_git(&mut s.child).await;
+                return Some((Err(std::io::Error::other(failed.error)), None));
             }
-        });
+        };
+        match read {
+            Ok(0) => {
+                s.finish().await;
+                None
+            }
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), Some(s)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
     Ok(response(&head, Body::from_stream(body)))
 }
 
 /// Serve `req` with `git http-backend` and answer only after git has exited, so every
 /// effect of the request (a push's ref updates, its hooks) is done when this returns.
+/// A body over the limit kills git before it has read the body to its end, so a push
+/// cut short can never be taken as complete.
 pub async fn serve_to_end(cgi: CgiRequest, req: Request) -> Result<Response, CgiError> {
-    let child = start(&cgi, req).await?;
-    let out = child.wait_with_output().await?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    log_stderr(out.status, &stderr);
-    let Some(end) = head_end(&out.stdout) else {
-        return Err(malformed(out.status, &stderr));
+    let (mut child, feed) = start(&cgi, req)?;
+    let mut feed = Some(feed);
+    let stdout = tokio::spawn(read_bytes(child.stdout.take().expect("stdout is piped")));
+    let stderr = tokio::spawn(read_all(child.stderr.take().expect("stderr is piped")));
+    let status = tokio::select! {
+        status = child.wait() => status?,
+        failed = failure(&mut feed) => {
+            kill_git(&mut child).await;
+            return Err(failed.error);
+        }
     };
-    let (head, body) = (&out.stdout[..end.0], &out.stdout[end.0 + end.1..]);
+    // git exited on its own having read what it needed: the rest of the body is moot.
+    drop(feed);
+    let stdout = stdout.await.unwrap_or_default();
+    let stderr = stderr.await.unwrap_or_default();
+    log_stderr(status, &stderr);
+    let Some(end) = head_end(&stdout) else {
+        return Err(malformed(status, &stderr));
+    };
+    let (head, body) = (&stdout[..end.0], &stdout[end.0 + end.1..]);
     Ok(response(head, Body::from(body.to_vec())))
 }
 
@@ -144,6 +184,8 @@ struct Streaming {
     out: BufReader<ChildStdout>,
     child: Child,
     stderr: tokio::task::JoinHandle<String>,
+    /// Still feeding the request body, while `Some`.
+    feed: Option<Feed>,
 }
 
 impl Streaming {
@@ -156,25 +198,93 @@ impl Streaming {
     }
 }
 
-/// Read the body, start git with the CGI environment and feed it the body.
-async fn start(cgi: &CgiRequest, req: Request) -> Result<Child, CgiError> {
+/// Kill git and reap it.
+async fn kill_git(child: &mut Child) {
+    if let Err(e) = child.kill().await {
+        tracing::warn!(error = %e, "killing git http-backend");
+    }
+}
+
+/// The task copying the request body into git; aborted when dropped.
+struct Feed(tokio::task::JoinHandle<Result<(), FeedError>>);
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Why the body stopped before its end. git's stdin is held here, open, so that git
+/// never reads a cut-short body to an end of file as if it were whole: it is killed
+/// first, then this is dropped.
+struct FeedError {
+    error: CgiError,
+    _stdin: Option<ChildStdin>,
+}
+
+/// Resolves only if feeding the body fails; pending forever once it is fed whole.
+async fn failure(feed: &mut Option<Feed>) -> FeedError {
+    if let Some(f) = feed.as_mut() {
+        let fed = (&mut f.0).await;
+        *feed = None;
+        match fed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return e,
+            Err(e) => {
+                return FeedError {
+                    error: CgiError::Body(e.to_string()),
+                    _stdin: None,
+                };
+            }
+        }
+    }
+    std::future::pending().await
+}
+
+/// Copy the body into git's stdin as it arrives, counting it against `max`.
+async fn feed(body: Body, mut stdin: ChildStdin, max: usize) -> Result<(), FeedError> {
+    let mut chunks = body.into_data_stream();
+    let mut total = 0usize;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(FeedError {
+                    error: CgiError::Body(e.to_string()),
+                    _stdin: Some(stdin),
+                });
+            }
+        };
+        total = total.saturating_add(chunk.len());
+        if total > max {
+            return Err(FeedError {
+                error: CgiError::TooLarge { max },
+                _stdin: Some(stdin),
+            });
+        }
+        if stdin.write_all(&chunk).await.is_err() {
+            // git stopped reading: it has what it needs, or fails and says why.
+            return Ok(());
+        }
+    }
+    // The whole body: dropping stdin is git's end of file.
+    Ok(())
+}
+
+/// Start git with the CGI environment and a task feeding it the body as it arrives. A
+/// body declared larger than allowed is refused before git runs.
+fn start(cgi: &CgiRequest, req: Request) -> Result<(Child, Feed), CgiError> {
     let (parts, body) = req.into_parts();
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > cgi.max_body) {
+        .and_then(|v| v.parse::<u64>().ok());
+    // hyper's body knows a declared `Content-Length`; a body built in memory its size.
+    let length = body.size_hint().exact().or(declared);
+    if length.is_some_and(|n| n > cgi.max_body as u64) {
         return Err(CgiError::TooLarge { max: cgi.max_body });
     }
-    let body = to_bytes(body, cgi.max_body).await.map_err(|e| {
-        let e = e.into_inner();
-        if e.is::<http_body_util::LengthLimitError>() {
-            CgiError::TooLarge { max: cgi.max_body }
-        } else {
-            CgiError::Body(e.to_string())
-        }
-    })?;
     let h = |name: header::HeaderName| {
         parts
             .headers
@@ -195,7 +305,6 @@ async fn start(cgi: &CgiRequest, req: Request) -> Result<Child, CgiError> {
         .env("REQUEST_METHOD", parts.method.as_str())
         .env("QUERY_STRING", parts.uri.query().unwrap_or_default())
         .env("CONTENT_TYPE", h(header::CONTENT_TYPE))
-        .env("CONTENT_LENGTH", body.len().to_string())
         .env("HTTP_CONTENT_ENCODING", h(header::CONTENT_ENCODING))
         .env(
             "GIT_PROTOCOL",
@@ -208,13 +317,15 @@ async fn start(cgi: &CgiRequest, req: Request) -> Result<Child, CgiError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // Unknown (chunked): no CONTENT_LENGTH, and git reads its stdin to the end.
+    if let Some(n) = length {
+        cmd.env("CONTENT_LENGTH", n.to_string());
+    }
     let mut child = cmd.spawn().map_err(CgiError::Spawn)?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let stdin = child.stdin.take().expect("stdin is piped");
     // A separate task, so git can write output while it still reads input.
-    tokio::spawn(async move {
-        let _ = stdin.write_all(&body).await;
-    });
-    Ok(child)
+    let feed = Feed(tokio::spawn(feed(body, stdin, cgi.max_body)));
+    Ok((child, feed))
 }
 
 /// The CGI header block, without its blank line; `None` if git ended before one.
@@ -233,6 +344,12 @@ async fn read_head(out: &mut BufReader<ChildStdout>) -> Result<Option<Vec<u8>>, 
             return Ok(None);
         }
     }
+}
+
+async fn read_bytes(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let _ = r.read_to_end(&mut buf).await;
+    buf
 }
 
 async fn read_all(mut r: impl AsyncRead + Unpin) -> String {

@@ -1,6 +1,9 @@
 use super::*;
 
+use axum::body::to_bytes;
 use axum::http::Method;
+use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// A root holding one empty bare repository, `r.git`.
 fn root() -> tempfile::TempDir {
@@ -104,4 +107,106 @@ fn header_block_ends_at_the_first_blank_line() {
     let r = response(b"Status: 403 Forbidden\r\nX-A: 1", Body::empty());
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(r.headers()["x-a"], "1");
+}
+
+/// A request whose body arrives chunk by chunk from the returned sender, with no
+/// declared length (as git's client sends a large push).
+fn streamed(uri: &str, content_type: &str) -> (Request, mpsc::Sender<Vec<u8>>) {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(4);
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), rx))
+    });
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from_stream(chunks))
+        .unwrap();
+    (req, tx)
+}
+
+#[tokio::test]
+async fn the_body_is_streamed_to_git_not_read_whole_first() {
+    let root = root();
+    let (req, tx) = streamed(
+        "/r.git/git-upload-pack",
+        "application/x-git-upload-pack-request",
+    );
+    tx.send(b"0014command=ls-refs\n".to_vec()).await.unwrap();
+    // The body is still open: git answers its header block all the same, which it
+    // can only do once it runs.
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        serve(cgi(&root, "/r.git/git-upload-pack", 1 << 20), req),
+    )
+    .await
+    .expect("git ran before the body ended")
+    .unwrap();
+    assert_eq!(
+        r.headers()[header::CONTENT_TYPE],
+        "application/x-git-upload-pack-result"
+    );
+    drop(tx);
+}
+
+#[tokio::test]
+async fn a_push_git_refuses_early_is_answered_before_its_body_ends() {
+    let root = root();
+    let (req, tx) = streamed(
+        "/r.git/git-receive-pack",
+        "application/x-git-receive-pack-request",
+    );
+    tx.send(b"zzzz not a pkt-line".to_vec()).await.unwrap();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        serve_to_end(cgi(&root, "/r.git/git-receive-pack", 1 << 20), req),
+    )
+    .await
+    .expect("git read the body as it came and gave up on it");
+    assert!(r.is_ok(), "{:?}", r.err());
+    drop(tx);
+}
+
+#[tokio::test]
+async fn an_undeclared_body_over_the_limit_kills_git_and_is_413() {
+    let root = root();
+    for to_end in [true, false] {
+        // upload-pack's request is read by git to its end (up to 10 MiB) before
+        // anything runs, so git is still reading when the limit is passed.
+        let (req, tx) = streamed(
+            "/r.git/git-upload-pack",
+            "application/x-git-upload-pack-request",
+        );
+        let sender = tokio::spawn(async move {
+            // More than the limit, and never an end.
+            for _ in 0..64 {
+                if tx.send(vec![b'P'; 16 * 1024]).await.is_err() {
+                    break;
+                }
+            }
+            tx
+        });
+        let c = cgi(&root, "/r.git/git-upload-pack", 64 * 1024);
+        let r = tokio::time::timeout(Duration::from_secs(10), async {
+            if to_end {
+                serve_to_end(c, req).await.map(|_| ())
+            } else {
+                // Streamed: git's header block may already be out; the body is cut.
+                match serve(c, req).await {
+                    Ok(r) => to_bytes(r.into_body(), usize::MAX)
+                        .await
+                        .map(|_| ())
+                        .map_err(|_| CgiError::TooLarge { max: 64 * 1024 }),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await
+        .expect("refused without waiting for the body to end");
+        let err = r.unwrap_err();
+        assert!(matches!(err, CgiError::TooLarge { .. }), "{err}");
+        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        sender.abort();
+    }
 }

@@ -73,6 +73,11 @@ struct World {
 
 impl World {
     async fn start(kind: Kind) -> World {
+        World::start_capped(kind, GatewayConfig::new("").max_push_bytes).await
+    }
+
+    /// A world whose gateway takes pushes of at most `max_push_bytes`.
+    async fn start_capped(kind: Kind, max_push_bytes: usize) -> World {
         let sim = ForgeSim::start(SimOptions::default())
             .await
             .expect("simulator");
@@ -136,6 +141,7 @@ impl World {
         let mut config = GatewayConfig::new(tmp.path().join("gateway"));
         // Every fetch syncs first, so a test never waits for the interval.
         config.sync_interval = Duration::ZERO;
+        config.max_push_bytes = max_push_bytes;
         let (tx, pushed) = tokio::sync::mpsc::unbounded_channel();
         let gateway = Arc::new(GitGateway::new(
             config,
@@ -634,4 +640,88 @@ async fn github_protected_files_change_only_where_gastown_yaml_allows() {
 #[tokio::test]
 async fn gitlab_protected_files_change_only_where_gastown_yaml_allows() {
     protected_files_change_only_where_gastown_yaml_allows(Kind::GitLab).await;
+}
+
+/// `len` bytes git cannot compress, so a pack is as big as its file.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// git's client sends a push bigger than `http.postBuffer` chunked, with no length;
+/// the gateway streams it into git as it comes and counts it: under
+/// `git.max_push_bytes` it lands, over it git is stopped and the push refused (413).
+#[tokio::test]
+async fn a_chunked_push_lands_and_one_over_the_cap_is_refused_with_413() {
+    let w = World::start_capped(Kind::GitHub, 1024 * 1024).await;
+    let branch = format!("gt/{BEAD}-big");
+    w.clone_and_commit(&branch, "flux.txt").await;
+    std::fs::write(w.checkout().join("blob.bin"), noise(300 * 1024, 7)).unwrap();
+    w.ok(None, "work", &["add", "blob.bin"]).await;
+    w.ok(None, "work", &["commit", "--quiet", "-m", "A blob"])
+        .await;
+    let sha = w.ok(None, "work", &["rev-parse", "HEAD"]).await;
+    let chunked = ["-c", "http.postBuffer=65536", "push", "origin"];
+    let out = w
+        .git(Some(POLECAT), "work", &[&chunked[..], &[&branch]].concat())
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(w.forge_branch(&branch).await, Some(sha.clone()));
+
+    std::fs::write(w.checkout().join("huge.bin"), noise(3 * 1024 * 1024, 11)).unwrap();
+    w.ok(None, "work", &["add", "huge.bin"]).await;
+    w.ok(None, "work", &["commit", "--quiet", "-m", "Too big"])
+        .await;
+    let out = w
+        .git(Some(POLECAT), "work", &[&chunked[..], &[&branch]].concat())
+        .await;
+    assert!(!out.status.success(), "an over-cap push went through");
+    // The bot answers 413 and stops reading; git either reads that answer or, still
+    // sending, finds the connection closed under it.
+    let said = stderr(&out);
+    assert!(
+        said.contains("413") || said.contains("Broken pipe") || said.contains("hung up"),
+        "{said}"
+    );
+    assert_eq!(w.forge_branch(&branch).await, Some(sha.clone()));
+    assert_eq!(w.mirror_branch(&branch).await, Some(sha));
+}
+
+/// The push body goes to git as it arrives, not after the bot has read it all: a body
+/// git gives up on at its first bytes is answered while the sender still holds it open
+/// (the bot buffered up to 512 MiB first before).
+#[tokio::test]
+async fn a_push_body_is_streamed_to_git_not_buffered_first() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let w = World::start(Kind::GitHub).await;
+    w.gateway.sync(&w.rig).await.unwrap();
+    let addr = w.base.trim_start_matches("http://").to_owned();
+    let path = w.url().trim_start_matches(&w.base).to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST {path}/git-receive-pack HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {POLECAT}\r\n\
+         Content-Type: application/x-git-receive-pack-request\r\n\
+         Transfer-Encoding: chunked\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(b"10\r\nzzzz not a pack\n\r\n")
+        .await
+        .unwrap();
+
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut answer))
+        .await
+        .expect("git answered before the body ended")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
 }

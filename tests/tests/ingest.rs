@@ -178,6 +178,35 @@ async fn bodies_over_the_cap_are_refused_with_413() {
     assert!(town.inbox().await.is_empty());
 }
 
+/// A GitLab delivery with a wrong token is answered 401 from its headers: the bot does
+/// not wait for (or buffer) a body it would throw away. The sender declares 8 MiB, sends
+/// 64 KiB and then waits; the answer must come while the body is still incomplete.
+#[tokio::test]
+async fn a_forged_gitlab_delivery_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let town = TestTown::builder().start().await;
+    let mut conn = tokio::net::TcpStream::connect(town.addr).await.unwrap();
+    let declared = 8 * 1024 * 1024;
+    let head = format!(
+        "POST /webhooks/gitlab HTTP/1.1\r\nHost: {}\r\nX-Gitlab-Event: Issue Hook\r\n\
+         X-Gitlab-Token: guess\r\nContent-Type: application/json\r\n\
+         Content-Length: {declared}\r\n\r\n",
+        town.addr
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&vec![b' '; 64 * 1024]).await.unwrap();
+
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read(&mut answer))
+        .await
+        .expect("an answer before the rest of the body was sent")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(town.inbox().await.is_empty());
+}
+
 #[tokio::test]
 async fn an_endpoint_without_a_secret_refuses_everything_with_503() {
     let town = TestTown::builder()

@@ -320,3 +320,97 @@ async fn a_repositorys_gastown_yaml_sets_its_sling_label_and_polecat_cap() {
         .count();
     assert_eq!(working, 1);
 }
+
+/// Two rigs in one town, each allowed 3 polecats (6 together), and a town cap of 4
+/// with a merge request waiting for its refinery: one round starts 3 polecats across
+/// both rigs, keeping the refinery's place; the refinery run takes it, and then the
+/// town is full for anyone, a refinery run included.
+#[tokio::test]
+async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
+    use bot::store::{self, NewBead};
+
+    let town = gastown_tests::TestTown::builder()
+        .local_runner()
+        .env("GT_POLECATS_CAP", "3")
+        .env("GT_POLECATS_TOWN_CAP", "4")
+        .start()
+        .await;
+    let now = 1_795_622_257_000;
+    let mr = town
+        .app
+        .store
+        .write(move |c| {
+            let t = store::ensure_town(c, "default", now)?;
+            let mut mr = None;
+            for path in ["octo/one", "octo/two"] {
+                let (rig, _) = store::ensure_rig(c, &t, "github", "github.com", path, now)?;
+                for (i, bead_type) in [BeadType::Task, BeadType::Task, BeadType::Task]
+                    .into_iter()
+                    .chain((path == "octo/one").then_some(BeadType::MergeRequest))
+                    .enumerate()
+                {
+                    let bead = store::create_bead(
+                        c,
+                        &NewBead {
+                            bead_type,
+                            title: format!("Work {i} of {path}"),
+                            body: String::new(),
+                            priority: 2,
+                            town_id: Some(t.clone()),
+                            rig_id: Some(rig.id.clone()),
+                            parent_id: None,
+                            forge_ref: None,
+                            created_by: "test".into(),
+                            metadata: serde_json::json!({}),
+                        },
+                        now,
+                        |_| format!("gt-{i}{}", &path[5..]),
+                    )?;
+                    if bead_type == BeadType::MergeRequest {
+                        mr = Some(bead);
+                    }
+                }
+            }
+            Ok(mr.expect("a merge request bead"))
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(town.polecats().await, 3, "three of six ready tasks start");
+    let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
+    let working: Vec<_> = agents.iter().filter(|a| a.status == "working").collect();
+    assert_eq!(working.len(), 3, "{agents:#?}");
+    for rig in ["one", "two"] {
+        let n = working
+            .iter()
+            .filter(|a| a.rig_id.as_deref().is_some_and(|r| r.ends_with(rig)))
+            .count();
+        assert!((1..=2).contains(&n), "rig {rig}: {n} working");
+    }
+
+    // The refinery run takes the place kept for it: the town holds 4.
+    let polecats = town.app.polecats().unwrap();
+    let plan = |target: &str| bot::polecats::SessionPlan {
+        role: "refinery",
+        name: target.into(),
+        branch: "gt/gt-3one-work".into(),
+        base_branch: target.into(),
+        command: Some(vec!["sleep".into(), "5".into()]),
+        checks: Vec::new(),
+    };
+    polecats.start_session(&mr, &plan("main")).await.unwrap();
+    let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
+    let working = agents.iter().filter(|a| a.status == "working").count();
+    assert_eq!(working, 4, "{agents:#?}");
+
+    // Full: another start, a refinery run's included, is refused and waits.
+    let refused = polecats
+        .start_session(&mr, &plan("release"))
+        .await
+        .unwrap_err();
+    let why = refused.to_string();
+    assert!(
+        why.contains("already working") && why.contains("polecats.town_cap"),
+        "{why}"
+    );
+}

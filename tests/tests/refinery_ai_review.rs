@@ -113,6 +113,8 @@ async fn a_model_that_times_out_or_fails_is_reported_and_never_a_pass() {
     })
     .await;
     for _ in 0..200 {
+        // The run ends once the town has recorded its gates; then it is judged.
+        town.polecats().await;
         town.refinery().await;
         town.act().await;
         if said("did not answer within 1 s").await {

@@ -2,30 +2,55 @@
 //! MCP needs nothing but the URL and its token (the `GT_MCP_CONFIG` a polecat gets).
 //! The tools are the same [`Tools`] the HTTP API calls; only the envelope differs.
 //!
-//! The MCP session itself is not authenticated, so a client can connect and list the
-//! tools with no token. Every tool call is checked against the bearer token of its
-//! own HTTP request instead: a token ends (the bead is done or taken back) while the
-//! MCP session it was used in may live on.
+//! Opening a session (`initialize`) needs a live agent token (401 otherwise), and the
+//! session belongs to that token: another token (or none) cannot use it. Sessions are
+//! capped per token (one more closes that token's least recently used) and in all
+//! (past it a new one is refused with 503), so no flood of `initialize` can grow the
+//! bot's memory. Every tool call is still checked against the bearer token of its own
+//! HTTP request: a token ends (the bead is done or taken back) while the MCP session
+//! it was used in may live on, and the call then answers why.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::Router;
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::SessionId;
+use rmcp::transport::streamable_http_server::session::SessionManager as _;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::{BeadScoped, DoneRequest, StatusRequest, ToolError, Tools, bearer};
+use super::{BeadScoped, DoneRequest, StatusRequest, ToolError, Tools, bearer, token_digest};
 use crate::store::Grant;
 
 /// `/mcp`, answering MCP's streamable HTTP transport (POST, GET for the event
 /// stream, DELETE to end a session).
 pub fn mcp_router(tools: Tools) -> Router {
-    let config = StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts(&tools));
+    let limits = &tools.config.agent_api;
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(allowed_hosts(&tools))
+        .with_max_request_body_bytes(limits.max_body_bytes);
+    let manager = Arc::new(LocalSessionManager::default());
+    let guard = Arc::new(SessionGuard {
+        tools: tools.clone(),
+        manager: manager.clone(),
+        per_token: limits.mcp_sessions_per_token.max(1),
+        total: limits.mcp_sessions.max(1),
+        open: Mutex::new(Vec::new()),
+        next: AtomicU64::new(0),
+    });
     let routes = GastownMcp::tool_router();
     let service = StreamableHttpService::new(
         move || {
@@ -34,10 +59,215 @@ pub fn mcp_router(tools: Tools) -> Router {
                 routes: routes.clone(),
             })
         },
-        LocalSessionManager::default().into(),
+        manager,
         config,
     );
-    Router::new().route_service("/mcp", service)
+    Router::new()
+        .route_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(guard, guard_sessions))
+}
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Who holds which MCP session, for the token check and the caps.
+struct SessionGuard {
+    tools: Tools,
+    manager: Arc<LocalSessionManager>,
+    per_token: usize,
+    total: usize,
+    /// Sessions opened through the guard (and ones being opened), oldest first.
+    open: Mutex<Vec<Open>>,
+    next: AtomicU64,
+}
+
+struct Open {
+    /// `None` while its `initialize` is in flight.
+    id: Option<SessionId>,
+    reservation: u64,
+    /// The sha256 of the token that opened it.
+    owner: String,
+    last_used: Instant,
+}
+
+/// Every request to `/mcp`: a known session's own token may use it; anything else
+/// needs a live agent token, and an `initialize` a free place under the caps.
+async fn guard_sessions(
+    State(guard): State<Arc<SessionGuard>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned());
+    let digest = token.as_deref().map(token_digest);
+    let session: Option<SessionId> = req
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(Into::into);
+    if let Some(id) = &session
+        && let Some(owner) = guard.owner(id)
+    {
+        if digest.is_none() {
+            return ToolError::Unauthorized.into_response();
+        }
+        if digest.as_deref() != Some(owner.as_str()) {
+            return ToolError::Forbidden(
+                "this MCP session was opened with another agent token".into(),
+            )
+            .into_response();
+        }
+        let delete = req.method() == Method::DELETE;
+        let response = next.run(req).await;
+        if delete && response.status().is_success() {
+            guard.forget(id);
+        }
+        return response;
+    }
+    let (Some(token), Some(digest)) = (token, digest) else {
+        return ToolError::Unauthorized.into_response();
+    };
+    if let Err(e) = guard.tools.authenticate(&token).await {
+        return e.into_response();
+    }
+    // A request naming a session the bot does not hold: rmcp answers it (404).
+    if req.method() != Method::POST || session.is_some() {
+        return next.run(req).await;
+    }
+    // No session yet: this opens one (or rmcp refuses it and none is made).
+    let reservation = match guard.reserve(&digest).await {
+        Ok(r) => r,
+        Err(refusal) => return refusal,
+    };
+    let response = next.run(req).await;
+    let opened = response
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(Into::into);
+    reservation.settle(opened);
+    response
+}
+
+impl SessionGuard {
+    /// The token digest a session belongs to, marking it used.
+    fn owner(&self, id: &SessionId) -> Option<String> {
+        let mut open = self.open.lock().expect("the session list");
+        let s = open.iter_mut().find(|s| s.id.as_ref() == Some(id))?;
+        s.last_used = Instant::now();
+        Some(s.owner.clone())
+    }
+
+    fn forget(&self, id: &SessionId) {
+        let mut open = self.open.lock().expect("the session list");
+        open.retain(|s| s.id.as_ref() != Some(id));
+    }
+
+    /// A place for one more session of `owner`: sessions rmcp has ended (idle, closed)
+    /// are dropped first; at the token's cap its least recently used one is closed;
+    /// at the town's, the new one is refused.
+    async fn reserve(self: &Arc<Self>, owner: &str) -> Result<Reservation, Response> {
+        let evicted = {
+            let live = self.manager.sessions.read().await;
+            let mut open = self.open.lock().expect("the session list");
+            open.retain(|s| s.id.as_ref().is_none_or(|id| live.contains_key(id)));
+            let mut evicted = None;
+            let held = open.iter().filter(|s| s.owner == owner).count();
+            if held >= self.per_token {
+                let lru = open
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.owner == owner && s.id.is_some())
+                    .min_by_key(|(_, s)| s.last_used)
+                    .map(|(i, _)| i);
+                let Some(i) = lru else {
+                    return Err(too_many(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!(
+                            "this agent token is already opening {held} MCP sessions \
+                             (agent_api.mcp_sessions_per_token); wait for them"
+                        ),
+                    ));
+                };
+                evicted = open.remove(i).id;
+            }
+            if open.len() >= self.total {
+                tracing::warn!(
+                    open = open.len(),
+                    "MCP session refused: the bot holds as many as it may"
+                );
+                return Err(too_many(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the bot holds {} MCP sessions, its limit (agent_api.mcp_sessions); \
+                         end one (DELETE /mcp) or retry once idle ones have expired",
+                        open.len()
+                    ),
+                ));
+            }
+            let reservation = self.next.fetch_add(1, Ordering::Relaxed);
+            open.push(Open {
+                id: None,
+                reservation,
+                owner: owner.to_owned(),
+                last_used: Instant::now(),
+            });
+            (reservation, evicted)
+        };
+        let (reservation, evicted) = evicted;
+        if let Some(id) = evicted {
+            tracing::info!(session = %id, "closing an agent token's least recently used MCP session for a new one");
+            if let Err(e) = self.manager.close_session(&id).await {
+                tracing::warn!(session = %id, error = %e, "could not close an MCP session");
+            }
+        }
+        Ok(Reservation {
+            guard: self.clone(),
+            reservation,
+            settled: false,
+        })
+    }
+}
+
+/// A place held for a session being opened; given back unless settled with its id.
+struct Reservation {
+    guard: Arc<SessionGuard>,
+    reservation: u64,
+    settled: bool,
+}
+
+impl Reservation {
+    fn settle(mut self, id: Option<SessionId>) {
+        self.settled = true;
+        let mut open = self.guard.open.lock().expect("the session list");
+        match id {
+            Some(id) => {
+                if let Some(s) = open.iter_mut().find(|s| s.reservation == self.reservation) {
+                    s.id = Some(id);
+                    s.last_used = Instant::now();
+                }
+            }
+            None => open.retain(|s| s.reservation != self.reservation),
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.settled
+            && let Ok(mut open) = self.guard.open.lock()
+        {
+            open.retain(|s| s.reservation != self.reservation);
+        }
+    }
+}
+
+fn too_many(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 /// rmcp refuses any `Host` not listed, against DNS rebinding of a local server. The

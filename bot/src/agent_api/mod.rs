@@ -38,7 +38,12 @@ pub fn router(tools: Tools) -> Router {
         .route("/api/agent/v1/refinery/report", post(refinery_report))
         .route("/api/agent/v1/openapi.json", get(openapi))
         .with_state(tools.clone())
-        .merge(mcp::mcp_router(tools))
+        .merge(mcp::mcp_router(tools.clone()))
+        // Tool calls and MCP messages are a few lines of JSON: anything much bigger is
+        // refused (413) as it arrives, by its declared length or once past the cap.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            tools.config.agent_api.max_body_bytes,
+        ))
 }
 
 impl IntoResponse for ToolError {

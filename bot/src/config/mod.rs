@@ -47,6 +47,10 @@ pub struct Config {
     #[serde(default)]
     pub ingest: IngestConfig,
     #[serde(default)]
+    pub agent_api: AgentApiConfig,
+    #[serde(default)]
+    pub git: GitConfig,
+    #[serde(default)]
     pub worker: WorkerConfig,
     #[serde(default)]
     pub inbox: InboxConfig,
@@ -209,6 +213,45 @@ impl Default for IngestConfig {
     }
 }
 
+/// Limits on what agents may send the tool API and MCP endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentApiConfig {
+    /// Largest request body of a tool call or MCP message.
+    pub max_body_bytes: usize,
+    /// MCP sessions one agent token may hold; one more closes its least recently used.
+    pub mcp_sessions_per_token: usize,
+    /// MCP sessions open at once; past it new ones are refused.
+    pub mcp_sessions: usize,
+}
+
+impl Default for AgentApiConfig {
+    fn default() -> Self {
+        // A tool call is a few lines of JSON; an agent CLI keeps one session or two.
+        Self {
+            max_body_bytes: 1024 * 1024,
+            mcp_sessions_per_token: 4,
+            mcp_sessions: 256,
+        }
+    }
+}
+
+/// The git endpoint agents clone from and push to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitConfig {
+    /// Largest push (request body), streamed to git and counted on the way.
+    pub max_push_bytes: usize,
+}
+
+impl Default for GitConfig {
+    fn default() -> Self {
+        Self {
+            max_push_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
@@ -310,6 +353,11 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
     ("GT_RUNNER_CPUS", "/runner/cpus", EnvKind::Number),
     ("GT_RUNNER_PIDS", "/runner/pids", EnvKind::Integer),
     ("GT_POLECATS_CAP", "/polecats/cap", EnvKind::Integer),
+    (
+        "GT_POLECATS_TOWN_CAP",
+        "/polecats/town_cap",
+        EnvKind::Integer,
+    ),
     ("GT_POLECATS_RUNTIME", "/polecats/runtime", EnvKind::Text),
     (
         "GT_POLECATS_MAX_ATTEMPTS",
@@ -404,6 +452,26 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
         EnvKind::Integer,
     ),
     ("GT_INBOX_KEEP_DAYS", "/inbox/keep_days", EnvKind::Integer),
+    (
+        "GT_AGENT_API_MAX_BODY_BYTES",
+        "/agent_api/max_body_bytes",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_AGENT_API_MCP_SESSIONS_PER_TOKEN",
+        "/agent_api/mcp_sessions_per_token",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_AGENT_API_MCP_SESSIONS",
+        "/agent_api/mcp_sessions",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_GIT_MAX_PUSH_BYTES",
+        "/git/max_push_bytes",
+        EnvKind::Integer,
+    ),
     ("GT_LOG", "/log", EnvKind::Text),
 ];
 

@@ -217,3 +217,35 @@ fn an_app_or_a_group_webhook_needs_the_rigs_listed() {
     assert!(listed.gitlab.group_webhook);
     assert_eq!(listed.rigs.unwrap().len(), 2);
 }
+
+#[test]
+fn the_limits_default_and_come_from_the_environment() {
+    let c = Config::load(None, &env_of(&[])).unwrap();
+    assert_eq!(c.git.max_push_bytes, 512 * 1024 * 1024);
+    assert_eq!(c.agent_api.max_body_bytes, 1024 * 1024);
+    assert_eq!(
+        (c.agent_api.mcp_sessions_per_token, c.agent_api.mcp_sessions),
+        (4, 256)
+    );
+    assert_eq!(c.polecats.town_cap, 16);
+    let c = Config::load(
+        None,
+        &env_of(&[
+            ("GT_GIT_MAX_PUSH_BYTES", "2097152"),
+            ("GT_AGENT_API_MAX_BODY_BYTES", "4096"),
+            ("GT_AGENT_API_MCP_SESSIONS_PER_TOKEN", "2"),
+            ("GT_AGENT_API_MCP_SESSIONS", "8"),
+            ("GT_POLECATS_TOWN_CAP", "3"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.git.max_push_bytes, 2097152);
+    assert_eq!(c.agent_api.max_body_bytes, 4096);
+    assert_eq!(
+        (c.agent_api.mcp_sessions_per_token, c.agent_api.mcp_sessions),
+        (2, 8)
+    );
+    assert_eq!(c.polecats.town_cap, 3);
+    let e = Config::load(None, &env_of(&[("GT_POLECATS_TOWN_CAP", "0")])).unwrap_err();
+    assert!(e.to_string().contains("polecats.town_cap"), "{e}");
+}

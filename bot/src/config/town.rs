@@ -46,7 +46,11 @@ impl Default for RunnerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolecatsConfig {
+    /// Polecats working at once per rig (a rig's `.gastown.yaml` may change it).
     pub cap: usize,
+    /// Agents (polecats and refinery runs) working at once in one town, whatever the
+    /// rigs' caps add up to.
+    pub town_cap: usize,
     pub runtime: String,
     pub max_attempts: u32,
     pub base_branch: String,
@@ -56,6 +60,7 @@ impl Default for PolecatsConfig {
     fn default() -> Self {
         Self {
             cap: 4,
+            town_cap: 16,
             runtime: "scripted".into(),
             // Started once, retried once: an agent that dies twice needs a person.
             max_attempts: 2,

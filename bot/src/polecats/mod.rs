@@ -230,6 +230,20 @@ impl Polecats {
                 Ok((ready, busy))
             })
             .await?;
+        // A merge request waiting for its refinery keeps a place in its town (one per
+        // rig), so finishing work is never starved by new work.
+        let mut refinery_waits: HashMap<String, HashSet<String>> = HashMap::new();
+        for b in ready
+            .iter()
+            .filter(|b| b.bead_type == BeadType::MergeRequest)
+        {
+            let town = b
+                .town_id
+                .clone()
+                .unwrap_or_else(|| self.config.town.clone());
+            let rig = b.rig_id.clone().unwrap_or_default();
+            refinery_waits.entry(town).or_default().insert(rig);
+        }
         let ready: Vec<_> = ready
             .into_iter()
             .filter(|b| b.bead_type == BeadType::Task)
@@ -238,6 +252,10 @@ impl Polecats {
                     ReadyBead {
                         rig_id: b.rig_id.clone()?,
                         id: b.id.clone(),
+                        town_id: b
+                            .town_id
+                            .clone()
+                            .unwrap_or_else(|| self.config.town.clone()),
                     },
                     b,
                 ))
@@ -246,6 +264,17 @@ impl Polecats {
         if ready.is_empty() {
             return Ok(0);
         }
+        // Every agent working in a town counts against its cap: polecats of every rig
+        // and refinery runs alike (`start_session` checks it again for every start).
+        let mut in_town: HashMap<String, usize> = HashMap::new();
+        for a in busy.iter().filter(|a| a.status == "working") {
+            *in_town.entry(a.town_id.clone()).or_default() += 1;
+        }
+        let town_room = |town: &str| {
+            let working = in_town.get(town).copied().unwrap_or(0);
+            let kept = refinery_waits.get(town).map_or(0, HashSet::len);
+            self.config.polecats.town_cap.saturating_sub(working + kept)
+        };
         let busy: Vec<Busy> = busy
             .into_iter()
             .filter(|a| a.role == "polecat" && a.status == "working")
@@ -265,9 +294,12 @@ impl Polecats {
         let caps = self.caps(&rigs).await?;
         let town_cap = self.config.polecats.cap;
         let mut started = 0;
-        for a in schedule(&plain, &busy, |rig| {
-            caps.get(rig).copied().unwrap_or(town_cap)
-        }) {
+        for a in schedule(
+            &plain,
+            &busy,
+            |rig| caps.get(rig).copied().unwrap_or(town_cap),
+            town_room,
+        ) {
             let bead = &beads[&a.bead_id];
             let town = bead.town_id.as_deref().unwrap_or(&self.config.town);
             if self.town_backing_off(town).await {
@@ -336,9 +368,24 @@ impl Polecats {
             digest,
         );
         let (br, role, name) = (plan.branch.clone(), plan.role, plan.name.clone());
+        let town_cap = self.config.polecats.town_cap;
         let rig = self
             .store
             .write(move |c| {
+                // The town's cap holds for every start (the refinery's too), checked in
+                // the same transaction as the hooking so two starts cannot both pass.
+                let working: i64 = c.query_row(
+                    "SELECT count(*) FROM agents WHERE town_id = ?1 AND status = 'working'",
+                    [&t],
+                    |r| r.get(0),
+                )?;
+                let working = usize::try_from(working).unwrap_or(usize::MAX);
+                if working >= town_cap {
+                    return Err(StoreError::Invalid(format!(
+                        "town {t} is full: {working} agents already working \
+                         (polecats.town_cap is {town_cap})"
+                    )));
+                }
                 store::hook_bead(
                     c,
                     &Hooking {

@@ -1,6 +1,6 @@
 //! Who works what next: a pure function from the ready beads and the rigs' polecats
-//! to hookings, so the rules (cap per rig, one bead per polecat, stable names, order
-//! of work) are tested without a database, a runner or a clock.
+//! to hookings, so the rules (cap per rig, cap per town, one bead per polecat, stable
+//! names, order of work) are tested without a database, a runner or a clock.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,6 +17,8 @@ pub const NAMES: [&str; 20] = [
 pub struct ReadyBead {
     pub id: String,
     pub rig_id: String,
+    /// The town it runs in: the town's cap counts every rig's agents together.
+    pub town_id: String,
 }
 
 /// A polecat name that is taken in a rig right now.
@@ -33,20 +35,28 @@ pub struct Assignment {
     pub name: &'static str,
 }
 
-/// Hook ready beads to free polecats, at most `cap` working per rig, names taken
-/// from [`NAMES`] in order (the lowest free name first, so names come back after a
-/// polecat finishes). Beads beyond the cap wait for the next round.
+/// Hook ready beads to free polecats, at most `cap` working per rig and at most
+/// `room` more per town (what the town's cap leaves beside the agents already
+/// working there, of every rig and role), names taken from [`NAMES`] in order (the
+/// lowest free name first, so names come back after a polecat finishes). Beads beyond
+/// a cap wait for the next round.
 pub fn schedule(
     ready: &[ReadyBead],
     busy: &[Busy],
     cap: impl Fn(&str) -> usize,
+    room: impl Fn(&str) -> usize,
 ) -> Vec<Assignment> {
     let mut taken: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for b in busy {
         taken.entry(&b.rig_id).or_default().insert(&b.name);
     }
+    let mut started: BTreeMap<&str, usize> = BTreeMap::new();
     let mut out = Vec::new();
     for bead in ready {
+        let in_town = started.entry(&bead.town_id).or_default();
+        if *in_town >= room(&bead.town_id) {
+            continue;
+        }
         let cap = cap(&bead.rig_id).min(NAMES.len());
         let names = taken.entry(&bead.rig_id).or_default();
         if names.len() >= cap {
@@ -56,6 +66,7 @@ pub fn schedule(
             continue;
         };
         names.insert(name);
+        *in_town += 1;
         out.push(Assignment {
             bead_id: bead.id.clone(),
             rig_id: bead.rig_id.clone(),
@@ -96,9 +107,12 @@ mod tests {
             .map(|(id, rig)| ReadyBead {
                 id: id.to_string(),
                 rig_id: rig.to_string(),
+                town_id: "t".into(),
             })
             .collect()
     }
+
+    const NO_TOWN_CAP: fn(&str) -> usize = |_| usize::MAX;
 
     #[test]
     fn the_cap_holds_per_rig_and_names_are_distinct() {
@@ -108,7 +122,7 @@ mod tests {
             ("gt-c", "r1"),
             ("gt-d", "r2"),
         ]);
-        let got = schedule(&r, &[], |_| 2);
+        let got = schedule(&r, &[], |_| 2, NO_TOWN_CAP);
         let pairs: Vec<_> = got.iter().map(|a| (a.bead_id.as_str(), a.name)).collect();
         assert_eq!(
             pairs,
@@ -123,10 +137,10 @@ mod tests {
             rig_id: "r1".into(),
             name: "nux".into(),
         }];
-        let got = schedule(&r, &busy, |_| 2);
+        let got = schedule(&r, &busy, |_| 2, NO_TOWN_CAP);
         assert_eq!(got.len(), 1);
         assert_eq!((got[0].bead_id.as_str(), got[0].name), ("gt-c", "slit"));
-        assert!(schedule(&r, &busy, |_| 1).is_empty());
+        assert!(schedule(&r, &busy, |_| 1, NO_TOWN_CAP).is_empty());
     }
 
     #[test]
@@ -137,9 +151,37 @@ mod tests {
             .map(|(id, rig)| ReadyBead {
                 id: id.clone(),
                 rig_id: rig.to_string(),
+                town_id: "t".into(),
             })
             .collect();
-        assert_eq!(schedule(&r, &[], |_| 50).len(), 20);
+        assert_eq!(schedule(&r, &[], |_| 50, NO_TOWN_CAP).len(), 20);
+    }
+
+    #[test]
+    fn the_town_cap_holds_across_rigs_whatever_their_caps() {
+        // Two rigs of cap 3 each (6) in a town with room for 4: four start, in the
+        // order of work, and the other town is not held back by this one.
+        let mut r = ready(&[
+            ("gt-a", "r1"),
+            ("gt-b", "r2"),
+            ("gt-c", "r1"),
+            ("gt-d", "r2"),
+            ("gt-e", "r1"),
+            ("gt-f", "r2"),
+        ]);
+        r.push(ReadyBead {
+            id: "gt-g".into(),
+            rig_id: "r3".into(),
+            town_id: "other".into(),
+        });
+        let room = |town: &str| if town == "t" { 4 } else { 1 };
+        let got: Vec<_> = schedule(&r, &[], |_| 3, room)
+            .into_iter()
+            .map(|a| a.bead_id)
+            .collect();
+        assert_eq!(got, ["gt-a", "gt-b", "gt-c", "gt-d", "gt-g"]);
+        // A full town starts nothing.
+        assert!(schedule(&r[..6], &[], |_| 3, |_| 0).is_empty());
     }
 
     #[test]
