@@ -206,6 +206,22 @@ impl DockerRunner {
         Ok(created.id)
     }
 
+    /// Whether a container was made with the sandbox's hardening.
+    async fn hardened(&self, id: &str) -> Result<bool, RunnerError> {
+        let inspect = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(RunnerError::docker(format!("inspect container {id}")))?;
+        let host = inspect.host_config.unwrap_or_default();
+        Ok(host.cap_drop.unwrap_or_default().iter().any(|c| c == "ALL")
+            && host
+                .security_opt
+                .unwrap_or_default()
+                .iter()
+                .any(|o| o == "no-new-privileges"))
+    }
+
     async fn start_container(&self, id: &str, town: &TownId) -> Result<(), RunnerError> {
         self.docker
             .start_container(id, None)
@@ -396,6 +412,21 @@ impl Runner for DockerRunner {
                     count: existing.len(),
                     ids: existing.join(", "),
                 });
+            }
+            // A town container from before the sandbox (all capabilities, agents as
+            // the bot's uid) is not kept: its agents are lost and retried from what
+            // they pushed, as after any restart of the town.
+            let mut existing = existing;
+            if let Some(id) = existing.first().cloned()
+                && !self.hardened(&id).await?
+            {
+                warn!(container = %id, "the town container predates the sandbox (no capability drop); replacing it");
+                let options = RemoveContainerOptionsBuilder::default().force(true).build();
+                self.docker
+                    .remove_container(&id, Some(options))
+                    .await
+                    .map_err(RunnerError::docker(format!("remove the old container {id} of town {}", spec.id)))?;
+                existing.clear();
             }
             let (container, reused) = match existing.into_iter().next() {
                 Some(id) => {
