@@ -652,10 +652,11 @@ impl Runner for DockerRunner {
         agent: &AgentId,
         from: u64,
     ) -> Result<(Vec<u8>, u64), RunnerError> {
-        agent.validate()?;
-        let t = self.town(town)?;
-        let (town, agent) = (town.clone(), agent.clone());
-        town_fs::blocking(move || wrapper::read_output(&t.spec.root, &town, &agent, from)).await
+        let root = self.town(town)?.spec.root;
+        wrapper::read_agent(root, town, agent, move |r, t, a| {
+            wrapper::read_output(r, t, a, from)
+        })
+        .await
     }
 
     async fn output_tail(
@@ -664,10 +665,11 @@ impl Runner for DockerRunner {
         agent: &AgentId,
         max: usize,
     ) -> Result<Vec<u8>, RunnerError> {
-        agent.validate()?;
-        let t = self.town(town)?;
-        let (town, agent) = (town.clone(), agent.clone());
-        town_fs::blocking(move || wrapper::read_output_tail(&t.spec.root, &town, &agent, max)).await
+        let root = self.town(town)?.spec.root;
+        wrapper::read_agent(root, town, agent, move |r, t, a| {
+            wrapper::read_output_tail(r, t, a, max)
+        })
+        .await
     }
 
     async fn checks(
@@ -675,10 +677,8 @@ impl Runner for DockerRunner {
         town: &TownId,
         agent: &AgentId,
     ) -> Result<Vec<CheckResult>, RunnerError> {
-        agent.validate()?;
-        let t = self.town(town)?;
-        let (town, agent) = (town.clone(), agent.clone());
-        town_fs::blocking(move || wrapper::read_checks(&t.spec.root, &town, &agent)).await
+        let root = self.town(town)?.spec.root;
+        wrapper::read_agent(root, town, agent, wrapper::read_checks).await
     }
 
     async fn forget_agent(&self, town: &TownId, agent: &AgentId) -> Result<(), RunnerError> {

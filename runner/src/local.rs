@@ -256,10 +256,11 @@ impl Runner for LocalRunner {
         agent: &AgentId,
         from: u64,
     ) -> Result<(Vec<u8>, u64), RunnerError> {
-        agent.validate()?;
-        let spec = self.town(town)?;
-        let (town, agent) = (town.clone(), agent.clone());
-        town_fs::blocking(move || wrapper::read_output(&spec.root, &town, &agent, from)).await
+        let root = self.town(town)?.root;
+        wrapper::read_agent(root, town, agent, move |r, t, a| {
+            wrapper::read_output(r, t, a, from)
+        })
+        .await
     }
 
     async fn output_tail(
@@ -268,10 +269,11 @@ impl Runner for LocalRunner {
         agent: &AgentId,
         max: usize,
     ) -> Result<Vec<u8>, RunnerError> {
-        agent.validate()?;
-        let spec = self.town(town)?;
-        let (town, agent) = (town.clone(), agent.clone());
-        town_fs::blocking(move || wrapper::read_output_tail(&spec.root, &town, &agent, max)).await
+        let root = self.town(town)?.root;
+        wrapper::read_agent(root, town, agent, move |r, t, a| {
+            wrapper::read_output_tail(r, t, a, max)
+        })
+        .await
     }
 
     async fn checks(
@@ -279,10 +281,8 @@ impl Runner for LocalRunner {
         town: &TownId,
         agent: &AgentId,
     ) -> Result<Vec<CheckResult>, RunnerError> {
-        agent.validate()?;
-        let spec = self.town(town)?;
-        let (town, agent) = (town.clone(), agent.clone());
-        town_fs::blocking(move || wrapper::read_checks(&spec.root, &town, &agent)).await
+        let root = self.town(town)?.root;
+        wrapper::read_agent(root, town, agent, wrapper::read_checks).await
     }
 
     async fn forget_agent(&self, town: &TownId, agent: &AgentId) -> Result<(), RunnerError> {

@@ -706,6 +706,19 @@ pub(crate) fn read_output_tail(
     Ok(tail)
 }
 
+/// Runs `read` over one agent's files off the async runtime (both backends read the
+/// same files the same way; only where the town root is differs).
+pub(crate) async fn read_agent<T: Send + 'static>(
+    host_root: PathBuf,
+    town: &TownId,
+    agent: &AgentId,
+    read: impl FnOnce(&Path, &TownId, &AgentId) -> Result<T, RunnerError> + Send + 'static,
+) -> Result<T, RunnerError> {
+    agent.validate()?;
+    let (town, agent) = (town.clone(), agent.clone());
+    town_fs::blocking(move || read(&host_root, &town, &agent)).await
+}
+
 /// The gates' outcomes as the wrapper recorded them, in the order they ran.
 pub(crate) fn read_checks(
     host_root: &Path,

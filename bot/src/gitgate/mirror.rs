@@ -18,8 +18,37 @@ pub(super) async fn git(
     args: &[&str],
     env: &[(String, String)],
 ) -> Result<String, GateError> {
-    let out = tokio::process::Command::new("git")
-        .args(args)
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.args(args);
+    isolated(rig, op, dir, cmd, env).await
+}
+
+/// Run the shell `script` (its arguments `args`) in `dir`, with git isolated as in
+/// [`git`]: for rules written once for both the hook and the bot.
+pub(super) async fn git_sh(
+    rig: &str,
+    op: &'static str,
+    dir: &Path,
+    script: &str,
+    args: &[&str],
+    env: &[(String, String)],
+) -> Result<String, GateError> {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c").arg(script).arg("sh").args(args);
+    isolated(rig, op, dir, cmd, env).await
+}
+
+/// Runs `cmd` away from the machine's git configuration and any terminal, returning
+/// stdout; a failure carries its stderr with the values of `env` scrubbed.
+async fn isolated(
+    rig: &str,
+    op: &'static str,
+    dir: &Path,
+    mut cmd: tokio::process::Command,
+    env: &[(String, String)],
+) -> Result<String, GateError> {
+    let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+    let out = cmd
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -32,7 +61,7 @@ pub(super) async fn git(
         .map_err(|e| GateError::Git {
             rig: rig.to_owned(),
             op,
-            message: format!("could not run git: {e}"),
+            message: format!("could not run {program}: {e}"),
         })?;
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
@@ -47,49 +76,6 @@ pub(super) async fn git(
         rig: rig.to_owned(),
         op,
         message: format!("{} ({message})", out.status),
-    })
-}
-
-/// Run the shell `script` (its arguments `args`) in `dir`, with git isolated as in
-/// [`git`]: for rules written once for both the hook and the bot.
-pub(super) async fn git_sh(
-    rig: &str,
-    op: &'static str,
-    dir: &Path,
-    script: &str,
-    args: &[&str],
-    env: &[(String, String)],
-) -> Result<String, GateError> {
-    let out = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg("sh")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| GateError::Git {
-            rig: rig.to_owned(),
-            op,
-            message: format!("could not run sh: {e}"),
-        })?;
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    Err(GateError::Git {
-        rig: rig.to_owned(),
-        op,
-        message: format!(
-            "{} ({})",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
     })
 }
 

@@ -44,26 +44,14 @@ pub fn send_back(
     max_reworks: u32,
     now: Millis,
 ) -> Result<SentBack, StoreError> {
-    let mr = store::get_bead(conn, mr_id)?;
-    if matches!(mr.status, BeadStatus::Closed | BeadStatus::Failed) {
+    let Some((mr, task)) = reject(conn, mr_id, problem, now)? else {
         return Ok(SentBack::AlreadySettled);
-    }
-    let task = store::get_bead(conn, mr.parent_id.as_deref().unwrap_or_default())?;
+    };
     let done = task
         .metadata
         .get("reworks")
         .and_then(|v| v.as_u64())
         .unwrap_or(0) as u32;
-    let payload = json!({ "reason": problem.reason, "details": problem.details });
-    store::transition(
-        conn,
-        &mr.id,
-        BeadStatus::Closed,
-        Some(CloseReason::Rejected),
-        problem.actor,
-        &payload,
-        now,
-    )?;
     let number = crate::actions::issue_number(&task);
     let rig = task.rig_id.clone().unwrap_or_default();
     if done >= max_reworks {
@@ -143,20 +131,17 @@ pub fn send_back(
     Ok(SentBack::Rework(Box::new(rework)))
 }
 
-/// Give up on a merge request without a rework, because what went wrong is not the
-/// polecat's work (the refinery's run could not be trusted): the merge request closes
-/// as rejected, the task fails, and its issue asks people (`body` writes the comment
-/// from the mentions and the marker). One transaction, like [`send_back`].
-pub fn give_up(
+/// Close the merge request as rejected with `problem`, returning it and its task;
+/// `None` when it was settled already (a second look at the same failure).
+fn reject(
     conn: &Connection,
     mr_id: &str,
     problem: &Problem<'_>,
-    body: impl Fn(&[String], &str) -> String,
     now: Millis,
-) -> Result<SentBack, StoreError> {
+) -> Result<Option<(store::Bead, store::Bead)>, StoreError> {
     let mr = store::get_bead(conn, mr_id)?;
     if matches!(mr.status, BeadStatus::Closed | BeadStatus::Failed) {
-        return Ok(SentBack::AlreadySettled);
+        return Ok(None);
     }
     let task = store::get_bead(conn, mr.parent_id.as_deref().unwrap_or_default())?;
     let payload = json!({ "reason": problem.reason, "details": problem.details });
@@ -169,6 +154,23 @@ pub fn give_up(
         &payload,
         now,
     )?;
+    Ok(Some((mr, task)))
+}
+
+/// Give up on a merge request without a rework, because what went wrong is not the
+/// polecat's work (the refinery's run could not be trusted): the merge request closes
+/// as rejected, the task fails, and its issue asks people (`body` writes the comment
+/// from the mentions and the marker). One transaction, like [`send_back`].
+pub fn give_up(
+    conn: &Connection,
+    mr_id: &str,
+    problem: &Problem<'_>,
+    body: impl Fn(&[String], &str) -> String,
+    now: Millis,
+) -> Result<SentBack, StoreError> {
+    let Some((mr, task)) = reject(conn, mr_id, problem, now)? else {
+        return Ok(SentBack::AlreadySettled);
+    };
     let task = move_task(conn, &task, BeadStatus::Failed, problem, now)?;
     if let Some(number) = crate::actions::issue_number(&task) {
         let rig = task.rig_id.clone().unwrap_or_default();
