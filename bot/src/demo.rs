@@ -296,7 +296,8 @@ async fn pick_runner(
         runner::image::build_town_image(&runner::image::ImageOptions::default(), &mut progress)
             .await?;
     say(&format!(
-        "agents run in a Docker town container from {image}"
+        "agents run in a Docker town container from {image}, each session under a uid of \
+         its own (no capabilities, a 0700 home), the gates under another with no token"
     ));
     let docker = Arc::new(docker);
     Ok((docker.clone(), Some(docker), Some(image)))
