@@ -334,7 +334,8 @@ echo "$uid" >"$run/uid"
 gate=$((uid+{GATE_UID_OFFSET}))
 groups=$uid
 as_session() {{ setpriv --reuid="$uid" --regid="$uid" --groups="$groups" --inh-caps=-all "$@"; }}
-as_gate() {{ setpriv --reuid="$gate" --regid="$gate" --clear-groups --inh-caps=-all "$@"; }}
+# Gates read the rig's objects (their checkout's alternates) through its group, once known.
+as_gate() {{ setpriv --reuid="$gate" --regid="$gate" --groups="${{riggid:-$gate}}" --inh-caps=-all "$@"; }}
 kill_uid() {{ setpriv --reuid="$1" --regid="$1" --clear-groups --inh-caps=-all sh -c 'kill -KILL -1' 2>/dev/null; }}
 # An earlier holder of these uids is gone; anything it left behind goes too.
 kill_uid "$uid"; kill_uid "$gate"

@@ -173,6 +173,7 @@ async fn gates_run_under_their_own_uid_without_the_token_and_nothing_outlives_a_
         Check {
             name: "snoop".into(),
             run: "echo gate-uid=$(id -u); test -f README && echo has-checkout; \
+                  echo \"head=$(git log -1 --format=%s)\"; \
                   env | grep -c GT_ ; \
                   for f in /proc/[0-9]*/environ; do cat \"$f\" 2>/dev/null | tr '\\0' '\\n'; done | grep GT_TOKEN; \
                   exit 3"
@@ -195,6 +196,10 @@ async fn gates_run_under_their_own_uid_without_the_token_and_nothing_outlives_a_
     let snoop = String::from_utf8_lossy(&checks[0].output_tail).into_owned();
     assert_eq!(checks[0].exit_code, Some(3), "{snoop}");
     assert!(snoop.contains("has-checkout"), "{snoop}");
+    assert!(
+        snoop.contains("head=initial"),
+        "git works in the gate's copy:\n{snoop}"
+    );
     assert!(
         !snoop.contains(common::TOKEN),
         "a gate read the token:\n{snoop}"
