@@ -626,14 +626,7 @@ fn apply_issue(
         }
         IssueDecision::Refuse { user } => {
             tracing::info!(%forge_ref, %user, "sling refused: no write access");
-            crate::actions::queue_refusal(
-                conn,
-                &rig.id,
-                issue.number,
-                &user,
-                &config.labels.sling,
-                now,
-            )?;
+            crate::actions::queue_refusal(conn, &rig.id, issue.number, &user, label, now)?;
         }
         IssueDecision::Unchecked { user } => {
             let why = format!(

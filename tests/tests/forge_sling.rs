@@ -113,6 +113,29 @@ async fn a_label_from_someone_without_write_access_slings_nothing_and_gets_one_r
     );
 }
 
+/// A repository whose `.gastown.yaml` names its own sling label: someone without write
+/// access adds that label, and the one reply names the label they used, not the town's.
+#[tokio::test]
+async fn a_refused_sling_names_the_label_the_repository_uses() {
+    let (sim, town) = world_with(Some("labels:\n  sling: work-please\n")).await;
+    let n = sim
+        .open_issue("mara", REPO, "Rename the thing", "")
+        .await
+        .unwrap();
+    sim.add_label("tess", REPO, n, "work-please").await.unwrap();
+    sim.wait_for_deliveries(2, WAIT).await.unwrap();
+    town.settle().await;
+
+    assert!(town.beads().await.is_empty());
+    let comments = bot_comments(&sim.comments(REPO, n).await);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    let reply = comments[0].replace(&sim.addr().to_string(), "[sim]");
+    insta::assert_snapshot!(reply, @r"
+    <!-- gastown:refused github:[sim]/octo/hello#1:refused:tess -->
+    @tess, only people with write access to this repository can sling work to Gastown, so the `work-please` label was not acted on. A maintainer can add it instead.
+    ");
+}
+
 /// `.gastown.yaml` is read per branch: two branches with different files each give
 /// their own, and a push to one branch makes only that branch's file read again.
 #[tokio::test]
