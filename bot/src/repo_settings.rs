@@ -1,7 +1,8 @@
 //! Each rig's `.gastown.yaml`, read from its base branch and kept for a minute: the
 //! refinery lands by it, the dispatcher caps a rig's polecats by it, and the worker
-//! and catch-up know the rig's sling label from it. A push to the base branch forgets
-//! the copy, so a change is seen at once.
+//! and catch-up know the rig's sling label from it. A copy is kept per rig and branch,
+//! each branch's own file; a push to a branch forgets that branch's copy, so a change
+//! is seen at once.
 //!
 //! One reader for all of them, so they never disagree about the file: a broken file
 //! is the refinery's to report (nothing lands); everyone else uses the town's
@@ -20,9 +21,12 @@ const FRESH_FOR: Duration = Duration::from_secs(60);
 /// The file as last read: its settings, or what is wrong with it.
 pub type Read = Result<Arc<RepoConfig>, String>;
 
+/// rig → branch → the file there as last read, and when.
+type Cache = HashMap<String, HashMap<String, (Read, Instant)>>;
+
 #[derive(Clone, Default)]
 pub struct RepoSettings {
-    cache: Arc<Mutex<HashMap<String, (Read, Instant)>>>,
+    cache: Arc<Mutex<Cache>>,
 }
 
 impl RepoSettings {
@@ -35,7 +39,12 @@ impl RepoSettings {
         repo: &RepoPath,
         branch: &str,
     ) -> Result<Read, ForgeError> {
-        if let Some((read, at)) = self.cache.lock().expect("settings lock").get(rig_id)
+        if let Some((read, at)) = self
+            .cache
+            .lock()
+            .expect("settings lock")
+            .get(rig_id)
+            .and_then(|branches| branches.get(branch))
             && at.elapsed() < FRESH_FOR
         {
             return Ok(read.clone());
@@ -52,7 +61,9 @@ impl RepoSettings {
         self.cache
             .lock()
             .expect("settings lock")
-            .insert(rig_id.to_string(), (read.clone(), Instant::now()));
+            .entry(rig_id.to_string())
+            .or_default()
+            .insert(branch.to_string(), (read.clone(), Instant::now()));
         Ok(read)
     }
 
@@ -76,8 +87,15 @@ impl RepoSettings {
         }
     }
 
-    /// A push may have changed the file: read it again next time.
-    pub fn forget(&self, rig_id: &str) {
-        self.cache.lock().expect("settings lock").remove(rig_id);
+    /// A push to `branch` may have changed the file there: read it again next time.
+    /// The copies of the rig's other branches stay.
+    pub fn forget(&self, rig_id: &str, branch: &str) {
+        let mut cache = self.cache.lock().expect("settings lock");
+        if let Some(branches) = cache.get_mut(rig_id) {
+            branches.remove(branch);
+            if branches.is_empty() {
+                cache.remove(rig_id);
+            }
+        }
     }
 }

@@ -147,15 +147,15 @@ impl Worker {
     async fn look_up(&self, parsed: &[(InboxRow, Result<Vec<ForgeEvent>, String>)]) -> Lookups {
         let mut lookups = Lookups::default();
         let ttl = self.config.permissions.cache_secs as Millis * 1000;
-        let base = format!("refs/heads/{}", self.config.polecats.base_branch);
-        // A push to the base branch may change `.gastown.yaml`: read it again.
+        // A push to a branch may change `.gastown.yaml` there (the base branch's is the
+        // one the town acts by): read that branch's file again.
         for (_, events) in parsed {
             for event in events.iter().flatten() {
                 if let ForgeEvent::Push(p) = event
-                    && p.git_ref == base
+                    && let Some(branch) = p.git_ref.strip_prefix("refs/heads/")
                 {
                     let rig = store::rig_id(p.repo.forge.as_str(), &p.repo.host, &p.repo.path);
-                    self.settings.forget(&rig);
+                    self.settings.forget(&rig, branch);
                 }
             }
         }
@@ -626,14 +626,7 @@ fn apply_issue(
         }
         IssueDecision::Refuse { user } => {
             tracing::info!(%forge_ref, %user, "sling refused: no write access");
-            crate::actions::queue_refusal(
-                conn,
-                &rig.id,
-                issue.number,
-                &user,
-                &config.labels.sling,
-                now,
-            )?;
+            crate::actions::queue_refusal(conn, &rig.id, issue.number, &user, label, now)?;
         }
         IssueDecision::Unchecked { user } => {
             let why = format!(

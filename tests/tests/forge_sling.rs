@@ -14,6 +14,11 @@ const WAIT: Duration = Duration::from_secs(20);
 /// A simulated GitHub with a repository, a bot account, a writer and a triager, and a
 /// town whose webhooks and API both point at it.
 async fn world() -> (SimHandle, TestTown) {
+    world_with(None).await
+}
+
+/// The same, with the repository's own `.gastown.yaml` on main when given.
+async fn world_with(gastown_yaml: Option<&str>) -> (SimHandle, TestTown) {
     let sim = ForgeSim::start(SimOptions::default())
         .await
         .expect("simulator");
@@ -26,6 +31,9 @@ async fn world() -> (SimHandle, TestTown) {
     sim.grant(REPO, "mara", Permission::Write).await.unwrap();
     sim.add_user("tess").await.unwrap();
     sim.grant(REPO, "tess", Permission::Triage).await.unwrap();
+    if let Some(yaml) = gastown_yaml {
+        gastown_tests::story::configure(&sim, "mara", REPO, yaml).await;
+    }
     let host = sim.addr().to_string();
     let town = TestTown::builder()
         .github_forge(&sim.github_api_url(), &host, &bot.token)
@@ -103,6 +111,90 @@ async fn a_label_from_someone_without_write_access_slings_nothing_and_gets_one_r
         "{}",
         comments[0]
     );
+}
+
+/// A repository whose `.gastown.yaml` names its own sling label: someone without write
+/// access adds that label, and the one reply names the label they used, not the town's.
+#[tokio::test]
+async fn a_refused_sling_names_the_label_the_repository_uses() {
+    let (sim, town) = world_with(Some("labels:\n  sling: work-please\n")).await;
+    let n = sim
+        .open_issue("mara", REPO, "Rename the thing", "")
+        .await
+        .unwrap();
+    sim.add_label("tess", REPO, n, "work-please").await.unwrap();
+    sim.wait_for_deliveries(2, WAIT).await.unwrap();
+    town.settle().await;
+
+    assert!(town.beads().await.is_empty());
+    let comments = bot_comments(&sim.comments(REPO, n).await);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    let reply = comments[0].replace(&sim.addr().to_string(), "[sim]");
+    insta::assert_snapshot!(reply, @r"
+    <!-- gastown:refused github:[sim]/octo/hello#1:refused:tess -->
+    @tess, only people with write access to this repository can sling work to Gastown, so the `work-please` label was not acted on. A maintainer can add it instead.
+    ");
+}
+
+/// `.gastown.yaml` is read per branch: two branches with different files each give
+/// their own, and a push to one branch makes only that branch's file read again.
+#[tokio::test]
+async fn each_branch_has_its_own_gastown_yaml_and_a_push_renews_that_branchs_copy() {
+    let (sim, town) = world_with(Some("labels:\n  sling: work-please\n")).await;
+    let host = sim.addr().to_string();
+    let rig = bot::store::rig_id("github", &host, REPO);
+    let forge = town
+        .app
+        .forges
+        .get(webhooks::ForgeKind::GitHub, &host)
+        .expect("a client for the simulator");
+    let repo = bot::forge::RepoPath::new(REPO);
+    let label = async |branch: &str| {
+        let read = town
+            .app
+            .settings
+            .read(&rig, forge.as_ref(), &repo, branch)
+            .await
+            .expect("the forge answers")
+            .expect("the file reads");
+        read.labels.sling.clone().unwrap_or_default()
+    };
+    let commit = async |branch: &str, yaml: &str| {
+        sim.commit_file("mara", REPO, branch, ".gastown.yaml", yaml, "Configure")
+            .await
+            .unwrap();
+    };
+
+    commit("release", "labels:\n  sling: ship-it\n").await;
+    sim.wait_for_deliveries(1, WAIT).await.unwrap();
+    town.settle().await;
+    assert_eq!(label("main").await, "work-please");
+    assert_eq!(label("release").await, "ship-it");
+    assert_eq!(
+        label("main").await,
+        "work-please",
+        "each branch keeps its own copy"
+    );
+
+    commit("release", "labels:\n  sling: ship-it-now\n").await;
+    sim.wait_for_deliveries(2, WAIT).await.unwrap();
+    town.settle().await;
+    assert_eq!(
+        label("release").await,
+        "ship-it-now",
+        "the push renews release's copy"
+    );
+    assert_eq!(label("main").await, "work-please");
+
+    commit("main", "labels:\n  sling: do-it\n").await;
+    sim.wait_for_deliveries(3, WAIT).await.unwrap();
+    town.settle().await;
+    assert_eq!(
+        label("main").await,
+        "do-it",
+        "the push to the base branch renews its copy"
+    );
+    assert_eq!(label("release").await, "ship-it-now");
 }
 
 #[tokio::test]
