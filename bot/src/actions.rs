@@ -9,6 +9,7 @@ use rusqlite::Connection;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 
 use crate::clock::{Millis, SharedClock};
 use crate::comments;
@@ -187,37 +188,42 @@ impl ActionRunner {
                 rig = %action.rig_id,
                 bead = action.bead_id.as_deref().unwrap_or("-"),
             );
-            let _enter = span.enter();
-            let result = self.perform(action).await;
-            let (id, attempts) = (action.id, action.attempts as u32 + 1);
-            let now = self.clock.now_ms();
-            match result {
-                Ok(()) => {
-                    self.store
-                        .write(move |c| store::finish_action(c, id, now))
-                        .await?;
-                }
-                Err(e)
-                    if attempts >= self.config.worker.max_attempts
-                        || matches!(e, ActionError::Permanent(_)) =>
-                {
-                    tracing::error!(error = %e, attempts, "forge action failed for good");
-                    let msg = e.to_string();
-                    self.store
-                        .write(move |c| store::fail_action(c, id, now, &msg))
-                        .await?;
-                }
-                Err(e) => {
-                    let at = now + crate::worker::backoff_ms(&self.config, attempts) as Millis;
-                    tracing::warn!(error = %e, attempts, "forge action failed; will retry");
-                    let msg = e.to_string();
-                    self.store
-                        .write(move |c| store::retry_action(c, id, at, &msg))
-                        .await?;
-                }
-            }
+            self.settle(action).instrument(span).await?;
         }
         Ok(due.len())
+    }
+
+    /// Perform one action and record how it went: done, failed for good, or retried
+    /// later with backoff.
+    async fn settle(&self, action: &Action) -> Result<(), StoreError> {
+        let result = self.perform(action).await;
+        let (id, attempts) = (action.id, action.attempts as u32 + 1);
+        let now = self.clock.now_ms();
+        match result {
+            Ok(()) => {
+                self.store
+                    .write(move |c| store::finish_action(c, id, now))
+                    .await
+            }
+            Err(e)
+                if attempts >= self.config.worker.max_attempts
+                    || matches!(e, ActionError::Permanent(_)) =>
+            {
+                tracing::error!(error = %e, attempts, "forge action failed for good");
+                let msg = e.to_string();
+                self.store
+                    .write(move |c| store::fail_action(c, id, now, &msg))
+                    .await
+            }
+            Err(e) => {
+                let at = now + crate::worker::backoff_ms(&self.config, attempts) as Millis;
+                tracing::warn!(error = %e, attempts, "forge action failed; will retry");
+                let msg = e.to_string();
+                self.store
+                    .write(move |c| store::retry_action(c, id, at, &msg))
+                    .await
+            }
+        }
     }
 
     /// Step until nothing is due: the sync point tests use.

@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
+use tracing::Instrument as _;
 use webhooks::{Actor, ForgeEvent, ForgeKind, IssueAction, IssueEvent, IssueState, RepoRef};
 
-use crate::forge::{Issue, RepoPath, State};
+use crate::forge::{Forge, Issue, RepoPath, State};
 use crate::server::App;
 use crate::store::{self, StoreError};
 use crate::town;
@@ -38,64 +39,80 @@ pub async fn catch_up(app: &App) -> Result<CatchUpReport, StoreError> {
         report.rigs += 1;
         let repo = RepoPath::new(rig.path.clone());
         let span = tracing::info_span!("catch_up", rig = %rig.id);
-        let _enter = span.enter();
         let base = &app.config.polecats.base_branch;
         let settings = app
             .settings
             .or_defaults(&rig.id, forge.as_ref(), &repo, base)
+            .instrument(span.clone())
             .await;
         let label = settings
             .labels
             .sling
             .clone()
             .unwrap_or_else(|| app.config.labels.sling.clone());
-        let issues = match forge.issues_with_label(&repo, &label).await {
-            Ok(issues) => issues,
+        recover_slung(app, &rig, forge.as_ref(), &repo, &label, &mut report)
+            .instrument(span)
+            .await?;
+    }
+    Ok(report)
+}
+
+/// Hand the rig's slung issues that have no bead to the town, as if their deliveries
+/// had arrived.
+async fn recover_slung(
+    app: &App,
+    rig: &store::Rig,
+    forge: &dyn Forge,
+    repo: &RepoPath,
+    label: &str,
+    report: &mut CatchUpReport,
+) -> Result<(), StoreError> {
+    let issues = match forge.issues_with_label(repo, label).await {
+        Ok(issues) => issues,
+        Err(e) => {
+            tracing::warn!(error = %e, "catch-up could not list slung issues");
+            report.errors.push(format!("{}: {e}", rig.id));
+            return Ok(());
+        }
+    };
+    for issue in issues {
+        let forge_ref = town::issue_ref(&rig.id, issue.number);
+        let lookup = forge_ref.clone();
+        let known = app
+            .store
+            .read(move |c| store::find_task_for_forge_ref(c, &lookup))
+            .await?;
+        if known.is_some() {
+            continue;
+        }
+        let labeller = match forge.label_added_by(repo, issue.number, label).await {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                tracing::warn!(%forge_ref, "slung issue without a bead, but the forge does not say who labelled it; left alone");
+                continue;
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "catch-up could not list slung issues");
-                report.errors.push(format!("{}: {e}", rig.id));
+                report.errors.push(format!("{forge_ref}: {e}"));
                 continue;
             }
         };
-        for issue in issues {
-            let forge_ref = town::issue_ref(&rig.id, issue.number);
-            let lookup = forge_ref.clone();
-            let known = app
-                .store
-                .read(move |c| store::find_task_for_forge_ref(c, &lookup))
-                .await?;
-            if known.is_some() {
-                continue;
+        let event = labeled_event(
+            rig.forge_kind(),
+            &rig.host,
+            &rig.path,
+            &issue,
+            label,
+            &labeller,
+        );
+        match app.worker().apply_events(vec![event]).await {
+            Ok(()) => {
+                tracing::info!(%forge_ref, %labeller, "catch-up handled a missed sling");
+                report.recovered.push(forge_ref);
             }
-            let labeller = match forge.label_added_by(&repo, issue.number, &label).await {
-                Ok(Some(user)) => user,
-                Ok(None) => {
-                    tracing::warn!(%forge_ref, "slung issue without a bead, but the forge does not say who labelled it; left alone");
-                    continue;
-                }
-                Err(e) => {
-                    report.errors.push(format!("{forge_ref}: {e}"));
-                    continue;
-                }
-            };
-            let event = labeled_event(
-                rig.forge_kind(),
-                &rig.host,
-                &rig.path,
-                &issue,
-                &label,
-                &labeller,
-            );
-            match app.worker().apply_events(vec![event]).await {
-                Ok(()) => {
-                    tracing::info!(%forge_ref, %labeller, "catch-up handled a missed sling");
-                    report.recovered.push(forge_ref);
-                }
-                Err(e) => report.errors.push(format!("{forge_ref}: {e}")),
-            }
+            Err(e) => report.errors.push(format!("{forge_ref}: {e}")),
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Rigs listed in the configuration exist before any delivery arrives, so the first

@@ -9,6 +9,37 @@ use crate::refinery::ai_review::ReviewNote;
 use crate::refinery::gates::GateResult;
 use crate::store::{Bead, BeadStatus};
 
+/// Why a town cannot start, in words a maintainer can act on: what to fix, never the
+/// runner's raw error (it can name host paths). Shown on each queued bead of the town.
+pub fn town_trouble(e: &runner::RunnerError) -> String {
+    use runner::RunnerError as E;
+    match e {
+        E::DockerUnreachable { .. } => "the runner cannot reach Docker; start the Docker \
+             daemon on the bot's host, or run agents unisolated with `GT_RUNNER=local`"
+            .into(),
+        E::Image { .. } => "the town image is missing or could not be built; build it on \
+             the bot's host, or point `GT_RUNNER_IMAGE` at one that exists"
+            .into(),
+        E::Docker { action, .. } => format!(
+            "Docker failed to {}; the bot's log has the details",
+            action.replace(['/', '\\'], " ")
+        ),
+        E::DuplicateTownContainers { count, .. } => {
+            format!("{count} containers claim this town; remove all but one with `docker rm -f`")
+        }
+        E::TownRootMismatch { container, .. } | E::TownSetup { container, .. } => format!(
+            "its container `{}` was made for another setup; remove it with `docker rm -f` \
+             and the bot makes a new one",
+            container.replace('`', "")
+        ),
+        _ => "the runner could not set it up; the bot's log has the details".into(),
+    }
+}
+
+/// [`town_trouble`] when the bot cannot even make the town's directory.
+pub const TOWN_DIR_TROUBLE: &str = "the bot cannot create the town's directory in its data \
+     directory (`GT_DATA_DIR`); check that it exists and the bot may write there";
+
 /// Marks the bot's status comment for a bead, so the bot can find it again after a
 /// crash between posting it and recording where it is.
 pub fn status_marker(bead_id: &str) -> String {
@@ -17,8 +48,19 @@ pub fn status_marker(bead_id: &str) -> String {
 
 /// The one comment per slung issue that the bot edits in place as the bead moves.
 pub fn status_comment(bead: &Bead) -> String {
+    // A queued bead whose town cannot start says why, not that it waits its turn.
+    let town_trouble = bead
+        .metadata
+        .get("town_error")
+        .and_then(|v| v.as_str())
+        .map(|why| format!("the town could not start: {}", town_text(why, MAX_LINE)));
     let (headline, next) = match bead.status {
-        BeadStatus::Open => ("queued", "waiting for a free polecat"),
+        BeadStatus::Open => (
+            "queued",
+            town_trouble
+                .as_deref()
+                .unwrap_or("waiting for a free polecat"),
+        ),
         BeadStatus::Hooked => ("hooked", "a polecat has picked it up"),
         BeadStatus::InProgress => ("working", "a polecat is working on it"),
         BeadStatus::Blocked => ("blocked", "waiting for the work it depends on"),
@@ -403,6 +445,42 @@ mod tests {
         insta::assert_snapshot!(status_comment(&bead(BeadStatus::Open)), @r"
         <!-- gastown:status gt-k3x9 -->
         **Gastown** · bead `gt-k3x9` is **queued**: waiting for a free polecat.
+
+        | | |
+        |---|---|
+        | slung by | @mara |
+        | rig | `github:octo/hello` |
+        | status | `open` |
+        ");
+    }
+
+    #[test]
+    fn status_comment_for_a_bead_whose_town_cannot_start() {
+        let mut b = bead(BeadStatus::Open);
+        let e = runner::RunnerError::Image {
+            step: "pull".into(),
+            detail: "/var/lib/gastown/towns/default: no such image".into(),
+        };
+        b.metadata["town_error"] = serde_json::json!(town_trouble(&e));
+        insta::assert_snapshot!(status_comment(&b), @r"
+        <!-- gastown:status gt-k3x9 -->
+        **Gastown** · bead `gt-k3x9` is **queued**: the town could not start: the town image is missing or could not be built; build it on the bot's host, or point `GT_RUNNER_IMAGE` at one that exists.
+
+        | | |
+        |---|---|
+        | slung by | @mara |
+        | rig | `github:octo/hello` |
+        | status | `open` |
+        ");
+    }
+
+    #[test]
+    fn status_comment_when_the_town_directory_cannot_be_made() {
+        let mut b = bead(BeadStatus::Open);
+        b.metadata["town_error"] = serde_json::json!(TOWN_DIR_TROUBLE);
+        insta::assert_snapshot!(status_comment(&b), @r"
+        <!-- gastown:status gt-k3x9 -->
+        **Gastown** · bead `gt-k3x9` is **queued**: the town could not start: the bot cannot create the town's directory in its data directory (`GT_DATA_DIR`); check that it exists and the bot may write there.
 
         | | |
         |---|---|

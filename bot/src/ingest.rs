@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 use webhooks::ForgeKind;
 
 use crate::clock::SharedClock;
@@ -153,14 +154,14 @@ pub async fn receive(
         event = %delivery.event,
         repo = delivery.repo.as_deref().unwrap_or("-"),
     );
-    let _guard = span.enter();
     let outcome = state
         .store
         .write(move |conn| crate::store::insert_delivery(conn, &delivery))
+        .instrument(span.clone())
         .await
         .map_err(|e| {
             // Not stored, so not acknowledged: the forge may redeliver.
-            tracing::error!(error = %e, "could not store a delivery");
+            tracing::error!(parent: &span, error = %e, "could not store a delivery");
             Rejection::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "could not store the delivery",

@@ -43,9 +43,10 @@ pub struct Polecats {
     /// Woken when beads may have become ready.
     pub notify: Arc<Notify>,
     towns: Arc<Mutex<HashSet<String>>>,
-    /// Towns that could not be set up (no image, Docker down), and until when not to
-    /// try again: one clear error per interval instead of one per round.
-    town_failures: Arc<Mutex<HashMap<String, std::time::Instant>>>,
+    /// Towns that could not be set up (no image, Docker down): until when not to try
+    /// again (one clear error per interval instead of one per round), and why, in the
+    /// words the queued beads' issues show.
+    town_failures: Arc<Mutex<HashMap<String, (std::time::Instant, String)>>>,
     /// Each rig's `.gastown.yaml` (its `polecat_cap`), when the forges are known.
     settings: Option<(crate::repo_settings::RepoSettings, crate::forges::Forges)>,
 }
@@ -161,22 +162,26 @@ impl Polecats {
             return Ok(());
         }
         let spec = self.town_spec(town_id);
-        std::fs::create_dir_all(&spec.root).map_err(|e| {
-            StoreError::Invalid(format!("cannot create {}: {e}", spec.root.display()))
-        })?;
+        if let Err(e) = std::fs::create_dir_all(&spec.root) {
+            let e = StoreError::Invalid(format!("cannot create {}: {e}", spec.root.display()));
+            tracing::error!(town = town_id, error = %e,
+                retry_in_secs = TOWN_RETRY.as_secs(), "the town cannot be set up");
+            self.town_failed(town_id, crate::comments::TOWN_DIR_TROUBLE.into())
+                .await;
+            return Err(e.into());
+        }
         let status = match self.runner.ensure_town(&spec).await {
             Ok(status) => status,
             Err(e) => {
                 tracing::error!(town = town_id, error = %e,
                     retry_in_secs = TOWN_RETRY.as_secs(), "the town cannot be set up");
-                self.town_failures
-                    .lock()
-                    .await
-                    .insert(town_id.to_string(), std::time::Instant::now() + TOWN_RETRY);
+                self.town_failed(town_id, crate::comments::town_trouble(&e))
+                    .await;
                 return Err(e.into());
             }
         };
         self.town_failures.lock().await.remove(town_id);
+        self.clear_town_trouble(town_id).await?;
         tracing::info!(
             town = town_id,
             runner = self.runner.kind(),
@@ -188,12 +193,64 @@ impl Polecats {
         Ok(())
     }
 
+    async fn town_failed(&self, town_id: &str, why: String) {
+        self.town_failures.lock().await.insert(
+            town_id.to_string(),
+            (std::time::Instant::now() + TOWN_RETRY, why),
+        );
+    }
+
     async fn town_backing_off(&self, town: &str) -> bool {
         self.town_failures
             .lock()
             .await
             .get(town)
-            .is_some_and(|until| std::time::Instant::now() < *until)
+            .is_some_and(|(until, _)| std::time::Instant::now() < *until)
+    }
+
+    /// Why `town` could not start, while it has not started since.
+    async fn town_trouble(&self, town: &str) -> Option<String> {
+        let failures = self.town_failures.lock().await;
+        failures.get(town).map(|(_, why)| why.clone())
+    }
+
+    /// Show on a queued bead's issue that its town cannot start, and why (once per
+    /// reason), instead of "waiting for a free polecat".
+    async fn show_town_trouble(&self, bead: &store::Bead, why: String) -> Result<(), PolecatError> {
+        let value = serde_json::json!(why);
+        if bead.metadata.get("town_error") == Some(&value) {
+            return Ok(());
+        }
+        let (id, now) = (bead.id.clone(), self.clock.now_ms());
+        self.store
+            .write(move |c| {
+                let bead = store::annotate(c, &id, "town_error", &value, None, now)?;
+                crate::actions::queue_bead_update(c, &bead, now)
+            })
+            .await?;
+        self.actions_notify.notify_one();
+        Ok(())
+    }
+
+    /// The town has started: its beads' issues stop saying it could not.
+    async fn clear_town_trouble(&self, town: &str) -> Result<(), PolecatError> {
+        let (town, now) = (town.to_string(), self.clock.now_ms());
+        let default_town = self.config.town.clone();
+        let cleared = self
+            .store
+            .write(move |c| {
+                let beads =
+                    store::clear_metadata_in_town(c, &town, &default_town, "town_error", now)?;
+                for bead in &beads {
+                    crate::actions::queue_bead_update(c, bead, now)?;
+                }
+                Ok(beads.len())
+            })
+            .await?;
+        if cleared > 0 {
+            self.actions_notify.notify_one();
+        }
+        Ok(())
     }
 
     /// One round: settle exits, then hook and start what the caps allow. Returns how
@@ -303,14 +360,24 @@ impl Polecats {
             let bead = &beads[&a.bead_id];
             let town = bead.town_id.as_deref().unwrap_or(&self.config.town);
             if self.town_backing_off(town).await {
+                if let Some(why) = self.town_trouble(town).await {
+                    self.show_town_trouble(bead, why).await?;
+                }
                 continue;
             }
             let span = tracing::info_span!("polecat", bead = %bead.id, rig = %a.rig_id,
                 agent = a.name);
             match self.start(bead, a.name).instrument(span).await {
                 Ok(()) => started += 1,
-                // The town's own failure was said once, above.
-                Err(PolecatError::Runner(_)) if !self.towns.lock().await.contains(town) => {}
+                // The town's own failure was logged once, in `ensure_town`; the issue
+                // says it too.
+                Err(e) if !self.towns.lock().await.contains(town) => {
+                    match self.town_trouble(town).await {
+                        Some(why) => self.show_town_trouble(bead, why).await?,
+                        None => tracing::error!(bead = %bead.id, error = %e,
+                            "could not start a polecat"),
+                    }
+                }
                 Err(e) => tracing::error!(bead = %bead.id, error = %e, "could not start a polecat"),
             }
         }

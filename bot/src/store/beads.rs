@@ -531,6 +531,26 @@ pub fn branch_owner(bead: &Bead) -> &str {
     }
 }
 
+/// Remove one key of the metadata of every bead in `town_id` that has it (a bead
+/// without a town is in `default_town`); returns those beads as they are now.
+pub fn clear_metadata_in_town(
+    conn: &Connection,
+    town_id: &str,
+    default_town: &str,
+    key: &str,
+    now: Millis,
+) -> Result<Vec<Bead>> {
+    let ids: Vec<String> = conn
+        .prepare(
+            "UPDATE beads SET metadata = json_remove(metadata, '$.' || ?2), updated_at = ?3
+             WHERE coalesce(town_id, ?4) = ?1 AND json_extract(metadata, '$.' || ?2) IS NOT NULL
+             RETURNING id",
+        )?
+        .query_map(params![town_id, key, now, default_town], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    ids.iter().map(|id| get_bead(conn, id)).collect()
+}
+
 /// Set one key of a bead's metadata, and its forge ref when given.
 pub fn annotate(
     conn: &Connection,
