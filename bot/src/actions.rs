@@ -5,10 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::Connection;
-use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
 use tracing::Instrument as _;
 
 use crate::clock::{Millis, SharedClock};
@@ -16,11 +13,9 @@ use crate::comments;
 use crate::config::Config;
 use crate::forge::{CommentRef, Forge, ForgeError, LabelSpec, RepoPath};
 use crate::forges::Forges;
-use crate::store::{self, Action, Bead, BeadStatus, Rig, StatusCommentRow, Store, StoreError};
-
-const STATUS_COMMENT: &str = "status_comment";
-const STATUS_LABELS: &str = "status_labels";
-const COMMENT: &str = "comment";
+use crate::store::{
+    self, Action, Bead, BeadStatus, ForgeAction, Rig, StatusCommentRow, Store, StoreError,
+};
 
 /// The labels that show on the issue where its bead is; at most one at a time.
 pub const STATUS_LABEL_NAMES: [&str; 3] = ["gt:hooked", "gt:working", "gt:review"];
@@ -41,7 +36,11 @@ pub fn issue_number(bead: &Bead) -> Option<u64> {
 
 /// Show the bead's new state on its issue: the status comment edited in place and
 /// the one status label that matches. Queued in the transaction that moved the bead.
-pub fn queue_bead_update(conn: &Connection, bead: &Bead, now: Millis) -> Result<(), StoreError> {
+pub fn queue_bead_update(
+    conn: &crate::store::Tx<'_>,
+    bead: &Bead,
+    now: Millis,
+) -> Result<(), StoreError> {
     let (Some(number), Some(rig)) = (issue_number(bead), bead.rig_id.as_deref()) else {
         return Ok(());
     };
@@ -52,22 +51,19 @@ pub fn queue_bead_update(conn: &Connection, bead: &Bead, now: Millis) -> Result<
         .filter(|l| !add.contains(l))
         .collect();
     let key = format!("labels:{}:{}:{}", bead.id, bead.status, bead.attempts);
-    store::enqueue_action(
-        conn,
-        &key,
-        STATUS_LABELS,
-        rig,
-        Some(&bead.id),
-        &json!({ "number": number, "add": add, "remove": remove }),
-        now,
-    )?;
+    let labels = ForgeAction::StatusLabels {
+        number,
+        add: add.iter().map(|l| l.to_string()).collect(),
+        remove: remove.iter().map(|l| l.to_string()).collect(),
+    };
+    store::enqueue_action(conn, &key, rig, Some(&bead.id), &labels, now)?;
     Ok(())
 }
 
 /// Queue (or re-queue) posting the bead's status comment. Re-queuing after the bead
 /// moves is how the comment is kept current: one key per bead status.
 pub fn queue_status_comment(
-    conn: &Connection,
+    conn: &crate::store::Tx<'_>,
     bead: &Bead,
     number: u64,
     now: Millis,
@@ -79,15 +75,8 @@ pub fn queue_status_comment(
     // the same text queued twice (a redelivery) is one action.
     let text = hex::encode(Sha256::digest(comments::status_comment(bead).as_bytes()));
     let key = format!("status:{}:{}:{}", bead.id, bead.updated_at, &text[..16]);
-    store::enqueue_action(
-        conn,
-        &key,
-        STATUS_COMMENT,
-        rig,
-        Some(&bead.id),
-        &json!({ "number": number }),
-        now,
-    )?;
+    let comment = ForgeAction::StatusComment { number };
+    store::enqueue_action(conn, &key, rig, Some(&bead.id), &comment, now)?;
     Ok(())
 }
 
@@ -104,7 +93,7 @@ pub struct CommentOn<'a> {
 /// (built around its marker, `<!-- gastown:<kind> <key> -->`) lets a repeat after a
 /// crash find the first instead of posting again.
 pub fn queue_comment(
-    conn: &Connection,
+    conn: &crate::store::Tx<'_>,
     on: &CommentOn<'_>,
     kind: &str,
     key: &str,
@@ -113,17 +102,19 @@ pub fn queue_comment(
 ) -> Result<(), StoreError> {
     let marker = comments::marker(kind, key);
     let body = body(&marker);
-    let mut payload = json!({ "number": on.number, "body": body, "marker": marker });
-    if on.close_issue {
-        payload["close_issue"] = json!(true);
-    }
-    store::enqueue_action(conn, key, COMMENT, on.rig_id, on.bead_id, &payload, now)?;
+    let comment = ForgeAction::Comment {
+        number: on.number,
+        body,
+        marker,
+        close_issue: on.close_issue,
+    };
+    store::enqueue_action(conn, key, on.rig_id, on.bead_id, &comment, now)?;
     Ok(())
 }
 
 /// Queue the one reply a person gets when their sling label is refused.
 pub fn queue_refusal(
-    conn: &Connection,
+    conn: &crate::store::Tx<'_>,
     rig_id: &str,
     number: u64,
     user: &str,
@@ -153,23 +144,15 @@ pub struct ActionRunner {
     config: Arc<Config>,
     clock: SharedClock,
     forges: Forges,
-    notify: Arc<Notify>,
 }
 
 impl ActionRunner {
-    pub fn new(
-        store: Store,
-        config: Arc<Config>,
-        clock: SharedClock,
-        forges: Forges,
-        notify: Arc<Notify>,
-    ) -> Self {
+    pub fn new(store: Store, config: Arc<Config>, clock: SharedClock, forges: Forges) -> Self {
         Self {
             store,
             config,
             clock,
             forges,
-            notify,
         }
     }
 
@@ -256,7 +239,7 @@ impl ActionRunner {
             };
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = self.notify.notified() => {}
+                _ = self.store.wakes().of(store::Wake::Actions).notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -272,30 +255,21 @@ impl ActionRunner {
         let forge = self.forges.for_rig(&rig).ok_or_else(|| {
             ActionError::Permanent(format!("no forge client for {}:{}", rig.forge, rig.host))
         })?;
-        let number = action.payload["number"]
-            .as_u64()
-            .ok_or_else(|| ActionError::Permanent("action without an issue number".into()))?;
-        match action.kind.as_str() {
-            STATUS_COMMENT => {
+        let repo = RepoPath::new(rig.path.clone());
+        match action.forge_action().map_err(ActionError::Permanent)? {
+            ForgeAction::StatusComment { number } => {
                 let bead_id = action.bead_id.clone().ok_or_else(|| {
                     ActionError::Permanent("status comment without a bead".into())
                 })?;
                 self.post_status(forge.as_ref(), &rig, &bead_id, number)
                     .await
             }
-            STATUS_LABELS => {
-                let repo = RepoPath::new(rig.path.clone());
-                let names = |k: &str| -> Vec<String> {
-                    action.payload[k]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|v| v.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                let add: Vec<LabelSpec> = names("add")
+            ForgeAction::StatusLabels {
+                number,
+                add,
+                remove,
+            } => {
+                let add: Vec<LabelSpec> = add
                     .into_iter()
                     .map(|name| LabelSpec {
                         description: Some(comments::status_label_description(&name)),
@@ -306,29 +280,28 @@ impl ActionRunner {
                 if !add.is_empty() {
                     forge.add_labels(&repo, number, &add).await?;
                 }
-                for label in names("remove") {
+                for label in remove {
                     forge.remove_label(&repo, number, &label).await?;
                 }
                 Ok(())
             }
-            COMMENT => {
-                let body = action.payload["body"].as_str().unwrap_or_default();
-                let marker = action.payload["marker"].as_str().unwrap_or_default();
-                let repo = RepoPath::new(rig.path.clone());
+            ForgeAction::Comment {
+                number,
+                body,
+                marker,
+                close_issue,
+            } => {
                 let existing = forge.comments(&repo, number, false).await?;
-                if marker.is_empty() || !existing.iter().any(|c| c.body.contains(marker)) {
-                    forge.create_comment(&repo, number, false, body).await?;
+                if marker.is_empty() || !existing.iter().any(|c| c.body.contains(&marker)) {
+                    forge.create_comment(&repo, number, false, &body).await?;
                 }
-                if action.payload["close_issue"].as_bool() == Some(true) {
+                if close_issue {
                     forge
                         .set_issue_state(&repo, number, crate::forge::State::Closed)
                         .await?;
                 }
                 Ok(())
             }
-            other => Err(ActionError::Permanent(format!(
-                "unknown action kind {other}"
-            ))),
         }
     }
 

@@ -169,9 +169,10 @@ impl Stage {
         let config = Config::load(None, &lookup)?;
         let town = config.town.clone();
         let (forges, _) = forges_from_config(&config, &lookup)?;
-        let app = App::open(config, Arc::new(SystemClock))?
-            .with_forges(forges)
-            .with_runner(runner.clone());
+        let app = App::builder(config, Arc::new(SystemClock))
+            .forges(forges)
+            .runner(runner.clone())
+            .build()?;
         let store = app.store.clone();
         let running = crate::server::start(app, listener);
         sim.set_hook(REPO, &format!("http://{addr}/webhooks/github"), &secret)

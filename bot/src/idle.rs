@@ -1,35 +1,48 @@
 //! A thread for work that can wait: it runs at the lowest CPU priority (nice 19), so while
 //! webhooks arrive faster than the machine can answer them, acknowledging them (a
 //! delivery is durable once acknowledged) comes before working them off.
+//!
+//! The inbox worker owns it (built once with the bot); the thread ends when the last
+//! handle goes.
 
-use std::sync::LazyLock;
 use std::sync::mpsc;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-static IDLE: LazyLock<mpsc::Sender<Job>> = LazyLock::new(|| {
-    let (tx, rx) = mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("gt-idle".into())
-        .spawn(move || {
-            lower_priority();
-            for job in rx {
-                // A job that panics fails its caller, not the thread the others share.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-            }
-        })
-        .expect("cannot start the idle thread");
-    tx
-});
+/// A handle to one idle-priority thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Idle {
+    jobs: mpsc::Sender<Job>,
+}
 
-/// Run `f` on the idle thread and wait for its result.
-pub async fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let job: Job = Box::new(move || {
-        let _ = tx.send(f());
-    });
-    IDLE.send(job).expect("the idle thread is gone");
-    rx.await.expect("a job on the idle thread panicked")
+impl Idle {
+    /// Start the thread.
+    pub fn start() -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("gt-idle".into())
+            .spawn(move || {
+                lower_priority();
+                for job in rx {
+                    // A job that panics fails its caller, not the thread the others share.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            })?;
+        Ok(Self { jobs: tx })
+    }
+
+    /// Run `f` on the idle thread and wait for its result; `None` if it panicked.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.jobs.send(job).ok()?;
+        rx.await.ok()
+    }
 }
 
 #[cfg(target_os = "linux")]

@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
 use tracing::Instrument as _;
 use webhooks::ForgeKind;
 
@@ -27,8 +26,6 @@ pub struct IngestState {
     pub store: Store,
     pub config: Config,
     pub clock: SharedClock,
-    /// Woken after every new delivery so the worker need not poll.
-    pub inbox_notify: Arc<Notify>,
 }
 
 pub type SharedIngest = Arc<IngestState>;
@@ -156,7 +153,13 @@ pub async fn receive(
     );
     let outcome = state
         .store
-        .write(move |conn| crate::store::insert_delivery(conn, &delivery))
+        .write(move |tx| {
+            let outcome = crate::store::insert_delivery(tx, &delivery)?;
+            if matches!(outcome, InsertOutcome::Inserted(_)) {
+                tx.wake(crate::store::Wake::Inbox);
+            }
+            Ok(outcome)
+        })
         .instrument(span.clone())
         .await
         .map_err(|e| {
@@ -168,10 +171,7 @@ pub async fn receive(
             )
         })?;
     let (status, duplicate) = match outcome {
-        InsertOutcome::Inserted(_) => {
-            state.inbox_notify.notify_one();
-            (StatusCode::ACCEPTED, false)
-        }
+        InsertOutcome::Inserted(_) => (StatusCode::ACCEPTED, false),
         InsertOutcome::Duplicate(_) => (StatusCode::OK, true),
     };
     Ok((

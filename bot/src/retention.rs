@@ -46,8 +46,12 @@ pub async fn prune(store: &Store, received_before: Millis) -> Result<usize, Stor
 }
 
 /// The server's loop: prune at start and every [`INTERVAL`]; `keep_days: 0` keeps all.
-pub async fn run(app: crate::server::App, shutdown: impl std::future::Future<Output = ()>) {
-    let keep_days = app.config.inbox.keep_days;
+pub async fn run(
+    store: Store,
+    clock: crate::clock::SharedClock,
+    keep_days: u32,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     if keep_days == 0 {
         tracing::info!("inbox.keep_days is 0: the inbox keeps every delivery");
         return;
@@ -55,7 +59,7 @@ pub async fn run(app: crate::server::App, shutdown: impl std::future::Future<Out
     // Nothing wakes this loop early: age is the only reason to prune.
     let never = tokio::sync::Notify::new();
     crate::rounds::run("retention", INTERVAL, &never, shutdown, || async {
-        let pruned = prune(&app.store, cutoff(app.clock.now_ms(), keep_days)).await?;
+        let pruned = prune(&store, cutoff(clock.now_ms(), keep_days)).await?;
         match pruned {
             0 => tracing::debug!(keep_days, "inbox: nothing old enough to prune"),
             n => tracing::info!(pruned = n, keep_days, "inbox: pruned settled deliveries"),

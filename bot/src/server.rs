@@ -10,156 +10,34 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::clock::{SharedClock, SystemClock};
+pub use crate::app::App;
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::forges::Forges;
 use crate::ingest::{self, IngestState, SharedIngest};
-use crate::store::Store;
-use crate::worker::Worker;
-
-/// Everything a running bot holds. Tests build one on a temp database and drive it.
-#[derive(Clone)]
-pub struct App {
-    pub store: Store,
-    pub config: Arc<Config>,
-    pub clock: SharedClock,
-    pub inbox_notify: Arc<Notify>,
-    /// Woken when the worker may have queued forge actions.
-    pub actions_notify: Arc<Notify>,
-    /// Woken when beads may have become ready for a polecat.
-    pub polecats_notify: Arc<Notify>,
-    /// Woken when merge requests or their pull requests may have moved.
-    pub refinery_notify: Arc<Notify>,
-    pub forges: Forges,
-    /// Where agents run; `None`: beads are made but nobody works them.
-    pub runner: Option<Arc<dyn runner::Runner>>,
-    /// Each rig's `.gastown.yaml`, shared by everyone who acts by it.
-    pub settings: crate::repo_settings::RepoSettings,
-}
 
 impl App {
-    pub fn open(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
-        let store = Store::open(&config.database)
-            .with_context(|| format!("cannot open the database {}", config.database.display()))?;
-        Ok(Self {
-            store,
-            config: Arc::new(config),
-            clock,
-            inbox_notify: Arc::new(Notify::new()),
-            actions_notify: Arc::new(Notify::new()),
-            polecats_notify: Arc::new(Notify::new()),
-            refinery_notify: Arc::new(Notify::new()),
-            forges: Forges::new(),
-            runner: None,
-            settings: Default::default(),
-        })
-    }
-
-    /// Run polecats with this runner.
-    pub fn with_runner(mut self, runner: Arc<dyn runner::Runner>) -> Self {
-        self.runner = Some(runner);
-        self
-    }
-
-    /// The polecat dispatcher, when a runner is set.
-    pub fn polecats(&self) -> Option<crate::polecats::Polecats> {
-        Some(
-            crate::polecats::Polecats::new(
-                self.store.clone(),
-                self.config.clone(),
-                self.clock.clone(),
-                self.runner.clone()?,
-                self.actions_notify.clone(),
-                self.polecats_notify.clone(),
-            )
-            .with_settings(self.settings.clone(), self.forges.clone()),
-        )
-    }
-
-    /// The refinery: opens and follows the pull requests of finished beads.
-    pub fn refinery(&self) -> crate::refinery::Refinery {
-        crate::refinery::Refinery::new(
-            self.store.clone(),
-            self.config.clone(),
-            self.clock.clone(),
-            self.forges.clone(),
-            self.actions_notify.clone(),
-            self.refinery_notify.clone(),
-            self.polecats(),
-            self.git_gateway(),
-            self.settings.clone(),
-        )
-    }
-
-    pub fn tools(&self) -> crate::agent_api::Tools {
-        crate::agent_api::Tools {
-            store: self.store.clone(),
-            clock: self.clock.clone(),
-            config: self.config.clone(),
-            actions_notify: self.actions_notify.clone(),
-            refinery_notify: self.refinery_notify.clone(),
-        }
-    }
-
-    /// The git endpoint agents clone from and push to (mirrors under `data_dir`).
-    pub fn git_gateway(&self) -> Arc<crate::gitgate::GitGateway> {
-        crate::town_git::gateway(&self.config, &self.store, &self.forges, &self.clock)
-    }
-
-    /// Act on these forges (permission checks, comments, catch-up). What the bot
-    /// writes on them goes through its redactor first.
-    pub fn with_forges(mut self, forges: Forges) -> Self {
-        self.forges = forges.redacting(self.config.redactor.clone());
-        self
-    }
-
     pub fn router(&self) -> Router {
         let ingest: SharedIngest = Arc::new(IngestState {
             store: self.store.clone(),
             config: (*self.config).clone(),
             clock: self.clock.clone(),
-            inbox_notify: self.inbox_notify.clone(),
         });
         Router::new()
             .route("/webhooks/github", post(ingest::receive))
             .route("/webhooks/gitlab", post(ingest::receive))
             .route("/healthz", get(healthz))
             .with_state(ingest)
-            .merge(crate::agent_api::router(self.tools()))
-            .merge(crate::gitgate::router(self.git_gateway()))
+            .merge(crate::agent_api::router(self.tools.clone()))
+            .merge(crate::gitgate::router(self.gateway.clone()))
             // Ingest, the agent endpoints and the git gateway enforce their own caps and
             // answer 413 themselves.
             .layer(DefaultBodyLimit::disable())
             .layer(CatchPanicLayer::new())
             .layer(TraceLayer::new_for_http())
-    }
-
-    pub fn action_runner(&self) -> crate::actions::ActionRunner {
-        crate::actions::ActionRunner::new(
-            self.store.clone(),
-            self.config.clone(),
-            self.clock.clone(),
-            self.forges.clone(),
-            self.actions_notify.clone(),
-        )
-    }
-
-    pub fn worker(&self) -> Worker {
-        Worker::new(
-            self.store.clone(),
-            self.config.clone(),
-            self.clock.clone(),
-            self.inbox_notify.clone(),
-            self.forges.clone(),
-        )
-        .with_settings(self.settings.clone())
-        .notifying(self.actions_notify.clone())
-        .notifying(self.polecats_notify.clone())
-        .notifying(self.refinery_notify.clone())
     }
 }
 
@@ -288,10 +166,11 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     if config.public_url.is_none() {
         config.public_url = Some(format!("http://{addr}"));
     }
-    let mut app = App::open(config, Arc::new(SystemClock))?.with_forges(forges);
+    let mut app = App::builder(config, Arc::new(SystemClock)).forges(forges);
     if let Some(runner) = runner {
-        app = app.with_runner(runner);
+        app = app.runner(runner);
     }
+    let app = app.build()?;
     let pending = app.store.read(pending_count).await?;
     tracing::info!(
         %addr,
@@ -337,20 +216,26 @@ pub fn start(app: App, listener: tokio::net::TcpListener) -> Running {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
     };
+    let catch_up_every = std::time::Duration::from_secs(app.config.catch_up.interval_secs);
     let mut tasks = vec![
-        tokio::spawn(app.worker().run(stopped(stop_rx.clone()))),
-        tokio::spawn(app.action_runner().run(stopped(stop_rx.clone()))),
-        tokio::spawn(crate::catchup::run(
-            app.clone(),
-            std::time::Duration::from_secs(app.config.catch_up.interval_secs),
+        tokio::spawn(app.worker.clone().run(stopped(stop_rx.clone()))),
+        tokio::spawn(app.actions.clone().run(stopped(stop_rx.clone()))),
+        tokio::spawn(
+            app.catch_up
+                .clone()
+                .run(catch_up_every, stopped(stop_rx.clone())),
+        ),
+        tokio::spawn(crate::retention::run(
+            app.store.clone(),
+            app.clock.clone(),
+            app.config.inbox.keep_days,
             stopped(stop_rx.clone()),
         )),
-        tokio::spawn(crate::retention::run(app.clone(), stopped(stop_rx.clone()))),
+        tokio::spawn(app.refinery.clone().run(stopped(stop_rx.clone()))),
     ];
-    if let Some(p) = app.polecats() {
+    if let Some(p) = app.polecats.clone() {
         tasks.push(tokio::spawn(p.run(stopped(stop_rx.clone()))));
     }
-    tasks.push(tokio::spawn(app.refinery().run(stopped(stop_rx.clone()))));
     let router = app.router();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)

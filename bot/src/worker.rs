@@ -12,15 +12,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::Connection;
-use tokio::sync::Notify;
 use webhooks::{ForgeEvent, ForgeKind, IssueEvent};
 
 use crate::clock::{Millis, SharedClock};
 use crate::config::Config;
 use crate::forge::{Permission, RepoPath};
 use crate::forges::Forges;
-use crate::ids::random_bead_id;
 use crate::store::{self, BeadType, InboxRow, NewBead, Rig, Store, StoreError};
 use crate::town::{self, IssueDecision};
 
@@ -53,10 +50,9 @@ pub struct Worker {
     store: Store,
     config: Arc<Config>,
     clock: SharedClock,
-    notify: Arc<Notify>,
     forges: Forges,
-    /// Woken after a batch: the action runner and the polecats may have work.
-    notify_after: Vec<Arc<Notify>>,
+    /// Where deliveries are parsed, below the priority of answering webhooks.
+    idle: crate::idle::Idle,
     /// Rigs' `.gastown.yaml`: their own sling label; pushes to the base branch
     /// invalidate it.
     settings: crate::repo_settings::RepoSettings,
@@ -116,30 +112,17 @@ impl Worker {
         store: Store,
         config: Arc<Config>,
         clock: SharedClock,
-        notify: Arc<Notify>,
         forges: Forges,
-    ) -> Self {
-        Self {
+        settings: crate::repo_settings::RepoSettings,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
             store,
             config,
             clock,
-            notify,
             forges,
-            notify_after: Vec::new(),
-            settings: Default::default(),
-        }
-    }
-
-    /// Share the rigs' `.gastown.yaml` copies with the rest of the bot.
-    pub fn with_settings(mut self, settings: crate::repo_settings::RepoSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// Wake this when a batch may have queued forge actions.
-    pub fn notifying(mut self, actions: Arc<Notify>) -> Self {
-        self.notify_after.push(actions);
-        self
+            idle: crate::idle::Idle::start()?,
+            settings,
+        })
     }
 
     /// Ask the forge what the batch's decisions need: the permission of everyone who
@@ -231,8 +214,9 @@ impl Worker {
             let next_due = self.store.read(move |c| store::next_due(c, now)).await?;
             return Ok(Outcome::Idle { next_due });
         }
-        let parsed: Vec<(InboxRow, Result<Vec<ForgeEvent>, String>)> =
-            crate::idle::run(move || {
+        let parsed: Vec<(InboxRow, Result<Vec<ForgeEvent>, String>)> = self
+            .idle
+            .run(move || {
                 rows.into_iter()
                     .map(|row| {
                         let events = parse_row(&row);
@@ -240,16 +224,14 @@ impl Worker {
                     })
                     .collect()
             })
-            .await;
+            .await
+            .ok_or_else(|| StoreError::Invalid("parsing a batch of deliveries panicked".into()))?;
         let lookups = self.look_up(&parsed).await;
         let config = self.config.clone();
         let worked = self
             .store
             .write(move |c| Ok(work_batch(c, &config, &parsed, &lookups, now)))
             .await?;
-        for n in &self.notify_after {
-            n.notify_one();
-        }
         Ok(Outcome::Worked(worked))
     }
 
@@ -310,7 +292,7 @@ impl Worker {
             };
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = self.notify.notified(), if wake_on_delivery => {}
+                _ = self.store.wakes().of(store::Wake::Inbox).notified(), if wake_on_delivery => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -352,7 +334,7 @@ fn parse_row(row: &InboxRow) -> Result<Vec<ForgeEvent>, String> {
 /// Work a batch in id order inside the writer's transaction. A delivery that fails and
 /// will be retried holds back the rest of its repository's deliveries in the batch.
 fn work_batch(
-    conn: &Connection,
+    conn: &store::Tx<'_>,
     config: &Config,
     batch: &[(InboxRow, Result<Vec<ForgeEvent>, String>)],
     lookups: &Lookups,
@@ -390,7 +372,7 @@ fn work_batch(
 }
 
 fn work_one(
-    conn: &Connection,
+    conn: &store::Tx<'_>,
     config: &Config,
     row: &InboxRow,
     events: &Result<Vec<ForgeEvent>, String>,
@@ -459,7 +441,7 @@ pub fn backoff_ms(config: &Config, attempts: u32) -> u64 {
 
 /// Apply a delivery's events to the town. Runs inside the delivery's transaction.
 fn apply(
-    conn: &Connection,
+    conn: &store::Tx<'_>,
     config: &Config,
     events: &[ForgeEvent],
     lookups: &Lookups,
@@ -525,6 +507,7 @@ fn apply(
                 };
                 crate::refinery::follow::nudge(conn, &rig.id, number, None, now)?
             }
+            ForgeEvent::Push(_) => crate::refinery::follow::rig_moved(conn, &rig.id, now)?,
             ForgeEvent::Ci(ci) => {
                 for n in &ci.pull_requests {
                     crate::refinery::follow::nudge(conn, &rig.id, Some(*n), None, now)?;
@@ -540,7 +523,7 @@ fn apply(
 /// The rig a repository is, joining it to the default town when rigs are not listed in
 /// the config. `Err(reason)` when the config lists rigs and this is not one of them.
 fn join_rig(
-    conn: &Connection,
+    conn: &store::Tx<'_>,
     config: &Config,
     repo: &webhooks::RepoRef,
     now: Millis,
@@ -583,7 +566,7 @@ fn join_rig(
 /// Apply an issue event. `Some(reason)` when it asked to sling and nobody could check
 /// that the labeller may (no forge client for the host): nothing slung.
 fn apply_issue(
-    conn: &Connection,
+    conn: &store::Tx<'_>,
     config: &Config,
     rig: &Rig,
     issue: &IssueEvent,
@@ -602,7 +585,7 @@ fn apply_issue(
     let label = lookups.sling_label(&issue.repo, config);
     match town::decide_issue(issue, label, existing.as_ref(), permission) {
         IssueDecision::Sling(req) => {
-            let bead = store::create_bead(
+            let bead = crate::lifecycle::create(
                 conn,
                 &NewBead {
                     bead_type: BeadType::Task,
@@ -617,7 +600,6 @@ fn apply_issue(
                     metadata: req.metadata,
                 },
                 now,
-                random_bead_id,
             )?;
             tracing::info!(bead = %bead.id, %forge_ref, "issue slung: bead created");
             if reachable {

@@ -54,7 +54,7 @@ async fn town_with(settings: &[(&'static str, &str)]) -> Town {
     env.extend(settings.iter().map(|(k, v)| (*k, v.to_string())));
     let config = Config::load(None, &|k| env.get(k).cloned()).unwrap();
     let clock: SharedClock = ManualClock::new(1_795_622_257_000);
-    let app = App::open(config, clock).unwrap();
+    let app = App::builder(config, clock).build().unwrap();
     let bead_id = app
         .store
         .write(|c| {

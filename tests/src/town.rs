@@ -118,12 +118,13 @@ impl TestTownBuilder {
             .expect("gitlab forge");
             forges = forges.with(forge);
         }
-        let mut app = App::open(config, shared)
-            .expect("open app")
-            .with_forges(forges);
+        let mut app = App::builder(config, shared).forges(forges);
         if let Some(runner) = &self.runner {
-            app = app.with_runner(runner.clone());
+            app = app.runner(runner.clone());
         }
+        // One bot, built once: its dispatcher and refinery keep their in-memory state
+        // across the rounds a test drives, as `gt serve`'s do.
+        let app = app.build().expect("build the bot");
         let router = app.router();
         let server = tokio::spawn(async move {
             axum_serve(listener, router).await;
@@ -318,22 +319,19 @@ impl TestTown {
 
     /// Work every due delivery: the sync point tests use instead of sleeping.
     pub async fn drain(&self) -> usize {
-        self.app.worker().drain().await.expect("drain inbox")
+        self.app.worker.drain().await.expect("drain inbox")
     }
 
     /// Perform every due forge action (comments, labels): the other sync point.
     pub async fn act(&self) -> usize {
-        self.app
-            .action_runner()
-            .drain()
-            .await
-            .expect("drain actions")
+        self.app.actions.drain().await.expect("drain actions")
     }
 
     /// One round of the polecats: settle exits, hook and start agents.
     pub async fn polecats(&self) -> usize {
         self.app
-            .polecats()
+            .polecats
+            .as_ref()
             .expect("a town built with a runner")
             .step()
             .await
@@ -342,7 +340,7 @@ impl TestTown {
 
     /// One round of the refinery: start runs, judge reports, land work.
     pub async fn refinery(&self) -> usize {
-        self.app.refinery().step().await.expect("refinery round")
+        self.app.refinery.step().await.expect("refinery round")
     }
 
     /// Keep the town turning (inbox, polecats, refinery, forge actions) until `done` holds for

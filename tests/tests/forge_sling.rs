@@ -215,7 +215,7 @@ async fn a_dropped_delivery_is_recovered_by_catch_up_after_a_restart() {
     );
 
     let town = town.restart().await;
-    let report = bot::catchup::catch_up(&town.app).await.unwrap();
+    let report = town.app.catch_up.pass().await.unwrap();
     assert_eq!(
         report.recovered,
         vec![format!("github:{}/{REPO}#{n}", sim.addr())]

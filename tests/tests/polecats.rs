@@ -389,8 +389,8 @@ async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
     }
 
     // The refinery run takes the place kept for it: the town holds 4.
-    let polecats = town.app.polecats().unwrap();
-    let plan = |target: &str| bot::polecats::SessionPlan {
+    let sessions = town.app.sessions.as_ref().unwrap();
+    let plan = |target: &str| bot::sessions::SessionPlan {
         role: "refinery",
         name: target.into(),
         branch: "gt/gt-3one-work".into(),
@@ -398,16 +398,13 @@ async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
         command: Some(vec!["sleep".into(), "5".into()]),
         checks: Vec::new(),
     };
-    polecats.start_session(&mr, &plan("main")).await.unwrap();
+    sessions.start(&mr, &plan("main")).await.unwrap();
     let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
     let working = agents.iter().filter(|a| a.status == "working").count();
     assert_eq!(working, 4, "{agents:#?}");
 
     // Full: another start, a refinery run's included, is refused and waits.
-    let refused = polecats
-        .start_session(&mr, &plan("release"))
-        .await
-        .unwrap_err();
+    let refused = sessions.start(&mr, &plan("release")).await.unwrap_err();
     let why = refused.to_string();
     assert!(
         why.contains("already working") && why.contains("polecats.town_cap"),

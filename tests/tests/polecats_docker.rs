@@ -150,7 +150,13 @@ async fn a_polecat_in_the_town_container_lands_its_branch_without_forge_credenti
         !inspect.contains(&bot.token),
         "the container config holds the forge token"
     );
-    let root = town.app.polecats().unwrap().town_spec(&town_name).root;
+    let root = town
+        .app
+        .sessions
+        .as_ref()
+        .unwrap()
+        .town_spec(&town_name)
+        .root;
     assert_eq!(files_containing(&root, &bot.token), Vec::<String>::new());
 }
 
@@ -201,7 +207,8 @@ async fn a_restarted_bot_reattaches_to_the_town_and_never_starts_a_second_poleca
     );
     let agents = town
         .app
-        .polecats()
+        .sessions
+        .as_ref()
         .unwrap()
         .runner()
         .agents(&TownId(town_name.clone()))
@@ -250,7 +257,7 @@ async fn without_the_town_image_beads_wait_and_the_error_says_how_to_build_it() 
         "no attempt is spent on a town that cannot start"
     );
 
-    let spec = town.app.polecats().unwrap().town_spec(&town_name);
+    let spec = town.app.sessions.as_ref().unwrap().town_spec(&town_name);
     let err = runner::Runner::ensure_town(&*docker, &spec)
         .await
         .unwrap_err();

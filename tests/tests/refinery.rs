@@ -141,7 +141,7 @@ async fn a_broken_gastown_yaml_is_named_on_the_issue_and_nothing_lands() {
     .await;
     let n = worked_issue(&sim, &town).await;
     for _ in 0..2 {
-        assert_eq!(town.app.refinery().step().await.unwrap(), 0);
+        assert_eq!(town.app.refinery.step().await.unwrap(), 0);
         town.act().await;
     }
     assert!(

@@ -131,7 +131,9 @@ async fn a_model_that_times_out_or_fails_is_reported_and_never_a_pass() {
         "no PR without a review"
     );
 
+    // The refinery looks again a minute later.
     model.behave(Behaviour::Fail(503));
+    town.clock.advance(60_000);
     town.refinery().await;
     town.act().await;
     assert!(said("HTTP 503").await, "the error is said on the issue");
@@ -148,6 +150,7 @@ async fn a_model_that_times_out_or_fails_is_reported_and_never_a_pass() {
     );
 
     model.behave(Behaviour::Say(FakeModel::verdict("approve", "Fine.", &[])));
+    town.clock.advance(60_000);
     town.run_until(WAIT, "the PR once the model answers", pr_opened)
         .await;
 }

@@ -180,7 +180,7 @@ async fn a_poisoned_delivery_never_blocks_its_repository() {
     // due instead of looking again and again.
     let now = bot::clock::Clock::now_ms(&*town.clock);
     assert_eq!(
-        town.app.worker().step().await.unwrap(),
+        town.app.worker.step().await.unwrap(),
         bot::worker::Outcome::Idle {
             next_due: Some(now + 1_000)
         }

@@ -57,7 +57,6 @@ async fn storing_a_delivery_leaves_no_span_entered_while_it_waits_for_the_writer
         store: town.app.store.clone(),
         config: (*town.app.config).clone(),
         clock: town.app.clock.clone(),
-        inbox_notify: Default::default(),
     });
     let delivery = NewDelivery {
         forge: "github",
@@ -100,11 +99,11 @@ async fn catch_up_and_forge_actions_leave_no_span_entered_while_they_wait_on_the
     sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
     sim.wait_for_deliveries(2, WAIT).await.unwrap();
 
-    let (report, left_by_catch_up) = watch(bot::catchup::catch_up(&town.app)).await;
+    let (report, left_by_catch_up) = watch(town.app.catch_up.pass()).await;
     let report = report.unwrap();
     assert_eq!(report.recovered.len(), 1, "{report:?}");
 
-    let (acted, left_by_actions) = watch(town.app.action_runner().drain()).await;
+    let (acted, left_by_actions) = watch(town.app.actions.drain()).await;
     assert!(acted.unwrap() > 0, "the status comment was queued");
     assert_eq!(
         (left_by_catch_up, left_by_actions),

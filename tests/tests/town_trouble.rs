@@ -105,8 +105,12 @@ async fn a_town_that_cannot_start_says_why_on_the_issue_until_it_starts() {
     town.polecats().await;
     assert_eq!(town.act().await, 0, "the same reason is shown once");
 
-    // The town starts: the bead is hooked and the issue says so.
+    // The town can start now; the dispatcher tries again once its wait is over, and
+    // the bead is hooked and the issue says so.
     runner.broken.store(false, Ordering::SeqCst);
+    assert_eq!(town.polecats().await, 0, "not before the retry interval");
+    town.clock
+        .advance(bot::sessions::TOWN_RETRY.as_millis() as i64);
     assert_eq!(town.polecats().await, 1);
     town.act().await;
     let comment = status_comment(&sim, REPO, n).await;

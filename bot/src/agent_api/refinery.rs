@@ -2,8 +2,6 @@
 //! what it found (a [`Report`]). Only a session of role `refinery` may call them, and
 //! only for the merge request on its hook.
 
-use serde_json::json;
-
 use super::tools::{Ack, ToolError, Tools};
 use crate::refinery::gates::{Assignment, OUTPUT_TAIL, Report};
 use crate::store::{self, BeadStatus, Grant};
@@ -17,23 +15,7 @@ impl Tools {
         let (g, now) = (grant.clone(), self.clock.now_ms());
         let mr = self
             .store
-            .write(move |c| {
-                let mut mr = store::get_bead(c, &g.bead_id)?;
-                if mr.status == BeadStatus::Hooked {
-                    mr = store::transition(
-                        c,
-                        &mr.id,
-                        BeadStatus::InProgress,
-                        None,
-                        &g.agent_id,
-                        &json!({ "via": "refinery/assignment" }),
-                        now,
-                    )?;
-                    store::set_session_state(c, &g.session_id, "running")?;
-                }
-                store::heartbeat(c, &g.agent_id, now)?;
-                Ok(mr)
-            })
+            .write(move |c| crate::sessions::first_call(c, &g, "refinery/assignment", now))
             .await?;
         serde_json::from_value(mr.metadata["assignment"].clone()).map_err(|e| {
             ToolError::Conflict(format!(
@@ -93,11 +75,11 @@ impl Tools {
                 let value = serde_json::to_value(&report).unwrap_or_default();
                 store::note(c, &mr.id, "refined", &g.agent_id, &value, now)?;
                 store::annotate(c, &mr.id, "report", &value, None, now)?;
-                store::set_session_state(c, &g.session_id, "done")?;
+                crate::sessions::said_done(c, &g)?;
+                c.wake(store::Wake::Refinery);
                 Ok(Ok(()))
             })
             .await??;
-        self.refinery_notify.notify_one();
         Ok(Ack { ok: true })
     }
 }

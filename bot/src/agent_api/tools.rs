@@ -8,7 +8,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
 use utoipa::ToSchema;
 
 use crate::clock::SharedClock;
@@ -202,9 +201,6 @@ pub struct Tools {
     pub store: Store,
     pub clock: SharedClock,
     pub config: Arc<Config>,
-    pub actions_notify: Arc<Notify>,
-    /// Woken by `gt_done`: a merge request is waiting.
-    pub refinery_notify: Arc<Notify>,
 }
 
 impl Tools {
@@ -228,26 +224,11 @@ impl Tools {
         let (bead, rig) = self
             .store
             .write(move |c| {
-                let mut bead = store::get_bead(c, &g.bead_id)?;
-                if bead.status == BeadStatus::Hooked {
-                    bead = store::transition(
-                        c,
-                        &g.bead_id,
-                        BeadStatus::InProgress,
-                        None,
-                        &g.agent_id,
-                        &json!({ "via": "gt_prime" }),
-                        now,
-                    )?;
-                    crate::actions::queue_bead_update(c, &bead, now)?;
-                    store::set_session_state(c, &g.session_id, "running")?;
-                }
-                store::heartbeat(c, &g.agent_id, now)?;
+                let bead = crate::sessions::first_call(c, &g, "gt_prime", now)?;
                 let rig = store::get_rig(c, bead.rig_id.as_deref().unwrap_or_default())?;
                 Ok((bead, rig))
             })
             .await?;
-        self.actions_notify.notify_one();
         let branch = bead.branch.clone().unwrap_or_default();
         let branch_prefix = format!("gt/{}", store::branch_owner(&bead));
         let redactor = &self.config.redactor;
@@ -378,7 +359,7 @@ impl Tools {
                 }
                 // A rework's merge request belongs to the task it reworks, whose PR
                 // and issue it lands through.
-                let mr = store::create_bead(
+                let mr = crate::lifecycle::create(
                     c,
                     &NewBead {
                         bead_type: BeadType::MergeRequest,
@@ -394,9 +375,8 @@ impl Tools {
                                           "agent": g.agent_id }),
                     },
                     now,
-                    crate::ids::random_bead_id,
                 )?;
-                store::set_session_state(c, &g.session_id, "done")?;
+                crate::sessions::said_done(c, &g)?;
                 if crate::refinery::rework::rework_of(&bead).is_some() {
                     crate::refinery::rework::rework_done(c, &bead, &g.agent_id, now)?;
                     return Ok(Ok(DoneReply {
@@ -405,17 +385,11 @@ impl Tools {
                         merge_request: mr.id,
                     }));
                 }
-                let bead = store::transition(
-                    c,
-                    &bead.id,
-                    BeadStatus::Review,
-                    None,
-                    &g.agent_id,
-                    &json!({ "via": "gt_done", "merge_request": mr.id, "sha": sha,
-                             "summary": summary }),
-                    now,
-                )?;
-                crate::actions::queue_bead_update(c, &bead, now)?;
+                let payload = json!({ "via": "gt_done", "merge_request": mr.id, "sha": sha,
+                                      "summary": summary });
+                let cause = crate::lifecycle::Cause::new(&g.agent_id, &payload);
+                let bead =
+                    crate::lifecycle::move_to(c, &bead.id, BeadStatus::Review, None, cause, now)?;
                 Ok(Ok(DoneReply {
                     bead_id: bead.id,
                     status: bead.status.to_string(),
@@ -423,8 +397,6 @@ impl Tools {
                 }))
             })
             .await??;
-        self.actions_notify.notify_one();
-        self.refinery_notify.notify_one();
         Ok(result)
     }
 }

@@ -180,13 +180,11 @@ pub struct GitGateway {
     auth: Arc<dyn GitAuth>,
     rigs: Arc<dyn RigResolver>,
     pushed: Arc<dyn PushSink>,
+    /// One lock per mirror directory: a sync's `fetch --prune` that overlapped a push
+    /// would drop the branch just pushed. The bot builds one gateway, which the router
+    /// and the refinery share, so these are the only locks over its mirrors.
+    mirrors: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<MirrorState>>>>,
 }
-
-/// One lock per mirror directory for the whole process: a sync's `fetch --prune` that
-/// overlapped a push would drop the branch just pushed, so every gateway instance over
-/// the same directory (the router's, the refinery's) must take the same lock.
-static MIRRORS: std::sync::LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<MirrorState>>>>> =
-    std::sync::LazyLock::new(Mutex::default);
 
 impl fmt::Debug for GitGateway {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -209,6 +207,7 @@ impl GitGateway {
             auth,
             rigs,
             pushed: Arc::new(pushed),
+            mirrors: Mutex::default(),
         }
     }
 
@@ -245,7 +244,7 @@ impl GitGateway {
     }
 
     fn lock_of(&self, dir: &Path) -> Arc<tokio::sync::Mutex<MirrorState>> {
-        MIRRORS
+        self.mirrors
             .lock()
             .expect("mirror locks poisoned")
             .entry(dir.to_owned())

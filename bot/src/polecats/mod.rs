@@ -1,118 +1,94 @@
 //! Polecats: worker agents hooked to ready beads, started in the town, watched until
-//! they finish. [`schedule`] decides who works what; this module does it: one round
-//! first settles agents that exited, then hooks and starts new ones.
-//!
-//! Crash safety: the hooking (agent busy, bead hooked, session and token) commits
-//! before the runner is asked to start anything, and the runner keeps its own record
-//! of what runs. After a restart, a session the runner still runs is left alone (no
-//! second polecat), and one it does not know was interrupted and is retried.
+//! they finish. [`schedule`] decides who works what; the dispatcher does it: one round
+//! first settles polecats that ended ([`crate::sessions`]), then hooks and starts new
+//! ones under the rig and town caps.
 
 pub mod schedule;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runner::{AgentId, AgentSpec, AgentStatus, Limits, Runner, TownId, TownSpec, Workspace};
 use serde_json::json;
-use tokio::sync::{Mutex, Notify};
 use tracing::Instrument;
 
-use crate::agent_api::{git_url, mint_token};
-use crate::clock::SharedClock;
+use crate::clock::{Millis, SharedClock};
 use crate::config::Config;
-use crate::store::{self, BeadStatus, BeadType, Hooking, Session, Store, StoreError};
+use crate::lifecycle::{self, Cause};
+use crate::sessions::{Ended, SessionError, SessionPlan, Sessions};
+use crate::store::{self, Bead, BeadStatus, BeadType, Store, StoreError, Tx};
 use schedule::{Busy, ReadyBead, branch_name, schedule};
 
-#[derive(Debug, thiserror::Error)]
-pub enum PolecatError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Runner(#[from] runner::RunnerError),
-}
-
+/// The dispatcher: built once with the bot.
 #[derive(Clone)]
 pub struct Polecats {
     store: Store,
     config: Arc<Config>,
     clock: SharedClock,
-    runner: Arc<dyn Runner>,
-    actions_notify: Arc<Notify>,
-    /// Woken when beads may have become ready.
-    pub notify: Arc<Notify>,
-    towns: Arc<Mutex<HashSet<String>>>,
-    /// Towns that could not be set up (no image, Docker down): until when not to try
-    /// again (one clear error per interval instead of one per round), and why, in the
-    /// words the queued beads' issues show.
-    town_failures: Arc<Mutex<HashMap<String, (std::time::Instant, String)>>>,
-    /// Each rig's `.gastown.yaml` (its `polecat_cap`), when the forges are known.
-    settings: Option<(crate::repo_settings::RepoSettings, crate::forges::Forges)>,
+    sessions: Sessions,
+    /// Each rig's `.gastown.yaml` (its `polecat_cap`).
+    settings: crate::repo_settings::RepoSettings,
+    forges: crate::forges::Forges,
 }
-
-/// One agent session to start: who, on which branch, running what.
-#[derive(Debug, Clone)]
-pub struct SessionPlan {
-    /// `polecat` or `refinery`.
-    pub role: &'static str,
-    pub name: String,
-    pub branch: String,
-    /// What a branch the forge does not have yet starts from.
-    pub base_branch: String,
-    /// argv; `None` runs the configured polecat runtime.
-    pub command: Option<Vec<String>>,
-    /// Quality gates the town runs after the command succeeds, each without the
-    /// session's token (and under a uid of its own where the runner isolates); their
-    /// outcome is recorded by the town's wrapper and kept on the bead as `checks`.
-    pub checks: Vec<runner::Check>,
-}
-
-/// How long a session may go without a record in the town while its start is under way.
-const START_GRACE: Duration = Duration::from_secs(60);
-
-/// How long a town that could not be set up is left alone before the next try.
-const TOWN_RETRY: Duration = Duration::from_secs(15);
 
 impl Polecats {
     pub fn new(
         store: Store,
         config: Arc<Config>,
         clock: SharedClock,
-        runner: Arc<dyn Runner>,
-        actions_notify: Arc<Notify>,
-        notify: Arc<Notify>,
+        sessions: Sessions,
+        settings: crate::repo_settings::RepoSettings,
+        forges: crate::forges::Forges,
     ) -> Self {
         Self {
             store,
             config,
             clock,
-            runner,
-            actions_notify,
-            notify,
-            towns: Arc::default(),
-            town_failures: Arc::default(),
-            settings: None,
+            sessions,
+            settings,
+            forges,
         }
     }
 
-    /// Cap each rig by its `.gastown.yaml` `polecat_cap` (else `polecats.cap`).
-    pub fn with_settings(
-        mut self,
-        settings: crate::repo_settings::RepoSettings,
-        forges: crate::forges::Forges,
-    ) -> Self {
-        self.settings = Some((settings, forges));
-        self
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// One round: settle polecats that ended, then hook and start what the caps
+    /// allow. Returns how many agents were started or settled.
+    pub async fn step(&self) -> Result<usize, SessionError> {
+        let ended = self.sessions.ended("polecat").await?;
+        let settled = ended.len();
+        for e in ended {
+            self.sessions.settle(e, polecat_ended).await?;
+        }
+        let started = self.dispatch().await?;
+        Ok(settled + started)
+    }
+
+    /// Step until nothing changes: the sync point tests use.
+    pub async fn drain(&self) -> Result<usize, SessionError> {
+        let mut total = 0;
+        loop {
+            match self.step().await? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    }
+
+    /// Rounds until shutdown; exits are noticed by polling the runner's records.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let every = Duration::from_millis(250);
+        let wake = self.store.wakes().of(store::Wake::Dispatcher);
+        crate::rounds::run("polecats", every, wake, shutdown, || self.step()).await
     }
 
     /// Each rig's cap: its `.gastown.yaml` may lower or raise the town's.
-    async fn caps(&self, rigs: &HashSet<String>) -> Result<HashMap<String, usize>, PolecatError> {
+    async fn caps(&self, rigs: &HashSet<String>) -> Result<HashMap<String, usize>, SessionError> {
         let town_cap = self.config.polecats.cap;
         let mut caps = HashMap::new();
-        let Some((settings, forges)) = &self.settings else {
-            return Ok(caps);
-        };
+        let (settings, forges) = (&self.settings, &self.forges);
         for rig_id in rigs {
             let id = rig_id.clone();
             let Some(rig) = self.store.read(move |c| store::find_rig(c, &id)).await? else {
@@ -131,154 +107,21 @@ impl Polecats {
         Ok(caps)
     }
 
-    pub fn runner(&self) -> &Arc<dyn Runner> {
-        &self.runner
-    }
-
-    /// The town's directory, container and limits as the runner needs them.
-    pub fn town_spec(&self, town_id: &str) -> TownSpec {
-        let r = &self.config.runner;
-        TownSpec {
-            id: TownId(town_id.to_string()),
-            root: absolute(self.config.data_dir.join("towns").join(sanitize(town_id))),
-            image: r.image.clone(),
-            gt_binary: r
-                .gt_binary
-                .clone()
-                .or_else(|| std::env::current_exe().ok())
-                .unwrap_or_else(|| PathBuf::from("gt")),
-            limits: Limits {
-                memory_bytes: r.memory_mb.map(|mb| mb * 1024 * 1024),
-                nano_cpus: r.cpus.map(|c| (c * 1e9) as i64),
-                pids: r.pids,
-            },
-        }
-    }
-
-    /// Make sure the town exists (re-attaching to a running one) once per process.
-    async fn ensure_town(&self, town_id: &str) -> Result<(), PolecatError> {
-        let mut towns = self.towns.lock().await;
-        if towns.contains(town_id) {
-            return Ok(());
-        }
-        let spec = self.town_spec(town_id);
-        if let Err(e) = std::fs::create_dir_all(&spec.root) {
-            let e = StoreError::Invalid(format!("cannot create {}: {e}", spec.root.display()));
-            tracing::error!(town = town_id, error = %e,
-                retry_in_secs = TOWN_RETRY.as_secs(), "the town cannot be set up");
-            self.town_failed(town_id, crate::comments::TOWN_DIR_TROUBLE.into())
-                .await;
-            return Err(e.into());
-        }
-        let status = match self.runner.ensure_town(&spec).await {
-            Ok(status) => status,
-            Err(e) => {
-                tracing::error!(town = town_id, error = %e,
-                    retry_in_secs = TOWN_RETRY.as_secs(), "the town cannot be set up");
-                self.town_failed(town_id, crate::comments::town_trouble(&e))
-                    .await;
-                return Err(e.into());
-            }
-        };
-        self.town_failures.lock().await.remove(town_id);
-        self.clear_town_trouble(town_id).await?;
-        tracing::info!(
-            town = town_id,
-            runner = self.runner.kind(),
-            reused = status.reused,
-            container = status.container_id.as_deref().unwrap_or("-"),
-            "town ready"
-        );
-        towns.insert(town_id.to_string());
-        Ok(())
-    }
-
-    async fn town_failed(&self, town_id: &str, why: String) {
-        self.town_failures.lock().await.insert(
-            town_id.to_string(),
-            (std::time::Instant::now() + TOWN_RETRY, why),
-        );
-    }
-
-    async fn town_backing_off(&self, town: &str) -> bool {
-        self.town_failures
-            .lock()
-            .await
-            .get(town)
-            .is_some_and(|(until, _)| std::time::Instant::now() < *until)
-    }
-
-    /// Why `town` could not start, while it has not started since.
-    async fn town_trouble(&self, town: &str) -> Option<String> {
-        let failures = self.town_failures.lock().await;
-        failures.get(town).map(|(_, why)| why.clone())
-    }
-
     /// Show on a queued bead's issue that its town cannot start, and why (once per
     /// reason), instead of "waiting for a free polecat".
-    async fn show_town_trouble(&self, bead: &store::Bead, why: String) -> Result<(), PolecatError> {
+    async fn show_town_trouble(&self, bead: &store::Bead, why: String) -> Result<(), SessionError> {
         let value = serde_json::json!(why);
         if bead.metadata.get("town_error") == Some(&value) {
             return Ok(());
         }
         let (id, now) = (bead.id.clone(), self.clock.now_ms());
         self.store
-            .write(move |c| {
-                let bead = store::annotate(c, &id, "town_error", &value, None, now)?;
-                crate::actions::queue_bead_update(c, &bead, now)
-            })
+            .write(move |c| lifecycle::annotate(c, &id, "town_error", &value, now))
             .await?;
-        self.actions_notify.notify_one();
         Ok(())
     }
 
-    /// The town has started: its beads' issues stop saying it could not.
-    async fn clear_town_trouble(&self, town: &str) -> Result<(), PolecatError> {
-        let (town, now) = (town.to_string(), self.clock.now_ms());
-        let default_town = self.config.town.clone();
-        let cleared = self
-            .store
-            .write(move |c| {
-                let beads =
-                    store::clear_metadata_in_town(c, &town, &default_town, "town_error", now)?;
-                for bead in &beads {
-                    crate::actions::queue_bead_update(c, bead, now)?;
-                }
-                Ok(beads.len())
-            })
-            .await?;
-        if cleared > 0 {
-            self.actions_notify.notify_one();
-        }
-        Ok(())
-    }
-
-    /// One round: settle exits, then hook and start what the caps allow. Returns how
-    /// many agents were started or settled.
-    pub async fn step(&self) -> Result<usize, PolecatError> {
-        let settled = self.reap().await?;
-        let started = self.dispatch().await?;
-        Ok(settled + started)
-    }
-
-    /// Step until nothing changes: the sync point tests use.
-    pub async fn drain(&self) -> Result<usize, PolecatError> {
-        let mut total = 0;
-        loop {
-            match self.step().await? {
-                0 => return Ok(total),
-                n => total += n,
-            }
-        }
-    }
-
-    /// Rounds until shutdown; exits are noticed by polling the runner's records.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        let every = Duration::from_millis(250);
-        crate::rounds::run("polecats", every, &self.notify, shutdown, || self.step()).await
-    }
-
-    async fn dispatch(&self) -> Result<usize, PolecatError> {
+    async fn dispatch(&self) -> Result<usize, SessionError> {
         let (ready, busy) = self
             .store
             .read(|c| {
@@ -359,8 +202,8 @@ impl Polecats {
         ) {
             let bead = &beads[&a.bead_id];
             let town = bead.town_id.as_deref().unwrap_or(&self.config.town);
-            if self.town_backing_off(town).await {
-                if let Some(why) = self.town_trouble(town).await {
+            if self.sessions.town_backing_off(town).await {
+                if let Some(why) = self.sessions.town_trouble(town).await {
                     self.show_town_trouble(bead, why).await?;
                 }
                 continue;
@@ -371,8 +214,8 @@ impl Polecats {
                 Ok(()) => started += 1,
                 // The town's own failure was logged once, in `ensure_town`; the issue
                 // says it too.
-                Err(e) if !self.towns.lock().await.contains(town) => {
-                    match self.town_trouble(town).await {
+                Err(e) if !self.sessions.town_is_up(town).await => {
+                    match self.sessions.town_trouble(town).await {
                         Some(why) => self.show_town_trouble(bead, why).await?,
                         None => tracing::error!(bead = %bead.id, error = %e,
                             "could not start a polecat"),
@@ -384,7 +227,7 @@ impl Polecats {
         Ok(started)
     }
 
-    async fn start(&self, bead: &store::Bead, name: &'static str) -> Result<(), PolecatError> {
+    async fn start(&self, bead: &store::Bead, name: &'static str) -> Result<(), SessionError> {
         // A retry keeps its branch; a rework continues its task's.
         let branch = bead
             .metadata
@@ -401,388 +244,27 @@ impl Polecats {
             command: None,
             checks: Vec::new(),
         };
-        self.start_session(bead, &plan).await
-    }
-
-    /// Hook `bead` to the agent `plan` names and start it in the bead's town. The
-    /// hooking commits first; if the runner then fails, the next round settles the
-    /// session as an exit. Refused (as a store error) while that agent is busy.
-    pub async fn start_session(
-        &self,
-        bead: &store::Bead,
-        plan: &SessionPlan,
-    ) -> Result<(), PolecatError> {
-        let town = bead
-            .town_id
-            .clone()
-            .unwrap_or_else(|| self.config.town.clone());
-        let rig_id = bead.rig_id.clone().unwrap_or_default();
-        self.ensure_town(&town).await?;
-        let session = format!(
-            "{}-{}-{}-a{}",
-            plan.role,
-            sanitize(&plan.name),
-            bead.id,
-            bead.attempts + 1
-        );
-        let (token, digest) = mint_token();
-        let now = self.clock.now_ms();
-        let (b, t, r, s, d) = (
-            bead.id.clone(),
-            town.clone(),
-            rig_id.clone(),
-            session.clone(),
-            digest,
-        );
-        let (br, role, name) = (plan.branch.clone(), plan.role, plan.name.clone());
-        let town_cap = self.config.polecats.town_cap;
-        let rig = self
-            .store
-            .write(move |c| {
-                // The town's cap holds for every start (the refinery's too), checked in
-                // the same transaction as the hooking so two starts cannot both pass.
-                let working: i64 = c.query_row(
-                    "SELECT count(*) FROM agents WHERE town_id = ?1 AND status = 'working'",
-                    [&t],
-                    |r| r.get(0),
-                )?;
-                let working = usize::try_from(working).unwrap_or(usize::MAX);
-                if working >= town_cap {
-                    return Err(StoreError::Invalid(format!(
-                        "town {t} is full: {working} agents already working \
-                         (polecats.town_cap is {town_cap})"
-                    )));
-                }
-                store::hook_bead(
-                    c,
-                    &Hooking {
-                        role,
-                        bead_id: &b,
-                        rig_id: &r,
-                        town_id: &t,
-                        name: &name,
-                        branch: &br,
-                        session_id: &s,
-                        token_sha256: &d,
-                    },
-                    now,
-                )?;
-                let bead = store::get_bead(c, &b)?;
-                crate::actions::queue_bead_update(c, &bead, now)?;
-                store::get_rig(c, &r)
-            })
-            .await?;
-        self.actions_notify.notify_one();
-        let spec = self.agent_spec(&town, &rig, plan, &session, &bead.id, &token)?;
-        match self.runner.start_agent(&spec).await {
-            Ok(()) => {
-                tracing::info!(session = %session, branch = %plan.branch, role = plan.role,
-                    "agent started");
-                let s = session.clone();
-                self.store
-                    .write(move |c| store::set_session_state(c, &s, "running"))
-                    .await?;
-                Ok(())
-            }
-            Err(e) => {
-                // Settled as an exit on the next round: retried or failed by the rules.
-                tracing::error!(session = %session, error = %e, "the runner could not start the agent");
-                let s = session.clone();
-                self.store
-                    .write(move |c| store::set_session_state(c, &s, "lost"))
-                    .await?;
-                Err(e.into())
-            }
-        }
-    }
-
-    fn agent_spec(
-        &self,
-        town: &str,
-        rig: &store::Rig,
-        plan: &SessionPlan,
-        session: &str,
-        bead_id: &str,
-        token: &str,
-    ) -> Result<AgentSpec, PolecatError> {
-        let public = self.config.public_url();
-        let mcp_url = format!("{public}/mcp");
-        let (name, branch, role) = (plan.name.as_str(), plan.branch.as_str(), plan.role);
-        let mut env: BTreeMap<String, String> = BTreeMap::new();
-        let command = match &plan.command {
-            Some(argv) => argv.clone(),
-            None => {
-                let runtime = self
-                    .config
-                    .runtime(&self.config.polecats.runtime)
-                    .ok_or_else(|| {
-                        StoreError::Invalid("the polecat runtime is not configured".into())
-                    })?;
-                env = runtime.env.clone();
-                let vars = json!({ "bead_id": bead_id, "branch": branch, "role": role,
-                    "agent": name, "api_url": public, "mcp_url": mcp_url });
-                runtime
-                    .command
-                    .iter()
-                    .map(|arg| render_arg(arg, &vars))
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-        };
-        env.extend([
-            ("GT_URL".to_string(), public.clone()),
-            ("GT_TOKEN".to_string(), token.to_string()),
-            ("GT_ROLE".to_string(), role.to_string()),
-            ("GT_AGENT".to_string(), name.to_string()),
-            ("GT_BEAD".to_string(), bead_id.to_string()),
-            ("GT_BRANCH".to_string(), branch.to_string()),
-            ("GT_MCP_URL".to_string(), mcp_url.clone()),
-            (
-                "GT_MCP_CONFIG".to_string(),
-                json!({ "mcpServers": { "gastown": { "type": "http", "url": mcp_url,
-                    "headers": { "Authorization": format!("Bearer {token}") } } } })
-                .to_string(),
-            ),
-        ]);
-        let rig_key = sanitize(&rig.id);
-        let home = match role {
-            "polecat" => "polecats",
-            other => other,
-        };
-        Ok(AgentSpec {
-            town: TownId(town.to_string()),
-            agent: AgentId(session.to_string()),
-            command,
-            env,
-            workspace: Some(Workspace {
-                remote_url: git_url(&public, &rig.forge, &rig.host, &rig.path),
-                rig_dir: format!("rigs/{rig_key}"),
-                worktree_dir: format!("{home}/{rig_key}/{}-{bead_id}", sanitize(name)),
-                base_branch: plan.base_branch.clone(),
-                branch: branch.to_string(),
-            }),
-            env_files: vec!["GT_MCP_CONFIG".to_string()],
-            checks: plan.checks.clone(),
-        })
-    }
-
-    /// Settle sessions whose agent is no longer running.
-    async fn reap(&self) -> Result<usize, PolecatError> {
-        let live = self.store.read(store::live_sessions).await?;
-        if live.is_empty() {
-            return Ok(0);
-        }
-        let mut by_town: HashMap<String, Vec<Session>> = HashMap::new();
-        for s in live {
-            let town = self
-                .store
-                .read({
-                    let a = s.agent_id.clone();
-                    move |c| store::get_agent(c, &a)
-                })
-                .await?
-                .town_id;
-            by_town.entry(town).or_default().push(s);
-        }
-        let mut settled = 0;
-        for (town, sessions) in by_town {
-            if self.town_backing_off(&town).await || self.ensure_town(&town).await.is_err() {
-                continue;
-            }
-            let states: HashMap<String, AgentStatus> = self
-                .runner
-                .agents(&TownId(town.clone()))
-                .await?
-                .into_iter()
-                .map(|s| (s.agent.0, s.status))
-                .collect();
-            let now = self.clock.now_ms();
-            for s in sessions {
-                let status = states.get(&s.id).copied();
-                // Its start is still under way (the town writes the record as it starts,
-                // and another loop may be starting it right now): not lost yet.
-                if status.is_none()
-                    && s.state == "starting"
-                    && now - s.started_at < START_GRACE.as_millis() as i64
-                {
-                    continue;
-                }
-                let code = match status {
-                    Some(AgentStatus::Running) => continue,
-                    Some(AgentStatus::Exited { code }) => Some(code),
-                    Some(AgentStatus::Lost) | None => None,
-                };
-                self.settle(&town, &s, code).await?;
-                settled += 1;
-            }
-        }
-        Ok(settled)
-    }
-
-    /// An agent ended: free its name and token; if it never said done, the bead is
-    /// retried until `polecats.max_attempts`, then marked failed.
-    async fn settle(&self, town: &str, s: &Session, code: Option<i32>) -> Result<(), PolecatError> {
-        // The runner's record (and log) goes once the exit is handled; the end of the
-        // agent's output stays in the bead's history, where a person looks for why.
-        let tail = self.output_tail(town, &s.id).await;
-        let checks = self.recorded_checks(town, &s.id).await;
-        let now = self.clock.now_ms();
-        let max = self.config.polecats.max_attempts;
-        let session = s.clone();
-        let outcome = self
-            .store
-            .write(move |c| {
-                // The round's snapshot may predate the agent's last tool call (gt_done,
-                // a refinery report just before it exited): read the session again here.
-                let said_done = store::sessions_of_bead(c, &session.bead_id)?
-                    .iter()
-                    .any(|x| x.id == session.id && x.state == "done");
-                let state = if said_done {
-                    "done"
-                } else if code.is_some() {
-                    "exited"
-                } else {
-                    "lost"
-                };
-                if !store::end_session(c, &session.id, state, code, now)? {
-                    return Ok(None);
-                }
-                if let Some(checks) = &checks {
-                    store::annotate(c, &session.bead_id, "checks", checks, None, now)?;
-                    store::note(
-                        c,
-                        &session.bead_id,
-                        "gated",
-                        "town",
-                        &json!({ "session": session.id, "gates": checks }),
-                        now,
-                    )?;
-                }
-                let bead = store::get_bead(c, &session.bead_id)?;
-                if said_done || !matches!(bead.status, BeadStatus::Hooked | BeadStatus::InProgress)
-                {
-                    return Ok(Some(bead.status));
-                }
-                let why = match code {
-                    Some(code) => format!("the agent exited with code {code} without gt_done"),
-                    None => "the agent was lost (its process or container went away)".into(),
-                };
-                if bead.attempts >= max && bead.bead_type == BeadType::MergeRequest {
-                    // The refinery's own run keeps failing (the town, git, the forge):
-                    // not the polecat's work to redo, so people are asked.
-                    let problem = crate::refinery::rework::Problem {
-                        reason: &format!(
-                            "the refinery's run failed {} times: {why}",
-                            bead.attempts
-                        ),
-                        details: &tail,
-                        actor: "gastown",
-                    };
-                    crate::refinery::rework::send_back(c, &bead.id, &problem, 0, now)?;
-                    c.execute("UPDATE beads SET hook = NULL WHERE id = ?1", [&bead.id])?;
-                    return Ok(Some(store::get_bead(c, &bead.id)?.status));
-                }
-                let to = if bead.attempts < max {
-                    BeadStatus::Open
-                } else {
-                    BeadStatus::Failed
-                };
-                let bead = store::transition(
-                    c,
-                    &bead.id,
-                    to,
-                    None,
-                    "gastown",
-                    &json!({ "reason": why, "attempts": bead.attempts, "session": session.id,
-                             "output_tail": tail }),
-                    now,
-                )?;
-                c.execute("UPDATE beads SET hook = NULL WHERE id = ?1", [&bead.id])?;
-                let bead = store::get_bead(c, &bead.id)?;
-                crate::actions::queue_bead_update(c, &bead, now)?;
-                Ok(Some(bead.status))
-            })
-            .await?;
-        tracing::info!(town, session = %s.id, bead = %s.bead_id, code = ?code,
-            outcome = ?outcome, "polecat ended");
-        self.actions_notify.notify_one();
-        if let Err(e) = self
-            .runner
-            .forget_agent(&TownId(town.to_string()), &AgentId(s.id.clone()))
-            .await
-        {
-            tracing::warn!(session = %s.id, error = %e, "could not forget the agent's record");
-        }
-        Ok(())
+        self.sessions.start(bead, &plan).await
     }
 }
 
-impl Polecats {
-    /// The last few KB of an agent's output, best effort: the runner reads it as
-    /// hostile input (no links, no FIFOs, capped), and the bot's secrets and token
-    /// shapes are redacted (it is published when the run is escalated).
-    async fn output_tail(&self, town: &str, session: &str) -> String {
-        const TAIL: usize = 4096;
-        let (town, agent) = (TownId(town.to_string()), AgentId(session.to_string()));
-        match self.runner.output_tail(&town, &agent, TAIL).await {
-            Ok(bytes) => self
-                .config
-                .redactor
-                .redact_cut(&String::from_utf8_lossy(&bytes)),
-            Err(e) => {
-                tracing::warn!(session = %agent, error = %e, "cannot read the agent's output");
-                String::new()
-            }
-        }
-    }
-
-    /// What the town recorded of the session's quality gates, as the refinery judges
-    /// them; `None` when the session had none.
-    async fn recorded_checks(&self, town: &str, session: &str) -> Option<serde_json::Value> {
-        let (town, agent) = (TownId(town.to_string()), AgentId(session.to_string()));
-        match self.runner.checks(&town, &agent).await {
-            Ok(results) if results.is_empty() => None,
-            Ok(results) => {
-                let gates: Vec<crate::refinery::gates::GateResult> = results
-                    .iter()
-                    .map(crate::refinery::gates::GateResult::from)
-                    .map(|mut g| {
-                        g.output_tail = self.config.redactor.redact_cut(&g.output_tail);
-                        g
-                    })
-                    .collect();
-                Some(serde_json::to_value(gates).unwrap_or_default())
-            }
-            Err(e) => {
-                tracing::warn!(session = %agent, error = %e, "cannot read the gates' records");
-                None
-            }
-        }
-    }
-}
-
-fn render_arg(arg: &str, vars: &serde_json::Value) -> Result<String, PolecatError> {
-    let env = minijinja::Environment::new();
-    env.render_str(arg, minijinja::value::Serde(vars))
-        .map_err(|e| StoreError::Invalid(format!("runtime command argument {arg:?}: {e}")).into())
-}
-
-/// `github:octo/hello` → `github-octo-hello`: a rig or town id as one path segment.
-pub fn sanitize(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
-
-fn absolute(p: PathBuf) -> PathBuf {
-    if p.is_absolute() {
-        p
+/// A polecat ended without `gt_done`: its bead is tried again until
+/// `polecats.max_attempts`, then marked failed (and its issue says so).
+fn polecat_ended(
+    tx: &Tx<'_>,
+    bead: &Bead,
+    ended: &Ended,
+    config: &Config,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let max = config.polecats.max_attempts;
+    let to = if bead.attempts < max {
+        BeadStatus::Open
     } else {
-        std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
-    }
+        BeadStatus::Failed
+    };
+    let payload = json!({ "reason": ended.why(), "attempts": bead.attempts,
+        "session": ended.session.id, "output_tail": ended.tail });
+    lifecycle::move_to(tx, &bead.id, to, None, Cause::new("gastown", &payload), now)?;
+    Ok(())
 }

@@ -350,7 +350,6 @@ impl Refinery {
                         Ok(())
                     })
                     .await?;
-                self.actions_notify.notify_one();
                 Ok(Reviewed::Failed)
             }
         }
@@ -397,7 +396,6 @@ impl Refinery {
                 Ok(())
             })
             .await?;
-        self.actions_notify.notify_one();
         Ok(Reviewed::TooBig { bytes, max })
     }
 }

@@ -4,12 +4,13 @@
 
 use serde_json::json;
 
+use crate::lifecycle::{self, Cause};
 use crate::store::{self, Bead, BeadStatus, BeadType, StoreError};
 
 /// A refinery PR/MR closed on the forge: close its beads as merged or rejected. Runs
 /// in the delivery's transaction.
 pub fn apply_pull_request_closed(
-    conn: &rusqlite::Connection,
+    conn: &store::Tx<'_>,
     rig_id: &str,
     number: u64,
     merged: bool,
@@ -30,13 +31,12 @@ pub fn apply_pull_request_closed(
         if bead.status == BeadStatus::Closed {
             return Ok(bead);
         }
-        store::transition(
+        lifecycle::move_to(
             conn,
             &bead.id,
             BeadStatus::Closed,
             Some(reason),
-            actor,
-            &payload,
+            Cause::new(actor, &payload),
             now,
         )
     };
@@ -49,9 +49,7 @@ pub fn apply_pull_request_closed(
     if task.status == BeadStatus::Closed {
         return Ok(Some(task));
     }
-    let task = close(task)?;
-    crate::actions::queue_bead_update(conn, &task, now)?;
-    Ok(Some(task))
+    close(task).map(Some)
 }
 
 /// Something happened on a refinery PR/MR that may move it (a review, a diff comment,
@@ -59,7 +57,7 @@ pub fn apply_pull_request_closed(
 /// forge, not the event, is then the truth: a redelivered or reordered event changes
 /// nothing, and what happened while the bot was down is seen all the same.
 pub fn nudge(
-    conn: &rusqlite::Connection,
+    conn: &store::Tx<'_>,
     rig_id: &str,
     number: Option<u64>,
     head_sha: Option<&str>,
@@ -79,13 +77,29 @@ pub fn nudge(
     Ok(())
 }
 
+/// A branch of the rig moved (a push): merge requests waiting on it (a broken
+/// `.gastown.yaml` fixed, a target that moved) are looked at again at once rather
+/// than when their wait ends.
+pub fn rig_moved(
+    conn: &store::Tx<'_>,
+    rig_id: &str,
+    now: crate::clock::Millis,
+) -> Result<(), StoreError> {
+    for mr in store::refinery_queue(conn)? {
+        if mr.rig_id.as_deref() == Some(rig_id) && mr.status == BeadStatus::Open {
+            bump_nudge(conn, &mr, now)?;
+        }
+    }
+    Ok(())
+}
+
 /// An approval given (or withdrawn) on a refinery PR/MR, as its webhook told it:
 /// remember on the task which commit `login` approved (the MR's head when the event
 /// was sent), or forget it. GitLab's approvals API says who approved, not on which
 /// commit, so this record is what ties an approval to a commit there. Runs in the
 /// delivery's transaction.
 pub fn record_approval(
-    conn: &rusqlite::Connection,
+    conn: &store::Tx<'_>,
     rig_id: &str,
     number: u64,
     login: &str,
@@ -113,13 +127,15 @@ pub fn record_approval(
     Ok(())
 }
 
-/// A counter, not a time: two nudges in one clock tick are still two.
+/// A counter, not a time: two nudges in one clock tick are still two. The refinery
+/// wakes once the nudge is committed.
 pub fn bump_nudge(
-    conn: &rusqlite::Connection,
+    conn: &store::Tx<'_>,
     mr: &Bead,
     now: crate::clock::Millis,
 ) -> Result<(), StoreError> {
     let next = mr.metadata["nudge"].as_i64().unwrap_or(0) + 1;
     store::annotate(conn, &mr.id, "nudge", &json!(next), None, now)?;
+    conn.wake(store::Wake::Refinery);
     Ok(())
 }

@@ -9,7 +9,8 @@ use super::{Context, Refinery, RefineryError, Step, ai_review, follow};
 use crate::comments;
 use crate::forge::{CheckState, CommitStatus, NewPullRequest};
 use crate::gitgate::Landed;
-use crate::store::{self, Bead, BeadStatus, StoreError};
+use crate::lifecycle::{self, Cause};
+use crate::store::{self, BeadStatus};
 
 impl Refinery {
     /// `pr`: open (or update) the PR, put the verdict on the tested commit, and wait
@@ -77,7 +78,8 @@ impl Refinery {
                     now,
                 )?;
                 let payload = json!({ "pull_request": pr.number, "url": url });
-                walk(c, &mr, BeadStatus::Review, "refinery", &payload, now)?;
+                let cause = Cause::new("refinery", &payload);
+                lifecycle::advance(c, &mr.id, BeadStatus::Review, cause, now)?;
                 // Look at the PR once now: it may be approved already (a rework).
                 follow::bump_nudge(c, &mr, now)?;
                 store::annotate(c, &task_id, "review_heads", &json!(heads), None, now)?;
@@ -87,7 +89,6 @@ impl Refinery {
                 Ok(())
             })
             .await?;
-        self.actions_notify.notify_one();
         Ok(Step::Moved)
     }
 
@@ -163,16 +164,9 @@ impl Refinery {
             .write(move |c| {
                 let payload = json!({ "landed": sha, "target": target });
                 for id in [&mr_id, &task_id] {
-                    let bead = store::transition(
-                        c,
-                        id,
-                        BeadStatus::Closed,
-                        Some(store::CloseReason::Merged),
-                        "refinery",
-                        &payload,
-                        now,
-                    )?;
-                    crate::actions::queue_bead_update(c, &bead, now)?;
+                    let merged = Some(store::CloseReason::Merged);
+                    let cause = Cause::new("refinery", &payload);
+                    lifecycle::move_to(c, id, BeadStatus::Closed, merged, cause, now)?;
                 }
                 if let Some(number) = issue {
                     let on = crate::actions::CommentOn {
@@ -188,35 +182,6 @@ impl Refinery {
                 Ok(())
             })
             .await?;
-        self.actions_notify.notify_one();
         Ok(Step::Moved)
     }
-}
-
-/// Move a bead to `to` through the statuses between (open → hooked → in progress →
-/// review), so its history shows each step and the lifecycle's rules hold.
-fn walk(
-    c: &rusqlite::Connection,
-    bead: &Bead,
-    to: BeadStatus,
-    actor: &str,
-    payload: &serde_json::Value,
-    now: crate::clock::Millis,
-) -> Result<(), StoreError> {
-    const PATH: [BeadStatus; 4] = [
-        BeadStatus::Open,
-        BeadStatus::Hooked,
-        BeadStatus::InProgress,
-        BeadStatus::Review,
-    ];
-    let (Some(from), Some(until)) = (
-        PATH.iter().position(|s| *s == bead.status),
-        PATH.iter().position(|s| *s == to),
-    ) else {
-        return Ok(());
-    };
-    for status in PATH.iter().take(until + 1).skip(from + 1) {
-        store::transition(c, &bead.id, *status, None, actor, payload, now)?;
-    }
-    Ok(())
 }

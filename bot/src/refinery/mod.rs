@@ -29,20 +29,21 @@ pub mod rework;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
 use tracing::Instrument;
 
-use crate::clock::SharedClock;
+use crate::clock::{Millis, SharedClock};
 use crate::comments;
 use crate::config::Config;
 use crate::forge::{CheckState, CommitStatus, Forge, ForgeError, RepoPath};
 use crate::forges::Forges;
 use crate::gitgate::GitGateway;
-use crate::polecats::{PolecatError, Polecats, SessionPlan};
+use crate::lifecycle::{self, Cause};
 use crate::repo_config::{MergeStrategy, RepoConfig};
+use crate::sessions::{Ended, SessionError, SessionPlan, Sessions};
 use crate::store::{self, Bead, BeadStatus, Rig, Store, StoreError};
 use gates::{Assignment, GateSpec, Report, Verdict};
 
@@ -53,7 +54,7 @@ pub enum RefineryError {
     #[error(transparent)]
     Forge(#[from] ForgeError),
     #[error(transparent)]
-    Town(#[from] PolecatError),
+    Town(#[from] SessionError),
     #[error(transparent)]
     Git(#[from] crate::gitgate::GateError),
 }
@@ -81,17 +82,24 @@ pub struct Refinery {
     config: Arc<Config>,
     clock: SharedClock,
     forges: Forges,
-    actions_notify: Arc<Notify>,
-    pub notify: Arc<Notify>,
     /// Starts runs in the town; `None` when the bot has no runner (then passing work
     /// lands without gates only where none are configured).
-    polecats: Option<Polecats>,
+    sessions: Option<Sessions>,
     gateway: Arc<GitGateway>,
     settings: crate::repo_settings::RepoSettings,
     /// The AI review's model; `None` when `review.api_url` is unset.
     review: Option<ai_review::ReviewModel>,
-    parked: Arc<Mutex<HashMap<String, Instant>>>,
-    looked: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Merge requests that could not go on: until when (on the bot's clock) not to
+    /// look again, unless something happens in their rig first (their nudge count, as
+    /// it was when parked, moves on).
+    parked: Arc<Mutex<HashMap<String, (Millis, i64)>>>,
+    /// When each PR in review was last looked at, on the bot's clock.
+    looked: Arc<Mutex<HashMap<String, Millis>>>,
+}
+
+/// How many times something happened that may move this merge request.
+fn nudges(mr: &Bead) -> i64 {
+    mr.metadata["nudge"].as_i64().unwrap_or(0)
 }
 
 /// What the mirror says of a run's report.
@@ -128,15 +136,12 @@ impl Context {
 }
 
 impl Refinery {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         config: Arc<Config>,
         clock: SharedClock,
         forges: Forges,
-        actions_notify: Arc<Notify>,
-        notify: Arc<Notify>,
-        polecats: Option<Polecats>,
+        sessions: Option<Sessions>,
         gateway: Arc<GitGateway>,
         settings: crate::repo_settings::RepoSettings,
     ) -> Self {
@@ -146,9 +151,7 @@ impl Refinery {
             config,
             clock,
             forges,
-            actions_notify,
-            notify,
-            polecats,
+            sessions,
             gateway,
             settings,
             parked: Arc::default(),
@@ -156,17 +159,25 @@ impl Refinery {
         }
     }
 
-    /// Look at every merge request in the queue once. Returns how many moved.
+    /// Look at every merge request in the queue once, after settling the runs that
+    /// ended. Returns how many moved.
     pub async fn step(&self) -> Result<usize, RefineryError> {
-        let queue = self.store.read(store::refinery_queue).await?;
         let mut moved = 0;
+        if let Some(sessions) = &self.sessions {
+            for ended in sessions.ended("refinery").await? {
+                sessions.settle(ended, run_ended).await?;
+                moved += 1;
+            }
+        }
+        let queue = self.store.read(store::refinery_queue).await?;
         for mr in queue {
+            let (now, nudge) = (self.clock.now_ms(), nudges(&mr));
             if self
                 .parked
                 .lock()
                 .await
                 .get(&mr.id)
-                .is_some_and(|until| Instant::now() < *until)
+                .is_some_and(|&(until, at)| now < until && nudge == at)
             {
                 continue;
             }
@@ -175,10 +186,10 @@ impl Refinery {
             match self.refine(mr.clone()).instrument(span).await {
                 Ok(Step::Moved) => moved += 1,
                 Ok(Step::Waiting) => {}
-                Ok(Step::Parked) => self.park(&mr.id).await,
+                Ok(Step::Parked) => self.park(&mr).await,
                 Err(e) => {
                     tracing::warn!(bead = %mr.id, error = %e, "refinery could not go on; will look again");
-                    self.park(&mr.id).await;
+                    self.park(&mr).await;
                 }
             }
         }
@@ -189,24 +200,30 @@ impl Refinery {
     /// looked at without a nudge once per interval and after every start, because an
     /// event sent while the bot was down is never sent again.
     async fn looked_lately(&self, id: &str) -> bool {
+        let now = self.clock.now_ms();
         let mut looked = self.looked.lock().await;
-        if looked.get(id).is_some_and(|at| at.elapsed() < FOLLOW_EVERY) {
+        if looked
+            .get(id)
+            .is_some_and(|at| now - at < FOLLOW_EVERY.as_millis() as Millis)
+        {
             return true;
         }
-        looked.insert(id.to_string(), Instant::now());
+        looked.insert(id.to_string(), now);
         false
     }
 
-    async fn park(&self, id: &str) {
+    async fn park(&self, mr: &Bead) {
+        let until = self.clock.now_ms() + RECHECK.as_millis() as Millis;
         self.parked
             .lock()
             .await
-            .insert(id.to_string(), Instant::now() + RECHECK);
+            .insert(mr.id.clone(), (until, nudges(mr)));
     }
 
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let every = Duration::from_secs(2);
-        crate::rounds::run("refinery", every, &self.notify, shutdown, || self.step()).await
+        let wake = self.store.wakes().of(store::Wake::Refinery);
+        crate::rounds::run("refinery", every, wake, shutdown, || self.step()).await
     }
 
     async fn refine(&self, mr: Bead) -> Result<Step, RefineryError> {
@@ -285,7 +302,7 @@ impl Refinery {
 
     /// Hook the merge request to the refinery of its target and start a run.
     async fn start_run(&self, cx: &Context) -> Result<Step, RefineryError> {
-        let Some(polecats) = &self.polecats else {
+        let Some(sessions) = &self.sessions else {
             if cx.config.quality_gates.is_empty()
                 && cx.config.merge_strategy.unwrap_or_default() == MergeStrategy::Pr
             {
@@ -345,14 +362,10 @@ impl Refinery {
                 })
                 .collect(),
         };
-        match polecats.start_session(&mr, &plan).await {
+        match sessions.start(&mr, &plan).await {
             Ok(()) => Ok(Step::Moved),
             // Another merge request took the target's refinery first.
-            Err(PolecatError::Store(StoreError::Invalid(why)))
-                if why.contains("already working") =>
-            {
-                Ok(Step::Waiting)
-            }
+            Err(SessionError::Busy { .. }) => Ok(Step::Waiting),
             Err(e) => Err(e.into()),
         }
     }
@@ -560,7 +573,6 @@ impl Refinery {
                 rework::give_up(c, &id, &problem, body, now)
             })
             .await?;
-        self.actions_notify.notify_one();
         Ok(Step::Moved)
     }
 
@@ -572,16 +584,9 @@ impl Refinery {
         self.store
             .write(move |c| {
                 store::annotate(c, &id, "report", &serde_json::Value::Null, None, now)?;
-                store::transition(
-                    c,
-                    &id,
-                    BeadStatus::Open,
-                    None,
-                    "refinery",
-                    &json!({ "reason": why }),
-                    now,
-                )
-                .map(|_| ())
+                let payload = json!({ "reason": why });
+                let cause = Cause::new("refinery", &payload);
+                lifecycle::move_to(c, &id, BeadStatus::Open, None, cause, now).map(|_| ())
             })
             .await?;
         Ok(Step::Moved)
@@ -610,10 +615,6 @@ impl Refinery {
                 rework::send_back(c, &id, &problem, max, now)
             })
             .await?;
-        self.actions_notify.notify_one();
-        if let Some(p) = &self.polecats {
-            p.notify.notify_one();
-        }
         Ok(Step::Moved)
     }
 
@@ -666,7 +667,33 @@ impl Refinery {
                 )
             })
             .await?;
-        self.actions_notify.notify_one();
         Ok(())
     }
+}
+
+/// A refinery run ended without a report: run it again, until `polecats.max_attempts`;
+/// then it is the run that keeps failing (the town, git, the forge), not the polecat's
+/// work, so the work goes back with people asked.
+fn run_ended(
+    tx: &store::Tx<'_>,
+    mr: &Bead,
+    ended: &Ended,
+    config: &Config,
+    now: crate::clock::Millis,
+) -> Result<(), StoreError> {
+    let why = ended.why();
+    if mr.attempts < config.polecats.max_attempts {
+        let payload = json!({ "reason": why, "attempts": mr.attempts,
+            "session": ended.session.id, "output_tail": ended.tail });
+        let cause = Cause::new("gastown", &payload);
+        lifecycle::move_to(tx, &mr.id, BeadStatus::Open, None, cause, now)?;
+        return Ok(());
+    }
+    let problem = rework::Problem {
+        reason: &format!("the refinery's run failed {} times: {why}", mr.attempts),
+        details: &ended.tail,
+        actor: "gastown",
+    };
+    rework::send_back(tx, &mr.id, &problem, 0, now)?;
+    Ok(())
 }

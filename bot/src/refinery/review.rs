@@ -301,7 +301,6 @@ impl Refinery {
                         )
                     })
                     .await?;
-                self.actions_notify.notify_one();
                 Ok(Step::Moved)
             }
             MergeOutcome::NotMergeable { reason } => {
@@ -320,11 +319,9 @@ impl Refinery {
         let (task_id, now) = (cx.task.id.clone(), self.clock.now_ms());
         self.store
             .write(move |c| {
-                let task = store::annotate(c, &task_id, "waiting_for", &value, None, now)?;
-                crate::actions::queue_bead_update(c, &task, now)
+                crate::lifecycle::annotate(c, &task_id, "waiting_for", &value, now).map(|_| ())
             })
             .await?;
-        self.actions_notify.notify_one();
         Ok(Step::Waiting)
     }
 }

@@ -8,12 +8,12 @@
 //! the rework (or the escalation) is created and the issue comment queued together,
 //! so a crash never leaves work that is neither in review nor being reworked.
 
-use rusqlite::Connection;
 use serde_json::json;
 
 use crate::actions::{CommentOn, queue_comment};
 use crate::clock::Millis;
 use crate::comments;
+use crate::lifecycle::{self, Cause};
 use crate::store::{self, Bead, BeadStatus, BeadType, CloseReason, NewBead, StoreError};
 
 /// What became of the work.
@@ -38,7 +38,7 @@ pub struct Problem<'a> {
 
 /// Close `mr` as rejected and send its task back for rework, or escalate.
 pub fn send_back(
-    conn: &Connection,
+    conn: &store::Tx<'_>,
     mr_id: &str,
     problem: &Problem<'_>,
     max_reworks: u32,
@@ -76,7 +76,7 @@ pub fn send_back(
         return Ok(SentBack::Escalated);
     }
     let attempt = done + 1;
-    let rework = store::create_bead(
+    let rework = lifecycle::create(
         conn,
         &NewBead {
             bead_type: BeadType::Task,
@@ -99,7 +99,6 @@ pub fn send_back(
             }),
         },
         now,
-        crate::ids::random_bead_id,
     )?;
     store::annotate(conn, &task.id, "reworks", &json!(attempt), None, now)?;
     store::annotate(
@@ -134,7 +133,7 @@ pub fn send_back(
 /// Close the merge request as rejected with `problem`, returning it and its task;
 /// `None` when it was settled already (a second look at the same failure).
 fn reject(
-    conn: &Connection,
+    conn: &store::Tx<'_>,
     mr_id: &str,
     problem: &Problem<'_>,
     now: Millis,
@@ -145,13 +144,12 @@ fn reject(
     }
     let task = store::get_bead(conn, mr.parent_id.as_deref().unwrap_or_default())?;
     let payload = json!({ "reason": problem.reason, "details": problem.details });
-    store::transition(
+    lifecycle::move_to(
         conn,
         &mr.id,
         BeadStatus::Closed,
         Some(CloseReason::Rejected),
-        problem.actor,
-        &payload,
+        Cause::new(problem.actor, &payload),
         now,
     )?;
     Ok(Some((mr, task)))
@@ -162,7 +160,7 @@ fn reject(
 /// as rejected, the task fails, and its issue asks people (`body` writes the comment
 /// from the mentions and the marker). One transaction, like [`send_back`].
 pub fn give_up(
-    conn: &Connection,
+    conn: &store::Tx<'_>,
     mr_id: &str,
     problem: &Problem<'_>,
     body: impl Fn(&[String], &str) -> String,
@@ -191,27 +189,26 @@ pub fn give_up(
 }
 
 fn move_task(
-    conn: &Connection,
+    conn: &store::Tx<'_>,
     task: &Bead,
     to: BeadStatus,
     problem: &Problem<'_>,
     now: Millis,
 ) -> Result<Bead, StoreError> {
-    let task = if task.status.can_become(to) {
-        store::transition(
-            conn,
-            &task.id,
-            to,
-            None,
-            problem.actor,
-            &json!({ "reason": problem.reason }),
-            now,
-        )?
-    } else {
-        task.clone()
-    };
-    crate::actions::queue_bead_update(conn, &task, now)?;
-    Ok(task)
+    if !task.status.can_become(to) {
+        // Where it is already (failed twice over): its issue shows it all the same.
+        crate::actions::queue_bead_update(conn, task, now)?;
+        return Ok(task.clone());
+    }
+    let payload = json!({ "reason": problem.reason });
+    lifecycle::move_to(
+        conn,
+        &task.id,
+        to,
+        None,
+        Cause::new(problem.actor, &payload),
+        now,
+    )
 }
 
 fn on<'a>(rig_id: &'a str, task_id: &'a str, number: u64) -> CommentOn<'a> {
@@ -226,32 +223,30 @@ fn on<'a>(rig_id: &'a str, task_id: &'a str, number: u64) -> CommentOn<'a> {
 /// A rework's polecat said done: the rework closes (its work is in the new merge
 /// request) and the task is back in review.
 pub fn rework_done(
-    conn: &Connection,
+    conn: &store::Tx<'_>,
     rework: &Bead,
     actor: &str,
     now: Millis,
 ) -> Result<(), StoreError> {
-    store::transition(
+    lifecycle::move_to(
         conn,
         &rework.id,
         BeadStatus::Closed,
         Some(CloseReason::Done),
-        actor,
-        &json!({ "via": "gt_done" }),
+        Cause::new(actor, &json!({ "via": "gt_done" })),
         now,
     )?;
     let task = store::get_bead(conn, rework.parent_id.as_deref().unwrap_or_default())?;
     if task.status.can_become(BeadStatus::Review) {
-        let task = store::transition(
+        let payload = json!({ "via": "rework", "rework": rework.id });
+        lifecycle::move_to(
             conn,
             &task.id,
             BeadStatus::Review,
             None,
-            actor,
-            &json!({ "via": "rework", "rework": rework.id }),
+            Cause::new(actor, &payload),
             now,
         )?;
-        crate::actions::queue_bead_update(conn, &task, now)?;
     }
     Ok(())
 }

@@ -1,10 +1,46 @@
 //! The outbox: forge calls queued by the transaction that decided them.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Result;
 use crate::clock::Millis;
+
+/// A forge write waiting in the outbox: its `kind` column and its payload, as one type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ForgeAction {
+    /// Post or edit in place the bead's status comment on issue `number`.
+    StatusComment { number: u64 },
+    /// Make the issue's status labels these.
+    StatusLabels {
+        number: u64,
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
+    /// Post `body` once (found again by its `marker` after a crash), and maybe close
+    /// the issue.
+    Comment {
+        number: u64,
+        body: String,
+        marker: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        close_issue: bool,
+    },
+}
+
+impl ForgeAction {
+    /// The `kind` column and the payload stored beside it.
+    fn to_columns(&self) -> (String, serde_json::Value) {
+        let mut value = serde_json::to_value(self).expect("a forge action serializes");
+        let kind = value
+            .as_object_mut()
+            .and_then(|o| o.remove("kind"))
+            .and_then(|k| k.as_str().map(String::from))
+            .unwrap_or_default();
+        (kind, value)
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Action {
@@ -36,19 +72,34 @@ fn action_from_row(r: &Row<'_>) -> rusqlite::Result<Action> {
     })
 }
 
+impl Action {
+    /// What to do, read from the row; `Err` names what the row holds that is not an
+    /// action this bot knows (written by another version, or by hand).
+    pub fn forge_action(&self) -> std::result::Result<ForgeAction, String> {
+        let mut value = self.payload.clone();
+        let Some(obj) = value.as_object_mut() else {
+            return Err(format!("action {}: its payload is not an object", self.id));
+        };
+        obj.insert("kind".into(), self.kind.clone().into());
+        serde_json::from_value(value)
+            .map_err(|e| format!("action {} ({}): {e}", self.id, self.kind))
+    }
+}
+
 const COLUMNS: &str =
     "id, key, kind, rig_id, bead_id, payload, status, attempts, next_attempt_at, last_error";
 
-/// Queue an action unless one with the same key exists. Returns whether it was new.
+/// Queue an action unless one with the same key exists, waking the action runner once
+/// it is committed. Returns whether it was new.
 pub fn enqueue_action(
-    conn: &Connection,
+    conn: &super::Tx<'_>,
     key: &str,
-    kind: &str,
     rig_id: &str,
     bead_id: Option<&str>,
-    payload: &serde_json::Value,
+    action: &ForgeAction,
     now: Millis,
 ) -> Result<bool> {
+    let (kind, payload) = action.to_columns();
     let n = conn
         .prepare_cached(
             "INSERT INTO actions (key, kind, rig_id, bead_id, payload, next_attempt_at, created_at)
@@ -62,6 +113,9 @@ pub fn enqueue_action(
             payload.to_string(),
             now
         ])?;
+    if n == 1 {
+        conn.wake(super::Wake::Actions);
+    }
     Ok(n == 1)
 }
 

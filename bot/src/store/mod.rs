@@ -13,6 +13,7 @@ mod beads;
 mod inbox;
 mod migrations;
 mod rigs;
+mod tx;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +24,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 pub use actions::{
-    Action, StatusCommentRow, due_actions, enqueue_action, fail_action, finish_action,
+    Action, ForgeAction, StatusCommentRow, due_actions, enqueue_action, fail_action, finish_action,
     list_actions, next_action_due, retry_action, save_status_comment, status_comment,
 };
 pub use agents::{
@@ -42,6 +43,7 @@ pub use inbox::{
     prune_settled, retry_delivery, schedule_retry, take_due,
 };
 pub use rigs::{Rig, ensure_rig, ensure_town, find_rig, get_rig, list_rigs, rig_at, rig_id};
+pub use tx::{Tx, Wake, Wakes};
 
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum StoreError {
@@ -74,7 +76,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 const MAX_GROUP: usize = 512;
 
 type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+type Job = Box<dyn FnOnce(&Tx<'_>) -> (bool, Reply) + Send>;
 
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
@@ -86,6 +88,7 @@ struct Inner {
     path: PathBuf,
     writer: mpsc::UnboundedSender<Job>,
     readers: Mutex<Vec<Connection>>,
+    wakes: Arc<Wakes>,
 }
 
 impl Store {
@@ -111,9 +114,11 @@ impl Store {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let writer_dirty = dirty.clone();
+        let wakes = Arc::new(Wakes::default());
+        let writer_wakes = wakes.clone();
         std::thread::Builder::new()
             .name("gt-store-writer".into())
-            .spawn(move || writer_loop(conn, rx, writer_dirty))
+            .spawn(move || writer_loop(conn, rx, writer_dirty, &writer_wakes))
             .map_err(spawn_err)?;
         std::thread::Builder::new()
             .name("gt-store-checkpoint".into())
@@ -124,6 +129,7 @@ impl Store {
                 path,
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
+                wakes,
             }),
         })
     }
@@ -132,13 +138,18 @@ impl Store {
         &self.inner.path
     }
 
+    /// What each loop waits on; writes wake them through [`Tx::wake`].
+    pub fn wakes(&self) -> &Wakes {
+        &self.inner.wakes
+    }
+
     /// Run `f` inside the next group transaction. Resolves after the COMMIT that holds
     /// the write is durable. If `f` fails, its own changes are rolled back and the
     /// error returned; other writes in the group are unaffected.
     pub async fn write<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<R> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
@@ -237,7 +248,12 @@ fn checkpoint_loop(conn: Connection, dirty: Arc<AtomicBool>) {
     }
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, dirty: Arc<AtomicBool>) {
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    dirty: Arc<AtomicBool>,
+    wakes: &Wakes,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.blocking_recv() {
@@ -251,8 +267,9 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, dirty: Ar
         let group = batch.len();
         let outcome = run_group(&conn, &mut batch, &mut replies);
         dirty.store(true, Ordering::Release);
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, group, "store commit failed");
+        match &outcome {
+            Ok(woken) => wakes.notify(*woken),
+            Err(e) => tracing::error!(error = %e, group, "store commit failed"),
         }
         for reply in replies.drain(..) {
             reply(outcome.as_ref().err());
@@ -266,14 +283,19 @@ fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn run_group(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) -> Result<()> {
+/// Run a group of jobs in one transaction; on COMMIT, the loops its jobs want woken.
+fn run_group(
+    conn: &Connection,
+    batch: &mut Vec<Job>,
+    replies: &mut Vec<Reply>,
+) -> Result<tx::WakeSet> {
     let begin = conn.execute_batch("BEGIN IMMEDIATE");
     if let Err(e) = begin {
         // Still run nothing, but every caller must hear why.
         let err = StoreError::Commit(e.to_string());
         for job in batch.drain(..) {
             if let Ok((_, reply)) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)))
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&Tx::new(conn))))
             {
                 replies.push(reply);
             }
@@ -281,11 +303,13 @@ fn run_group(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) 
         let _ = conn.execute_batch("ROLLBACK");
         return Err(err);
     }
+    let mut woken = tx::WakeSet::default();
     for job in batch.drain(..) {
         let sp = exec_cached(conn, "SAVEPOINT job");
+        let tx = Tx::new(conn);
         // A panicking job must not take the only writer down with it: its changes are
         // rolled back and its caller sees the write aborted.
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&tx)));
         let (failed, reply) = match ran {
             Ok((failed, reply)) => (failed, Some(reply)),
             Err(_) => (true, None),
@@ -296,10 +320,13 @@ fn run_group(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) 
             }
             let _ = exec_cached(conn, "RELEASE job");
         }
+        if !failed {
+            woken = woken.with(tx.wakes());
+        }
         replies.extend(reply);
     }
     match conn.execute_batch("COMMIT") {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(woken),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(StoreError::Commit(e.to_string()))

@@ -229,3 +229,39 @@ async fn a_panicking_write_does_not_stop_the_writer() {
         .unwrap();
     assert_eq!(n, 42);
 }
+
+/// A loop waiting on `wake` has been woken (a permit is stored if it was not waiting).
+async fn woken(store: &Store, wake: Wake) -> bool {
+    tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        store.wakes().of(wake).notified(),
+    )
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_write_wakes_the_loops_it_names_once_committed_and_a_failed_one_wakes_none() {
+    let (store, _dir) = fresh_store();
+    store
+        .write(|tx| {
+            tx.wake(Wake::Dispatcher);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert!(woken(&store, Wake::Dispatcher).await);
+    assert!(!woken(&store, Wake::Refinery).await, "only the loop named");
+
+    let failed = store
+        .write(|tx| {
+            tx.wake(Wake::Refinery);
+            Err::<(), _>(StoreError::NotFound("nothing".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    assert!(
+        !woken(&store, Wake::Refinery).await,
+        "a rolled-back write wakes nobody"
+    );
+}
