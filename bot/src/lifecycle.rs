@@ -46,6 +46,21 @@ pub fn move_to(
     Ok(bead)
 }
 
+/// Hook an open bead to an agent (`hooking` names it, its branch and its session) and
+/// show it on its issue: the agent's and the session's records, and the bead's move.
+pub fn hook(tx: &Tx<'_>, hooking: &store::Hooking<'_>, now: Millis) -> Result<Bead, StoreError> {
+    let agent = store::hook_bead(tx, hooking, now)?;
+    let payload = serde_json::json!({ "agent": agent.id, "branch": hooking.branch });
+    move_to(
+        tx,
+        hooking.bead_id,
+        BeadStatus::Hooked,
+        None,
+        Cause::new("gastown", &payload),
+        now,
+    )
+}
+
 /// The statuses a bead passes through on its way to review, in order.
 const PATH: [BeadStatus; 4] = [
     BeadStatus::Open,

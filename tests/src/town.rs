@@ -241,7 +241,7 @@ impl TestTown {
                 )?;
                 let branch = format!("gt/{}", bead.id);
                 let session = format!("{role}-{name}-{}", bead.id);
-                store::hook_bead(
+                bot::lifecycle::hook(
                     c,
                     &store::Hooking {
                         role,

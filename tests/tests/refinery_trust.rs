@@ -84,7 +84,7 @@ async fn a_run_reports(town: &TestTown, mr: &Bead, head_sha: &str, base_sha: &st
     town.app
         .store
         .write(move |c| {
-            store::hook_bead(
+            bot::lifecycle::hook(
                 c,
                 &store::Hooking {
                     role: "refinery",

@@ -260,7 +260,7 @@ impl Sessions {
                 {
                     return Ok(Err(SessionError::Busy { agent }));
                 }
-                store::hook_bead(
+                lifecycle::hook(
                     c,
                     &Hooking {
                         role,
@@ -274,8 +274,6 @@ impl Sessions {
                     },
                     now,
                 )?;
-                let bead = store::get_bead(c, &b)?;
-                crate::actions::queue_bead_update(c, &bead, now)?;
                 Ok(Ok(store::get_rig(c, &r)?))
             })
             .await??;

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::beads::append_event;
-use super::{BeadStatus, Result, StoreError, get_bead, transition};
+use super::{BeadStatus, Result, StoreError, get_bead};
 use crate::clock::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -102,9 +102,10 @@ pub struct Hooking<'a> {
     pub token_sha256: &'a str,
 }
 
-/// Hook a ready bead to a polecat: the agent is marked working, the bead hooked (and
-/// its attempt counted), and a session opened for the token. All or nothing; refused
-/// if the bead is no longer open or the polecat is busy.
+/// Hook a ready bead to an agent: the agent is marked working, the bead's hook, branch
+/// and attempt recorded, and a session opened for the token. The bead's move to hooked
+/// is the caller's, through the lifecycle ([`crate::lifecycle::hook`]). Refused if the
+/// bead is no longer open or the agent is busy.
 pub fn hook_bead(conn: &Connection, h: &Hooking<'_>, now: Millis) -> Result<Agent> {
     let agent_id = agent_id(h.rig_id, h.role, h.name);
     conn.prepare_cached(
@@ -129,15 +130,6 @@ pub fn hook_bead(conn: &Connection, h: &Hooking<'_>, now: Millis) -> Result<Agen
             h.bead_id, bead.status
         )));
     }
-    transition(
-        conn,
-        h.bead_id,
-        BeadStatus::Hooked,
-        None,
-        "gastown",
-        &serde_json::json!({ "agent": agent_id, "branch": h.branch }),
-        now,
-    )?;
     conn.execute(
         "UPDATE beads SET hook = ?2, branch = ?3, attempts = attempts + 1 WHERE id = ?1",
         params![h.bead_id, agent_id, h.branch],
