@@ -1,7 +1,9 @@
-//! The `gt` subcommands an agent runs inside the town (`gt prime`, `gt done`, …) and
-//! the built-in `scripted` runtime. They hold no state and no privilege: they call the
-//! bot's tool API with the agent's own token (`GT_URL`, `GT_TOKEN`) and use git over
-//! the town's endpoint, exactly as any agent CLI would.
+//! `gt agent …`: what an agent runs inside the town (`gt agent prime`, `gt agent done`,
+//! …), the built-in `scripted` runtime and the refinery's run. They sit under one
+//! subcommand so the top level stays the operator's (`gt status` is the town summary,
+//! not a progress note). They hold no state and no privilege: they call the bot's tool
+//! API with the agent's own token (`GT_URL`, `GT_TOKEN`) and use git over the town's
+//! endpoint, exactly as any agent CLI would.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -17,9 +19,20 @@ use crate::plan;
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
-    /// Follow the ```gastown-plan block of the hooked bead's issue, push, then gt_done.
+    /// What is on my hook: the role prompt (or the whole briefing with --json).
+    Prime {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tell the town this agent is alive.
+    Heartbeat,
+    /// A progress note on the hooked bead, for the humans; without one, where the bead is.
+    Status { message: Option<String> },
+    /// The branch is pushed and the work is finished.
+    Done { summary: Option<String> },
+    /// Built-in runtime: follow the ```gastown-plan block of the hooked bead's issue, push, then gt_done.
     Scripted,
-    /// The refinery's run: rebase the branch onto its target, push it, run the
+    /// Built-in runtime, the refinery's run: rebase the branch onto its target, push it, run the
     /// quality gates and report.
     Refinery,
 }
@@ -76,7 +89,7 @@ impl ToolClient {
     }
 }
 
-pub async fn prime(json_out: bool) -> anyhow::Result<()> {
+async fn prime(json_out: bool) -> anyhow::Result<()> {
     let prime = ToolClient::from_env()?.prime().await?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&prime)?);
@@ -86,14 +99,14 @@ pub async fn prime(json_out: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn heartbeat() -> anyhow::Result<()> {
+async fn heartbeat() -> anyhow::Result<()> {
     let _: serde_json::Value = ToolClient::from_env()?
         .call("heartbeat", &json!({}))
         .await?;
     Ok(())
 }
 
-pub async fn status(message: Option<String>) -> anyhow::Result<()> {
+async fn status(message: Option<String>) -> anyhow::Result<()> {
     let reply: StatusReply = ToolClient::from_env()?
         .call("status", &json!({ "message": message }))
         .await?;
@@ -110,7 +123,7 @@ pub async fn status(message: Option<String>) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn done(summary: Option<String>) -> anyhow::Result<()> {
+async fn done(summary: Option<String>) -> anyhow::Result<()> {
     let reply: DoneReply = ToolClient::from_env()?
         .call("done", &json!({ "summary": summary }))
         .await?;
@@ -123,6 +136,10 @@ pub async fn done(summary: Option<String>) -> anyhow::Result<()> {
 
 pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
     match cmd {
+        AgentCommand::Prime { json } => prime(json).await,
+        AgentCommand::Heartbeat => heartbeat().await,
+        AgentCommand::Status { message } => status(message).await,
+        AgentCommand::Done { summary } => done(summary).await,
         AgentCommand::Scripted => scripted().await,
         AgentCommand::Refinery => crate::refinery::in_town::run().await,
     }

@@ -11,7 +11,8 @@ use crate::demo::{DemoRunner, REPO, Stage};
 use crate::store;
 
 /// An agent that says it is working, then idles: what is measured is getting there.
-const IDLE: &str = r#"{"idle":{"command":["sh","-c","gt prime >/dev/null && exec sleep 600"]}}"#;
+const IDLE: &str =
+    r#"{"idle":{"command":["sh","-c","gt agent prime >/dev/null && exec sleep 600"]}}"#;
 
 pub async fn run(runners: &[DemoRunner], runs: usize) -> anyhow::Result<()> {
     for &choice in runners {

@@ -48,25 +48,53 @@ pub enum Command {
     /// Measure the product.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
-    /// Inside the town: what is on my hook (the role prompt, or --json).
-    Prime {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Inside the town: tell the town this agent is alive.
-    Heartbeat,
     /// The town at a glance: each rig and whether the bot can act on its forge (if not,
-    /// why nothing slings there), beads and deliveries by status. Inside the town (with
-    /// GT_TOKEN set) or with a message: a progress note on the agent's hooked bead.
-    Status { message: Option<String> },
-    /// Inside the town: the branch is pushed and the work is finished.
-    Done { summary: Option<String> },
-    /// Built-in agent runtimes.
+    /// why nothing slings there), beads and deliveries by status.
+    Status {
+        /// Where a progress note went before it moved to `gt agent status`; kept out of
+        /// the help so an agent that still passes one is told where it went.
+        #[arg(hide = true)]
+        note: Vec<String>,
+    },
+    /// Inside the town: the commands an agent runs (prime, heartbeat, status, done) and
+    /// the built-in runtimes.
     #[command(subcommand)]
     Agent(crate::agent_cli::AgentCommand),
     /// The town container image.
     #[command(subcommand, name = "town-image")]
     TownImage(TownImageCommand),
+}
+
+/// The agent commands that moved from the top level under `gt agent`.
+const MOVED_UNDER_AGENT: [&str; 3] = ["prime", "heartbeat", "done"];
+
+/// A parse error for an agent command at its old place (`gt prime`, `gt done …`) gets
+/// a tip naming its new one, so an agent whose prompt predates the move can recover.
+pub fn explain_moved(mut err: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::InvalidSubcommand {
+        return err;
+    }
+    let Some(ContextValue::String(name)) = err.get(ContextKind::InvalidSubcommand) else {
+        return err;
+    };
+    if !MOVED_UNDER_AGENT.contains(&name.as_str()) {
+        return err;
+    }
+    let tip = format!("agent commands run under `gt agent` now: `gt agent {name}`");
+    err.insert(
+        ContextKind::Suggested,
+        ContextValue::StyledStrs(vec![tip.into()]),
+    );
+    err
+}
+
+/// `gt status "note"`, the progress note's old form.
+pub fn status_note_moved() -> anyhow::Error {
+    anyhow::anyhow!(
+        "`gt status` is the town summary and takes no note; inside the town a progress \
+         note is `gt agent status \"…\"`"
+    )
 }
 
 #[derive(Debug, Subcommand)]
@@ -420,7 +448,15 @@ pub async fn run_beads(config: &Config, cmd: BeadsCommand) -> anyhow::Result<()>
 /// environment (run it with the server's).
 pub async fn run_status(config: &Config) -> anyhow::Result<()> {
     let env = |k: &str| std::env::var(k).ok();
-    let text = town_summary(config, &open_store(config)?, &env).await?;
+    let store = open_store(config).map_err(|e| match std::env::var_os("GT_TOKEN") {
+        // An agent after its bead: say where that went.
+        Some(_) => e.context(
+            "`gt status` is the town summary, read from the bot's database; inside the \
+             town, `gt agent status` shows your bead",
+        ),
+        None => e,
+    })?;
+    let text = town_summary(config, &store, &env).await?;
     print!("{text}");
     Ok(())
 }

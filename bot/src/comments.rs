@@ -139,14 +139,22 @@ pub fn pull_request_marker(bead_id: &str) -> String {
     format!("<!-- gastown:pull-request {bead_id} -->")
 }
 
+/// The title of the pull/merge request the refinery opens: the task's, so the PR reads
+/// like the issue it closes (a rework's PR is the task's first one, kept).
+pub fn pull_request_title(task: &Bead) -> String {
+    task.title.clone()
+}
+
 /// The body of the pull/merge request the refinery opens for a finished bead. The
 /// summary is the agent's words: quoted, never trusted as markup that mentions people.
+/// `note` (e.g. [`protected_files_note`]) ends it, after a blank line, when not empty.
 pub fn pull_request_body(
     task: &Bead,
     merge_request: &Bead,
     issue: Option<u64>,
     gates: &[GateResult],
     review: &crate::refinery::ai_review::ReviewNote<'_>,
+    note: &str,
 ) -> String {
     let polecat = merge_request
         .metadata
@@ -193,13 +201,47 @@ pub fn pull_request_body(
              access.\n"
         ),
     };
+    let note = if note.is_empty() {
+        String::new()
+    } else {
+        format!("\n{note}")
+    };
     format!(
         "{marker}\n{closes}Worked by polecat **{polecat}** on bead `{task}` \
-         (merge request `{mr}`).\n\n{summary}\n### Quality gates\n{gates}{review}",
+         (merge request `{mr}`).\n\n{summary}\n### Quality gates\n{gates}{review}{note}",
         marker = pull_request_marker(&task.id),
         task = task.id,
         mr = merge_request.id,
     )
+}
+
+/// The name of the commit status the refinery sets on the commit it tested.
+pub const REFINERY_STATUS_CONTEXT: &str = "gastown/refinery";
+
+/// The refinery's commit status on a tested commit that passed (`gates` of them).
+pub fn refinery_passed_status(gates: usize, needs_a_person: bool) -> String {
+    match (gates, needs_a_person) {
+        (_, true) => {
+            "Quality gates passed; too big for the AI review: a person must review it".into()
+        }
+        (0, false) => "No quality gates in .gastown.yaml; ready for review".into(),
+        (n, false) => format!("{n} quality gates passed on the rebased branch"),
+    }
+}
+
+/// The refinery's commit status on a PR's commit that went back for rework, cut to
+/// the 140 characters GitHub takes.
+pub fn refinery_rework_status(reason: &str) -> String {
+    format!("Sent back for rework: {reason}")
+        .chars()
+        .take(140)
+        .collect()
+}
+
+/// What an approved PR waits for when the forge refuses to merge it (a conflict,
+/// branch protection), in the forge's own words; shown in the status comment.
+pub fn waiting_for_the_forge(reason: &str) -> String {
+    format!("the forge to allow the merge: {reason}")
 }
 
 /// Added to a pull/merge request whose work changes protected files (CI
@@ -254,6 +296,15 @@ pub fn review_failed(problem: &str, marker: &str) -> String {
         town_text(problem, MAX_LINE)
             .replace(['\n', '`'], " ")
             .replace('@', "@\u{200b}")
+    )
+}
+
+/// Why the AI review sent work back, as the rework comment and the PR's commit status
+/// say it: the first line of the model's summary (its comments go in the details).
+pub fn ai_review_rejected(summary: &str) -> String {
+    format!(
+        "the AI review rejected it: {}",
+        summary.lines().next().unwrap_or("no reason given")
     )
 }
 
@@ -391,314 +442,4 @@ fn inline_code_safe(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::BeadType;
-
-    fn bead(status: BeadStatus) -> Bead {
-        Bead {
-            id: "gt-k3x9".into(),
-            bead_type: BeadType::Task,
-            status,
-            close_reason: None,
-            title: "Fix the flux".into(),
-            body: String::new(),
-            priority: 2,
-            town_id: Some("default".into()),
-            rig_id: Some("github:octo/hello".into()),
-            parent_id: None,
-            hook: None,
-            forge_ref: Some("github:octo/hello#12".into()),
-            created_by: "mara".into(),
-            created_at: 0,
-            updated_at: 0,
-            closed_at: None,
-            metadata: serde_json::json!({ "slung_by": "mara" }),
-            branch: None,
-            attempts: 0,
-        }
-    }
-
-    #[test]
-    fn status_comment_for_a_working_polecat() {
-        let mut b = bead(BeadStatus::InProgress);
-        b.hook = Some("github:octo/hello/polecat/nux".into());
-        b.branch = Some("gt/gt-k3x9-fix-the-flux".into());
-        b.attempts = 2;
-        insta::assert_snapshot!(status_comment(&b), @r"
-        <!-- gastown:status gt-k3x9 -->
-        **Gastown** · bead `gt-k3x9` is **working**: a polecat is working on it.
-
-        | | |
-        |---|---|
-        | slung by | @mara |
-        | rig | `github:octo/hello` |
-        | polecat | nux |
-        | branch | `gt/gt-k3x9-fix-the-flux` |
-        | attempt | 2 |
-        | status | `in_progress` |
-        ");
-    }
-
-    #[test]
-    fn status_comment_for_a_queued_bead() {
-        insta::assert_snapshot!(status_comment(&bead(BeadStatus::Open)), @r"
-        <!-- gastown:status gt-k3x9 -->
-        **Gastown** · bead `gt-k3x9` is **queued**: waiting for a free polecat.
-
-        | | |
-        |---|---|
-        | slung by | @mara |
-        | rig | `github:octo/hello` |
-        | status | `open` |
-        ");
-    }
-
-    #[test]
-    fn status_comment_for_a_bead_whose_town_cannot_start() {
-        let mut b = bead(BeadStatus::Open);
-        let e = runner::RunnerError::Image {
-            step: "pull".into(),
-            detail: "/var/lib/gastown/towns/default: no such image".into(),
-        };
-        b.metadata["town_error"] = serde_json::json!(town_trouble(&e));
-        insta::assert_snapshot!(status_comment(&b), @r"
-        <!-- gastown:status gt-k3x9 -->
-        **Gastown** · bead `gt-k3x9` is **queued**: the town could not start: the town image is missing or could not be built; build it on the bot's host, or point `GT_RUNNER_IMAGE` at one that exists.
-
-        | | |
-        |---|---|
-        | slung by | @mara |
-        | rig | `github:octo/hello` |
-        | status | `open` |
-        ");
-    }
-
-    #[test]
-    fn status_comment_when_the_town_directory_cannot_be_made() {
-        let mut b = bead(BeadStatus::Open);
-        b.metadata["town_error"] = serde_json::json!(TOWN_DIR_TROUBLE);
-        insta::assert_snapshot!(status_comment(&b), @r"
-        <!-- gastown:status gt-k3x9 -->
-        **Gastown** · bead `gt-k3x9` is **queued**: the town could not start: the bot cannot create the town's directory in its data directory (`GT_DATA_DIR`); check that it exists and the bot may write there.
-
-        | | |
-        |---|---|
-        | slung by | @mara |
-        | rig | `github:octo/hello` |
-        | status | `open` |
-        ");
-    }
-
-    #[test]
-    fn protected_files_say_a_person_must_approve() {
-        let files = vec![
-            ".github/workflows/ci.yml".to_string(),
-            ".gastown.yaml`<b>".to_string(),
-        ];
-        insta::assert_snapshot!(protected_files_note(&files, true), @r"
-        ### Protected files
-        This change touches files that decide what CI runs with this repository's secrets, or how Gastown works here:
-
-        - `.github/workflows/ci.yml`
-        - `.gastown.yaml<b>`
-
-        It lands only through this pull request, once a person with write access has reviewed and approved it. `.gastown.yaml` chooses `merge_strategy: direct`, which never applies to such a change.
-        ");
-        insta::assert_snapshot!(protected_files_note(&files[..1], false), @r"
-        ### Protected files
-        This change touches files that decide what CI runs with this repository's secrets, or how Gastown works here:
-
-        - `.github/workflows/ci.yml`
-
-        It lands only through this pull request, once a person with write access has reviewed and approved it.
-        ");
-    }
-
-    #[test]
-    fn a_refusal_names_the_user_and_cannot_be_injected() {
-        insta::assert_snapshot!(
-            sling_refused_comment("eve<img src=x>", "gt:sling`", &marker("refused", "github:o/r#3:eve")),
-            @r"
-        <!-- gastown:refused github:o/r#3:eve -->
-        @eveimgsrcx, only people with write access to this repository can sling work to Gastown, so the `gt:sling` label was not acted on. A maintainer can add it instead.
-        "
-        );
-    }
-
-    #[test]
-    fn a_diff_too_big_for_the_ai_review_asks_a_person() {
-        insta::assert_snapshot!(
-            review_too_big(250_000, 200_000, &marker("review-too-big", "gt-m1:review-too-big")),
-            @r"
-        <!-- gastown:review-too-big gt-m1:review-too-big -->
-        **Gastown** · this change is too big for the AI review: its diff is 250000 bytes, over the limit of 200000 (`review.max_diff_bytes`), and a diff is never reviewed in part. The model did not review it and it will not land on the model's say: **a person needs to review it.** The refinery opens a pull request for it, which lands only with the approval of someone with write access.
-        "
-        );
-        let mr = bead(BeadStatus::Review);
-        let body = pull_request_body(
-            &bead(BeadStatus::Review),
-            &mr,
-            Some(12),
-            &[],
-            &ReviewNote::TooBig {
-                bytes: 250_000,
-                max: 200_000,
-            },
-        );
-        insta::assert_snapshot!(body, @r"
-        <!-- gastown:pull-request gt-k3x9 -->
-        Closes #12.
-
-        Worked by polecat **a polecat** on bead `gt-k3x9` (merge request `gt-k3x9`).
-
-
-        ### Quality gates
-        No quality gates are configured (`quality_gates` in `.gastown.yaml`).
-
-        ### AI review
-        Not done: the diff is 250000 bytes, over the review's limit of 200000 (`review.max_diff_bytes`), and a diff is never reviewed in part. **A person must review this change**; it lands only with the approval of someone with write access.
-        ");
-    }
-
-    #[test]
-    fn a_report_the_mirror_contradicts_is_escalated_with_what_did_not_match() {
-        insta::assert_snapshot!(
-            report_untrusted(
-                &["mara".into()],
-                "it says the branch gt/gt-k3x9 is at \"1111111111111111111111111111111111111111\", \
-                 but the bot's mirror has it at 2222222222222222222222222222222222222222",
-                &marker("escalation", "gt-k3x9:gave-up:gt-m1"),
-            ),
-            @r#"
-        <!-- gastown:escalation gt-k3x9:gave-up:gt-m1 -->
-        **Gastown** · escalation: the refinery's run reported commits that the bot's own copy of the repository contradicts, twice, so its report was not trusted and nothing was landed.
-        @mara, a person is needed: look at the branch and the town, then sling the issue again or close it.
-
-        <details><summary>What failed</summary>
-
-        ```text
-        it says the branch gt/gt-k3x9 is at "1111111111111111111111111111111111111111", but the bot's mirror has it at 2222222222222222222222222222222222222222
-        ```
-        </details>
-        "#
-        );
-    }
-
-    /// The status comment of a PR whose approval was given on an earlier commit, in the
-    /// words the refinery's decision writes.
-    #[test]
-    fn status_comment_when_an_approval_is_of_an_earlier_commit() {
-        use crate::forge::ReviewState;
-        use crate::refinery::review::{Feedback, Given, Next, decide};
-        let mut f = Feedback::default();
-        f.reviews.insert(
-            "mara".into(),
-            Given {
-                id: "review:7".into(),
-                state: ReviewState::Approved,
-                body: String::new(),
-                commit: Some("1111111111111111111111111111111111111111".into()),
-            },
-        );
-        let head = "2a2b2c2d2e2f2a2b2c2d2e2f2a2b2c2d2e2f2a2b";
-        let Next::Wait(what) = decide(&f, &Default::default(), true, head) else {
-            panic!("a stale approval must not merge");
-        };
-        let mut b = bead(BeadStatus::Review);
-        b.branch = Some("gt/gt-k3x9-fix-the-flux".into());
-        b.metadata["pull_request"] = serde_json::json!(7);
-        b.metadata["waiting_for"] = serde_json::json!(what);
-        insta::assert_snapshot!(status_comment(&b), @r"
-        <!-- gastown:status gt-k3x9 -->
-        **Gastown** · bead `gt-k3x9` is **in review**: the refinery is checking the change.
-
-        | | |
-        |---|---|
-        | slung by | @mara |
-        | rig | `github:octo/hello` |
-        | branch | `gt/gt-k3x9-fix-the-flux` |
-        | pull request | #7 |
-        | waiting for | a new approval: mara approved an earlier commit, and the branch is now at `2a2b2c2d2e2f` |
-        | status | `review` |
-        ");
-    }
-
-    #[test]
-    fn a_rework_shows_the_gate_output_without_its_tokens() {
-        let details = "Gate `leak` failed (exit 3):\nfound ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8\n\
-                       OPENAI_API_KEY=sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123\nerror: bad";
-        insta::assert_snapshot!(
-            rework_comment(1, 3, "quality gate `leak` failed", details, &marker("rework", "gt-k3x9:rework:1")),
-            @r"
-        <!-- gastown:rework gt-k3x9:rework:1 -->
-        **Gastown** · the refinery sent this work back (rework 1 of 3): quality gate `leak` failed.
-        A polecat is reworking the same branch.
-
-        <details><summary>What failed</summary>
-
-        ```text
-        Gate `leak` failed (exit 3):
-        found [REDACTED]
-        OPENAI_API_KEY=[REDACTED]
-        error: bad
-        ```
-        </details>
-        "
-        );
-    }
-
-    #[test]
-    fn an_escalation_caps_a_runaway_log_and_says_how_much_was_cut() {
-        let log = format!(
-            "starting\n{}Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZw\nfatal: gave up",
-            "noise\n".repeat(10_000)
-        );
-        let reason = format!("the refinery's run failed 2 times: {}", "why ".repeat(500));
-        let body = escalation_comment(&["mara".into()], &reason, &log, &marker("escalation", "k"));
-        assert!(
-            body.len() < MAX_DETAILS + 2 * MAX_LINE,
-            "{} bytes",
-            body.len()
-        );
-        assert!(body.contains("bytes cut …]\n"), "{body}");
-        assert!(body.contains(" [… 1535 bytes cut …] "), "{body}");
-        assert!(
-            body.contains("starting\nnoise")
-                && body.contains("Authorization: Bearer [REDACTED]\nfatal: gave up\n```"),
-            "both ends of the log stay, the fence closes: {body}"
-        );
-        assert!(!body.contains("eyJ"), "{body}");
-    }
-
-    #[test]
-    fn a_pull_request_quotes_the_summary_without_its_tokens() {
-        let task = bead(BeadStatus::Review);
-        let mut mr = bead(BeadStatus::Review);
-        mr.id = "gt-mr01".into();
-        mr.body = "Added the flux.\nUsed glpat-AbCdEfGhIjKlMnOpQrSt to test.".into();
-        mr.metadata = serde_json::json!({ "agent": "github:octo/hello/polecat/nux" });
-        let gates = [GateResult {
-            name: "test".into(),
-            passed: true,
-            exit_code: Some(0),
-            timed_out: false,
-            duration_ms: 1200,
-            output_tail: String::new(),
-        }];
-        insta::assert_snapshot!(pull_request_body(&task, &mr, Some(12), &gates, &ReviewNote::Off), @r"
-        <!-- gastown:pull-request gt-k3x9 -->
-        Closes #12.
-
-        Worked by polecat **nux** on bead `gt-k3x9` (merge request `gt-mr01`).
-
-        > Added the flux.
-        > Used [REDACTED] to test.
-
-        ### Quality gates
-        | gate | result | time |
-        |---|---|---|
-        | test | passed | 1.2 s |
-        ");
-    }
-}
+mod tests;

@@ -1,6 +1,6 @@
 //! The `gt` binary: parse the command line, set up logging, run.
 
-use clap::Parser;
+use clap::Parser as _;
 
 /// Ingest allocates and frees a body-sized buffer per delivery on every core; glibc's
 /// allocator spends measurable time returning such memory to the kernel.
@@ -11,7 +11,7 @@ use bot::cli::{Cli, Command, load_config};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| bot::cli::explain_moved(e).exit());
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -22,21 +22,13 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    // Agent-side commands run inside the town with no server configuration.
+    // Agent-side commands (`gt agent …`) run inside the town with no server configuration.
     match cli.command {
         Command::Bench(cmd) => {
             init_logging(Some("warn"));
             return bot::bench::run(cmd).await;
         }
-        Command::Prime { json } => return bot::agent_cli::prime(json).await,
-        Command::Heartbeat => return bot::agent_cli::heartbeat().await,
-        // Outside the town, without a message: the town summary (needs the config).
-        Command::Status { message }
-            if message.is_some() || std::env::var_os("GT_TOKEN").is_some() =>
-        {
-            return bot::agent_cli::status(message).await;
-        }
-        Command::Done { summary } => return bot::agent_cli::done(summary).await,
+        Command::Status { note } if !note.is_empty() => return Err(bot::cli::status_note_moved()),
         Command::Demo(args) => {
             init_logging(Some("warn"));
             return bot::demo::run(args).await;
@@ -59,7 +51,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Beads(cmd) => bot::cli::run_beads(&config, cmd).await,
         Command::Agents(cmd) => bot::cli::run_agents(&config, cmd).await,
         Command::Status { .. } => bot::cli::run_status(&config).await,
-        _ => unreachable!("agent-side commands are handled above"),
+        _ => unreachable!("commands without a configuration are handled above"),
     }
 }
 

@@ -109,7 +109,7 @@ mod tests {
             text.contains("git push origin HEAD:gt/gt-k3x9-fix-the-flux"),
             "{text}"
         );
-        assert!(text.contains("gt done"), "{text}");
+        assert!(text.contains("gt agent done"), "{text}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! dies with its session, and every refusal says what was wrong.
 
 use gastown_tests::TestTown;
+use gastown_tests::process::{gt, gt_binary};
 use serde_json::{Value, json};
 
 const NUX: &str = "gta_token-of-nux";
@@ -138,5 +139,71 @@ async fn the_openapi_document_describes_every_tool() {
     assert_eq!(
         doc["components"]["securitySchemes"]["agent_token"]["scheme"],
         "bearer"
+    );
+}
+
+/// The `gt` binary as an agent and an operator run it. Inside the town (`GT_URL`,
+/// `GT_TOKEN`) `gt agent status "…"` records a progress note on the agent's bead;
+/// `gt status` is the town summary; the old top-level agent forms fail and name the
+/// new one, so an agent with an old prompt can recover, and record nothing.
+#[tokio::test]
+async fn gt_agent_status_notes_progress_and_gt_status_summarises_the_town() {
+    let town = TestTown::builder().start().await;
+    let mine = town.hooked_bead("octo/hello", "nux", NUX).await;
+    let url = town.url("");
+    let inside = [("GT_URL", url.as_str()), ("GT_TOKEN", NUX)];
+
+    let said = gt(&["agent", "status", "rebasing onto main"], &inside).await;
+    assert!(said.starts_with(&format!("bead {mine} is ")), "{said}");
+    let notes = || async {
+        let id = mine.clone();
+        town.app
+            .store
+            .read(move |c| bot::store::bead_events(c, &id))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "status_note")
+            .map(|e| {
+                e.payload["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(notes().await, ["rebasing onto main"]);
+
+    let db = town.database();
+    let summary = gt(&["status"], &[("GT_DATABASE", db.as_str())]).await;
+    assert!(
+        summary.starts_with("rigs\n  github:octo/hello")
+            && summary.contains(&format!("beads     1 {}", town.beads().await[0].status)),
+        "{summary}"
+    );
+
+    for (old, new) in [
+        (&["prime"][..], "`gt agent prime`"),
+        (&["done", "finished"][..], "`gt agent done`"),
+        (&["heartbeat"][..], "`gt agent heartbeat`"),
+        (&["status", "still rebasing"][..], "`gt agent status \"…\"`"),
+    ] {
+        let out = tokio::process::Command::new(gt_binary())
+            .args(old)
+            .env_remove("GT_CONFIG")
+            .envs(inside)
+            .output()
+            .await
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(new),
+            "gt {old:?}: {err}"
+        );
+    }
+    assert_eq!(
+        notes().await,
+        ["rebasing onto main"],
+        "the old forms noted nothing"
     );
 }

@@ -166,7 +166,7 @@ async fn a_restarted_bot_reattaches_to_the_town_and_never_starts_a_second_poleca
     let town_name = format!("r{}", std::process::id());
     let _cleanup = RemoveTown(docker.clone(), TownId(town_name.clone()));
     // An agent that primes and then works for a long time.
-    let slow = r#"{"slow":{"command":["sh","-c","gt prime >/dev/null && exec sleep 600"]}}"#;
+    let slow = r#"{"slow":{"command":["sh","-c","gt agent prime >/dev/null && exec sleep 600"]}}"#;
     let env = [("GT_RUNTIMES", slow), ("GT_POLECATS_RUNTIME", "slow")];
     let (sim, _bot, town) = world(docker, &town_name, &env).await;
     let n = sim

@@ -2,7 +2,7 @@
 //! its non-interactive mode, given the role prompt and the town's MCP endpoint; users
 //! add their own or replace these under `runtimes:`. Arguments are minijinja templates
 //! (see [`super::RuntimeConfig`]); `$GT_*` variables are expanded by the shell at start,
-//! and `gt prime` prints the role prompt, so no prompt file is needed.
+//! and `gt agent prime` prints the role prompt, so no prompt file is needed.
 
 use std::collections::BTreeMap;
 
@@ -26,14 +26,14 @@ pub fn built_in(name: &str) -> Option<RuntimeConfig> {
         },
         // Claude Code: print mode, the town's tools over MCP, no permission prompts.
         "claude" => shell(
-            r#"exec claude -p "$(gt prime)" --mcp-config "$GT_MCP_CONFIG" --dangerously-skip-permissions"#,
+            r#"exec claude -p "$(gt agent prime)" --mcp-config "$GT_MCP_CONFIG" --dangerously-skip-permissions"#,
         ),
         // opencode: `run` executes one message and exits.
-        "opencode" => shell(r#"exec opencode run "$(gt prime)""#),
+        "opencode" => shell(r#"exec opencode run "$(gt agent prime)""#),
         // Codex: `exec` is the non-interactive mode; full-auto lets it edit and run.
-        "codex" => shell(r#"exec codex exec --full-auto "$(gt prime)""#),
+        "codex" => shell(r#"exec codex exec --full-auto "$(gt agent prime)""#),
         // Kilo CLI: autonomous mode for one task.
-        "kilo" => shell(r#"exec kilocode --auto "$(gt prime)""#),
+        "kilo" => shell(r#"exec kilocode --auto "$(gt agent prime)""#),
         _ => return None,
     })
 }

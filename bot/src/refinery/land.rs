@@ -24,27 +24,16 @@ impl Refinery {
         note: &str,
     ) -> Result<Step, RefineryError> {
         let gates = report.map(|r| r.gates.as_slice()).unwrap_or_default();
-        let mut body = comments::pull_request_body(&cx.task, &cx.mr, cx.issue, gates, review);
-        if !note.is_empty() {
-            body.push('\n');
-            body.push_str(note);
-        }
+        let body = comments::pull_request_body(&cx.task, &cx.mr, cx.issue, gates, review, note);
         // As the forge client will write it, so an unchanged body is not written again.
         let body = self.config.redactor.redact(&body);
         let pr = self.open_pull_request(cx, &body).await?;
         // A report here is the verified one: its head is where the mirror has the branch.
         let sha = report.map_or(pr.head_sha.as_str(), |r| r.head_sha.as_str());
         let status = CommitStatus {
-            context: "gastown/refinery".into(),
+            context: comments::REFINERY_STATUS_CONTEXT.into(),
             state: CheckState::Success,
-            description: match (gates.len(), review.needs_a_person()) {
-                (_, true) => {
-                    "Quality gates passed; too big for the AI review: a person must review it"
-                        .into()
-                }
-                (0, false) => "No quality gates in .gastown.yaml; ready for review".into(),
-                (n, false) => format!("{n} quality gates passed on the rebased branch"),
-            },
+            description: comments::refinery_passed_status(gates.len(), review.needs_a_person()),
             target_url: None,
         };
         cx.forge.set_status(&cx.repo, sha, &status).await?;
@@ -123,7 +112,7 @@ impl Refinery {
             return Ok(existing);
         }
         let new = NewPullRequest {
-            title: cx.task.title.clone(),
+            title: comments::pull_request_title(&cx.task),
             body: body.to_string(),
             head: branch.to_string(),
             base: cx.target.clone(),

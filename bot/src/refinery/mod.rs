@@ -389,12 +389,9 @@ impl Refinery {
                 // A PR open from an earlier round shows why its branch went back.
                 if cx.task.metadata["pull_request"].is_u64() {
                     let status = CommitStatus {
-                        context: "gastown/refinery".into(),
+                        context: comments::REFINERY_STATUS_CONTEXT.into(),
                         state: CheckState::Failure,
-                        description: format!("Sent back for rework: {reason}")
-                            .chars()
-                            .take(140)
-                            .collect(),
+                        description: comments::refinery_rework_status(&reason),
                         target_url: None,
                     };
                     cx.forge
@@ -413,10 +410,7 @@ impl Refinery {
                     Some(reviewed) => match reviewed {
                         ai_review::Reviewed::Approved(v) => ai_review::ReviewNote::Approved(v),
                         ai_review::Reviewed::Rejected(v) => {
-                            let reason = format!(
-                                "the AI review rejected it: {}",
-                                v.summary.lines().next().unwrap_or("no reason given")
-                            );
+                            let reason = comments::ai_review_rejected(&v.summary);
                             return self
                                 .send_back(cx, &reason, &v.findings(), "ai-review")
                                 .await;

@@ -304,8 +304,8 @@ impl Refinery {
                 Ok(Step::Moved)
             }
             MergeOutcome::NotMergeable { reason } => {
-                self.waiting_for(cx, Some(format!("the forge to allow the merge: {reason}")))
-                    .await
+                let what = crate::comments::waiting_for_the_forge(&reason);
+                self.waiting_for(cx, Some(what)).await
             }
         }
     }
