@@ -356,6 +356,19 @@ pub fn rework_comment(attempt: u32, max: u32, reason: &str, details: &str, marke
     )
 }
 
+/// Why an agent's work did not finish, as its bead's history and an escalation say it.
+pub fn agent_ended_unfinished(code: Option<i32>) -> String {
+    match code {
+        Some(code) => format!("the agent exited with code {code} without gt_done"),
+        None => "the agent was lost (its process or container went away)".into(),
+    }
+}
+
+/// The reason an escalation gives when the refinery's own run keeps failing.
+pub fn refinery_run_failed(attempts: u32, why: &str) -> String {
+    format!("the refinery's run failed {attempts} times: {why}")
+}
+
 /// Said when the refinery gives up: the people to ask are named so the forge tells them.
 pub fn escalation_comment(
     mentions: &[String],

@@ -684,7 +684,7 @@ fn run_ended(
         return Ok(());
     }
     let problem = rework::Problem {
-        reason: &format!("the refinery's run failed {} times: {why}", mr.attempts),
+        reason: &comments::refinery_run_failed(mr.attempts, &why),
         details: &ended.tail,
         actor: "gastown",
     };

@@ -88,10 +88,7 @@ pub struct Ended {
 impl Ended {
     /// Why the agent's work did not finish, in the words its bead's history keeps.
     pub fn why(&self) -> String {
-        match self.code {
-            Some(code) => format!("the agent exited with code {code} without gt_done"),
-            None => "the agent was lost (its process or container went away)".into(),
-        }
+        crate::comments::agent_ended_unfinished(self.code)
     }
 }
 

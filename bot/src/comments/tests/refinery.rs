@@ -52,6 +52,31 @@ fn a_rework_shows_the_gate_output_without_its_tokens() {
 }
 
 #[test]
+fn a_refinery_run_that_keeps_dying_is_escalated_with_why() {
+    let reason = refinery_run_failed(3, &agent_ended_unfinished(None));
+    let body = escalation_comment(
+        &["mara".into()],
+        &reason,
+        "fatal: no space left",
+        &marker("escalation", "k"),
+    );
+    insta::assert_snapshot!(body, @r"
+    <!-- gastown:escalation k -->
+    **Gastown** · escalation: the refinery cannot land this work and has run out of rework attempts. Last problem: the refinery's run failed 3 times: the agent was lost (its process or container went away).
+    @mara, a person is needed: fix the branch by hand, or close this issue.
+
+    <details><summary>What failed</summary>
+
+    ```text
+    fatal: no space left
+    ```
+    </details>
+    ");
+    let exited = agent_ended_unfinished(Some(137));
+    assert_eq!(exited, "the agent exited with code 137 without gt_done");
+}
+
+#[test]
 fn an_escalation_caps_a_runaway_log_and_says_how_much_was_cut() {
     let log = format!(
         "starting\n{}Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZw\nfatal: gave up",
