@@ -30,7 +30,7 @@ pub async fn catch_up(app: &App) -> Result<CatchUpReport, StoreError> {
     let rigs = app.store.read(store::list_rigs).await?;
     for rig in rigs {
         let Some(forge) = app.forges.for_rig(&rig) else {
-            let why = crate::forges::no_client_reason(&app.config, rig.forge_kind(), &rig.host);
+            let why = crate::forges::no_client_reason(&app.config, rig.forge, &rig.host);
             tracing::warn!(rig = %rig.id, host = %rig.host,
                 "{why}: nothing slings in this rig and catch-up cannot read it");
             report.errors.push(format!("{}: {why}", rig.id));
@@ -96,14 +96,7 @@ async fn recover_slung(
                 continue;
             }
         };
-        let event = labeled_event(
-            rig.forge_kind(),
-            &rig.host,
-            &rig.path,
-            &issue,
-            label,
-            &labeller,
-        );
+        let event = labeled_event(rig.forge, &rig.host, &rig.path, &issue, label, &labeller);
         match app.worker().apply_events(vec![event]).await {
             Ok(()) => {
                 tracing::info!(%forge_ref, %labeller, "catch-up handled a missed sling");
@@ -126,16 +119,13 @@ async fn attach_configured_rigs(app: &App) -> Result<(), StoreError> {
     app.store
         .write(move |c| {
             for rig in &rigs {
-                let host = rig
-                    .host
-                    .clone()
-                    .unwrap_or_else(|| match rig.forge.as_str() {
-                        "gitlab" => config.gitlab.host.clone(),
-                        _ => config.github.host.clone(),
-                    });
+                let host = rig.host.clone().unwrap_or_else(|| match rig.forge {
+                    ForgeKind::GitLab => config.gitlab.host.clone(),
+                    ForgeKind::GitHub => config.github.host.clone(),
+                });
                 let town = rig.town.clone().unwrap_or_else(|| config.town.clone());
                 let town_id = store::ensure_town(c, &town, now)?;
-                store::ensure_rig(c, &town_id, &rig.forge, &host, &rig.repo, now)?;
+                store::ensure_rig(c, &town_id, rig.forge, &host, &rig.repo, now)?;
             }
             Ok(())
         })

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::tools::{Ack, ToolError, Tools};
 use crate::refinery::gates::{Assignment, OUTPUT_TAIL, Report};
-use crate::store::{self, BeadStatus, Grant};
+use crate::store::{self, BeadStatus, Grant, Role, SessionState};
 
 /// More gates than this in one report is not a real repository's configuration.
 const MAX_GATES: usize = 64;
@@ -29,7 +29,7 @@ impl Tools {
                         &json!({ "via": "refinery/assignment" }),
                         now,
                     )?;
-                    store::set_session_state(c, &g.session_id, "running")?;
+                    store::set_session_state(c, &g.session_id, SessionState::Running)?;
                 }
                 store::heartbeat(c, &g.agent_id, now)?;
                 Ok(mr)
@@ -93,7 +93,7 @@ impl Tools {
                 let value = serde_json::to_value(&report).unwrap_or_default();
                 store::note(c, &mr.id, "refined", &g.agent_id, &value, now)?;
                 store::annotate(c, &mr.id, "report", &value, None, now)?;
-                store::set_session_state(c, &g.session_id, "done")?;
+                store::set_session_state(c, &g.session_id, SessionState::Done)?;
                 Ok(Ok(()))
             })
             .await??;
@@ -103,7 +103,7 @@ impl Tools {
 }
 
 fn refinery_only(grant: &Grant) -> Result<(), ToolError> {
-    if grant.role == "refinery" {
+    if grant.role == Role::Refinery {
         Ok(())
     } else {
         Err(ToolError::Forbidden(format!(

@@ -13,7 +13,10 @@ use utoipa::ToSchema;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::store::{self, BeadStatus, BeadType, Grant, NewBead, Store, StoreError};
+use crate::store::{
+    self, BeadStatus, BeadType, Grant, NewBead, Role, SessionState, Store, StoreError,
+};
+use webhooks::ForgeKind;
 
 /// Why a tool call was refused. Each maps to one HTTP status and says what to do.
 /// The bot's own failures (its database, a template on its disk) are [`Incident`]s:
@@ -240,7 +243,7 @@ impl Tools {
                         now,
                     )?;
                     crate::actions::queue_bead_update(c, &bead, now)?;
-                    store::set_session_state(c, &g.session_id, "running")?;
+                    store::set_session_state(c, &g.session_id, SessionState::Running)?;
                 }
                 store::heartbeat(c, &g.agent_id, now)?;
                 let rig = store::get_rig(c, bead.rig_id.as_deref().unwrap_or_default())?;
@@ -262,13 +265,13 @@ impl Tools {
             agent: AgentInfo {
                 id: grant.agent_id.clone(),
                 name: grant.agent_name.clone(),
-                role: grant.role.clone(),
+                role: grant.role.to_string(),
             },
             town: grant.town_id.clone(),
-            git_url: git_url(&self.config.public_url(), &rig.forge, &rig.host, &rig.path),
+            git_url: git_url(&self.config.public_url(), rig.forge, &rig.host, &rig.path),
             rig: RigInfo {
                 id: rig.id,
-                forge: rig.forge,
+                forge: rig.forge.to_string(),
                 host: rig.host,
                 repo: rig.path,
             },
@@ -396,7 +399,7 @@ impl Tools {
                     now,
                     crate::ids::random_bead_id,
                 )?;
-                store::set_session_state(c, &g.session_id, "done")?;
+                store::set_session_state(c, &g.session_id, SessionState::Done)?;
                 if crate::refinery::rework::rework_of(&bead).is_some() {
                     crate::refinery::rework::rework_done(c, &bead, &g.agent_id, now)?;
                     return Ok(Ok(DoneReply {
@@ -434,14 +437,12 @@ impl Tools {
 /// that tests a branch cannot also declare work done or re-prime itself as a worker.
 /// `gt_heartbeat` says nothing but "alive" and stays open to every role.
 fn polecat_only(grant: &Grant, tool: &str) -> Result<(), ToolError> {
-    if grant.role == "polecat" {
-        return Ok(());
-    }
-    let how = match grant.role.as_str() {
-        "refinery" => {
+    let how = match grant.role {
+        Role::Polecat => return Ok(()),
+        Role::Refinery => {
             "; a refinery run takes its orders from refinery/assignment and reports with refinery/report"
         }
-        _ => "",
+        Role::Mayor => "",
     };
     Err(ToolError::Forbidden(format!(
         "agent {} is a {}; {tool} is a polecat tool and this token may not call it{how}",
@@ -470,7 +471,7 @@ fn pushed_sha(c: &rusqlite::Connection, bead_id: &str) -> Result<Option<String>,
 }
 
 /// `{public}/git/<forge>/<host>/<path>.git`, the rig's repository in the town.
-pub fn git_url(public: &str, forge: &str, host: &str, path: &str) -> String {
+pub fn git_url(public: &str, forge: ForgeKind, host: &str, path: &str) -> String {
     format!("{public}/git/{forge}/{host}/{path}.git")
 }
 

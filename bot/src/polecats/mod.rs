@@ -22,7 +22,9 @@ use tracing::Instrument;
 use crate::agent_api::{git_url, mint_token};
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::store::{self, BeadStatus, BeadType, Hooking, Session, Store, StoreError};
+use crate::store::{
+    self, BeadStatus, BeadType, Hooking, Role, Session, SessionState, Store, StoreError,
+};
 use schedule::{Busy, ReadyBead, branch_name, schedule};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +56,7 @@ pub struct Polecats {
 /// One agent session to start: who, on which branch, running what.
 #[derive(Debug, Clone)]
 pub struct SessionPlan {
-    /// `polecat` or `refinery`.
-    pub role: &'static str,
+    pub role: Role,
     pub name: String,
     pub branch: String,
     /// What a branch the forge does not have yet starts from.
@@ -324,7 +325,10 @@ impl Polecats {
         // Every agent working in a town counts against its cap: polecats of every rig
         // and refinery runs alike (`start_session` checks it again for every start).
         let mut in_town: HashMap<String, usize> = HashMap::new();
-        for a in busy.iter().filter(|a| a.status == "working") {
+        for a in busy
+            .iter()
+            .filter(|a| a.status == store::AgentStatus::Working)
+        {
             *in_town.entry(a.town_id.clone()).or_default() += 1;
         }
         let town_room = |town: &str| {
@@ -334,7 +338,7 @@ impl Polecats {
         };
         let busy: Vec<Busy> = busy
             .into_iter()
-            .filter(|a| a.role == "polecat" && a.status == "working")
+            .filter(|a| a.role == Role::Polecat && a.status == store::AgentStatus::Working)
             .filter_map(|a| {
                 Some(Busy {
                     rig_id: a.rig_id?,
@@ -394,7 +398,7 @@ impl Polecats {
             .or_else(|| bead.branch.clone())
             .unwrap_or_else(|| branch_name(&bead.id, &bead.title));
         let plan = SessionPlan {
-            role: "polecat",
+            role: Role::Polecat,
             name: name.to_string(),
             branch,
             base_branch: self.config.polecats.base_branch.clone(),
@@ -442,8 +446,8 @@ impl Polecats {
                 // The town's cap holds for every start (the refinery's too), checked in
                 // the same transaction as the hooking so two starts cannot both pass.
                 let working: i64 = c.query_row(
-                    "SELECT count(*) FROM agents WHERE town_id = ?1 AND status = 'working'",
-                    [&t],
+                    "SELECT count(*) FROM agents WHERE town_id = ?1 AND status = ?2",
+                    rusqlite::params![t, store::AgentStatus::Working],
                     |r| r.get(0),
                 )?;
                 let working = usize::try_from(working).unwrap_or(usize::MAX);
@@ -476,11 +480,11 @@ impl Polecats {
         let spec = self.agent_spec(&town, &rig, plan, &session, &bead.id, &token)?;
         match self.runner.start_agent(&spec).await {
             Ok(()) => {
-                tracing::info!(session = %session, branch = %plan.branch, role = plan.role,
+                tracing::info!(session = %session, branch = %plan.branch, role = plan.role.as_str(),
                     "agent started");
                 let s = session.clone();
                 self.store
-                    .write(move |c| store::set_session_state(c, &s, "running"))
+                    .write(move |c| store::set_session_state(c, &s, SessionState::Running))
                     .await?;
                 Ok(())
             }
@@ -489,7 +493,7 @@ impl Polecats {
                 tracing::error!(session = %session, error = %e, "the runner could not start the agent");
                 let s = session.clone();
                 self.store
-                    .write(move |c| store::set_session_state(c, &s, "lost"))
+                    .write(move |c| store::set_session_state(c, &s, SessionState::Lost))
                     .await?;
                 Err(e.into())
             }
@@ -545,8 +549,8 @@ impl Polecats {
         ]);
         let rig_key = sanitize(&rig.id);
         let home = match role {
-            "polecat" => "polecats",
-            other => other,
+            Role::Polecat => "polecats",
+            other => other.as_str(),
         };
         Ok(AgentSpec {
             town: TownId(town.to_string()),
@@ -554,7 +558,7 @@ impl Polecats {
             command,
             env,
             workspace: Some(Workspace {
-                remote_url: git_url(&public, &rig.forge, &rig.host, &rig.path),
+                remote_url: git_url(&public, rig.forge, &rig.host, &rig.path),
                 rig_dir: format!("rigs/{rig_key}"),
                 worktree_dir: format!("{home}/{rig_key}/{}-{bead_id}", sanitize(name)),
                 base_branch: plan.base_branch.clone(),
@@ -601,7 +605,7 @@ impl Polecats {
                 // Its start is still under way (the town writes the record as it starts,
                 // and another loop may be starting it right now): not lost yet.
                 if status.is_none()
-                    && s.state == "starting"
+                    && s.state == SessionState::Starting
                     && now - s.started_at < START_GRACE.as_millis() as i64
                 {
                     continue;
@@ -635,13 +639,13 @@ impl Polecats {
                 // a refinery report just before it exited): read the session again here.
                 let said_done = store::sessions_of_bead(c, &session.bead_id)?
                     .iter()
-                    .any(|x| x.id == session.id && x.state == "done");
+                    .any(|x| x.id == session.id && x.state == SessionState::Done);
                 let state = if said_done {
-                    "done"
+                    SessionState::Done
                 } else if code.is_some() {
-                    "exited"
+                    SessionState::Exited
                 } else {
-                    "lost"
+                    SessionState::Lost
                 };
                 if !store::end_session(c, &session.id, state, code, now)? {
                     return Ok(None);

@@ -43,7 +43,7 @@ use crate::forges::Forges;
 use crate::gitgate::GitGateway;
 use crate::polecats::{PolecatError, Polecats, SessionPlan};
 use crate::repo_config::{MergeStrategy, RepoConfig};
-use crate::store::{self, Bead, BeadStatus, Rig, Store, StoreError};
+use crate::store::{self, AgentStatus, Bead, BeadStatus, Rig, Role, Store, StoreError};
 use gates::{Assignment, GateSpec, Report, Verdict};
 
 #[derive(Debug, thiserror::Error)]
@@ -300,10 +300,12 @@ impl Refinery {
             );
             return Ok(Step::Parked);
         };
-        let agent = store::agent_id(&cx.rig.id, "refinery", &cx.target);
+        let agent = store::agent_id(&cx.rig.id, Role::Refinery, &cx.target);
         let busy = self
             .store
-            .read(move |c| Ok(store::get_agent(c, &agent).is_ok_and(|a| a.status == "working")))
+            .read(move |c| {
+                Ok(store::get_agent(c, &agent).is_ok_and(|a| a.status == AgentStatus::Working))
+            })
             .await?;
         if busy {
             return Ok(Step::Waiting);
@@ -329,7 +331,7 @@ impl Refinery {
             })
             .await?;
         let plan = SessionPlan {
-            role: "refinery",
+            role: Role::Refinery,
             name: cx.target.clone(),
             branch,
             base_branch: cx.target.clone(),

@@ -13,6 +13,7 @@ mod beads;
 mod inbox;
 mod migrations;
 mod rigs;
+mod text;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,8 +28,9 @@ pub use actions::{
     list_actions, next_action_due, retry_action, save_status_comment, status_comment,
 };
 pub use agents::{
-    Agent, Grant, Hooking, Session, agent_id, end_session, get_agent, grant_for_token, heartbeat,
-    hook_bead, list_agents, live_sessions, note, polecat_id, sessions_of_bead, set_session_state,
+    Agent, AgentStatus, Grant, Hooking, Role, Session, SessionState, agent_id, end_session,
+    get_agent, grant_for_token, heartbeat, hook_bead, list_agents, live_sessions, note, polecat_id,
+    sessions_of_bead, set_session_state,
 };
 pub use beads::{
     Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep, annotate,
@@ -42,6 +44,7 @@ pub use inbox::{
     prune_settled, retry_delivery, schedule_retry, take_due,
 };
 pub use rigs::{Rig, ensure_rig, ensure_town, find_rig, get_rig, list_rigs, rig_at, rig_id};
+pub use text::UnknownValue;
 
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum StoreError {
