@@ -62,6 +62,17 @@ pub struct Worker {
     settings: crate::repo_settings::RepoSettings,
 }
 
+/// Why events could not be applied to the town.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A look-up on the forge (a labeller's permission) failed: the events are tried
+    /// again later, like any failed delivery.
+    #[error("asking the forge failed: {0}")]
+    Lookup(String),
+}
+
 /// What the worker asked the forge before a batch's transaction: forge calls never run
 /// inside it.
 #[derive(Default)]
@@ -251,7 +262,7 @@ impl Worker {
 
     /// Apply events that did not come as a delivery (catch-up found them by asking the
     /// forge), through the same decisions and permission checks as deliveries.
-    pub async fn apply_events(&self, events: Vec<ForgeEvent>) -> Result<(), StoreError> {
+    pub async fn apply_events(&self, events: Vec<ForgeEvent>) -> Result<(), ApplyError> {
         let now = self.clock.now_ms();
         let forge = events.iter().find_map(|e| e.repo()).map(|r| r.forge);
         let parsed = vec![(
@@ -260,7 +271,7 @@ impl Worker {
         )];
         let lookups = self.look_up(&parsed).await;
         if let Some(e) = lookups.failed.values().next() {
-            return Err(StoreError::Invalid(format!("asking the forge failed: {e}")));
+            return Err(ApplyError::Lookup(e.clone()));
         }
         let config = self.config.clone();
         self.store
@@ -270,7 +281,8 @@ impl Worker {
                 };
                 apply(c, &config, events, &lookups, now).map(|_| ())
             })
-            .await
+            .await?;
+        Ok(())
     }
 
     /// Step until nothing is due. Returns how many deliveries were worked (a retry
@@ -405,8 +417,8 @@ fn work_one(
     };
     conn.execute_batch("SAVEPOINT delivery")?;
     let applied = match lookups.failed.get(&id) {
-        Some(e) => Err(StoreError::Invalid(format!("asking the forge failed: {e}"))),
-        None => apply(conn, config, events, lookups, now),
+        Some(e) => Err(ApplyError::Lookup(e.clone())),
+        None => apply(conn, config, events, lookups, now).map_err(ApplyError::from),
     };
     if applied.is_err() {
         conn.execute_batch("ROLLBACK TO delivery")?;

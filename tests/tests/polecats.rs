@@ -420,6 +420,10 @@ async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
         .unwrap_err();
     let why = refused.to_string();
     assert!(
+        matches!(refused, bot::polecats::PolecatError::TownFull { .. }),
+        "{refused:?}"
+    );
+    assert!(
         why.contains("already working") && why.contains("polecats.town_cap"),
         "{why}"
     );

@@ -504,7 +504,9 @@ mod tests {
         let e = tracing::subscriber::with_default(subscriber, || {
             ToolError::from(StoreError::Open {
                 path: "/srv/gastown/data/gastown.db".into(),
-                message: "no such table: beads in SELECT id FROM beads".into(),
+                source: Arc::new(std::io::Error::other(
+                    "no such table: beads in SELECT id FROM beads",
+                )),
             })
         });
         let said = e.to_string();

@@ -33,6 +33,28 @@ pub enum PolecatError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Runner(#[from] runner::RunnerError),
+    /// The town's directory on the host could not be made.
+    #[error("cannot create {}: {source}", path.display())]
+    TownDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Every place in the town is taken; the start waits for the next round.
+    #[error("town {town} is full: {working} agents already working (polecats.town_cap is {cap})")]
+    TownFull {
+        town: String,
+        working: usize,
+        cap: usize,
+    },
+    #[error("the polecat runtime is not configured")]
+    NoRuntime,
+    #[error("runtime command argument {arg:?}: {source}")]
+    RuntimeArgument {
+        arg: String,
+        #[source]
+        source: minijinja::Error,
+    },
 }
 
 #[derive(Clone)]
@@ -163,13 +185,16 @@ impl Polecats {
             return Ok(());
         }
         let spec = self.town_spec(town_id);
-        if let Err(e) = std::fs::create_dir_all(&spec.root) {
-            let e = StoreError::Invalid(format!("cannot create {}: {e}", spec.root.display()));
+        if let Err(source) = std::fs::create_dir_all(&spec.root) {
+            let e = PolecatError::TownDir {
+                path: spec.root.clone(),
+                source,
+            };
             tracing::error!(town = town_id, error = %e,
                 retry_in_secs = TOWN_RETRY.as_secs(), "the town cannot be set up");
             self.town_failed(town_id, crate::comments::TOWN_DIR_TROUBLE.into())
                 .await;
-            return Err(e.into());
+            return Err(e);
         }
         let status = match self.runner.ensure_town(&spec).await {
             Ok(status) => status,
@@ -452,10 +477,11 @@ impl Polecats {
                 )?;
                 let working = usize::try_from(working).unwrap_or(usize::MAX);
                 if working >= town_cap {
-                    return Err(StoreError::Invalid(format!(
-                        "town {t} is full: {working} agents already working \
-                         (polecats.town_cap is {town_cap})"
-                    )));
+                    return Ok(Err(PolecatError::TownFull {
+                        town: t,
+                        working,
+                        cap: town_cap,
+                    }));
                 }
                 store::hook_bead(
                     c,
@@ -473,9 +499,9 @@ impl Polecats {
                 )?;
                 let bead = store::get_bead(c, &b)?;
                 crate::actions::queue_bead_update(c, &bead, now)?;
-                store::get_rig(c, &r)
+                store::get_rig(c, &r).map(Ok)
             })
-            .await?;
+            .await??;
         self.actions_notify.notify_one();
         let spec = self.agent_spec(&town, &rig, plan, &session, &bead.id, &token)?;
         match self.runner.start_agent(&spec).await {
@@ -519,9 +545,7 @@ impl Polecats {
                 let runtime = self
                     .config
                     .runtime(&self.config.polecats.runtime)
-                    .ok_or_else(|| {
-                        StoreError::Invalid("the polecat runtime is not configured".into())
-                    })?;
+                    .ok_or(PolecatError::NoRuntime)?;
                 env = runtime.env.clone();
                 let vars = json!({ "bead_id": bead_id, "branch": branch, "role": role,
                     "agent": name, "api_url": public, "mcp_url": mcp_url });
@@ -767,7 +791,10 @@ impl Polecats {
 fn render_arg(arg: &str, vars: &serde_json::Value) -> Result<String, PolecatError> {
     let env = minijinja::Environment::new();
     env.render_str(arg, minijinja::value::Serde(vars))
-        .map_err(|e| StoreError::Invalid(format!("runtime command argument {arg:?}: {e}")).into())
+        .map_err(|source| PolecatError::RuntimeArgument {
+            arg: arg.to_string(),
+            source,
+        })
 }
 
 /// `github:octo/hello` → `github-octo-hello`: a rig or town id as one path segment.

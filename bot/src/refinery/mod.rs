@@ -349,10 +349,9 @@ impl Refinery {
         };
         match polecats.start_session(&mr, &plan).await {
             Ok(()) => Ok(Step::Moved),
-            // Another merge request took the target's refinery first.
-            Err(PolecatError::Store(StoreError::Invalid(why)))
-                if why.contains("already working") =>
-            {
+            // Another merge request took the target's refinery first, or the town is
+            // full: the merge request waits its turn.
+            Err(PolecatError::Store(StoreError::Busy { .. }) | PolecatError::TownFull { .. }) => {
                 Ok(Step::Waiting)
             }
             Err(e) => Err(e.into()),

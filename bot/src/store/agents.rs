@@ -159,9 +159,7 @@ pub fn hook_bead(conn: &Connection, h: &Hooking<'_>, now: Millis) -> Result<Agen
         params![agent_id, h.bead_id, AgentStatus::Working, AgentStatus::Idle],
     )? == 0;
     if busy {
-        return Err(StoreError::Invalid(format!(
-            "agent {agent_id} is already working"
-        )));
+        return Err(StoreError::Busy { agent_id });
     }
     let bead = get_bead(conn, h.bead_id)?;
     if bead.status != BeadStatus::Open {

@@ -46,27 +46,49 @@ pub use inbox::{
 pub use rigs::{Rig, ensure_rig, ensure_town, find_rig, get_rig, list_rigs, rig_at, rig_id};
 pub use text::UnknownValue;
 
+/// Why the store could not do what it was asked. Clone, because one failed COMMIT is
+/// the answer to every write of its group: causes are shared behind an `Arc`.
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum StoreError {
-    #[error("database {path}: {message}")]
-    Open { path: String, message: String },
-    #[error("migration {version} failed: {message}")]
-    Migration { version: usize, message: String },
-    #[error("{0}")]
-    Sqlite(String),
+    #[error("database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("migration {version} failed: {source}")]
+    Migration {
+        version: usize,
+        #[source]
+        source: Arc<rusqlite::Error>,
+    },
+    #[error(
+        "migration {version} failed: the database is at schema version {version} but this gt \
+         knows only {known}; upgrade gt"
+    )]
+    NewerSchema { version: usize, known: usize },
+    #[error(transparent)]
+    Sqlite(Arc<rusqlite::Error>),
     #[error("commit failed, nothing in this batch was saved: {0}")]
-    Commit(String),
+    Commit(#[source] Arc<rusqlite::Error>),
+    #[error("read task failed: {0}")]
+    ReadTask(#[source] Arc<tokio::task::JoinError>),
     #[error("{0}")]
     NotFound(String),
+    /// A write the store refuses: a move the lifecycle does not allow, a malformed
+    /// value, a dependency cycle.
     #[error("{0}")]
     Invalid(String),
+    /// The agent already holds a bead: whoever wanted it waits for it to be free.
+    #[error("agent {agent_id} is already working")]
+    Busy { agent_id: String },
     #[error("the write was aborted: the store's writer stopped or the write panicked")]
     WriterGone,
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(e.to_string())
+        StoreError::Sqlite(Arc::new(e))
     }
 }
 
@@ -110,7 +132,7 @@ impl Store {
         let dirty = Arc::new(AtomicBool::new(false));
         let spawn_err = |e: std::io::Error| StoreError::Open {
             path: path.display().to_string(),
-            message: e.to_string(),
+            source: Arc::new(e),
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let writer_dirty = dirty.clone();
@@ -171,7 +193,7 @@ impl Store {
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.read_blocking(f))
             .await
-            .map_err(|e| StoreError::Sqlite(format!("read task failed: {e}")))?
+            .map_err(|e| StoreError::ReadTask(Arc::new(e)))?
     }
 
     /// The same as [`Store::read`] for code that is already on a blocking thread.
@@ -190,7 +212,7 @@ impl Store {
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     let open_err = |e: rusqlite::Error| StoreError::Open {
         path: path.display().to_string(),
-        message: e.to_string(),
+        source: Arc::new(e),
     };
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -273,7 +295,7 @@ fn run_group(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) 
     let begin = conn.execute_batch("BEGIN IMMEDIATE");
     if let Err(e) = begin {
         // Still run nothing, but every caller must hear why.
-        let err = StoreError::Commit(e.to_string());
+        let err = StoreError::Commit(Arc::new(e));
         for job in batch.drain(..) {
             if let Ok((_, reply)) =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)))
@@ -305,7 +327,7 @@ fn run_group(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) 
         Ok(()) => Ok(()),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-            Err(StoreError::Commit(e.to_string()))
+            Err(StoreError::Commit(Arc::new(e)))
         }
     }
 }

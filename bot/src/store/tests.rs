@@ -285,3 +285,39 @@ async fn typed_columns_round_trip_and_an_unknown_value_names_its_column() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn hooking_a_working_agent_is_refused_as_busy() {
+    let (store, _dir) = fresh_store();
+    let err = store
+        .write(|c| {
+            let town = ensure_town(c, "t", NOW)?;
+            let (rig, _) = ensure_rig(c, &town, ForgeKind::GitHub, "github.com", "o/r", NOW)?;
+            let (first, second) = (create(c, "one"), create(c, "two"));
+            let hook = |bead, session| {
+                let h = Hooking {
+                    role: Role::Refinery,
+                    bead_id: bead,
+                    rig_id: &rig.id,
+                    town_id: &town,
+                    name: "main",
+                    branch: "gt/x",
+                    session_id: session,
+                    token_sha256: session,
+                };
+                hook_bead(c, &h, NOW)
+            };
+            hook(&first.id, "s1")?;
+            Ok(hook(&second.id, "s2").unwrap_err())
+        })
+        .await
+        .unwrap();
+    let StoreError::Busy { agent_id } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(agent_id, "github:o/r/refinery/main");
+    assert_eq!(
+        err.to_string(),
+        "agent github:o/r/refinery/main is already working"
+    );
+}
