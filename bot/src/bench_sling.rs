@@ -84,7 +84,11 @@ async fn one(stage: &Stage, i: usize) -> anyhow::Result<(Duration, Duration)> {
                 Ok((Some(bead), sessions))
             })
             .await?;
-        if running.is_none() && sessions.iter().any(|s| s.state == "running") {
+        if running.is_none()
+            && sessions
+                .iter()
+                .any(|s| s.state == store::SessionState::Running)
+        {
             running = Some(started.elapsed());
         }
         if let (Some(r), Some(b)) = (running, &bead)

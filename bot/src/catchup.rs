@@ -59,8 +59,7 @@ impl CatchUp {
         let rigs = self.store.read(store::list_rigs).await?;
         for rig in rigs {
             let Some(forge) = self.forges.for_rig(&rig) else {
-                let why =
-                    crate::forges::no_client_reason(&self.config, rig.forge_kind(), &rig.host);
+                let why = crate::forges::no_client_reason(&self.config, rig.forge, &rig.host);
                 tracing::warn!(rig = %rig.id, host = %rig.host,
                 "{why}: nothing slings in this rig and catch-up cannot read it");
                 report.errors.push(format!("{}: {why}", rig.id));
@@ -126,14 +125,7 @@ impl CatchUp {
                     continue;
                 }
             };
-            let event = labeled_event(
-                rig.forge_kind(),
-                &rig.host,
-                &rig.path,
-                &issue,
-                label,
-                &labeller,
-            );
+            let event = labeled_event(rig.forge, &rig.host, &rig.path, &issue, label, &labeller);
             match self.worker.apply_events(vec![event]).await {
                 Ok(()) => {
                     tracing::info!(%forge_ref, %labeller, "catch-up handled a missed sling");
@@ -156,16 +148,13 @@ impl CatchUp {
         self.store
             .write(move |c| {
                 for rig in &rigs {
-                    let host = rig
-                        .host
-                        .clone()
-                        .unwrap_or_else(|| match rig.forge.as_str() {
-                            "gitlab" => config.gitlab.host.clone(),
-                            _ => config.github.host.clone(),
-                        });
+                    let host = rig.host.clone().unwrap_or_else(|| match rig.forge {
+                        ForgeKind::GitLab => config.gitlab.host.clone(),
+                        ForgeKind::GitHub => config.github.host.clone(),
+                    });
                     let town = rig.town.clone().unwrap_or_else(|| config.town.clone());
                     let town_id = store::ensure_town(c, &town, now)?;
-                    store::ensure_rig(c, &town_id, &rig.forge, &host, &rig.repo, now)?;
+                    store::ensure_rig(c, &town_id, rig.forge, &host, &rig.repo, now)?;
                 }
                 Ok(())
             })

@@ -301,12 +301,8 @@ pub async fn run_inbox(config: &Config, cmd: InboxCommand) -> anyhow::Result<()>
 }
 
 fn parse_inbox_status(s: &str) -> anyhow::Result<InboxStatus> {
-    Ok(match s {
-        "pending" => InboxStatus::Pending,
-        "processed" => InboxStatus::Processed,
-        "failed" => InboxStatus::Failed,
-        "ignored" => InboxStatus::Ignored,
-        other => bail!("unknown status {other:?}: use pending, processed, failed or ignored"),
+    s.parse().map_err(|_| {
+        anyhow::anyhow!("unknown status {s:?}: use pending, processed, failed or ignored")
     })
 }
 
@@ -359,9 +355,9 @@ pub async fn run_beads(config: &Config, cmd: BeadsCommand) -> anyhow::Result<()>
         } => {
             let status = status
                 .map(|s| {
-                    BeadStatus::parse(&s).with_context(|| {
+                    s.parse::<BeadStatus>().map_err(|_| {
                         let all: Vec<_> = BeadStatus::ALL.iter().map(|s| s.as_str()).collect();
-                        format!("unknown status {s:?}: use one of {}", all.join(", "))
+                        anyhow::anyhow!("unknown status {s:?}: use one of {}", all.join(", "))
                     })
                 })
                 .transpose()?;
@@ -509,7 +505,7 @@ pub async fn town_summary(
         )?;
     }
     for rig in &rigs {
-        let forge = match crate::forges::missing_client(config, rig.forge_kind(), &rig.host, env) {
+        let forge = match crate::forges::missing_client(config, rig.forge, &rig.host, env) {
             None => "forge client ok".to_string(),
             Some(why) => format!("nothing slings here: {why}"),
         };

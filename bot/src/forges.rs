@@ -49,7 +49,7 @@ impl Forges {
 
     /// The client for a rig's forge and host.
     pub fn for_rig(&self, rig: &crate::store::Rig) -> Option<Arc<dyn Forge>> {
-        self.get(rig.forge_kind(), &rig.host)
+        self.get(rig.forge, &rig.host)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -146,7 +146,7 @@ pub async fn receive(
     let delivery_id = delivery.delivery_id.clone();
     let span = tracing::debug_span!(
         "ingest",
-        forge = delivery.forge,
+        forge = delivery.forge.as_str(),
         delivery = %delivery_id,
         event = %delivery.event,
         repo = delivery.repo.as_deref().unwrap_or("-"),
@@ -250,7 +250,7 @@ fn routed_delivery(
         ForgeKind::GitLab => Ok(std::borrow::Cow::Borrowed(&body[..])),
     };
     let mut delivery = NewDelivery {
-        forge: forge.as_str(),
+        forge,
         forge_host,
         delivery_id,
         event,
@@ -267,7 +267,7 @@ fn routed_delivery(
                     delivery.action = route.action;
                     delivery.repo = route.repo_path.map(|path| {
                         let host = route.web_host.as_deref().unwrap_or(&delivery.forge_host);
-                        rig_id(forge.as_str(), host, &path)
+                        rig_id(forge, host, &path)
                     });
                 }
                 Err(e) => delivery.failed = Some(format!("{}: {e}", delivery.event)),

@@ -51,10 +51,12 @@ pub struct StoreRigs {
 #[async_trait]
 impl RigResolver for StoreRigs {
     async fn rig(&self, forge: &str, host: &str, path: &str) -> Option<RigTarget> {
-        let (f, h, p) = (forge.to_string(), host.to_string(), path.to_string());
+        // The forge is a segment of the URL the agent fetched: one no rig has is no rig.
+        let f: webhooks::ForgeKind = forge.parse().ok()?;
+        let (h, p) = (host.to_string(), path.to_string());
         let rig = self
             .store
-            .read(move |c| store::rig_at(c, &f, &h, &p))
+            .read(move |c| store::rig_at(c, f, &h, &p))
             .await
             .ok()??;
         let client = self.forges.for_rig(&rig)?;

@@ -58,6 +58,17 @@ pub struct Worker {
     settings: crate::repo_settings::RepoSettings,
 }
 
+/// Why events could not be applied to the town.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A look-up on the forge (a labeller's permission) failed: the events are tried
+    /// again later, like any failed delivery.
+    #[error("asking the forge failed: {0}")]
+    Lookup(String),
+}
+
 /// What the worker asked the forge before a batch's transaction: forge calls never run
 /// inside it.
 #[derive(Default)]
@@ -137,7 +148,7 @@ impl Worker {
                 if let ForgeEvent::Push(p) = event
                     && let Some(branch) = p.git_ref.strip_prefix("refs/heads/")
                 {
-                    let rig = store::rig_id(p.repo.forge.as_str(), &p.repo.host, &p.repo.path);
+                    let rig = store::rig_id(p.repo.forge, &p.repo.host, &p.repo.path);
                     self.settings.forget(&rig, branch);
                 }
             }
@@ -154,11 +165,7 @@ impl Worker {
                 if let std::collections::hash_map::Entry::Vacant(slot) =
                     lookups.sling_labels.entry(repo_key(&issue.repo))
                 {
-                    let rig = store::rig_id(
-                        issue.repo.forge.as_str(),
-                        &issue.repo.host,
-                        &issue.repo.path,
-                    );
+                    let rig = store::rig_id(issue.repo.forge, &issue.repo.host, &issue.repo.path);
                     let repo = RepoPath::new(issue.repo.path.clone());
                     let base = &self.config.polecats.base_branch;
                     let cfg = self
@@ -237,12 +244,16 @@ impl Worker {
 
     /// Apply events that did not come as a delivery (catch-up found them by asking the
     /// forge), through the same decisions and permission checks as deliveries.
-    pub async fn apply_events(&self, events: Vec<ForgeEvent>) -> Result<(), StoreError> {
+    pub async fn apply_events(&self, events: Vec<ForgeEvent>) -> Result<(), ApplyError> {
         let now = self.clock.now_ms();
-        let parsed = vec![(synthetic_row(), Ok(events))];
+        let forge = events.iter().find_map(|e| e.repo()).map(|r| r.forge);
+        let parsed = vec![(
+            synthetic_row(forge.unwrap_or(ForgeKind::GitHub)),
+            Ok(events),
+        )];
         let lookups = self.look_up(&parsed).await;
         if let Some(e) = lookups.failed.values().next() {
-            return Err(StoreError::Invalid(format!("asking the forge failed: {e}")));
+            return Err(ApplyError::Lookup(e.clone()));
         }
         let config = self.config.clone();
         self.store
@@ -252,7 +263,8 @@ impl Worker {
                 };
                 apply(c, &config, events, &lookups, now).map(|_| ())
             })
-            .await
+            .await?;
+        Ok(())
     }
 
     /// Step until nothing is due. Returns how many deliveries were worked (a retry
@@ -300,10 +312,10 @@ impl Worker {
 }
 
 /// Stands in for an inbox row when events come from catch-up rather than a delivery.
-fn synthetic_row() -> InboxRow {
+fn synthetic_row(forge: ForgeKind) -> InboxRow {
     InboxRow {
         id: -1,
-        forge: String::new(),
+        forge,
         forge_host: String::new(),
         delivery_id: "catch-up".into(),
         event: "catch-up".into(),
@@ -324,11 +336,7 @@ fn parse_row(row: &InboxRow) -> Result<Vec<ForgeEvent>, String> {
     if let Some(e) = &row.body_error {
         return Err(e.clone());
     }
-    let forge = match row.forge.as_str() {
-        "gitlab" => ForgeKind::GitLab,
-        _ => ForgeKind::GitHub,
-    };
-    webhooks::parse(forge, &row.forge_host, &row.event, &row.body).map_err(|e| e.to_string())
+    webhooks::parse(row.forge, &row.forge_host, &row.event, &row.body).map_err(|e| e.to_string())
 }
 
 /// Work a batch in id order inside the writer's transaction. A delivery that fails and
@@ -391,8 +399,8 @@ fn work_one(
     };
     conn.execute_batch("SAVEPOINT delivery")?;
     let applied = match lookups.failed.get(&id) {
-        Some(e) => Err(StoreError::Invalid(format!("asking the forge failed: {e}"))),
-        None => apply(conn, config, events, lookups, now),
+        Some(e) => Err(ApplyError::Lookup(e.clone())),
+        None => apply(conn, config, events, lookups, now).map_err(ApplyError::from),
     };
     if applied.is_err() {
         conn.execute_batch("ROLLBACK TO delivery")?;
@@ -528,7 +536,7 @@ fn join_rig(
     repo: &webhooks::RepoRef,
     now: Millis,
 ) -> Result<Result<Rig, String>, StoreError> {
-    let forge = repo.forge.as_str();
+    let forge = repo.forge;
     let default_host = match repo.forge {
         ForgeKind::GitHub => &config.github.host,
         ForgeKind::GitLab => &config.gitlab.host,

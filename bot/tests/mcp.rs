@@ -60,7 +60,14 @@ async fn town_with(settings: &[(&'static str, &str)]) -> Town {
         .write(|c| {
             let now = 1_795_622_257_000;
             let town = store::ensure_town(c, "town", now)?;
-            let (rig, _) = store::ensure_rig(c, &town, "github", "github.com", "acme/app", now)?;
+            let (rig, _) = store::ensure_rig(
+                c,
+                &town,
+                webhooks::ForgeKind::GitHub,
+                "github.com",
+                "acme/app",
+                now,
+            )?;
             let bead = store::create_bead(
                 c,
                 &NewBead {
@@ -82,7 +89,7 @@ async fn town_with(settings: &[(&'static str, &str)]) -> Town {
             store::hook_bead(
                 c,
                 &Hooking {
-                    role: "polecat",
+                    role: store::Role::Polecat,
                     bead_id: &bead.id,
                     rig_id: &rig.id,
                     town_id: &town,

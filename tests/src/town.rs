@@ -9,6 +9,7 @@ use bot::config::Config;
 use bot::server::App;
 use bot::store::{self, Bead, InboxRow};
 use serde_json::Value;
+use webhooks::ForgeKind;
 
 pub const GITHUB_SECRET: &str = "it's a secret to everybody";
 pub const GITLAB_TOKEN: &str = "glpat-test-token";
@@ -203,14 +204,15 @@ impl TestTown {
     /// `token`, as the dispatcher would leave it, without starting a process: for
     /// driving the agent tools directly. Returns the bead id.
     pub async fn hooked_bead(&self, repo: &str, name: &'static str, token: &str) -> String {
-        self.hooked_bead_as("polecat", repo, name, token).await
+        self.hooked_bead_as(store::Role::Polecat, repo, name, token)
+            .await
     }
 
-    /// The same with a session of `role` (`polecat`, `refinery`): what a token of
-    /// that role may do, tried directly.
+    /// The same with a session of `role`: what a token of that role may do, tried
+    /// directly.
     pub async fn hooked_bead_as(
         &self,
-        role: &'static str,
+        role: store::Role,
         repo: &str,
         name: &'static str,
         token: &str,
@@ -221,7 +223,8 @@ impl TestTown {
             .store
             .write(move |c| {
                 let town = store::ensure_town(c, "default", now)?;
-                let (rig, _) = store::ensure_rig(c, &town, "github", "github.com", &repo, now)?;
+                let (rig, _) =
+                    store::ensure_rig(c, &town, ForgeKind::GitHub, "github.com", &repo, now)?;
                 let bead = store::create_bead(
                     c,
                     &store::NewBead {

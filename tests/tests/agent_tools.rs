@@ -59,7 +59,7 @@ async fn a_refinery_token_cannot_call_the_polecat_tools() {
     const REFINERY: &str = "gta_token-of-the-refinery";
     let town = TestTown::builder().start().await;
     let bead = town
-        .hooked_bead_as("refinery", "octo/hello", "main", REFINERY)
+        .hooked_bead_as(bot::store::Role::Refinery, "octo/hello", "main", REFINERY)
         .await;
 
     for tool in ["done", "status", "prime"] {
@@ -97,7 +97,7 @@ async fn without_a_live_token_nothing_is_answered() {
         .store
         .write(|c| {
             let s = bot::store::live_sessions(c)?;
-            bot::store::end_session(c, &s[0].id, "exited", Some(0), 1)
+            bot::store::end_session(c, &s[0].id, bot::store::SessionState::Exited, Some(0), 1)
         })
         .await
         .unwrap();

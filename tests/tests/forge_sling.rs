@@ -142,7 +142,7 @@ async fn a_refused_sling_names_the_label_the_repository_uses() {
 async fn each_branch_has_its_own_gastown_yaml_and_a_push_renews_that_branchs_copy() {
     let (sim, town) = world_with(Some("labels:\n  sling: work-please\n")).await;
     let host = sim.addr().to_string();
-    let rig = bot::store::rig_id("github", &host, REPO);
+    let rig = bot::store::rig_id(webhooks::ForgeKind::GitHub, &host, REPO);
     let forge = town
         .app
         .forges

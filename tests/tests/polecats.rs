@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bot::store::{Bead, BeadStatus, BeadType};
+use bot::store::{AgentStatus, Bead, BeadStatus, BeadType, Role};
 use forge_sim::SimHandle;
 use gastown_tests::TestTown;
 
@@ -137,7 +137,10 @@ async fn with_a_cap_of_two_the_third_bead_waits_for_a_free_polecat() {
     let started = town.polecats().await;
     assert_eq!(started, 2);
     let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
-    let working: Vec<_> = agents.iter().filter(|a| a.status == "working").collect();
+    let working: Vec<_> = agents
+        .iter()
+        .filter(|a| a.status == AgentStatus::Working)
+        .collect();
     assert_eq!(working.len(), 2, "{agents:#?}");
     assert_ne!(working[0].name, working[1].name);
     // What an operator sees.
@@ -195,7 +198,7 @@ async fn an_agent_that_exits_without_done_is_retried_once_then_the_bead_fails() 
     assert_eq!(task.attempts, 2, "started once and retried once");
     let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
     assert!(
-        agents.iter().all(|a| a.status == "idle"),
+        agents.iter().all(|a| a.status == AgentStatus::Idle),
         "names are freed: {agents:#?}"
     );
     // Why, in the bead's history: the end of the agent's own output.
@@ -316,7 +319,7 @@ async fn a_repositorys_gastown_yaml_sets_its_sling_label_and_polecat_cap() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|a| a.status == "working")
+        .filter(|a| a.status == AgentStatus::Working)
         .count();
     assert_eq!(working, 1);
 }
@@ -343,7 +346,8 @@ async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
             let t = store::ensure_town(c, "default", now)?;
             let mut mr = None;
             for path in ["octo/one", "octo/two"] {
-                let (rig, _) = store::ensure_rig(c, &t, "github", "github.com", path, now)?;
+                let (rig, _) =
+                    store::ensure_rig(c, &t, webhooks::ForgeKind::GitHub, "github.com", path, now)?;
                 for (i, bead_type) in [BeadType::Task, BeadType::Task, BeadType::Task]
                     .into_iter()
                     .chain((path == "octo/one").then_some(BeadType::MergeRequest))
@@ -378,7 +382,10 @@ async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
 
     assert_eq!(town.polecats().await, 3, "three of six ready tasks start");
     let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
-    let working: Vec<_> = agents.iter().filter(|a| a.status == "working").collect();
+    let working: Vec<_> = agents
+        .iter()
+        .filter(|a| a.status == AgentStatus::Working)
+        .collect();
     assert_eq!(working.len(), 3, "{agents:#?}");
     for rig in ["one", "two"] {
         let n = working
@@ -391,7 +398,7 @@ async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
     // The refinery run takes the place kept for it: the town holds 4.
     let sessions = town.app.sessions.as_ref().unwrap();
     let plan = |target: &str| bot::sessions::SessionPlan {
-        role: "refinery",
+        role: Role::Refinery,
         name: target.into(),
         branch: "gt/gt-3one-work".into(),
         base_branch: target.into(),
@@ -400,12 +407,19 @@ async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
     };
     sessions.start(&mr, &plan("main")).await.unwrap();
     let agents = town.app.store.read(bot::store::list_agents).await.unwrap();
-    let working = agents.iter().filter(|a| a.status == "working").count();
+    let working = agents
+        .iter()
+        .filter(|a| a.status == AgentStatus::Working)
+        .count();
     assert_eq!(working, 4, "{agents:#?}");
 
     // Full: another start, a refinery run's included, is refused and waits.
     let refused = sessions.start(&mr, &plan("release")).await.unwrap_err();
     let why = refused.to_string();
+    assert!(
+        matches!(refused, bot::sessions::SessionError::TownFull { .. }),
+        "{refused:?}"
+    );
     assert!(
         why.contains("already working") && why.contains("polecats.town_cap"),
         "{why}"

@@ -87,7 +87,7 @@ async fn a_run_reports(town: &TestTown, mr: &Bead, head_sha: &str, base_sha: &st
             bot::lifecycle::hook(
                 c,
                 &store::Hooking {
-                    role: "refinery",
+                    role: store::Role::Refinery,
                     bead_id: &id,
                     rig_id: &rig,
                     town_id: &town_id,
@@ -115,7 +115,9 @@ async fn a_run_reports(town: &TestTown, mr: &Bead, head_sha: &str, base_sha: &st
     );
     town.app
         .store
-        .write(move |c| store::end_session(c, &session, "exited", Some(0), now).map(|_| ()))
+        .write(move |c| {
+            store::end_session(c, &session, store::SessionState::Exited, Some(0), now).map(|_| ())
+        })
         .await
         .unwrap();
     answer

@@ -59,7 +59,7 @@ async fn storing_a_delivery_leaves_no_span_entered_while_it_waits_for_the_writer
         clock: town.app.clock.clone(),
     });
     let delivery = NewDelivery {
-        forge: "github",
+        forge: webhooks::ForgeKind::GitHub,
         forge_host: "github.com".into(),
         delivery_id: "d-1".into(),
         event: "ping".into(),

@@ -4,10 +4,10 @@
 //! reacts to is a [`ForgeEvent`]. Fields hold only what the town logic needs; the raw
 //! delivery stays in the inbox for anything else.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which kind of forge a delivery came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ForgeKind {
     GitHub,
@@ -15,11 +15,38 @@ pub enum ForgeKind {
 }
 
 impl ForgeKind {
+    pub const ALL: [ForgeKind; 2] = [ForgeKind::GitHub, ForgeKind::GitLab];
+
+    /// The name in URLs, rig ids, config files and the database: `github`, `gitlab`.
     pub fn as_str(self) -> &'static str {
         match self {
             ForgeKind::GitHub => "github",
             ForgeKind::GitLab => "gitlab",
         }
+    }
+}
+
+impl std::fmt::Display for ForgeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A forge name that is neither `github` nor `gitlab`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown forge {0:?} (github or gitlab)")]
+pub struct UnknownForge(pub String);
+
+/// The one place a forge's name is read back: every stored or configured name goes
+/// through here, so a new forge is added by one variant and one spelling.
+impl std::str::FromStr for ForgeKind {
+    type Err = UnknownForge;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ForgeKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownForge(s.to_string()))
     }
 }
 
@@ -262,5 +289,22 @@ impl ForgeEvent {
             ForgeEvent::Ping(e) => e.repo.as_ref(),
             ForgeEvent::Ignored(e) => e.repo.as_ref(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ForgeKind;
+
+    #[test]
+    fn a_forge_name_reads_back_as_its_kind_and_nothing_else_does() {
+        for kind in ForgeKind::ALL {
+            assert_eq!(kind.as_str().parse::<ForgeKind>(), Ok(kind));
+        }
+        let err = "GitHub".parse::<ForgeKind>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown forge \"GitHub\" (github or gitlab)"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use super::tools::{Ack, ToolError, Tools};
 use crate::refinery::gates::{Assignment, OUTPUT_TAIL, Report};
-use crate::store::{self, BeadStatus, Grant};
+use crate::store::{self, BeadStatus, Grant, Role};
 
 /// More gates than this in one report is not a real repository's configuration.
 const MAX_GATES: usize = 64;
@@ -85,7 +85,7 @@ impl Tools {
 }
 
 fn refinery_only(grant: &Grant) -> Result<(), ToolError> {
-    if grant.role == "refinery" {
+    if grant.role == Role::Refinery {
         Ok(())
     } else {
         Err(ToolError::Forbidden(format!(

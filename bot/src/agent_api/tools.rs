@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::store::{self, BeadStatus, BeadType, Grant, NewBead, Store, StoreError};
+use crate::store::{self, BeadStatus, BeadType, Grant, NewBead, Role, Store, StoreError};
+use webhooks::ForgeKind;
 
 /// Why a tool call was refused. Each maps to one HTTP status and says what to do.
 /// The bot's own failures (its database, a template on its disk) are [`Incident`]s:
@@ -243,13 +244,13 @@ impl Tools {
             agent: AgentInfo {
                 id: grant.agent_id.clone(),
                 name: grant.agent_name.clone(),
-                role: grant.role.clone(),
+                role: grant.role.to_string(),
             },
             town: grant.town_id.clone(),
-            git_url: git_url(&self.config.public_url(), &rig.forge, &rig.host, &rig.path),
+            git_url: git_url(&self.config.public_url(), rig.forge, &rig.host, &rig.path),
             rig: RigInfo {
                 id: rig.id,
-                forge: rig.forge,
+                forge: rig.forge.to_string(),
                 host: rig.host,
                 repo: rig.path,
             },
@@ -406,14 +407,12 @@ impl Tools {
 /// that tests a branch cannot also declare work done or re-prime itself as a worker.
 /// `gt_heartbeat` says nothing but "alive" and stays open to every role.
 fn polecat_only(grant: &Grant, tool: &str) -> Result<(), ToolError> {
-    if grant.role == "polecat" {
-        return Ok(());
-    }
-    let how = match grant.role.as_str() {
-        "refinery" => {
+    let how = match grant.role {
+        Role::Polecat => return Ok(()),
+        Role::Refinery => {
             "; a refinery run takes its orders from refinery/assignment and reports with refinery/report"
         }
-        _ => "",
+        Role::Mayor => "",
     };
     Err(ToolError::Forbidden(format!(
         "agent {} is a {}; {tool} is a polecat tool and this token may not call it{how}",
@@ -442,7 +441,7 @@ fn pushed_sha(c: &rusqlite::Connection, bead_id: &str) -> Result<Option<String>,
 }
 
 /// `{public}/git/<forge>/<host>/<path>.git`, the rig's repository in the town.
-pub fn git_url(public: &str, forge: &str, host: &str, path: &str) -> String {
+pub fn git_url(public: &str, forge: ForgeKind, host: &str, path: &str) -> String {
     format!("{public}/git/{forge}/{host}/{path}.git")
 }
 
@@ -475,7 +474,9 @@ mod tests {
         let e = tracing::subscriber::with_default(subscriber, || {
             ToolError::from(StoreError::Open {
                 path: "/srv/gastown/data/gastown.db".into(),
-                message: "no such table: beads in SELECT id FROM beads".into(),
+                source: std::sync::Arc::new(std::io::Error::other(
+                    "no such table: beads in SELECT id FROM beads",
+                )),
             })
         });
         let said = e.to_string();

@@ -83,7 +83,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RigConfig {
-    pub forge: String,
+    pub forge: webhooks::ForgeKind,
     pub repo: String,
     #[serde(default)]
     pub host: Option<String>,

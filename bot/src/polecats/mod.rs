@@ -16,7 +16,7 @@ use crate::clock::{Millis, SharedClock};
 use crate::config::Config;
 use crate::lifecycle::{self, Cause};
 use crate::sessions::{Ended, SessionError, SessionPlan, Sessions};
-use crate::store::{self, Bead, BeadStatus, BeadType, Store, StoreError, Tx};
+use crate::store::{self, AgentStatus, Bead, BeadStatus, BeadType, Role, Store, StoreError, Tx};
 use schedule::{Busy, ReadyBead, branch_name, schedule};
 
 /// The dispatcher: built once with the bot.
@@ -57,7 +57,7 @@ impl Polecats {
     /// One round: settle polecats that ended, then hook and start what the caps
     /// allow. Returns how many agents were started or settled.
     pub async fn step(&self) -> Result<usize, SessionError> {
-        let ended = self.sessions.ended("polecat").await?;
+        let ended = self.sessions.ended(Role::Polecat).await?;
         let settled = ended.len();
         for e in ended {
             self.sessions.settle(e, polecat_ended).await?;
@@ -167,7 +167,7 @@ impl Polecats {
         // Every agent working in a town counts against its cap: polecats of every rig
         // and refinery runs alike (`start_session` checks it again for every start).
         let mut in_town: HashMap<String, usize> = HashMap::new();
-        for a in busy.iter().filter(|a| a.status == "working") {
+        for a in busy.iter().filter(|a| a.status == AgentStatus::Working) {
             *in_town.entry(a.town_id.clone()).or_default() += 1;
         }
         let town_room = |town: &str| {
@@ -177,7 +177,7 @@ impl Polecats {
         };
         let busy: Vec<Busy> = busy
             .into_iter()
-            .filter(|a| a.role == "polecat" && a.status == "working")
+            .filter(|a| a.role == Role::Polecat && a.status == AgentStatus::Working)
             .filter_map(|a| {
                 Some(Busy {
                     rig_id: a.rig_id?,
@@ -237,7 +237,7 @@ impl Polecats {
             .or_else(|| bead.branch.clone())
             .unwrap_or_else(|| branch_name(&bead.id, &bead.title));
         let plan = SessionPlan {
-            role: "polecat",
+            role: Role::Polecat,
             name: name.to_string(),
             branch,
             base_branch: self.config.polecats.base_branch.clone(),

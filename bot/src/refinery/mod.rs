@@ -44,7 +44,7 @@ use crate::gitgate::GitGateway;
 use crate::lifecycle::{self, Cause};
 use crate::repo_config::{MergeStrategy, RepoConfig};
 use crate::sessions::{Ended, SessionError, SessionPlan, Sessions};
-use crate::store::{self, Bead, BeadStatus, Rig, Store, StoreError};
+use crate::store::{self, AgentStatus, Bead, BeadStatus, Rig, Role, Store, StoreError};
 use gates::{Assignment, GateSpec, Report, Verdict};
 
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +164,7 @@ impl Refinery {
     pub async fn step(&self) -> Result<usize, RefineryError> {
         let mut moved = 0;
         if let Some(sessions) = &self.sessions {
-            for ended in sessions.ended("refinery").await? {
+            for ended in sessions.ended(Role::Refinery).await? {
                 sessions.settle(ended, run_ended).await?;
                 moved += 1;
             }
@@ -317,10 +317,12 @@ impl Refinery {
             );
             return Ok(Step::Parked);
         };
-        let agent = store::agent_id(&cx.rig.id, "refinery", &cx.target);
+        let agent = store::agent_id(&cx.rig.id, Role::Refinery, &cx.target);
         let busy = self
             .store
-            .read(move |c| Ok(store::get_agent(c, &agent).is_ok_and(|a| a.status == "working")))
+            .read(move |c| {
+                Ok(store::get_agent(c, &agent).is_ok_and(|a| a.status == AgentStatus::Working))
+            })
             .await?;
         if busy {
             return Ok(Step::Waiting);
@@ -346,7 +348,7 @@ impl Refinery {
             })
             .await?;
         let plan = SessionPlan {
-            role: "refinery",
+            role: Role::Refinery,
             name: cx.target.clone(),
             branch,
             base_branch: cx.target.clone(),
@@ -364,8 +366,9 @@ impl Refinery {
         };
         match sessions.start(&mr, &plan).await {
             Ok(()) => Ok(Step::Moved),
-            // Another merge request took the target's refinery first.
-            Err(SessionError::Busy { .. }) => Ok(Step::Waiting),
+            // Another merge request took the target's refinery first, or the town is
+            // full: the merge request waits its turn.
+            Err(SessionError::Busy { .. } | SessionError::TownFull { .. }) => Ok(Step::Waiting),
             Err(e) => Err(e.into()),
         }
     }

@@ -14,14 +14,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runner::{AgentId, AgentStatus, Runner, TownId, TownSpec};
+use runner::{AgentId, Runner, TownId, TownSpec};
 use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::clock::{Millis, SharedClock};
 use crate::config::Config;
 use crate::lifecycle::{self, Cause};
-use crate::store::{self, Bead, BeadStatus, Grant, Hooking, Session, Store, StoreError, Tx, Wake};
+use crate::store::{
+    self, AgentStatus, Bead, BeadStatus, Grant, Hooking, Role, Session, SessionState, Store,
+    StoreError, Tx, Wake,
+};
 pub use spec::{SessionPlan, sanitize};
 
 #[derive(Debug, thiserror::Error)]
@@ -253,7 +256,7 @@ impl Sessions {
                 let agent = store::agent_id(&r, role, &name);
                 if store::get_agent(c, &agent)
                     .ok()
-                    .is_some_and(|a| a.status == "working")
+                    .is_some_and(|a| a.status == AgentStatus::Working)
                 {
                     return Ok(Err(SessionError::Busy { agent }));
                 }
@@ -277,14 +280,14 @@ impl Sessions {
         let spec = spec::agent_spec(&self.config, &town, &rig, plan, &session, &bead.id, &token)?;
         let (state, started) = match self.runner.start_agent(&spec).await {
             Ok(()) => {
-                tracing::info!(session = %session, branch = %plan.branch, role = plan.role,
+                tracing::info!(session = %session, branch = %plan.branch, role = plan.role.as_str(),
                     "agent started");
-                ("running", Ok(()))
+                (SessionState::Running, Ok(()))
             }
             Err(e) => {
                 tracing::error!(session = %session, error = %e,
                     "the runner could not start the agent");
-                ("lost", Err(e.into()))
+                (SessionState::Lost, Err(e.into()))
             }
         };
         self.store
@@ -295,7 +298,7 @@ impl Sessions {
 
     /// Sessions of `role` whose agents are no longer running, with what their towns
     /// recorded. A town that cannot be reached is skipped this time.
-    pub async fn ended(&self, role: &str) -> Result<Vec<Ended>, SessionError> {
+    pub async fn ended(&self, role: Role) -> Result<Vec<Ended>, SessionError> {
         let live = self.store.read(store::live_sessions).await?;
         let mut by_town: HashMap<String, Vec<Session>> = HashMap::new();
         for s in live {
@@ -310,7 +313,7 @@ impl Sessions {
             if self.town_backing_off(&town).await || self.ensure_town(&town).await.is_err() {
                 continue;
             }
-            let states: HashMap<String, AgentStatus> = self
+            let states: HashMap<String, runner::AgentStatus> = self
                 .runner
                 .agents(&TownId(town.clone()))
                 .await?
@@ -323,15 +326,15 @@ impl Sessions {
                 // Its start is still under way (the town writes the record as it starts,
                 // and another loop may be starting it right now): not lost yet.
                 if status.is_none()
-                    && session.state == "starting"
+                    && session.state == SessionState::Starting
                     && now - session.started_at < START_GRACE.as_millis() as i64
                 {
                     continue;
                 }
                 let code = match status {
-                    Some(AgentStatus::Running) => continue,
-                    Some(AgentStatus::Exited { code }) => Some(code),
-                    Some(AgentStatus::Lost) | None => None,
+                    Some(runner::AgentStatus::Running) => continue,
+                    Some(runner::AgentStatus::Exited { code }) => Some(code),
+                    Some(runner::AgentStatus::Lost) | None => None,
                 };
                 let tail = self.output_tail(&town, &session.id).await;
                 let checks = self.recorded_checks(&town, &session.id).await;
@@ -367,11 +370,11 @@ impl Sessions {
                 // a refinery report just before it exited): read the session again here.
                 let said_done = store::sessions_of_bead(c, &s.bead_id)?
                     .iter()
-                    .any(|x| x.id == s.id && x.state == "done");
+                    .any(|x| x.id == s.id && x.state == SessionState::Done);
                 let state = match (said_done, e.code) {
-                    (true, _) => "done",
-                    (false, Some(_)) => "exited",
-                    (false, None) => "lost",
+                    (true, _) => SessionState::Done,
+                    (false, Some(_)) => SessionState::Exited,
+                    (false, None) => SessionState::Lost,
                 };
                 if !store::end_session(c, &s.id, state, e.code, now)? {
                     return Ok(None);
@@ -465,7 +468,7 @@ pub fn first_call(tx: &Tx<'_>, grant: &Grant, via: &str, now: Millis) -> Result<
             Cause::new(&grant.agent_id, &payload),
             now,
         )?;
-        store::set_session_state(tx, &grant.session_id, "running")?;
+        store::set_session_state(tx, &grant.session_id, SessionState::Running)?;
     }
     store::heartbeat(tx, &grant.agent_id, now)?;
     Ok(bead)
@@ -474,5 +477,5 @@ pub fn first_call(tx: &Tx<'_>, grant: &Grant, via: &str, now: Millis) -> Result<
 /// The agent said its work is finished (`gt_done`, a refinery report): when its
 /// process ends, the session is settled as done rather than as a failure.
 pub fn said_done(tx: &Tx<'_>, grant: &Grant) -> Result<(), StoreError> {
-    store::set_session_state(tx, &grant.session_id, "done")
+    store::set_session_state(tx, &grant.session_id, SessionState::Done)
 }

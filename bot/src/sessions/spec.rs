@@ -14,8 +14,7 @@ use crate::store;
 /// One agent session to start: who, on which branch, running what.
 #[derive(Debug, Clone)]
 pub struct SessionPlan {
-    /// `polecat` or `refinery`.
-    pub role: &'static str,
+    pub role: store::Role,
     pub name: String,
     pub branch: String,
     /// What a branch the forge does not have yet starts from.
@@ -96,8 +95,8 @@ pub(super) fn agent_spec(
     ]);
     let rig_key = sanitize(&rig.id);
     let home = match role {
-        "polecat" => "polecats",
-        other => other,
+        store::Role::Polecat => "polecats",
+        other => other.as_str(),
     };
     Ok(AgentSpec {
         town: TownId(town.to_string()),
@@ -105,7 +104,7 @@ pub(super) fn agent_spec(
         command,
         env,
         workspace: Some(Workspace {
-            remote_url: crate::agent_api::git_url(&public, &rig.forge, &rig.host, &rig.path),
+            remote_url: crate::agent_api::git_url(&public, rig.forge, &rig.host, &rig.path),
             rig_dir: format!("rigs/{rig_key}"),
             worktree_dir: format!("{home}/{rig_key}/{}-{bead_id}", sanitize(name)),
             base_branch: plan.base_branch.clone(),

@@ -6,18 +6,52 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::beads::append_event;
+use super::text::{parse_column, string_enum};
 use super::{BeadStatus, Result, StoreError, get_bead};
 use crate::clock::Millis;
+
+string_enum!(
+    /// What an agent is for (DESIGN.md §2). The witness and deacon are patrol code in
+    /// the bot, not agents, so they have no role.
+    Role("agent role") {
+        Polecat => "polecat",
+        Refinery => "refinery",
+        Mayor => "mayor",
+    }
+);
+
+string_enum!(
+    /// Whether an agent holds a bead: a working agent has a live session.
+    AgentStatus("agent status") {
+        Idle => "idle",
+        Working => "working",
+    }
+);
+
+string_enum!(
+    /// Where one start of an agent is: `starting` until the runner has it, `running`
+    /// once it runs (or first calls a tool); the rest are how it ended.
+    SessionState("session state") {
+        Starting => "starting",
+        Running => "running",
+        /// It called `gt_done`.
+        Done => "done",
+        /// It exited without `gt_done`.
+        Exited => "exited",
+        /// The runner lost it (it never started, or is gone).
+        Lost => "lost",
+        Stopped => "stopped",
+    }
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Agent {
     pub id: String,
     pub town_id: String,
     pub rig_id: Option<String>,
-    pub role: String,
+    pub role: Role,
     pub name: String,
-    /// `idle` or `working`.
-    pub status: String,
+    pub status: AgentStatus,
     pub hooked_bead: Option<String>,
     pub last_heartbeat_at: Option<Millis>,
 }
@@ -27,7 +61,7 @@ pub struct Session {
     pub id: String,
     pub agent_id: String,
     pub bead_id: String,
-    pub state: String,
+    pub state: SessionState,
     pub exit_code: Option<i32>,
     pub started_at: Millis,
     pub ended_at: Option<Millis>,
@@ -39,7 +73,7 @@ pub struct Grant {
     pub session_id: String,
     pub agent_id: String,
     pub agent_name: String,
-    pub role: String,
+    pub role: Role,
     pub town_id: String,
     pub rig_id: String,
     pub bead_id: String,
@@ -47,12 +81,12 @@ pub struct Grant {
 
 /// The id of a rig's polecat called `name`.
 pub fn polecat_id(rig_id: &str, name: &str) -> String {
-    agent_id(rig_id, "polecat", name)
+    agent_id(rig_id, Role::Polecat, name)
 }
 
 /// The id of a rig's agent: `<rig>/<role>/<name>`. A refinery is named after the
 /// target branch it serializes merges into.
-pub fn agent_id(rig_id: &str, role: &str, name: &str) -> String {
+pub fn agent_id(rig_id: &str, role: Role, name: &str) -> String {
     format!("{rig_id}/{role}/{name}")
 }
 
@@ -64,9 +98,9 @@ fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<Agent> {
         id: r.get(0)?,
         town_id: r.get(1)?,
         rig_id: r.get(2)?,
-        role: r.get(3)?,
+        role: parse_column(r, 3)?,
         name: r.get(4)?,
-        status: r.get(5)?,
+        status: parse_column(r, 5)?,
         hooked_bead: r.get(6)?,
         last_heartbeat_at: r.get(7)?,
     })
@@ -91,8 +125,7 @@ pub fn get_agent(conn: &Connection, id: &str) -> Result<Agent> {
 /// Everything the dispatcher needs to start one polecat on one bead.
 #[derive(Debug, Clone)]
 pub struct Hooking<'a> {
-    /// `polecat` or `refinery`.
-    pub role: &'a str,
+    pub role: Role,
     pub bead_id: &'a str,
     pub rig_id: &'a str,
     pub town_id: &'a str,
@@ -110,18 +143,24 @@ pub fn hook_bead(conn: &Connection, h: &Hooking<'_>, now: Millis) -> Result<Agen
     let agent_id = agent_id(h.rig_id, h.role, h.name);
     conn.prepare_cached(
         "INSERT INTO agents (id, town_id, rig_id, role, name, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'idle', ?6) ON CONFLICT (id) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
     )?
-    .execute(params![agent_id, h.town_id, h.rig_id, h.role, h.name, now])?;
+    .execute(params![
+        agent_id,
+        h.town_id,
+        h.rig_id,
+        h.role,
+        h.name,
+        AgentStatus::Idle,
+        now
+    ])?;
     let busy = conn.execute(
-        "UPDATE agents SET status = 'working', hooked_bead = ?2, last_heartbeat_at = NULL
-         WHERE id = ?1 AND status = 'idle'",
-        params![agent_id, h.bead_id],
+        "UPDATE agents SET status = ?3, hooked_bead = ?2, last_heartbeat_at = NULL
+         WHERE id = ?1 AND status = ?4",
+        params![agent_id, h.bead_id, AgentStatus::Working, AgentStatus::Idle],
     )? == 0;
     if busy {
-        return Err(StoreError::Invalid(format!(
-            "agent {agent_id} is already working"
-        )));
+        return Err(StoreError::Busy { agent_id });
     }
     let bead = get_bead(conn, h.bead_id)?;
     if bead.status != BeadStatus::Open {
@@ -136,13 +175,14 @@ pub fn hook_bead(conn: &Connection, h: &Hooking<'_>, now: Millis) -> Result<Agen
     )?;
     conn.prepare_cached(
         "INSERT INTO agent_sessions (id, agent_id, bead_id, token_sha256, state, started_at)
-         VALUES (?1, ?2, ?3, ?4, 'starting', ?5)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         h.session_id,
         agent_id,
         h.bead_id,
         h.token_sha256,
+        SessionState::Starting,
         now
     ])?;
     get_agent(conn, &agent_id)
@@ -155,7 +195,7 @@ fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
         id: r.get(0)?,
         agent_id: r.get(1)?,
         bead_id: r.get(2)?,
-        state: r.get(3)?,
+        state: parse_column(r, 3)?,
         exit_code: r.get(4)?,
         started_at: r.get(5)?,
         ended_at: r.get(6)?,
@@ -185,7 +225,7 @@ pub fn sessions_of_bead(conn: &Connection, bead_id: &str) -> Result<Vec<Session>
     Ok(rows)
 }
 
-pub fn set_session_state(conn: &Connection, id: &str, state: &str) -> Result<()> {
+pub fn set_session_state(conn: &Connection, id: &str, state: SessionState) -> Result<()> {
     conn.prepare_cached("UPDATE agent_sessions SET state = ?2 WHERE id = ?1 AND ended_at IS NULL")?
         .execute(params![id, state])?;
     Ok(())
@@ -204,7 +244,7 @@ pub fn grant_for_token(conn: &Connection, token_sha256: &str) -> Result<Option<G
                 session_id: r.get(0)?,
                 agent_id: r.get(1)?,
                 agent_name: r.get(2)?,
-                role: r.get(3)?,
+                role: parse_column(r, 3)?,
                 town_id: r.get(4)?,
                 rig_id: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
                 bead_id: r.get(6)?,
@@ -224,7 +264,7 @@ pub fn heartbeat(conn: &Connection, agent_id: &str, now: Millis) -> Result<()> {
 pub fn end_session(
     conn: &Connection,
     id: &str,
-    state: &str,
+    state: SessionState,
     exit_code: Option<i32>,
     now: Millis,
 ) -> Result<bool> {
@@ -235,9 +275,9 @@ pub fn end_session(
     )? == 1;
     if ended {
         conn.execute(
-            "UPDATE agents SET status = 'idle', hooked_bead = NULL
+            "UPDATE agents SET status = ?2, hooked_bead = NULL
              WHERE id = (SELECT agent_id FROM agent_sessions WHERE id = ?1)",
-            [id],
+            params![id, AgentStatus::Idle],
         )?;
     }
     Ok(ended)

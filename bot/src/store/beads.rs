@@ -5,41 +5,11 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
+use super::text::{parse_column, parse_optional_column, string_enum};
 use super::{Result, StoreError};
 use crate::clock::Millis;
 
-macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-        #[serde(into = "&'static str")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s),+ }
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl From<$name> for &'static str {
-            fn from(v: $name) -> Self { v.as_str() }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-string_enum!(BeadType {
+string_enum!(BeadType("bead type") {
     Task => "task",
     Molecule => "molecule",
     Step => "step",
@@ -52,7 +22,7 @@ string_enum!(BeadType {
 
 string_enum!(
     /// DESIGN.md §4. `failed` means it gave up after its retries and was escalated.
-    BeadStatus {
+    BeadStatus("bead status") {
         Open => "open",
         Hooked => "hooked",
         InProgress => "in_progress",
@@ -64,7 +34,7 @@ string_enum!(
     }
 );
 
-string_enum!(CloseReason {
+string_enum!(CloseReason("close reason") {
     Merged => "merged",
     Done => "done",
     Rejected => "rejected",
@@ -74,7 +44,7 @@ string_enum!(CloseReason {
 
 string_enum!(
     /// `blocks` and `waits-for` gate readiness; `parent-child` is structure only.
-    DepType {
+    DepType("dependency type") {
         Blocks => "blocks",
         ParentChild => "parent-child",
         WaitsFor => "waits-for",
@@ -133,24 +103,12 @@ const COLUMNS: &str = "id, type, status, close_reason, title, body, priority, to
                        closed_at, metadata, branch, attempts";
 
 fn bead_from_row(r: &Row<'_>) -> rusqlite::Result<Bead> {
-    let text = |i: usize| r.get::<_, String>(i);
-    let bad = |i: usize, what: &str, v: String| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Text,
-            format!("unknown bead {what} {v:?}").into(),
-        )
-    };
-    let bead_type = text(1)?;
-    let status = text(2)?;
     let metadata: String = r.get(16)?;
     Ok(Bead {
         id: r.get(0)?,
-        bead_type: BeadType::parse(&bead_type).ok_or_else(|| bad(1, "type", bead_type))?,
-        status: BeadStatus::parse(&status).ok_or_else(|| bad(2, "status", status))?,
-        close_reason: r
-            .get::<_, Option<String>>(3)?
-            .and_then(|s| CloseReason::parse(&s)),
+        bead_type: parse_column(r, 1)?,
+        status: parse_column(r, 2)?,
+        close_reason: parse_optional_column(r, 3)?,
         title: r.get(4)?,
         body: r.get(5)?,
         priority: r.get(6)?,

@@ -3,38 +3,18 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
+use webhooks::ForgeKind;
 
+use super::text::{parse_column, string_enum};
 use super::{Result, StoreError};
 use crate::clock::Millis;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InboxStatus {
-    Pending,
-    Processed,
-    Failed,
-    Ignored,
-}
-
-impl InboxStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InboxStatus::Pending => "pending",
-            InboxStatus::Processed => "processed",
-            InboxStatus::Failed => "failed",
-            InboxStatus::Ignored => "ignored",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "processed" => InboxStatus::Processed,
-            "failed" => InboxStatus::Failed,
-            "ignored" => InboxStatus::Ignored,
-            _ => InboxStatus::Pending,
-        }
-    }
-}
+string_enum!(InboxStatus("inbox status") {
+    Pending => "pending",
+    Processed => "processed",
+    Failed => "failed",
+    Ignored => "ignored",
+});
 
 /// A delivery body as stored. Webhook JSON compresses 3-5x, and the bytes written
 /// (to the WAL, then again by the checkpoint) are what bounds ingest, so bodies are
@@ -83,7 +63,7 @@ impl StoredBody {
 /// A verified delivery as ingest hands it to the store.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
-    pub forge: &'static str,
+    pub forge: ForgeKind,
     pub forge_host: String,
     pub delivery_id: String,
     pub event: String,
@@ -114,7 +94,7 @@ pub fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<InsertOutco
          ON CONFLICT (forge, forge_host, delivery_id) DO NOTHING",
     )?;
     let changed = insert.execute(params![
-        d.forge,
+        d.forge.as_str(),
         d.forge_host,
         d.delivery_id,
         d.event,
@@ -135,7 +115,10 @@ pub fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<InsertOutco
     let mut find = conn.prepare_cached(
         "SELECT id FROM inbox WHERE forge = ?1 AND forge_host = ?2 AND delivery_id = ?3",
     )?;
-    let id = find.query_row(params![d.forge, d.forge_host, d.delivery_id], |r| r.get(0))?;
+    let id = find.query_row(
+        params![d.forge.as_str(), d.forge_host, d.delivery_id],
+        |r| r.get(0),
+    )?;
     Ok(InsertOutcome::Duplicate(id))
 }
 
@@ -143,7 +126,7 @@ pub fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<InsertOutco
 #[derive(Debug, Clone, Serialize)]
 pub struct InboxRow {
     pub id: i64,
-    pub forge: String,
+    pub forge: ForgeKind,
     pub forge_host: String,
     pub delivery_id: String,
     pub event: String,
@@ -167,14 +150,14 @@ const COLUMNS: &str = "id, forge, forge_host, delivery_id, event, action, repo, 
 fn row_without_body(r: &Row<'_>) -> rusqlite::Result<InboxRow> {
     Ok(InboxRow {
         id: r.get(0)?,
-        forge: r.get(1)?,
+        forge: parse_column(r, 1)?,
         forge_host: r.get(2)?,
         delivery_id: r.get(3)?,
         event: r.get(4)?,
         action: r.get(5)?,
         repo: r.get(6)?,
         received_at: r.get(7)?,
-        status: InboxStatus::parse(&r.get::<_, String>(8)?),
+        status: parse_column(r, 8)?,
         attempts: r.get(9)?,
         next_attempt_at: r.get(10)?,
         last_error: r.get(11)?,

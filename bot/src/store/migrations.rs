@@ -2,6 +2,8 @@
 //! runs in its own transaction, so a crash mid-migration leaves the previous version.
 //! Never edit a migration that has shipped: append a new one.
 
+use std::sync::Arc;
+
 use rusqlite::Connection;
 
 use super::{Result, StoreError};
@@ -213,23 +215,19 @@ pub fn run(conn: &mut Connection) -> Result<()> {
         .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
         .map_err(|e| StoreError::Migration {
             version: 0,
-            message: e.to_string(),
+            source: Arc::new(e),
         })? as usize;
     if current > MIGRATIONS.len() {
-        return Err(StoreError::Migration {
+        return Err(StoreError::NewerSchema {
             version: current,
-            message: format!(
-                "the database is at schema version {current} but this gt knows only {}; \
-                 upgrade gt",
-                MIGRATIONS.len()
-            ),
+            known: MIGRATIONS.len(),
         });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let version = index + 1;
         let err = |e: rusqlite::Error| StoreError::Migration {
             version,
-            message: e.to_string(),
+            source: Arc::new(e),
         };
         let tx = conn.transaction().map_err(err)?;
         tx.execute_batch(sql).map_err(err)?;

@@ -13,6 +13,7 @@ mod beads;
 mod inbox;
 mod migrations;
 mod rigs;
+mod text;
 mod tx;
 
 use std::path::{Path, PathBuf};
@@ -28,8 +29,9 @@ pub use actions::{
     list_actions, next_action_due, retry_action, save_status_comment, status_comment,
 };
 pub use agents::{
-    Agent, Grant, Hooking, Session, agent_id, end_session, get_agent, grant_for_token, heartbeat,
-    hook_bead, list_agents, live_sessions, note, polecat_id, sessions_of_bead, set_session_state,
+    Agent, AgentStatus, Grant, Hooking, Role, Session, SessionState, agent_id, end_session,
+    get_agent, grant_for_token, heartbeat, hook_bead, list_agents, live_sessions, note, polecat_id,
+    sessions_of_bead, set_session_state,
 };
 pub use beads::{
     Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep, annotate,
@@ -43,29 +45,52 @@ pub use inbox::{
     prune_settled, retry_delivery, schedule_retry, take_due,
 };
 pub use rigs::{Rig, ensure_rig, ensure_town, find_rig, get_rig, list_rigs, rig_at, rig_id};
+pub use text::UnknownValue;
 pub use tx::{Tx, Wake, Wakes};
 
+/// Why the store could not do what it was asked. Clone, because one failed COMMIT is
+/// the answer to every write of its group: causes are shared behind an `Arc`.
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum StoreError {
-    #[error("database {path}: {message}")]
-    Open { path: String, message: String },
-    #[error("migration {version} failed: {message}")]
-    Migration { version: usize, message: String },
-    #[error("{0}")]
-    Sqlite(String),
+    #[error("database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("migration {version} failed: {source}")]
+    Migration {
+        version: usize,
+        #[source]
+        source: Arc<rusqlite::Error>,
+    },
+    #[error(
+        "migration {version} failed: the database is at schema version {version} but this gt \
+         knows only {known}; upgrade gt"
+    )]
+    NewerSchema { version: usize, known: usize },
+    #[error(transparent)]
+    Sqlite(Arc<rusqlite::Error>),
     #[error("commit failed, nothing in this batch was saved: {0}")]
-    Commit(String),
+    Commit(#[source] Arc<rusqlite::Error>),
+    #[error("read task failed: {0}")]
+    ReadTask(#[source] Arc<tokio::task::JoinError>),
     #[error("{0}")]
     NotFound(String),
+    /// A write the store refuses: a move the lifecycle does not allow, a malformed
+    /// value, a dependency cycle.
     #[error("{0}")]
     Invalid(String),
+    /// The agent already holds a bead: whoever wanted it waits for it to be free.
+    #[error("agent {agent_id} is already working")]
+    Busy { agent_id: String },
     #[error("the write was aborted: the store's writer stopped or the write panicked")]
     WriterGone,
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(e.to_string())
+        StoreError::Sqlite(Arc::new(e))
     }
 }
 
@@ -110,7 +135,7 @@ impl Store {
         let dirty = Arc::new(AtomicBool::new(false));
         let spawn_err = |e: std::io::Error| StoreError::Open {
             path: path.display().to_string(),
-            message: e.to_string(),
+            source: Arc::new(e),
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let writer_dirty = dirty.clone();
@@ -179,7 +204,7 @@ impl Store {
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.read_blocking(f))
             .await
-            .map_err(|e| StoreError::Sqlite(format!("read task failed: {e}")))?
+            .map_err(|e| StoreError::ReadTask(Arc::new(e)))?
     }
 
     /// The same as [`Store::read`] for code that is already on a blocking thread.
@@ -198,7 +223,7 @@ impl Store {
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     let open_err = |e: rusqlite::Error| StoreError::Open {
         path: path.display().to_string(),
-        message: e.to_string(),
+        source: Arc::new(e),
     };
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -292,7 +317,7 @@ fn run_group(
     let begin = conn.execute_batch("BEGIN IMMEDIATE");
     if let Err(e) = begin {
         // Still run nothing, but every caller must hear why.
-        let err = StoreError::Commit(e.to_string());
+        let err = StoreError::Commit(Arc::new(e));
         for job in batch.drain(..) {
             if let Ok((_, reply)) =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&Tx::new(conn))))
@@ -329,7 +354,7 @@ fn run_group(
         Ok(()) => Ok(woken),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-            Err(StoreError::Commit(e.to_string()))
+            Err(StoreError::Commit(Arc::new(e)))
         }
     }
 }

@@ -2,15 +2,17 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use webhooks::ForgeKind;
 
 use super::Result;
+use super::text::parse_column;
 use crate::clock::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rig {
     pub id: String,
     pub town_id: String,
-    pub forge: String,
+    pub forge: ForgeKind,
     pub host: String,
     pub path: String,
     pub created_at: Millis,
@@ -30,7 +32,7 @@ pub fn ensure_town(conn: &Connection, name: &str, now: Millis) -> Result<String>
 pub fn ensure_rig(
     conn: &Connection,
     town_id: &str,
-    forge: &str,
+    forge: ForgeKind,
     host: &str,
     path: &str,
     now: Millis,
@@ -40,7 +42,7 @@ pub fn ensure_rig(
          WHERE forge = ?1 AND host = ?2 AND path = ?3",
     )?;
     if let Some(rig) = find
-        .query_row(params![forge, host, path], rig_from_row)
+        .query_row(params![forge.as_str(), host, path], rig_from_row)
         .optional()?
     {
         return Ok((rig, false));
@@ -50,15 +52,15 @@ pub fn ensure_rig(
         "INSERT INTO rigs (id, town_id, forge, host, path, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![id, town_id, forge, host, path, now])?;
-    let rig = find.query_row(params![forge, host, path], rig_from_row)?;
+    .execute(params![id, town_id, forge.as_str(), host, path, now])?;
+    let rig = find.query_row(params![forge.as_str(), host, path], rig_from_row)?;
     Ok((rig, true))
 }
 
 /// `github:owner/repo` on github.com, otherwise the host is kept:
 /// `gitlab:gitlab.example.com/group/project`. The same prefix starts every forge ref.
-pub fn rig_id(forge: &str, host: &str, path: &str) -> String {
-    if forge == "github" && host == "github.com" {
+pub fn rig_id(forge: ForgeKind, host: &str, path: &str) -> String {
+    if forge == ForgeKind::GitHub && host == "github.com" {
         format!("{forge}:{path}")
     } else {
         format!("{forge}:{host}/{path}")
@@ -91,30 +93,21 @@ pub fn get_rig(conn: &Connection, id: &str) -> Result<Rig> {
 }
 
 /// The rig of repository `path` on `forge` at `host`, if it exists.
-pub fn rig_at(conn: &Connection, forge: &str, host: &str, path: &str) -> Result<Option<Rig>> {
+pub fn rig_at(conn: &Connection, forge: ForgeKind, host: &str, path: &str) -> Result<Option<Rig>> {
     Ok(conn
         .prepare_cached(
             "SELECT id, town_id, forge, host, path, created_at FROM rigs
              WHERE forge = ?1 AND host = ?2 AND path = ?3",
         )?
-        .query_row(params![forge, host, path], rig_from_row)
+        .query_row(params![forge.as_str(), host, path], rig_from_row)
         .optional()?)
-}
-
-impl Rig {
-    pub fn forge_kind(&self) -> webhooks::ForgeKind {
-        match self.forge.as_str() {
-            "gitlab" => webhooks::ForgeKind::GitLab,
-            _ => webhooks::ForgeKind::GitHub,
-        }
-    }
 }
 
 fn rig_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Rig> {
     Ok(Rig {
         id: r.get(0)?,
         town_id: r.get(1)?,
-        forge: r.get(2)?,
+        forge: parse_column(r, 2)?,
         host: r.get(3)?,
         path: r.get(4)?,
         created_at: r.get(5)?,
