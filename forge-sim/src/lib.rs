@@ -14,6 +14,7 @@
 // The GitHub JSON shapes are large `json!` literals.
 #![recursion_limit = "256"]
 
+pub mod conformance;
 pub mod control;
 pub mod delivery;
 pub mod driver;
