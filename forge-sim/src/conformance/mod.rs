@@ -13,11 +13,15 @@
 //! The simulator itself never calls this; it lives here so that the simulator's own
 //! tests and the end-to-end stories check deliveries the same way.
 
-use std::collections::HashMap;
+pub mod gitlab;
+
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
+
+use crate::Delivery;
 
 /// The environment variable naming octokit's webhook `schema.json`.
 pub const SCHEMA_ENV: &str = "GT_WEBHOOK_SCHEMA";
@@ -41,6 +45,16 @@ pub enum ConformanceError {
     NoDefinition(String),
     #[error("the webhook schema's definition `{name}` does not compile: {message}")]
     Compile { name: String, message: String },
+}
+
+/// What a check of many deliveries found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// What the deliveries were checked against: schema definitions (`issues$opened`)
+    /// or fixture files (`issue.json`).
+    pub checked: BTreeSet<String>,
+    /// One line per problem, naming the definition or fixture and the delivery's id.
+    pub problems: Vec<String>,
 }
 
 /// Octokit's webhook schema, with one validator per definition compiled on first use.
@@ -109,6 +123,20 @@ impl WebhookSchema {
         out.sort();
         out.dedup();
         Ok(out)
+    }
+
+    /// Check every GitHub delivery (GitLab ones are skipped) against its definition.
+    pub fn check(&self, deliveries: &[Delivery]) -> Result<Report, ConformanceError> {
+        let mut report = Report::default();
+        for d in deliveries.iter().filter(|d| d.gitlab.is_none()) {
+            let name = Self::definition_name(&d.event, &d.payload);
+            let found = self.violations(&d.event, &d.payload)?;
+            report
+                .problems
+                .extend(found.into_iter().map(|p| format!("{name} #{}: {p}", d.id)));
+            report.checked.insert(name);
+        }
+        Ok(report)
     }
 
     fn validator(&self, name: &str) -> Result<Arc<jsonschema::Validator>, ConformanceError> {
