@@ -7,13 +7,16 @@
 //! Layout, one job per module: [`world`] is the state, [`ops`] is what happens when
 //! someone acts (shared by REST handlers and the driver, and the only place events are
 //! emitted), [`github`] and [`gitlab`] are the forges' HTTP faces (REST handlers, JSON
-//! shapes, webhook payloads), [`delivery`] sends webhooks, [`git`] and [`git_http`] are the
-//! repositories, [`faults`] injects failures, [`driver`] is the handle, [`control`] the
-//! `/_sim` JSON API over it.
+//! shapes, webhook payloads, each forge's webhook objects rendered apart from its REST
+//! ones), [`delivery`] sends webhooks, [`git`] and [`git_http`] are the repositories,
+//! [`faults`] injects failures, [`driver`] is the handle, [`control`] the `/_sim` JSON
+//! API over it. [`conformance`] is how the tests hold deliveries to what the forges
+//! publish.
 
 // The GitHub JSON shapes are large `json!` literals.
 #![recursion_limit = "256"]
 
+pub mod conformance;
 pub mod control;
 pub mod delivery;
 pub mod driver;

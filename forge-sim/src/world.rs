@@ -156,6 +156,8 @@ pub struct Review {
 #[derive(Debug, Clone)]
 pub struct ReviewComment {
     pub id: u64,
+    /// The review it came in on GitHub, which makes one for a comment made on its
+    /// own; `None` for a GitLab diff note, which belongs to no review.
     pub review_id: Option<u64>,
     pub author: u64,
     pub body: String,

@@ -5,47 +5,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Output;
-
-use common::{REPO, WAIT, world};
-use forge_sim::SimHandle;
-
-/// Run git with no user or system configuration and no prompts.
-async fn git(dir: &Path, args: &[&str]) -> Output {
-    tokio::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Test",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .await
-        .expect("git runs")
-}
-
-async fn ok(dir: &Path, args: &[&str]) {
-    let out = git(dir, args).await;
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The clone URL with `token` as the basic-auth password.
-fn url_with(sim: &SimHandle, token: &str) -> String {
-    sim.git_url(REPO)
-        .replacen("http://", &format!("http://x-access-token:{token}@"), 1)
-}
+use common::{REPO, WAIT, git, ok, url_with, world};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maintainer_clones_and_pushes_and_the_forge_announces_it() {

@@ -1,31 +1,23 @@
-//! Webhook payloads, shaped like GitHub's (see `shared/fixtures/github`): the same key
-//! paths and JSON types, with values from the world. Every payload names the app
-//! installation, since the simulator models the bot as an installed GitHub App.
+//! Webhook payloads: which objects each event and action carries, rendered as webhooks
+//! carry them ([`super::webhook`]). Every payload names the app installation, since the
+//! simulator models the bot as an installed GitHub App.
 
 use serde_json::{Value, json};
 
-use super::render::{Urls, time};
+use super::render::time;
+pub use super::webhook::At;
 use crate::git::CommitInfo;
 use crate::world::{
-    CheckRun, Comment, CommitStatus, Issue, Label, PullRequest, Repo, Review, ReviewComment, World,
+    CheckRun, Comment, CommitStatus, Issue, Label, PullRequest, Review, ReviewComment,
 };
 
 /// The installation id every payload names.
 pub const INSTALLATION_ID: u64 = 1;
 
-/// Where an event happens: the addresses, the world and the repository.
-#[derive(Clone, Copy)]
-pub struct At<'a> {
-    pub urls: &'a Urls,
-    pub world: &'a World,
-    pub repo: &'a Repo,
-}
-
 /// Fields every payload ends with.
 fn envelope(at: At<'_>, sender: u64, mut v: Value) -> Value {
-    let At { urls, world, repo } = at;
-    v["repository"] = urls.repo(world, repo, false);
-    v["sender"] = urls.user(world, sender);
+    v["repository"] = at.repository(false);
+    v["sender"] = at.user(sender);
     v["installation"] =
         json!({"id": INSTALLATION_ID, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ=="});
     v
@@ -40,10 +32,9 @@ pub fn issues(
     label: Option<&Label>,
     changes: Option<Value>,
 ) -> Value {
-    let At { urls, world, repo } = at;
-    let mut v = json!({"action": action, "issue": urls.issue(world, repo, issue)});
+    let mut v = json!({"action": action, "issue": at.issue(issue)});
     if let Some(label) = label {
-        v["label"] = urls.label(repo, label);
+        v["label"] = at.label(label);
     }
     if let Some(changes) = changes {
         v["changes"] = changes;
@@ -59,11 +50,10 @@ pub fn issue_comment(
     sender: u64,
     changes: Option<Value>,
 ) -> Value {
-    let At { urls, world, repo } = at;
     let mut v = json!({
         "action": action,
-        "issue": urls.issue(world, repo, issue),
-        "comment": urls.comment(world, repo, issue.number, comment),
+        "issue": at.issue(issue),
+        "comment": at.issue_comment(issue.number, comment),
     });
     if let Some(changes) = changes {
         v["changes"] = changes;
@@ -80,11 +70,10 @@ pub fn pull_request(
     sender: u64,
     extra: Value,
 ) -> Value {
-    let At { urls, world, repo } = at;
     let mut v = json!({
         "action": action,
         "number": pr.number,
-        "pull_request": urls.pull(world, repo, issue, pr),
+        "pull_request": at.pull_request(issue, pr),
     });
     if let Value::Object(extra) = extra {
         for (k, x) in extra {
@@ -95,11 +84,10 @@ pub fn pull_request(
 }
 
 pub fn pull_request_review(at: At<'_>, issue: &Issue, pr: &PullRequest, review: &Review) -> Value {
-    let At { urls, world, repo } = at;
     let v = json!({
         "action": "submitted",
-        "review": urls.review(world, repo, pr.number, review),
-        "pull_request": urls.pull(world, repo, issue, pr),
+        "review": at.review(pr.number, review),
+        "pull_request": at.simple_pull_request(issue, pr),
     });
     envelope(at, review.author, v)
 }
@@ -112,55 +100,17 @@ pub fn pull_request_review_comment(
     comment: &ReviewComment,
     action: &str,
 ) -> Value {
-    let At { urls, world, repo } = at;
     let v = json!({
         "action": action,
-        "comment": urls.review_comment(world, repo, pr.number, comment),
-        "pull_request": urls.pull(world, repo, issue, pr),
+        "comment": at.review_comment(pr.number, comment),
+        "pull_request": at.simple_pull_request(issue, pr),
     });
     envelope(at, comment.author, v)
 }
 
-/// A commit as the commits API (and the status event) shows it.
-pub fn commit(
-    urls: &Urls,
-    world: &World,
-    repo: &Repo,
-    c: &CommitInfo,
-    author: Option<u64>,
-) -> Value {
-    let a = urls.repo_api(repo);
-    let person = json!({"name": c.author_name, "email": c.author_email, "date": time(c.timestamp)});
-    let user = author.map(|u| urls.user(world, u)).unwrap_or(Value::Null);
-    json!({
-        "sha": c.sha,
-        "node_id": format!("C_sim{}", &c.sha[..12.min(c.sha.len())]),
-        "commit": {
-            "author": person,
-            "committer": person,
-            "message": c.message,
-            "tree": {"sha": c.tree, "url": format!("{a}/git/trees/{}", c.tree)},
-            "url": format!("{a}/git/commits/{}", c.sha),
-            "comment_count": 0,
-            "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null},
-        },
-        "url": format!("{a}/commits/{}", c.sha),
-        "html_url": format!("{}/commit/{}", urls.repo_web(repo), c.sha),
-        "comments_url": format!("{a}/commits/{}/comments", c.sha),
-        "author": user,
-        "committer": user,
-        "parents": c.parents.iter().map(|p| json!({
-            "sha": p,
-            "url": format!("{a}/commits/{p}"),
-            "html_url": format!("{}/commit/{p}", urls.repo_web(repo)),
-        })).collect::<Vec<_>>(),
-    })
-}
-
 /// `status`: `branches` are the branches whose tip is the commit, as GitHub lists them.
 pub fn status(at: At<'_>, s: &CommitStatus, c: &CommitInfo, branches: &[String]) -> Value {
-    let At { urls, world, repo } = at;
-    let a = urls.repo_api(repo);
+    let (repo, a) = (at.repo, at.urls.repo_api(at.repo));
     let v = json!({
         "id": s.id,
         "sha": s.sha,
@@ -169,7 +119,7 @@ pub fn status(at: At<'_>, s: &CommitStatus, c: &CommitInfo, branches: &[String])
         "context": s.context,
         "description": s.description,
         "state": s.state,
-        "commit": commit(urls, world, repo, c, Some(s.creator)),
+        "commit": at.status_commit(c, Some(s.creator)),
         "branches": branches.iter().map(|b| json!({
             "name": b,
             "commit": {"sha": s.sha, "url": format!("{a}/commits/{}", s.sha)},
@@ -182,8 +132,7 @@ pub fn status(at: At<'_>, s: &CommitStatus, c: &CommitInfo, branches: &[String])
 }
 
 pub fn check_run(at: At<'_>, c: &CheckRun, action: &str, sender: u64) -> Value {
-    let At { urls, world, repo } = at;
-    let v = json!({"action": action, "check_run": urls.check_run(world, repo, c)});
+    let v = json!({"action": action, "check_run": at.check_run(c)});
     envelope(at, sender, v)
 }
 
@@ -199,9 +148,8 @@ pub struct RefUpdate {
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
 pub fn push(at: At<'_>, update: &RefUpdate, commits: &[CommitInfo], pusher: u64) -> Value {
-    let At { urls, world, repo } = at;
-    let web = urls.repo_web(repo);
-    let login = world.login(pusher).to_owned();
+    let web = at.urls.repo_web(at.repo);
+    let login = at.world.login(pusher).to_owned();
     let as_json = |c: &CommitInfo| {
         let person = json!({"name": c.author_name, "email": c.author_email, "username": login});
         json!({
@@ -234,6 +182,6 @@ pub fn push(at: At<'_>, update: &RefUpdate, commits: &[CommitInfo], pusher: u64)
         "pusher": {"name": login, "email": format!("{login}@users.noreply.sim")},
     });
     v = envelope(at, pusher, v);
-    v["repository"] = urls.repo(world, repo, true);
+    v["repository"] = at.repository(true);
     v
 }

@@ -1,7 +1,9 @@
-//! GitHub's face of the simulator: REST handlers, the JSON shapes they and webhooks
-//! share, and webhook payloads.
+//! GitHub's face of the simulator: REST handlers and their JSON shapes (`render`),
+//! webhook objects as the webhook docs define them (`webhook`), and the payloads each
+//! event carries (`events`).
 
 pub mod events;
 pub mod render;
 pub mod render_ci;
 pub mod rest;
+pub mod webhook;

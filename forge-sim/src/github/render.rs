@@ -1,6 +1,7 @@
-//! World objects as GitHub's JSON. REST answers and webhook payloads use the same
-//! shapes on GitHub, so both are built here; a field GitHub sends that the world does not
-//! model is sent with a fixed, type-correct value so clients that require it parse.
+//! World objects as GitHub's REST API answers with them. Webhooks carry objects of
+//! their own shapes, built in [`super::webhook`]; the leaf helpers here (times, ids, URL
+//! templates) serve both. A field GitHub sends that the world does not model is sent
+//! with a fixed, type-correct value so clients that require it parse.
 
 use serde_json::{Value, json};
 
@@ -72,35 +73,17 @@ impl Urls {
         })
     }
 
-    /// The full repository object, as `GET /repos/{o}/{r}` and webhooks send it.
-    /// `push` deliveries carry unix-second timestamps and an owner with name and email,
-    /// which `push_style` selects.
-    pub fn repo(&self, world: &World, repo: &Repo, push_style: bool) -> Value {
+    /// The full repository object, as `GET /repos/{o}/{r}` answers.
+    pub fn repo(&self, world: &World, repo: &Repo) -> Value {
         let a = self.repo_api(repo);
         let owner_id = world.user_by_login(&repo.owner).map(|u| u.id).unwrap_or(0);
-        let mut owner = self.user(world, owner_id);
-        if push_style {
-            owner["name"] = json!(repo.owner);
-            owner["email"] = json!(format!("{}@users.noreply.sim", repo.owner));
-        }
+        let owner = self.user(world, owner_id);
         let open = repo
             .issues
             .values()
             .filter(|i| i.state == crate::world::IssueState::Open)
             .count();
-        let (created, updated, pushed) = if push_style {
-            (
-                json!(repo.created_at),
-                json!(time(repo.created_at)),
-                json!(repo.created_at),
-            )
-        } else {
-            (
-                json!(time(repo.created_at)),
-                json!(time(repo.created_at)),
-                json!(time(repo.created_at)),
-            )
-        };
+        let created = time(repo.created_at);
         let mut v = json!({
             "id": repo.id,
             "node_id": node_id("R", repo.id),
@@ -113,8 +96,8 @@ impl Urls {
             "fork": false,
             "url": a,
             "created_at": created,
-            "updated_at": updated,
-            "pushed_at": pushed,
+            "updated_at": created,
+            "pushed_at": created,
             "git_url": format!("{}.git", self.repo_web(repo)),
             "ssh_url": format!("git@sim:{}.git", repo.full_name()),
             "clone_url": format!("{}.git", self.repo_web(repo)),
@@ -156,10 +139,6 @@ impl Urls {
         });
         for (key, tail) in REPO_URL_TEMPLATES {
             v[*key] = json!(format!("{a}{tail}"));
-        }
-        if push_style {
-            v["stargazers"] = json!(0);
-            v["master_branch"] = json!(repo.default_branch);
         }
         v
     }
@@ -265,7 +244,7 @@ impl Urls {
             "ref": branch,
             "sha": sha,
             "user": self.user(world, owner_id),
-            "repo": self.repo(world, repo, false),
+            "repo": self.repo(world, repo),
         })
     }
 
@@ -404,7 +383,7 @@ impl Urls {
 }
 
 /// GitHub's `author_association` from the person's access to the repository.
-fn association(world: &World, repo: &Repo, user: u64) -> &'static str {
+pub(crate) fn association(world: &World, repo: &Repo, user: u64) -> &'static str {
     if world.login(user).eq_ignore_ascii_case(&repo.owner) {
         return "OWNER";
     }
@@ -415,7 +394,7 @@ fn association(world: &World, repo: &Repo, user: u64) -> &'static str {
     }
 }
 
-fn reactions(url: &str) -> Value {
+pub(crate) fn reactions(url: &str) -> Value {
     json!({
         "url": format!("{url}/reactions"),
         "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
@@ -436,7 +415,7 @@ pub fn encode(s: &str) -> String {
     out
 }
 
-const REPO_URL_TEMPLATES: &[(&str, &str)] = &[
+pub(crate) const REPO_URL_TEMPLATES: &[(&str, &str)] = &[
     ("forks_url", "/forks"),
     ("keys_url", "/keys{/key_id}"),
     ("collaborators_url", "/collaborators{/collaborator}"),

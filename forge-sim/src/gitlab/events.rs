@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::model::{GitlabProject, Pipeline};
 use super::render::{
-    hook_labels, hook_project, hook_repository, hook_time, hook_user, merge_status, project_web,
-    time,
+    hook_labels, hook_project, hook_project_current, hook_repository, hook_time, hook_user,
+    merge_status, project_web, time,
 };
 use crate::git::CommitInfo;
 use crate::github::events::RefUpdate;
@@ -112,7 +112,7 @@ fn mr_attributes(
     pr: &PullRequest,
     head: Option<&CommitInfo>,
 ) -> Value {
-    let At { urls, repo, gl, .. } = at;
+    let At { urls, repo, .. } = at;
     let (merge_status, detailed) = merge_status(pr);
     let draft = pr.draft || i.title.starts_with("Draft:");
     json!({
@@ -146,7 +146,6 @@ fn mr_attributes(
         "last_edited_by_id": null,
         "last_commit": last_commit(urls, repo, head, &pr.head_sha),
         "merge_commit_sha": pr.merge_commit_sha,
-        "squash_commit_sha": gl.squash_commits.get(&pr.number),
         "total_time_spent": 0,
         "time_change": 0,
         "human_total_time_spent": null,
@@ -162,7 +161,7 @@ fn envelope(at: At<'_>, kind: &str, actor: u64, mut v: Value) -> Value {
     v["event_type"] = json!(kind);
     v["user"] = hook_user(at.urls, at.world, actor);
     v["project"] = hook_project(at.urls, at.repo);
-    v["repository"] = hook_repository(at.urls, at.repo);
+    v["repository"] = hook_repository(at.urls, at.repo, false);
     v
 }
 
@@ -313,7 +312,7 @@ pub fn pipeline(
         },
         "merge_request": null,
         "user": hook_user(urls, world, p.user),
-        "project": hook_project(urls, repo),
+        "project": hook_project_current(urls, repo),
         "commit": last_commit(urls, repo, commit, &p.sha),
         "source_pipeline": null,
         "builds": [],
@@ -375,7 +374,7 @@ pub fn push(at: At<'_>, update: &RefUpdate, commits: &[CommitInfo], pusher: u64)
         "user_avatar": format!("{}/avatars/{login}", urls.web),
         "project_id": repo.id,
         "project": hook_project(urls, repo),
-        "repository": hook_repository(urls, repo),
+        "repository": hook_repository(urls, repo, true),
         "commits": shown,
         "total_commits_count": commits.len(),
     })

@@ -58,8 +58,22 @@ pub fn hook_user(urls: &Urls, world: &World, id: u64) -> Value {
     })
 }
 
-/// GitLab's project object in hooks (`project`, and MRs' `source`/`target`).
+/// GitLab's project object in hooks (`project`, and MRs' `source`/`target`), with
+/// the legacy `homepage`, `url`, `ssh_url` and `http_url` that most hooks still carry.
 pub fn hook_project(urls: &Urls, repo: &Repo) -> Value {
+    let web = project_web(urls, repo);
+    let git = format!("{web}.git");
+    let ssh = format!("git@sim:{}.git", repo.full_name());
+    let mut v = hook_project_current(urls, repo);
+    v["homepage"] = json!(web);
+    v["url"] = json!(git);
+    v["ssh_url"] = json!(ssh);
+    v["http_url"] = json!(git);
+    v
+}
+
+/// The project as pipeline hooks carry it: without the legacy fields.
+pub fn hook_project_current(urls: &Urls, repo: &Repo) -> Value {
     let web = project_web(urls, repo);
     let git = format!("{web}.git");
     let ssh = format!("git@sim:{}.git", repo.full_name());
@@ -76,25 +90,25 @@ pub fn hook_project(urls: &Urls, repo: &Repo) -> Value {
         "path_with_namespace": repo.full_name(),
         "default_branch": repo.default_branch,
         "ci_config_path": null,
-        "homepage": web,
-        "url": git,
-        "ssh_url": ssh,
-        "http_url": git,
     })
 }
 
-/// The legacy `repository` object hooks still carry.
-pub fn hook_repository(urls: &Urls, repo: &Repo) -> Value {
+/// The legacy `repository` object hooks still carry: issue, merge request and note
+/// hooks name only what it is; push hooks add where to clone it.
+pub fn hook_repository(urls: &Urls, repo: &Repo, push: bool) -> Value {
     let web = project_web(urls, repo);
-    json!({
+    let mut v = json!({
         "name": repo.name,
         "url": format!("{web}.git"),
         "description": "",
         "homepage": web,
-        "git_http_url": format!("{web}.git"),
-        "git_ssh_url": format!("git@sim:{}.git", repo.full_name()),
-        "visibility_level": 20,
-    })
+    });
+    if push {
+        v["git_http_url"] = json!(format!("{web}.git"));
+        v["git_ssh_url"] = json!(format!("git@sim:{}.git", repo.full_name()));
+        v["visibility_level"] = json!(20);
+    }
+    v
 }
 
 /// The REST project (`GET /projects/:id`).

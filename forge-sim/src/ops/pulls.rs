@@ -257,7 +257,10 @@ impl Sim {
         Ok(id)
     }
 
-    /// Comment on a line of a pull request's diff; returns the comment id.
+    /// Comment on a line of a pull request's diff; returns the comment id. As on
+    /// GitHub, a comment made on its own comes in a review of its own (state
+    /// `COMMENTED`, empty body), so it is announced twice: `pull_request_review_comment`
+    /// and `pull_request_review`. GitLab diff notes (which call this too) have no review.
     pub fn review_comment(
         &self,
         actor: u64,
@@ -276,14 +279,23 @@ impl Sim {
             .ok_or(SimError::NoIssue(number))?
             .head_sha
             .clone();
-        let id = world.next_id();
-        let t = now();
         if body.is_empty() {
             return Err(SimError::Invalid("body is missing".into()));
         }
+        let t = now();
+        let on_github = !world.gitlab.contains_key(&r.id);
+        let review = on_github.then(|| Review {
+            id: world.next_id(),
+            author: actor,
+            state: ReviewState::Commented,
+            body: Some(String::new()),
+            commit_id: commit_id.clone(),
+            submitted_at: t,
+        });
+        let id = world.next_id();
         let comment = ReviewComment {
             id,
-            review_id: None,
+            review_id: review.as_ref().map(|r| r.id),
             author: actor,
             body: body.to_owned(),
             path: path.to_owned(),
@@ -294,12 +306,17 @@ impl Sim {
         };
         let r = world.repo_mut(repo).expect("checked above");
         let pr = r.pulls.get_mut(&number).expect("checked above");
+        pr.reviews.extend(review.clone());
         pr.review_comments.push(comment.clone());
         let r = world.repo(repo).expect("checked above");
         let (issue, pr) = (&r.issues[&number], &r.pulls[&number]);
-        let payload =
-            events::pull_request_review_comment(self.at(&world, r), issue, pr, &comment, "created");
+        let at = self.at(&world, r);
+        let payload = events::pull_request_review_comment(at, issue, pr, &comment, "created");
         self.emit(r, "pull_request_review_comment", payload);
+        if let Some(review) = &review {
+            let payload = events::pull_request_review(at, issue, pr, review);
+            self.emit(r, "pull_request_review", payload);
+        }
         Ok(id)
     }
 

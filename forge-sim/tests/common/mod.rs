@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +14,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use forge_sim::{ForgeSim, Permission, SimHandle, SimOptions};
+use forge_sim::conformance::{SCHEMA_ENV, WebhookSchema};
+use forge_sim::ops::{CheckRunInput, IssuePatch, PullPatch};
+use forge_sim::world::{IssueState, ReviewState};
+use forge_sim::{ForgeSim, MergeMethod, Permission, SimHandle, SimOptions};
 
 pub const REPO: &str = "octo/hello";
 pub const SECRET: &str = "It's a Secret to Everybody";
@@ -124,4 +128,217 @@ pub fn fixtures() -> Option<PathBuf> {
     );
     eprintln!("skipping: no fixtures at {}", dir.display());
     None
+}
+
+/// Octokit's webhook schema from [`SCHEMA_ENV`]. `None` (the test skips) when it is
+/// not set, unless `CI` is set: CI downloads it, so there its absence is a failure.
+pub fn webhook_schema() -> Option<WebhookSchema> {
+    let schema = WebhookSchema::from_env().expect("the webhook schema loads");
+    if schema.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{SCHEMA_ENV} is not set and CI is set: .ci/run downloads the schema first"
+        );
+        eprintln!(
+            "skipping: {SCHEMA_ENV} is not set. Point it at schema.json of the npm package \
+             @octokit/webhooks-schemas (the version .ci/run pins), e.g. \
+             `npm pack @octokit/webhooks-schemas@7.6.1 && tar xzf octokit-webhooks-schemas-7.6.1.tgz` \
+             and {SCHEMA_ENV}=$PWD/package/schema.json"
+        );
+    }
+    schema
+}
+
+/// Run git with no user or system configuration and no prompts.
+pub async fn git(dir: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .await
+        .expect("git runs")
+}
+
+pub async fn ok(dir: &Path, args: &[&str]) {
+    let out = git(dir, args).await;
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The clone URL of [`REPO`] with `token` as the basic-auth password.
+pub fn url_with(sim: &SimHandle, token: &str) -> String {
+    sim.git_url(REPO)
+        .replacen("http://", &format!("http://x-access-token:{token}@"), 1)
+}
+
+/// Ordinary work on [`REPO`] that makes the simulator send every GitHub event and action
+/// it can: an issue's life (labels, comments, edits, close, reopen); a pull request's
+/// (labels, edit, comments, pushes, a status, check runs, each kind of review, a line
+/// comment, close, reopen, merge); and pushes that create, force-move and delete a
+/// branch. Returns how many deliveries it caused, all finished.
+pub async fn github_session(w: &World) -> usize {
+    let sim = &w.sim;
+    let maria = sim.user("maria").await.unwrap().id;
+    let octo = sim.user("octo").await.unwrap().id;
+    // Issues and comments.
+    let n = sim
+        .open_issue("maria", REPO, "Greet", "Say hello")
+        .await
+        .unwrap();
+    sim.add_label("maria", REPO, n, "gt:sling").await.unwrap();
+    sim.remove_label("maria", REPO, n, "gt:sling")
+        .await
+        .unwrap();
+    let c = sim.comment("rita", REPO, n, "on it").await.unwrap();
+    sim.edit_comment("rita", REPO, c, "on it now")
+        .await
+        .unwrap();
+    sim.sim().delete_comment(maria, REPO, c).unwrap();
+    let retitle = IssuePatch {
+        title: Some("Greet warmly".into()),
+        ..Default::default()
+    };
+    sim.sim().edit_issue(maria, REPO, n, retitle).unwrap();
+    sim.close_issue("maria", REPO, n).await.unwrap();
+    sim.reopen_issue("maria", REPO, n).await.unwrap();
+    // A pull request's life.
+    let sha = sim
+        .commit_file("maria", REPO, "greet", "hello.txt", "hello\n", "Add hello")
+        .await
+        .unwrap();
+    let pr = sim
+        .open_pull(
+            "maria",
+            REPO,
+            "greet",
+            "main",
+            "Greet",
+            &format!("Fixes #{n}"),
+        )
+        .await
+        .unwrap();
+    sim.add_label("maria", REPO, pr, "gt:sling").await.unwrap();
+    sim.remove_label("maria", REPO, pr, "gt:sling")
+        .await
+        .unwrap();
+    let retitle = PullPatch {
+        title: Some("Greet warmly".into()),
+        ..Default::default()
+    };
+    sim.sim().edit_pull(maria, REPO, pr, retitle).unwrap();
+    sim.comment("rita", REPO, pr, "Nice idea").await.unwrap();
+    let sha2 = sim
+        .commit_file(
+            "maria",
+            REPO,
+            "greet",
+            "hello.txt",
+            "hello, world\n",
+            "Say more",
+        )
+        .await
+        .unwrap();
+    assert_ne!(sha, sha2);
+    sim.set_status("maria", REPO, &sha2, "success", "ci/test")
+        .await
+        .unwrap();
+    let run = sim
+        .sim()
+        .create_check_run(
+            maria,
+            REPO,
+            CheckRunInput {
+                name: Some("gates".into()),
+                head_sha: Some(sha2.clone()),
+                status: Some("in_progress".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    sim.sim()
+        .update_check_run(
+            maria,
+            REPO,
+            run,
+            CheckRunInput {
+                conclusion: Some("success".into()),
+                title: Some("Gates".into()),
+                summary: Some("all green".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    sim.sim()
+        .create_check_run(
+            maria,
+            REPO,
+            CheckRunInput {
+                name: Some("lint".into()),
+                head_sha: Some(sha2.clone()),
+                conclusion: Some("failure".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    sim.request_changes("octo", REPO, pr, "Greet the world.")
+        .await
+        .unwrap();
+    sim.sim()
+        .review(octo, REPO, pr, ReviewState::Commented, Some("Better."))
+        .unwrap();
+    sim.approve("octo", REPO, pr).await.unwrap();
+    sim.review_comment("octo", REPO, pr, "hello.txt", 1, "Nice.")
+        .await
+        .unwrap();
+    for state in [IssueState::Closed, IssueState::Open] {
+        let patch = PullPatch {
+            state: Some(state),
+            ..Default::default()
+        };
+        sim.sim().edit_pull(maria, REPO, pr, patch).unwrap();
+    }
+    sim.merge_pr("maria", REPO, pr, MergeMethod::Merge)
+        .await
+        .unwrap();
+    // A branch pushed with git, force-moved, then deleted.
+    let token = sim.user("maria").await.unwrap().token;
+    let tmp = tempfile::tempdir().unwrap();
+    ok(
+        tmp.path(),
+        &["clone", "--quiet", &url_with(sim, &token), "work"],
+    )
+    .await;
+    let work = tmp.path().join("work");
+    ok(&work, &["checkout", "--quiet", "-b", "scratch"]).await;
+    std::fs::write(work.join("scratch.txt"), "one\n").unwrap();
+    ok(&work, &["add", "scratch.txt"]).await;
+    ok(&work, &["commit", "--quiet", "-m", "Scratch"]).await;
+    ok(&work, &["push", "--quiet", "origin", "scratch"]).await;
+    ok(
+        &work,
+        &["commit", "--quiet", "--amend", "-m", "Scratch again"],
+    )
+    .await;
+    ok(&work, &["push", "--quiet", "--force", "origin", "scratch"]).await;
+    ok(&work, &["push", "--quiet", "origin", ":scratch"]).await;
+
+    let sent = sim.deliveries().len();
+    sim.wait_for_deliveries(sent, WAIT).await.unwrap();
+    sent
 }

@@ -21,7 +21,7 @@ type Res = Result<Response, ApiError>;
 pub async fn get_repo(State(sim): State<Arc<Sim>>, Path((o, r)): Path<(String, String)>) -> Res {
     let world = sim.world();
     let repo = ops::repo_of(&world, &full(&o, &r))?;
-    Ok(ok(sim.urls.repo(&world, repo, false)))
+    Ok(ok(sim.urls.repo(&world, repo)))
 }
 
 pub async fn list_labels(
@@ -423,7 +423,7 @@ async fn combined_status(
         "statuses": latest.iter().map(|s| sim.urls.status(&world, r, s)).collect::<Vec<_>>(),
         "sha": sha,
         "total_count": latest.len(),
-        "repository": sim.urls.repo(&world, r, false),
+        "repository": sim.urls.repo(&world, r),
         "commit_url": format!("{api}/commits/{sha}"),
         "url": format!("{api}/commits/{sha}/status"),
     })))
