@@ -49,10 +49,10 @@ pub fn status_marker(bead_id: &str) -> String {
 /// The one comment per slung issue that the bot edits in place as the bead moves.
 pub fn status_comment(bead: &Bead) -> String {
     // A queued bead whose town cannot start says why, not that it waits its turn.
-    let town_trouble = bead
-        .metadata
-        .get("town_error")
-        .and_then(|v| v.as_str())
+    let meta = crate::meta::task(bead);
+    let town_trouble = meta
+        .town_error
+        .as_deref()
         .map(|why| format!("the town could not start: {}", town_text(why, MAX_LINE)));
     let (headline, next) = match bead.status {
         BeadStatus::Open => (
@@ -69,10 +69,9 @@ pub fn status_comment(bead: &Bead) -> String {
         BeadStatus::Failed => ("failed", "it gave up after its retries; a person is needed"),
         BeadStatus::Tombstone => ("removed", "the bead was deleted"),
     };
-    let slung_by = bead
-        .metadata
-        .get("slung_by")
-        .and_then(|v| v.as_str())
+    let slung_by = meta
+        .slung_by
+        .as_deref()
         .map(|u| format!("@{}", inline_code_safe(u)))
         .unwrap_or_else(|| "someone".into());
     let mut rows = format!(
@@ -86,22 +85,22 @@ pub fn status_comment(bead: &Bead) -> String {
     if let Some(branch) = &bead.branch {
         rows.push_str(&format!("| branch | `{}` |\n", branch.replace('`', "")));
     }
-    if let Some(n) = bead.metadata.get("pull_request").and_then(|v| v.as_u64()) {
+    if let Some(n) = meta.pull_request {
         rows.push_str(&format!("| pull request | #{n} |\n"));
     }
     if bead.attempts > 1 {
         rows.push_str(&format!("| attempt | {} |\n", bead.attempts));
     }
-    if let Some(r) = bead.metadata.get("rework").filter(|r| r.is_object()) {
+    if let Some(r) = &meta.rework {
         rows.push_str(&format!(
             "| rework | {} of {}: {} |\n",
-            r["attempt"],
-            r["max"],
-            town_text(r["reason"].as_str().unwrap_or_default(), MAX_LINE).replace(['|', '\n'], " ")
+            r.attempt,
+            r.max,
+            town_text(&r.reason, MAX_LINE).replace(['|', '\n'], " ")
         ));
     }
     if bead.status == BeadStatus::Review
-        && let Some(w) = bead.metadata.get("waiting_for").and_then(|w| w.as_str())
+        && let Some(w) = &meta.waiting_for
     {
         rows.push_str(&format!(
             "| waiting for | {} |\n",
@@ -156,10 +155,9 @@ pub fn pull_request_body(
     review: &crate::refinery::ai_review::ReviewNote<'_>,
     note: &str,
 ) -> String {
-    let polecat = merge_request
-        .metadata
-        .get("agent")
-        .and_then(|a| a.as_str())
+    let agent = crate::meta::merge_request(merge_request).agent;
+    let polecat = agent
+        .as_deref()
         .or(task.hook.as_deref())
         .and_then(|h| h.rsplit('/').next())
         .map(inline_code_safe)

@@ -393,17 +393,16 @@ async fn follow(
         // `auto_merge` the refinery merges it.
         for t in tasks.iter().filter(|t| t.status == BeadStatus::Review) {
             let (Some(pr), Some(n)) = (
-                t.metadata["pull_request"].as_u64(),
+                crate::meta::task(t).pull_request,
                 crate::actions::issue_number(t),
             ) else {
                 continue;
             };
-            let head = t.metadata["review_heads"]
-                .as_array()
-                .and_then(|h| h.last())
-                .and_then(|h| h.as_str())
-                .unwrap_or_default()
-                .to_string();
+            let head = crate::meta::task(t)
+                .review_heads
+                .last()
+                .cloned()
+                .unwrap_or_default();
             if approved.insert((pr, head)) {
                 println!(
                     "{:>7.2}s  #{n} {:<24} {}  the refinery put PR #{pr} up for review; mara approves it",
@@ -435,7 +434,10 @@ fn refinery_line(bead: &store::Bead, e: &store::BeadEvent) -> Option<String> {
             ("created", _) => Some(format!(
                 "rework bead {} made: {}",
                 bead.id,
-                bead.metadata["reason"].as_str().unwrap_or("")
+                crate::meta::task(bead)
+                    .rework_of
+                    .map(|r| r.reason)
+                    .unwrap_or_default()
             )),
             _ => None,
         };

@@ -23,6 +23,7 @@ pub mod idle;
 pub mod ids;
 pub mod ingest;
 pub mod lifecycle;
+pub mod meta;
 pub mod plan;
 pub mod polecats;
 pub mod prompts;

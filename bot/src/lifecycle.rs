@@ -96,19 +96,6 @@ pub fn advance(
     Ok(bead)
 }
 
-/// Record a note on a bead's metadata (`key` = `value`) and show it on its issue.
-pub fn annotate(
-    tx: &Tx<'_>,
-    id: &str,
-    key: &str,
-    value: &serde_json::Value,
-    now: Millis,
-) -> Result<Bead, StoreError> {
-    let bead = store::annotate(tx, id, key, value, None, now)?;
-    crate::actions::queue_bead_update(tx, &bead, now)?;
-    Ok(bead)
-}
-
 fn step(
     tx: &Tx<'_>,
     id: &str,

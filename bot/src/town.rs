@@ -2,7 +2,6 @@
 //! event and the state the caller looked up; the worker applies the result in the same
 //! transaction that marks the delivery processed.
 
-use serde_json::json;
 use webhooks::{IssueAction, IssueEvent, IssueState};
 
 use crate::forge::Permission;
@@ -31,7 +30,7 @@ pub struct SlingRequest {
     pub body: String,
     /// Who put the sling label on; the permission check uses it.
     pub slung_by: String,
-    pub metadata: serde_json::Value,
+    pub metadata: crate::meta::TaskMeta,
 }
 
 /// An issue is slung when the sling label is added, or when it is opened (or reopened)
@@ -79,13 +78,14 @@ pub fn decide_issue(
         title: event.title.clone(),
         body: event.body.clone().unwrap_or_default(),
         slung_by: event.actor.login.clone(),
-        metadata: json!({
-            "slung_by": event.actor.login,
-            "permission": permission,
-            "issue_url": event.url,
-            "issue_author": event.author,
-            "label": sling_label,
-        }),
+        metadata: crate::meta::TaskMeta {
+            slung_by: Some(event.actor.login.clone()),
+            permission: Some(permission),
+            label: Some(sling_label.to_string()),
+            issue_url: event.url.clone(),
+            issue_author: event.author.clone(),
+            ..Default::default()
+        },
     })
 }
 

@@ -605,7 +605,7 @@ fn apply_issue(
                     parent_id: None,
                     forge_ref: Some(forge_ref.clone()),
                     created_by: req.slung_by,
-                    metadata: req.metadata,
+                    metadata: serde_json::to_value(&req.metadata).unwrap_or_default(),
                 },
                 now,
             )?;

@@ -17,9 +17,9 @@ impl Tools {
             .store
             .write(move |c| crate::sessions::first_call(c, &g, "refinery/assignment", now))
             .await?;
-        serde_json::from_value(mr.metadata["assignment"].clone()).map_err(|e| {
+        crate::meta::merge_request(&mr).assignment.ok_or_else(|| {
             ToolError::Conflict(format!(
-                "merge request {} has no refinery assignment: {e}",
+                "merge request {} has no refinery assignment",
                 mr.id
             ))
         })
@@ -74,7 +74,7 @@ impl Tools {
                 }
                 let value = serde_json::to_value(&report).unwrap_or_default();
                 store::note(c, &mr.id, "refined", &g.agent_id, &value, now)?;
-                store::annotate(c, &mr.id, "report", &value, None, now)?;
+                crate::meta::update_merge_request(c, &mr.id, now, |m| m.report = Some(report))?;
                 crate::sessions::said_done(c, &g)?;
                 c.wake(store::Wake::Refinery);
                 Ok(Ok(()))

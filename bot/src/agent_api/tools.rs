@@ -233,12 +233,12 @@ impl Tools {
         let branch = bead.branch.clone().unwrap_or_default();
         let branch_prefix = format!("gt/{}", store::branch_owner(&bead));
         let redactor = &self.config.redactor;
-        let rework = crate::refinery::rework::rework_of(&bead).map(|task| ReworkInfo {
-            task: task.to_string(),
-            attempt: bead.metadata["attempt"].as_u64().unwrap_or(1) as u32,
-            max: bead.metadata["max"].as_u64().unwrap_or(1) as u32,
-            reason: redactor.redact(bead.metadata["reason"].as_str().unwrap_or_default()),
-            details: redactor.redact(bead.metadata["details"].as_str().unwrap_or_default()),
+        let rework = crate::refinery::rework::rework_of(&bead).map(|r| ReworkInfo {
+            task: r.rework_of,
+            attempt: r.attempt,
+            max: r.max,
+            reason: redactor.redact(&r.reason),
+            details: redactor.redact(&r.details),
         });
         let mut prime = Prime {
             agent: AgentInfo {
@@ -372,8 +372,14 @@ impl Tools {
                         parent_id: Some(store::branch_owner(&bead).to_string()),
                         forge_ref: None,
                         created_by: g.agent_id.clone(),
-                        metadata: json!({ "source_bead": bead.id, "branch": branch, "sha": sha,
-                                          "agent": g.agent_id }),
+                        metadata: serde_json::to_value(crate::meta::MergeRequestMeta {
+                            source_bead: Some(bead.id.clone()),
+                            branch: Some(branch.clone()),
+                            sha: Some(sha.clone()),
+                            agent: Some(g.agent_id.clone()),
+                            ..Default::default()
+                        })
+                        .unwrap_or_default(),
                     },
                     now,
                 )?;

@@ -110,13 +110,15 @@ impl Polecats {
     /// Show on a queued bead's issue that its town cannot start, and why (once per
     /// reason), instead of "waiting for a free polecat".
     async fn show_town_trouble(&self, bead: &store::Bead, why: String) -> Result<(), SessionError> {
-        let value = serde_json::json!(why);
-        if bead.metadata.get("town_error") == Some(&value) {
+        if crate::meta::task(bead).town_error.as_ref() == Some(&why) {
             return Ok(());
         }
         let (id, now) = (bead.id.clone(), self.clock.now_ms());
         self.store
-            .write(move |c| lifecycle::annotate(c, &id, "town_error", &value, now))
+            .write(move |c| {
+                let bead = crate::meta::update_task(c, &id, now, |t| t.town_error = Some(why))?;
+                crate::actions::queue_bead_update(c, &bead, now)
+            })
             .await?;
         Ok(())
     }
@@ -229,11 +231,8 @@ impl Polecats {
 
     async fn start(&self, bead: &store::Bead, name: &'static str) -> Result<(), SessionError> {
         // A retry keeps its branch; a rework continues its task's.
-        let branch = bead
-            .metadata
-            .get("branch")
-            .and_then(|b| b.as_str())
-            .map(String::from)
+        let branch = crate::meta::task(bead)
+            .branch
             .or_else(|| bead.branch.clone())
             .unwrap_or_else(|| branch_name(&bead.id, &bead.title));
         let plan = SessionPlan {

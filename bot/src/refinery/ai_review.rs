@@ -269,9 +269,9 @@ impl Refinery {
         report: &Report,
         model: &ReviewModel,
     ) -> Result<Reviewed, RefineryError> {
-        let stored = &cx.mr.metadata["review"];
-        if stored["head_sha"].as_str() == Some(report.head_sha.as_str())
-            && let Ok(v) = serde_json::from_value::<AiVerdict>(stored["verdict"].clone())
+        if let Some(stored) = &cx.mr_meta.review
+            && stored.head_sha == report.head_sha
+            && let Ok(v) = serde_json::from_value::<AiVerdict>(stored.verdict.clone())
         {
             return Ok(if v.approve {
                 Reviewed::Approved(v)
@@ -301,10 +301,17 @@ impl Refinery {
         match outcome {
             Ok(v) => {
                 tracing::info!(approve = v.approve, "AI review");
-                let value = json!({ "head_sha": head, "model": model.model(), "verdict": v });
+                let stored = crate::meta::StoredReview {
+                    head_sha: head,
+                    model: model.model().to_string(),
+                    verdict: serde_json::to_value(&v).unwrap_or_default(),
+                };
+                let value = serde_json::to_value(&stored).unwrap_or_default();
                 self.store
                     .write(move |c| {
-                        store::annotate(c, &id, "review", &value, None, now)?;
+                        crate::meta::update_merge_request(c, &id, now, |m| {
+                            m.review = Some(stored)
+                        })?;
                         store::note(c, &id, "reviewed", "ai-review", &value, now)
                     })
                     .await?;

@@ -114,16 +114,12 @@ pub fn record_approval(
     let Some(task_id) = mr.parent_id else {
         return Ok(());
     };
-    let task = store::get_bead(conn, &task_id)?;
-    let mut approvals = task.metadata["approvals"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    match commit.filter(|c| crate::gitgate::is_sha(c)) {
-        Some(sha) => approvals.insert(login.to_string(), json!(sha)),
-        None => approvals.remove(login),
-    };
-    store::annotate(conn, &task_id, "approvals", &json!(approvals), None, now)?;
+    crate::meta::update_task(conn, &task_id, now, |t| {
+        match commit.filter(|c| crate::gitgate::is_sha(c)) {
+            Some(sha) => t.approvals.insert(login.to_string(), sha.to_string()),
+            None => t.approvals.remove(login),
+        };
+    })?;
     Ok(())
 }
 
@@ -134,8 +130,7 @@ pub fn bump_nudge(
     mr: &Bead,
     now: crate::clock::Millis,
 ) -> Result<(), StoreError> {
-    let next = mr.metadata["nudge"].as_i64().unwrap_or(0) + 1;
-    store::annotate(conn, &mr.id, "nudge", &json!(next), None, now)?;
+    crate::meta::update_merge_request(conn, &mr.id, now, |m| m.nudge += 1)?;
     conn.wake(store::Wake::Refinery);
     Ok(())
 }

@@ -10,6 +10,7 @@ use crate::comments;
 use crate::forge::{CheckState, CommitStatus, NewPullRequest};
 use crate::gitgate::Landed;
 use crate::lifecycle::{self, Cause};
+use crate::meta;
 use crate::store::{self, BeadStatus};
 
 impl Refinery {
@@ -47,33 +48,27 @@ impl Refinery {
         let head = sha.to_string();
         // Every head the PR is put up for review at, in order: an approval whose commit
         // is unknown (GitLab's) counts only while there has been just one.
-        let mut heads: Vec<serde_json::Value> = cx.task.metadata["review_heads"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if heads.last().and_then(|h| h.as_str()) != Some(head.as_str()) {
-            heads.push(json!(head));
+        let mut heads = cx.task_meta.review_heads.clone();
+        if heads.last() != Some(&head) {
+            heads.push(head.clone());
         }
         self.store
             .write(move |c| {
                 let forge_ref = format!("{rig_id}!{}", pr.number);
-                store::annotate(c, &mr_id, "review_head", &json!(head), None, now)?;
-                let mr = store::annotate(
-                    c,
-                    &mr_id,
-                    "pull_request",
-                    &json!(pr.number),
-                    Some(&forge_ref),
-                    now,
-                )?;
+                meta::update_merge_request(c, &mr_id, now, |m| {
+                    m.review_head = Some(head);
+                    m.pull_request = Some(pr.number);
+                })?;
+                let mr = store::set_forge_ref(c, &mr_id, &forge_ref)?;
                 let payload = json!({ "pull_request": pr.number, "url": url });
                 let cause = Cause::new("refinery", &payload);
                 lifecycle::advance(c, &mr.id, BeadStatus::Review, cause, now)?;
                 // Look at the PR once now: it may be approved already (a rework).
                 follow::bump_nudge(c, &mr, now)?;
-                store::annotate(c, &task_id, "review_heads", &json!(heads), None, now)?;
-                let task =
-                    store::annotate(c, &task_id, "pull_request", &json!(pr.number), None, now)?;
+                let task = meta::update_task(c, &task_id, now, |t| {
+                    t.review_heads = heads;
+                    t.pull_request = Some(pr.number);
+                })?;
                 crate::actions::queue_bead_update(c, &task, now)?;
                 Ok(())
             })
@@ -89,7 +84,7 @@ impl Refinery {
         cx: &Context,
         body: &str,
     ) -> Result<crate::forge::PullRequest, RefineryError> {
-        let branch = cx.mr.metadata["branch"].as_str().unwrap_or_default();
+        let branch = cx.mr_meta.branch.as_deref().unwrap_or_default();
         let marker = comments::pull_request_marker(&cx.task.id);
         if let Some(existing) = cx
             .forge

@@ -42,6 +42,7 @@ use crate::forge::{CheckState, CommitStatus, Forge, ForgeError, RepoPath};
 use crate::forges::Forges;
 use crate::gitgate::GitGateway;
 use crate::lifecycle::{self, Cause};
+use crate::meta::{self, MergeRequestMeta, TaskMeta};
 use crate::repo_config::{MergeStrategy, RepoConfig};
 use crate::sessions::{Ended, SessionError, SessionPlan, Sessions};
 use crate::store::{self, AgentStatus, Bead, BeadStatus, Rig, Role, Store, StoreError};
@@ -99,7 +100,7 @@ pub struct Refinery {
 
 /// How many times something happened that may move this merge request.
 fn nudges(mr: &Bead) -> i64 {
-    mr.metadata["nudge"].as_i64().unwrap_or(0)
+    meta::merge_request(mr).nudge
 }
 
 /// What the mirror says of a run's report.
@@ -116,6 +117,9 @@ enum Checked {
 struct Context {
     mr: Bead,
     task: Bead,
+    /// What the merge request and its task keep, read once.
+    mr_meta: MergeRequestMeta,
+    task_meta: TaskMeta,
     rig: Rig,
     forge: Arc<dyn Forge>,
     repo: RepoPath,
@@ -244,8 +248,8 @@ impl Refinery {
                 Ok((task, rig, running))
             })
             .await?;
-        let quiet = mr.metadata["nudge"].as_i64().unwrap_or(0)
-            == mr.metadata["nudged"].as_i64().unwrap_or(0);
+        let mr_meta = meta::merge_request(&mr);
+        let quiet = mr_meta.nudge == mr_meta.nudged;
         if running || (mr.status == BeadStatus::Review && quiet && self.looked_lately(&mr.id).await)
         {
             // A run in the town, or a PR nothing happened on since the last look.
@@ -271,6 +275,8 @@ impl Refinery {
         };
         let target = config.target_branch.clone().unwrap_or(base);
         let cx = Context {
+            task_meta: meta::task(&task),
+            mr_meta,
             mr,
             task,
             rig,
@@ -284,16 +290,15 @@ impl Refinery {
             BeadStatus::Open => self.start_run(&cx).await,
             BeadStatus::Review => self.follow(&cx).await,
             BeadStatus::Hooked | BeadStatus::InProgress => {
-                match serde_json::from_value::<Report>(cx.mr.metadata["report"].clone()) {
-                    Ok(mut report) => {
+                match cx.mr_meta.report.clone() {
+                    Some(mut report) => {
                         // The gates as the town's wrapper recorded them; whatever the
                         // run itself said of gates does not count.
-                        report.gates = serde_json::from_value(cx.mr.metadata["checks"].clone())
-                            .unwrap_or_default();
+                        report.gates = cx.mr_meta.checks.clone().unwrap_or_default();
                         self.judge(&cx, &report).await
                     }
-                    // The run ended without a report: the town's settling retries it.
-                    Err(_) => Ok(Step::Waiting),
+                    // The run ended without a report: its settling retries it.
+                    None => Ok(Step::Waiting),
                 }
             }
             _ => Ok(Step::Waiting),
@@ -327,10 +332,7 @@ impl Refinery {
         if busy {
             return Ok(Step::Waiting);
         }
-        let branch = cx.mr.metadata["branch"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let branch = cx.mr_meta.branch.clone().unwrap_or_default();
         let assignment = Assignment {
             merge_request: cx.mr.id.clone(),
             branch: branch.clone(),
@@ -338,13 +340,14 @@ impl Refinery {
             gates: cx.config.quality_gates.iter().map(GateSpec::from).collect(),
         };
         let (id, now) = (cx.mr.id.clone(), self.clock.now_ms());
-        let value = serde_json::to_value(&assignment).unwrap_or_default();
         let mr = self
             .store
             .write(move |c| {
-                store::annotate(c, &id, "report", &serde_json::Value::Null, None, now)?;
-                store::annotate(c, &id, "checks", &serde_json::Value::Null, None, now)?;
-                store::annotate(c, &id, "assignment", &value, None, now)
+                meta::update_merge_request(c, &id, now, |m| {
+                    m.report = None;
+                    m.checks = None;
+                    m.assignment = Some(assignment);
+                })
             })
             .await?;
         let plan = SessionPlan {
@@ -383,14 +386,16 @@ impl Refinery {
             Checked::TargetMoved(why) => return self.test_again(cx, why).await,
             Checked::Untrusted(why) => return self.untrusted(cx, report, &why).await,
         };
-        let asked: Vec<GateSpec> =
-            serde_json::from_value::<Assignment>(cx.mr.metadata["assignment"].clone())
-                .map(|a| a.gates)
-                .unwrap_or_default();
+        let asked: Vec<GateSpec> = cx
+            .mr_meta
+            .assignment
+            .as_ref()
+            .map(|a| a.gates.clone())
+            .unwrap_or_default();
         match gates::judge(report, &asked) {
             Verdict::Rework { reason, details } => {
                 // A PR open from an earlier round shows why its branch went back.
-                if cx.task.metadata["pull_request"].is_u64() {
+                if cx.task_meta.pull_request.is_some() {
                     let status = CommitStatus {
                         context: comments::REFINERY_STATUS_CONTEXT.into(),
                         state: CheckState::Failure,
@@ -435,7 +440,7 @@ impl Refinery {
                     // A change the model could not review waits for a person on a PR,
                     // and a task that has a PR for that reason keeps landing through it.
                     landing::Landing::Direct
-                        if review.needs_a_person() || cx.task.metadata["pull_request"].is_u64() =>
+                        if review.needs_a_person() || cx.task_meta.pull_request.is_some() =>
                     {
                         self.land_pr(cx, Some(report), &review, "").await
                     }
@@ -464,7 +469,7 @@ impl Refinery {
     /// `base_sha` the target's head, which the head must be built on. A `base_sha`
     /// that is only behind the target is a target that moved during the run.
     async fn verify(&self, cx: &Context, report: &Report) -> Result<Checked, RefineryError> {
-        let branch = cx.mr.metadata["branch"].as_str().unwrap_or_default();
+        let branch = cx.mr_meta.branch.as_deref().unwrap_or_default();
         let rig = cx.rig_target();
         let heads = self
             .gateway
@@ -530,7 +535,7 @@ impl Refinery {
         report: &Report,
         why: &str,
     ) -> Result<Step, RefineryError> {
-        let count = cx.mr.metadata["untrusted_reports"].as_u64().unwrap_or(0) + 1;
+        let count = cx.mr_meta.untrusted_reports + 1;
         tracing::warn!(
             reported_head = %report.head_sha,
             reported_base = %report.base_sha,
@@ -546,7 +551,7 @@ impl Refinery {
         self.store
             .write(move |c| {
                 store::note(c, &id, "report_untrusted", "refinery", &payload, now)?;
-                store::annotate(c, &id, "untrusted_reports", &json!(count), None, now).map(|_| ())
+                meta::update_merge_request(c, &id, now, |m| m.untrusted_reports = count).map(|_| ())
             })
             .await?;
         if count < 2 {
@@ -580,7 +585,7 @@ impl Refinery {
         let (id, now) = (cx.mr.id.clone(), self.clock.now_ms());
         self.store
             .write(move |c| {
-                store::annotate(c, &id, "report", &serde_json::Value::Null, None, now)?;
+                meta::update_merge_request(c, &id, now, |m| m.report = None)?;
                 let payload = json!({ "reason": why });
                 let cause = Cause::new("refinery", &payload);
                 lifecycle::move_to(c, &id, BeadStatus::Open, None, cause, now).map(|_| ())

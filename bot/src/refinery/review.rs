@@ -15,12 +15,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::json;
-
 use super::{Context, Refinery, RefineryError, Step};
 use crate::forge::{CheckState, MergeMethod, MergeOutcome, ReviewState};
 use crate::repo_config;
-use crate::store::{self};
 
 /// What the PR's state calls for. Pure: decided from what the forge returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,35 +126,27 @@ pub fn decide(f: &Feedback, handled: &BTreeSet<String>, auto_merge: bool, head: 
 /// The head the PR is in review at: the commit the refinery's verified report tested
 /// (a PR opened without a run: the head it was opened at).
 fn tested_head(cx: &Context) -> String {
-    cx.mr.metadata["report"]["head_sha"]
-        .as_str()
-        .or_else(|| cx.mr.metadata["review_head"].as_str())
+    let reported = cx.mr_meta.report.as_ref().map(|r| r.head_sha.clone());
+    reported
+        .or_else(|| cx.mr_meta.review_head.clone())
         .unwrap_or_default()
-        .to_string()
 }
 
 impl Refinery {
     /// One look at a PR in review: something happened on it, or it is time to look.
     pub(super) async fn follow(&self, cx: &Context) -> Result<Step, RefineryError> {
-        let nudge = cx.mr.metadata["nudge"].as_i64().unwrap_or(0);
-        let Some(number) = cx.mr.metadata["pull_request"].as_u64() else {
+        let nudge = cx.mr_meta.nudge;
+        let Some(number) = cx.mr_meta.pull_request else {
             return Ok(Step::Waiting);
         };
         let feedback = self.feedback(cx, number).await?;
-        let handled: BTreeSet<String> = cx.task.metadata["handled_feedback"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let handled: BTreeSet<String> = cx.task_meta.handled_feedback.iter().cloned().collect();
         let next = decide(&feedback, &handled, cx.config.auto_merge, &tested_head(cx));
         tracing::info!(pull_request = number, next = ?next, "following the pull request");
         let (mr_id, now) = (cx.mr.id.clone(), self.clock.now_ms());
         self.store
             .write(move |c| {
-                store::annotate(c, &mr_id, "nudged", &json!(nudge), None, now).map(|_| ())
+                crate::meta::update_merge_request(c, &mr_id, now, |m| m.nudged = nudge).map(|_| ())
             })
             .await?;
         match next {
@@ -170,7 +159,7 @@ impl Refinery {
                 let all: Vec<String> = handled.into_iter().chain(ids).collect();
                 self.store
                     .write(move |c| {
-                        store::annotate(c, &task_id, "handled_feedback", &json!(all), None, now)
+                        crate::meta::update_task(c, &task_id, now, |t| t.handled_feedback = all)
                             .map(|_| ())
                     })
                     .await?;
@@ -186,10 +175,8 @@ impl Refinery {
         let mut writers: BTreeMap<String, bool> = BTreeMap::new();
         // Where approvals without a commit id were given: the bot's record of the
         // approval webhooks; else, while the PR has only had one tested head, that one.
-        let recorded = &cx.task.metadata["approvals"];
-        let heads = cx.task.metadata["review_heads"]
-            .as_array()
-            .map_or(0, Vec::len);
+        let recorded = &cx.task_meta.approvals;
+        let heads = cx.task_meta.review_heads.len();
         let head = tested_head(cx);
         for r in cx.forge.reviews(&cx.repo, number).await? {
             if !self.may_write(cx, &r.author, &mut writers).await? {
@@ -203,7 +190,7 @@ impl Refinery {
                 state => {
                     let commit = r
                         .commit_sha
-                        .or_else(|| recorded[&r.author].as_str().map(String::from))
+                        .or_else(|| recorded.get(&r.author).cloned())
                         .or_else(|| (heads <= 1 && !head.is_empty()).then(|| head.clone()));
                     f.reviews.insert(
                         r.author.clone(),
@@ -267,9 +254,11 @@ impl Refinery {
 
     async fn merge(&self, cx: &Context, number: u64) -> Result<Step, RefineryError> {
         // Approved work is merged only onto the target it was tested on.
-        let tested_on = cx.mr.metadata["report"]["base_sha"]
-            .as_str()
-            .unwrap_or_default();
+        let tested_on = cx
+            .mr_meta
+            .report
+            .as_ref()
+            .map_or("", |r| r.base_sha.as_str());
         if !tested_on.is_empty() {
             let now_at = self
                 .gateway
@@ -288,7 +277,7 @@ impl Refinery {
             repo_config::MergeMethod::Squash => MergeMethod::Squash,
             repo_config::MergeMethod::Rebase => MergeMethod::Rebase,
         };
-        let head = cx.mr.metadata["report"]["head_sha"].as_str();
+        let head = cx.mr_meta.report.as_ref().map(|r| r.head_sha.as_str());
         match cx.forge.merge(&cx.repo, number, method, head).await? {
             MergeOutcome::Merged { sha } => {
                 tracing::info!(pull_request = number, sha = %sha, "merged");
@@ -312,14 +301,14 @@ impl Refinery {
 
     /// Show on the issue what the PR waits for (once per change).
     async fn waiting_for(&self, cx: &Context, what: Option<String>) -> Result<Step, RefineryError> {
-        let value = json!(what);
-        if cx.task.metadata.get("waiting_for") == Some(&value) {
+        if cx.task_meta.waiting_for == what {
             return Ok(Step::Waiting);
         }
         let (task_id, now) = (cx.task.id.clone(), self.clock.now_ms());
         self.store
             .write(move |c| {
-                crate::lifecycle::annotate(c, &task_id, "waiting_for", &value, now).map(|_| ())
+                let task = crate::meta::update_task(c, &task_id, now, |t| t.waiting_for = what)?;
+                crate::actions::queue_bead_update(c, &task, now)
             })
             .await?;
         Ok(Step::Waiting)

@@ -14,6 +14,7 @@ use crate::actions::{CommentOn, queue_comment};
 use crate::clock::Millis;
 use crate::comments;
 use crate::lifecycle::{self, Cause};
+use crate::meta::{self, TaskMeta};
 use crate::store::{self, Bead, BeadStatus, BeadType, CloseReason, NewBead, StoreError};
 
 /// What became of the work.
@@ -47,11 +48,7 @@ pub fn send_back(
     let Some((mr, task)) = reject(conn, mr_id, problem, now)? else {
         return Ok(SentBack::AlreadySettled);
     };
-    let done = task
-        .metadata
-        .get("reworks")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0) as u32;
+    let done = meta::task(&task).reworks;
     let number = crate::actions::issue_number(&task);
     let rig = task.rig_id.clone().unwrap_or_default();
     if done >= max_reworks {
@@ -88,29 +85,31 @@ pub fn send_back(
             parent_id: Some(task.id.clone()),
             forge_ref: None,
             created_by: problem.actor.to_string(),
-            metadata: json!({
-                "rework_of": task.id,
-                "branch": task.branch,
-                "attempt": attempt,
-                "max": max_reworks,
-                "reason": problem.reason,
-                "details": problem.details,
-                "pull_request": mr.metadata.get("pull_request"),
-            }),
+            metadata: serde_json::to_value(TaskMeta {
+                branch: task.branch.clone(),
+                pull_request: meta::merge_request(&mr).pull_request,
+                rework_of: Some(meta::ReworkOf {
+                    rework_of: task.id.clone(),
+                    attempt,
+                    max: max_reworks,
+                    reason: problem.reason.to_string(),
+                    details: problem.details.to_string(),
+                }),
+                ..TaskMeta::default()
+            })
+            .unwrap_or_default(),
         },
         now,
     )?;
-    store::annotate(conn, &task.id, "reworks", &json!(attempt), None, now)?;
-    store::annotate(
-        conn,
-        &task.id,
-        "rework",
-        &json!({ "attempt": attempt, "max": max_reworks, "reason": problem.reason,
-                 "bead": rework.id }),
-        None,
-        now,
-    )?;
-    let task = store::get_bead(conn, &task.id)?;
+    let task = meta::update_task(conn, &task.id, now, |t| {
+        t.reworks = attempt;
+        t.rework = Some(meta::ReworkNote {
+            attempt,
+            max: max_reworks,
+            reason: problem.reason.to_string(),
+            bead: rework.id.clone(),
+        });
+    })?;
     move_task(conn, &task, BeadStatus::InProgress, problem, now)?;
     if let Some(number) = number {
         let key = format!("{}:rework:{attempt}", task.id);
@@ -252,6 +251,6 @@ pub fn rework_done(
 }
 
 /// Is this bead a rework of another?
-pub fn rework_of(bead: &Bead) -> Option<&str> {
-    bead.metadata.get("rework_of").and_then(|v| v.as_str())
+pub fn rework_of(bead: &Bead) -> Option<meta::ReworkOf> {
+    meta::task(bead).rework_of
 }

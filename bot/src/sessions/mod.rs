@@ -21,6 +21,7 @@ use tokio::sync::Mutex;
 use crate::clock::{Millis, SharedClock};
 use crate::config::Config;
 use crate::lifecycle::{self, Cause};
+use crate::refinery::gates::GateResult;
 use crate::store::{
     self, AgentStatus, Bead, BeadStatus, Grant, Hooking, Role, Session, SessionState, Store,
     StoreError, Tx, Wake,
@@ -85,7 +86,7 @@ pub struct Ended {
     /// The end of its output, redacted: published when the work is escalated.
     pub tail: String,
     /// Its quality gates as the town recorded them (see [`crate::refinery::gates`]).
-    pub checks: Option<serde_json::Value>,
+    pub checks: Option<Vec<GateResult>>,
 }
 
 impl Ended {
@@ -381,7 +382,10 @@ impl Sessions {
                 }
                 c.wake(Wake::Dispatcher);
                 if let Some(checks) = &e.checks {
-                    store::annotate(c, &s.bead_id, "checks", checks, None, now)?;
+                    let gates = checks.clone();
+                    crate::meta::update_merge_request(c, &s.bead_id, now, |m| {
+                        m.checks = Some(gates)
+                    })?;
                     store::note(
                         c,
                         &s.bead_id,
@@ -431,20 +435,20 @@ impl Sessions {
 
     /// What the town recorded of the session's quality gates, as the refinery judges
     /// them; `None` when the session had none.
-    async fn recorded_checks(&self, town: &str, session: &str) -> Option<serde_json::Value> {
+    async fn recorded_checks(&self, town: &str, session: &str) -> Option<Vec<GateResult>> {
         let (town, agent) = (TownId(town.to_string()), AgentId(session.to_string()));
         match self.runner.checks(&town, &agent).await {
             Ok(results) if results.is_empty() => None,
             Ok(results) => {
-                let gates: Vec<crate::refinery::gates::GateResult> = results
+                let gates: Vec<GateResult> = results
                     .iter()
-                    .map(crate::refinery::gates::GateResult::from)
+                    .map(GateResult::from)
                     .map(|mut g| {
                         g.output_tail = self.config.redactor.redact_cut(&g.output_tail);
                         g
                     })
                     .collect();
-                Some(serde_json::to_value(gates).unwrap_or_default())
+                Some(gates)
             }
             Err(e) => {
                 tracing::warn!(session = %agent, error = %e, "cannot read the gates' records");

@@ -509,6 +509,29 @@ pub fn clear_metadata_in_town(
     ids.iter().map(|id| get_bead(conn, id)).collect()
 }
 
+/// Name the forge object a bead is (`rig!12`: the refinery's PR/MR).
+pub fn set_forge_ref(conn: &Connection, id: &str, forge_ref: &str) -> Result<Bead> {
+    conn.execute(
+        "UPDATE beads SET forge_ref = ?2 WHERE id = ?1",
+        params![id, forge_ref],
+    )?;
+    get_bead(conn, id)
+}
+
+/// Replace a bead's metadata (see [`crate::meta`] for what it holds).
+pub fn set_metadata(
+    conn: &Connection,
+    id: &str,
+    metadata: &serde_json::Value,
+    now: Millis,
+) -> Result<Bead> {
+    conn.execute(
+        "UPDATE beads SET metadata = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, metadata.to_string(), now],
+    )?;
+    get_bead(conn, id)
+}
+
 /// Set one key of a bead's metadata, and its forge ref when given.
 pub fn annotate(
     conn: &Connection,

@@ -37,7 +37,7 @@ pub use beads::{
     Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep, annotate,
     bead_events, branch_owner, clear_metadata_in_town, create_bead, events_since,
     find_by_forge_ref, find_task_for_forge_ref, get_bead, list_beads, merge_requests_tested_at,
-    ready_beads, refinery_queue, transition,
+    ready_beads, refinery_queue, set_forge_ref, set_metadata, transition,
 };
 pub use inbox::{
     InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, delivery_body, get_delivery,
