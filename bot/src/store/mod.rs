@@ -99,7 +99,45 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 const MAX_GROUP: usize = 512;
 
 type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+type Job = Box<dyn Write>;
+
+/// One queued write. The writer either runs it inside the group's transaction or, when
+/// that transaction cannot begin, refuses it: a write never runs outside a transaction.
+trait Write: Send {
+    /// Run the write. Returns whether it failed (its savepoint is then rolled back) and
+    /// what to tell its caller once the group's COMMIT is known.
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Reply);
+    /// Tell the caller the write was not run, and why.
+    fn refuse(self: Box<Self>, why: StoreError);
+}
+
+struct Queued<F, R> {
+    f: F,
+    reply: oneshot::Sender<Result<R>>,
+}
+
+impl<F, R> Write for Queued<F, R>
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Reply) {
+        let Queued { f, reply } = *self;
+        let result = f(conn);
+        let failed = result.is_err();
+        let reply: Reply = Box::new(move |commit_error| {
+            let _ = reply.send(match commit_error {
+                Some(e) => Err(e.clone()),
+                None => result,
+            });
+        });
+        (failed, reply)
+    }
+
+    fn refuse(self: Box<Self>, why: StoreError) {
+        let _ = self.reply.send(Err(why));
+    }
+}
 
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
@@ -165,18 +203,8 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = f(conn);
-            let failed = result.is_err();
-            let reply: Reply = Box::new(move |commit_error| {
-                let _ = tx.send(match commit_error {
-                    Some(e) => Err(e.clone()),
-                    None => result,
-                });
-            });
-            (failed, reply)
-        });
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(Queued { f, reply });
         self.inner
             .writer
             .send(job)
@@ -292,25 +320,20 @@ fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 fn run_group(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) -> Result<()> {
-    let begin = conn.execute_batch("BEGIN IMMEDIATE");
-    if let Err(e) = begin {
-        // Still run nothing, but every caller must hear why.
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Outside a transaction a job's writes would each commit on their own, with no
+        // savepoint to undo a failing one: run none, and tell every caller why.
         let err = StoreError::Commit(Arc::new(e));
         for job in batch.drain(..) {
-            if let Ok((_, reply)) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)))
-            {
-                replies.push(reply);
-            }
+            job.refuse(err.clone());
         }
-        let _ = conn.execute_batch("ROLLBACK");
         return Err(err);
     }
     for job in batch.drain(..) {
         let sp = exec_cached(conn, "SAVEPOINT job");
         // A panicking job must not take the only writer down with it: its changes are
         // rolled back and its caller sees the write aborted.
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)));
         let (failed, reply) = match ran {
             Ok((failed, reply)) => (failed, Some(reply)),
             Err(_) => (true, None),
