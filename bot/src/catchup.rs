@@ -119,10 +119,10 @@ async fn attach_configured_rigs(app: &App) -> Result<(), StoreError> {
     app.store
         .write(move |c| {
             for rig in &rigs {
-                let host = rig.host.clone().unwrap_or_else(|| match rig.forge {
-                    ForgeKind::GitLab => config.gitlab.host.clone(),
-                    ForgeKind::GitHub => config.github.host.clone(),
-                });
+                let host = rig
+                    .host
+                    .clone()
+                    .unwrap_or_else(|| config.forge_host(rig.forge).to_string());
                 let town = rig.town.clone().unwrap_or_else(|| config.town.clone());
                 let town_id = store::ensure_town(c, &town, now)?;
                 store::ensure_rig(c, &town_id, rig.forge, &host, &rig.repo, now)?;

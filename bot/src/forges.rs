@@ -109,11 +109,7 @@ pub fn missing_client(
     host: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Option<String> {
-    let configured = match kind {
-        ForgeKind::GitHub => &config.github.host,
-        ForgeKind::GitLab => &config.gitlab.host,
-    };
-    (!host.eq_ignore_ascii_case(configured) || !has_credentials(config, kind, env))
+    (!host.eq_ignore_ascii_case(config.forge_host(kind)) || !has_credentials(config, kind, env))
         .then(|| no_client_reason(config, kind, host))
 }
 
@@ -121,20 +117,15 @@ pub fn missing_client(
 /// credentials, or a host other than the one configured (a GitLab delivery whose
 /// `web_url` names another host, say). For the log, the inbox and `gt status`.
 pub fn no_client_reason(config: &Config, kind: ForgeKind, host: &str) -> String {
-    let (name, configured, credentials, host_key) = match kind {
+    let configured = config.forge_host(kind);
+    let (name, credentials) = match kind {
         ForgeKind::GitHub => (
             "GitHub",
-            &config.github.host,
             format!("{} (or github.app_id)", config.github.token_env),
-            "github.host",
         ),
-        ForgeKind::GitLab => (
-            "GitLab",
-            &config.gitlab.host,
-            config.gitlab.token_env.clone(),
-            "gitlab.host",
-        ),
+        ForgeKind::GitLab => ("GitLab", config.gitlab.token_env.clone()),
     };
+    let host_key = format!("{kind}.host");
     if host.eq_ignore_ascii_case(configured) {
         format!("no {name} client for {host}: {credentials} is not set")
     } else {

@@ -554,10 +554,7 @@ fn join_rig(
     now: Millis,
 ) -> Result<Result<Rig, String>, StoreError> {
     let forge = repo.forge;
-    let default_host = match repo.forge {
-        ForgeKind::GitHub => &config.github.host,
-        ForgeKind::GitLab => &config.gitlab.host,
-    };
+    let default_host = config.forge_host(repo.forge);
     let town = match &config.rigs {
         None => config.town.clone(),
         Some(rigs) => {
