@@ -12,27 +12,15 @@ use tokio::sync::Notify;
 use tracing::Instrument as _;
 
 use crate::clock::{Millis, SharedClock};
-use crate::comments;
+use crate::comments::{self, StatusLabel};
 use crate::config::Config;
 use crate::forge::{CommentRef, Forge, ForgeError, LabelSpec, RepoPath};
 use crate::forges::Forges;
-use crate::store::{self, Action, Bead, BeadStatus, Rig, StatusCommentRow, Store, StoreError};
+use crate::store::{self, Action, Bead, Rig, StatusCommentRow, Store, StoreError};
 
 const STATUS_COMMENT: &str = "status_comment";
 const STATUS_LABELS: &str = "status_labels";
 const COMMENT: &str = "comment";
-
-/// The labels that show on the issue where its bead is; at most one at a time.
-pub const STATUS_LABEL_NAMES: [&str; 3] = ["gt:hooked", "gt:working", "gt:review"];
-
-fn status_label(status: BeadStatus) -> Option<&'static str> {
-    match status {
-        BeadStatus::Hooked => Some("gt:hooked"),
-        BeadStatus::InProgress => Some("gt:working"),
-        BeadStatus::Review => Some("gt:review"),
-        _ => None,
-    }
-}
 
 /// The issue number of a bead made from an issue (`rig#12`).
 pub fn issue_number(bead: &Bead) -> Option<u64> {
@@ -46,8 +34,12 @@ pub fn queue_bead_update(conn: &Connection, bead: &Bead, now: Millis) -> Result<
         return Ok(());
     };
     queue_status_comment(conn, bead, number, now)?;
-    let add: Vec<&str> = status_label(bead.status).into_iter().collect();
-    let remove: Vec<&str> = STATUS_LABEL_NAMES
+    let add: Vec<&str> = StatusLabel::of(bead.status)
+        .map(StatusLabel::name)
+        .into_iter()
+        .collect();
+    let remove: Vec<&str> = StatusLabel::ALL
+        .map(StatusLabel::name)
         .into_iter()
         .filter(|l| !add.contains(l))
         .collect();
@@ -298,7 +290,11 @@ impl ActionRunner {
                 let add: Vec<LabelSpec> = names("add")
                     .into_iter()
                     .map(|name| LabelSpec {
-                        description: Some(comments::status_label_description(&name)),
+                        description: Some(
+                            StatusLabel::named(&name)
+                                .map_or("Gastown", StatusLabel::description)
+                                .into(),
+                        ),
                         color: "5319e7".into(),
                         name,
                     })
