@@ -24,7 +24,7 @@ const COMMENT: &str = "comment";
 
 /// The issue number of a bead made from an issue (`rig#12`).
 pub fn issue_number(bead: &Bead) -> Option<u64> {
-    bead.forge_ref.as_deref()?.rsplit_once('#')?.1.parse().ok()
+    store::ForgeRef::issue_number(bead.forge_ref.as_deref()?)
 }
 
 /// Show the bead's new state on its issue: the status comment edited in place and
@@ -122,7 +122,11 @@ pub fn queue_refusal(
     label: &str,
     now: Millis,
 ) -> Result<(), StoreError> {
-    let key = format!("{rig_id}#{number}:refused:{}", user.to_ascii_lowercase());
+    let key = format!(
+        "{}:refused:{}",
+        store::ForgeRef::issue(rig_id, number),
+        user.to_ascii_lowercase()
+    );
     let on = CommentOn {
         rig_id,
         bead_id: None,

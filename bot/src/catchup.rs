@@ -11,7 +11,6 @@ use webhooks::{Actor, ForgeEvent, ForgeKind, IssueAction, IssueEvent, IssueState
 use crate::forge::{Forge, Issue, RepoPath, State};
 use crate::server::App;
 use crate::store::{self, StoreError};
-use crate::town;
 
 /// What one pass found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -76,7 +75,7 @@ async fn recover_slung(
         }
     };
     for issue in issues {
-        let forge_ref = town::issue_ref(&rig.id, issue.number);
+        let forge_ref = store::ForgeRef::issue(&rig.id, issue.number).to_string();
         let lookup = forge_ref.clone();
         let known = app
             .store

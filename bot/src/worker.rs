@@ -595,7 +595,7 @@ fn apply_issue(
     lookups: &Lookups,
     now: Millis,
 ) -> Result<Option<String>, StoreError> {
-    let forge_ref = town::issue_ref(&rig.id, issue.number);
+    let forge_ref = store::ForgeRef::issue(&rig.id, issue.number).to_string();
     let existing = store::find_task_for_forge_ref(conn, &forge_ref)?;
     let permission = lookups
         .permissions

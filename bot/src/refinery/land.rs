@@ -66,7 +66,7 @@ impl Refinery {
         }
         self.store
             .write(move |c| {
-                let forge_ref = format!("{rig_id}!{}", pr.number);
+                let forge_ref = store::ForgeRef::merge_request(&rig_id, pr.number).to_string();
                 store::annotate(c, &mr_id, "review_head", &json!(head), None, now)?;
                 let mr = store::annotate(
                     c,

@@ -10,6 +10,7 @@
 mod actions;
 mod agents;
 mod beads;
+mod forge_ref;
 mod inbox;
 mod migrations;
 mod rigs;
@@ -38,6 +39,7 @@ pub use beads::{
     find_by_forge_ref, find_task_for_forge_ref, get_bead, list_beads, merge_requests_tested_at,
     ready_beads, refinery_queue, transition,
 };
+pub use forge_ref::{ForgeRef, NotAForgeRef, RefKind};
 pub use inbox::{
     InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, delivery_body, get_delivery,
     insert_delivery, list_inbox, mark_failed, mark_ignored, mark_processed, next_due,
