@@ -38,17 +38,11 @@ pub async fn catch_up(app: &App) -> Result<CatchUpReport, StoreError> {
         report.rigs += 1;
         let repo = RepoPath::new(rig.path.clone());
         let span = tracing::info_span!("catch_up", rig = %rig.id);
-        let base = &app.config.polecats.base_branch;
-        let settings = app
+        let label = app
             .settings
-            .or_defaults(&rig.id, forge.as_ref(), &repo, base)
+            .sling_label(&app.config, &rig.id, Some(forge.as_ref()), &repo)
             .instrument(span.clone())
             .await;
-        let label = settings
-            .labels
-            .sling
-            .clone()
-            .unwrap_or_else(|| app.config.labels.sling.clone());
         recover_slung(app, &rig, forge.as_ref(), &repo, &label, &mut report)
             .instrument(span)
             .await?;

@@ -83,17 +83,17 @@ struct Lookups {
     failed: HashMap<i64, String>,
     /// Forges with a client: only their rigs get comments.
     reachable: HashSet<(ForgeKind, String)>,
-    /// Repositories whose `.gastown.yaml` names their own sling label.
+    /// The label that slings work in each repository an issue event came from.
     sling_labels: HashMap<(ForgeKind, String, String), String>,
 }
 
 impl Lookups {
-    /// The label that slings work in this repository.
-    fn sling_label<'a>(&'a self, repo: &webhooks::RepoRef, config: &'a Config) -> &'a str {
+    /// The label that slings work in this repository. Every issue event's repository
+    /// is looked up before its batch is applied; one that was not slings nothing.
+    fn sling_label(&self, repo: &webhooks::RepoRef) -> &str {
         self.sling_labels
             .get(&repo_key(repo))
-            .map(String::as_str)
-            .unwrap_or(&config.labels.sling)
+            .map_or("", String::as_str)
     }
 }
 
@@ -176,27 +176,22 @@ impl Worker {
                 let ForgeEvent::Issue(issue) = event else {
                     continue;
                 };
-                let Some(forge) = self.forges.get(issue.repo.forge, &issue.repo.host) else {
-                    continue;
-                };
+                let forge = self.forges.get(issue.repo.forge, &issue.repo.host);
                 if let std::collections::hash_map::Entry::Vacant(slot) =
                     lookups.sling_labels.entry(repo_key(&issue.repo))
                 {
                     let rig = store::rig_id(issue.repo.forge, &issue.repo.host, &issue.repo.path);
                     let repo = RepoPath::new(issue.repo.path.clone());
-                    let base = &self.config.polecats.base_branch;
-                    let cfg = self
+                    let label = self
                         .settings
-                        .or_defaults(&rig, forge.as_ref(), &repo, base)
+                        .sling_label(&self.config, &rig, forge.as_deref(), &repo)
                         .await;
-                    let label = cfg
-                        .labels
-                        .sling
-                        .as_ref()
-                        .unwrap_or(&self.config.labels.sling);
-                    slot.insert(label.clone());
+                    slot.insert(label);
                 }
-                if !town::wants_sling(issue, lookups.sling_label(&issue.repo, &self.config)) {
+                let Some(forge) = forge else {
+                    continue;
+                };
+                if !town::wants_sling(issue, lookups.sling_label(&issue.repo)) {
                     continue;
                 }
                 lookups
@@ -604,7 +599,7 @@ fn apply_issue(
     let reachable = lookups
         .reachable
         .contains(&(issue.repo.forge, issue.repo.host.to_ascii_lowercase()));
-    let label = lookups.sling_label(&issue.repo, config);
+    let label = lookups.sling_label(&issue.repo);
     match town::decide_issue(issue, label, existing.as_ref(), permission) {
         IssueDecision::Sling(req) => {
             let bead = store::create_bead(
