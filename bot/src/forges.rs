@@ -1,5 +1,5 @@
-//! The forges the bot can act on, keyed by forge kind and web host, and a short-lived
-//! cache of people's permissions so a burst of label events costs one API call.
+//! The forges the bot can act on, keyed by forge kind and web host, and the one
+//! short-lived cache of people's permissions, so a burst of events costs one API call.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use webhooks::ForgeKind;
 
 use crate::clock::{Millis, SharedClock};
-use crate::config::Config;
+use crate::config::{Config, PermissionsConfig};
 use crate::forge::{Forge, ForgeResult, Permission, RepoPath};
 
 /// Forge clients by (kind, web host). A rig whose forge has no client here gets no
@@ -56,15 +56,19 @@ impl Forges {
         self.clients.is_empty()
     }
 
-    /// A user's permission on a repository, from the cache while it is fresh.
+    /// A user's permission on a repository: what decides whether they may change the
+    /// town (a sling by the worker, a review the refinery counts). Asked of the forge
+    /// at most once per `permissions.cache_secs` for each user and repository; every
+    /// clone of these forges shares the answers.
     pub async fn permission(
         &self,
         forge: &dyn Forge,
         repo: &RepoPath,
         user: &str,
         clock: &SharedClock,
-        ttl_ms: Millis,
+        settings: &PermissionsConfig,
     ) -> ForgeResult<Permission> {
+        let ttl_ms = settings.cache_secs as Millis * 1000;
         let key = (
             forge.kind(),
             forge.host().to_string(),

@@ -157,7 +157,6 @@ impl Worker {
     /// put the sling label on an issue.
     async fn look_up(&self, parsed: &[(InboxRow, Result<Vec<ForgeEvent>, String>)]) -> Lookups {
         let mut lookups = Lookups::default();
-        let ttl = self.config.permissions.cache_secs as Millis * 1000;
         // A push to a branch may change `.gastown.yaml` there (the base branch's is the
         // one the town acts by): read that branch's file again.
         for (_, events) in parsed {
@@ -200,7 +199,13 @@ impl Worker {
                 let repo = RepoPath::new(issue.repo.path.clone());
                 match self
                     .forges
-                    .permission(forge.as_ref(), &repo, &issue.actor.login, &self.clock, ttl)
+                    .permission(
+                        forge.as_ref(),
+                        &repo,
+                        &issue.actor.login,
+                        &self.clock,
+                        &self.config.permissions,
+                    )
                     .await
                 {
                     Ok(p) => {
