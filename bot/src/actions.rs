@@ -9,29 +9,15 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
 
 use crate::clock::{Millis, SharedClock};
-use crate::comments;
+use crate::comments::{self, StatusLabel};
 use crate::config::Config;
 use crate::forge::{CommentRef, Forge, ForgeError, LabelSpec, RepoPath};
 use crate::forges::Forges;
-use crate::store::{
-    self, Action, Bead, BeadStatus, ForgeAction, Rig, StatusCommentRow, Store, StoreError,
-};
-
-/// The labels that show on the issue where its bead is; at most one at a time.
-pub const STATUS_LABEL_NAMES: [&str; 3] = ["gt:hooked", "gt:working", "gt:review"];
-
-fn status_label(status: BeadStatus) -> Option<&'static str> {
-    match status {
-        BeadStatus::Hooked => Some("gt:hooked"),
-        BeadStatus::InProgress => Some("gt:working"),
-        BeadStatus::Review => Some("gt:review"),
-        _ => None,
-    }
-}
+use crate::store::{self, Action, Bead, ForgeAction, Rig, StatusCommentRow, Store, StoreError};
 
 /// The issue number of a bead made from an issue (`rig#12`).
 pub fn issue_number(bead: &Bead) -> Option<u64> {
-    bead.forge_ref.as_deref()?.rsplit_once('#')?.1.parse().ok()
+    store::ForgeRef::issue_number(bead.forge_ref.as_deref()?)
 }
 
 /// Show the bead's new state on its issue: the status comment edited in place and
@@ -45,8 +31,12 @@ pub fn queue_bead_update(
         return Ok(());
     };
     queue_status_comment(conn, bead, number, now)?;
-    let add: Vec<&str> = status_label(bead.status).into_iter().collect();
-    let remove: Vec<&str> = STATUS_LABEL_NAMES
+    let add: Vec<&str> = StatusLabel::of(bead.status)
+        .map(StatusLabel::name)
+        .into_iter()
+        .collect();
+    let remove: Vec<&str> = StatusLabel::ALL
+        .map(StatusLabel::name)
         .into_iter()
         .filter(|l| !add.contains(l))
         .collect();
@@ -121,7 +111,11 @@ pub fn queue_refusal(
     label: &str,
     now: Millis,
 ) -> Result<(), StoreError> {
-    let key = format!("{rig_id}#{number}:refused:{}", user.to_ascii_lowercase());
+    let key = format!(
+        "{}:refused:{}",
+        store::ForgeRef::issue(rig_id, number),
+        user.to_ascii_lowercase()
+    );
     let on = CommentOn {
         rig_id,
         bead_id: None,
@@ -272,7 +266,11 @@ impl ActionRunner {
                 let add: Vec<LabelSpec> = add
                     .into_iter()
                     .map(|name| LabelSpec {
-                        description: Some(comments::status_label_description(&name)),
+                        description: Some(
+                            StatusLabel::named(&name)
+                                .map_or("Gastown", StatusLabel::description)
+                                .into(),
+                        ),
                         color: "5319e7".into(),
                         name,
                     })

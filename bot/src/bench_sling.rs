@@ -68,7 +68,12 @@ async fn one(stage: &Stage, i: usize) -> anyhow::Result<(Duration, Duration)> {
         .sim
         .open_issue("mara", REPO, &format!("Bench {i}"), "measure me")
         .await?;
-    let forge_ref = format!("github:{}/{REPO}#{n}", stage.sim.addr());
+    let rig = store::rig_id(
+        webhooks::ForgeKind::GitHub,
+        &stage.sim.addr().to_string(),
+        REPO,
+    );
+    let forge_ref = store::ForgeRef::issue(&rig, n).to_string();
     let started = Instant::now();
     stage.sim.add_label("mara", REPO, n, "gt:sling").await?;
     let mut running = None;

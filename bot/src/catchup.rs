@@ -10,7 +10,6 @@ use webhooks::{Actor, ForgeEvent, ForgeKind, IssueAction, IssueEvent, IssueState
 
 use crate::forge::{Forge, Issue, RepoPath, State};
 use crate::store::{self, StoreError};
-use crate::town;
 
 /// What one pass found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -68,17 +67,11 @@ impl CatchUp {
             report.rigs += 1;
             let repo = RepoPath::new(rig.path.clone());
             let span = tracing::info_span!("catch_up", rig = %rig.id);
-            let base = &self.config.polecats.base_branch;
-            let settings = self
+            let label = self
                 .settings
-                .or_defaults(&rig.id, forge.as_ref(), &repo, base)
+                .sling_label(&self.config, &rig.id, Some(forge.as_ref()), &repo)
                 .instrument(span.clone())
                 .await;
-            let label = settings
-                .labels
-                .sling
-                .clone()
-                .unwrap_or_else(|| self.config.labels.sling.clone());
             self.recover_slung(&rig, forge.as_ref(), &repo, &label, &mut report)
                 .instrument(span)
                 .await?;
@@ -105,7 +98,7 @@ impl CatchUp {
             }
         };
         for issue in issues {
-            let forge_ref = town::issue_ref(&rig.id, issue.number);
+            let forge_ref = store::ForgeRef::issue(&rig.id, issue.number).to_string();
             let lookup = forge_ref.clone();
             let known = self
                 .store
@@ -148,10 +141,10 @@ impl CatchUp {
         self.store
             .write(move |c| {
                 for rig in &rigs {
-                    let host = rig.host.clone().unwrap_or_else(|| match rig.forge {
-                        ForgeKind::GitLab => config.gitlab.host.clone(),
-                        ForgeKind::GitHub => config.github.host.clone(),
-                    });
+                    let host = rig
+                        .host
+                        .clone()
+                        .unwrap_or_else(|| config.forge_host(rig.forge).to_string());
                     let town = rig.town.clone().unwrap_or_else(|| config.town.clone());
                     let town_id = store::ensure_town(c, &town, now)?;
                     store::ensure_rig(c, &town_id, rig.forge, &host, &rig.repo, now)?;

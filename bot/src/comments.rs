@@ -121,15 +121,53 @@ pub fn status_comment(bead: &Bead) -> String {
     )
 }
 
-/// The description a status label is created with, shown on the forge's label list.
-pub fn status_label_description(name: &str) -> String {
-    match name {
-        "gt:hooked" => "Gastown: a polecat has picked this up",
-        "gt:working" => "Gastown: a polecat is working on this",
-        "gt:review" => "Gastown: the change is with the refinery",
-        _ => "Gastown",
+/// The label an issue carries while its bead is hooked, worked or in review: at most
+/// one at a time, so the forge's issue list shows where each bead is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusLabel {
+    Hooked,
+    Working,
+    Review,
+}
+
+impl StatusLabel {
+    pub const ALL: [StatusLabel; 3] = [
+        StatusLabel::Hooked,
+        StatusLabel::Working,
+        StatusLabel::Review,
+    ];
+
+    /// The label a bead in `status` shows, if any.
+    pub fn of(status: BeadStatus) -> Option<Self> {
+        match status {
+            BeadStatus::Hooked => Some(StatusLabel::Hooked),
+            BeadStatus::InProgress => Some(StatusLabel::Working),
+            BeadStatus::Review => Some(StatusLabel::Review),
+            _ => None,
+        }
     }
-    .into()
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StatusLabel::Hooked => "gt:hooked",
+            StatusLabel::Working => "gt:working",
+            StatusLabel::Review => "gt:review",
+        }
+    }
+
+    /// The status label called `name`, if it is one.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.name() == name)
+    }
+
+    /// The description the label is created with, shown on the forge's label list.
+    pub fn description(self) -> &'static str {
+        match self {
+            StatusLabel::Hooked => "Gastown: a polecat has picked this up",
+            StatusLabel::Working => "Gastown: a polecat is working on this",
+            StatusLabel::Review => "Gastown: the change is with the refinery",
+        }
+    }
 }
 
 /// Marks the refinery's pull request for a bead, so a restart finds it instead of

@@ -1,5 +1,5 @@
-//! The forges the bot can act on, keyed by forge kind and web host, and a short-lived
-//! cache of people's permissions so a burst of label events costs one API call.
+//! The forges the bot can act on, keyed by forge kind and web host, and the one
+//! short-lived cache of people's permissions, so a burst of events costs one API call.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use webhooks::ForgeKind;
 
 use crate::clock::{Millis, SharedClock};
-use crate::config::Config;
+use crate::config::{Config, PermissionsConfig};
 use crate::forge::{Forge, ForgeResult, Permission, RepoPath};
 
 /// Forge clients by (kind, web host). A rig whose forge has no client here gets no
@@ -56,15 +56,19 @@ impl Forges {
         self.clients.is_empty()
     }
 
-    /// A user's permission on a repository, from the cache while it is fresh.
+    /// A user's permission on a repository: what decides whether they may change the
+    /// town (a sling by the worker, a review the refinery counts). Asked of the forge
+    /// at most once per `permissions.cache_secs` for each user and repository; every
+    /// clone of these forges shares the answers.
     pub async fn permission(
         &self,
         forge: &dyn Forge,
         repo: &RepoPath,
         user: &str,
         clock: &SharedClock,
-        ttl_ms: Millis,
+        settings: &PermissionsConfig,
     ) -> ForgeResult<Permission> {
+        let ttl_ms = settings.cache_secs as Millis * 1000;
         let key = (
             forge.kind(),
             forge.host().to_string(),
@@ -109,11 +113,7 @@ pub fn missing_client(
     host: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Option<String> {
-    let configured = match kind {
-        ForgeKind::GitHub => &config.github.host,
-        ForgeKind::GitLab => &config.gitlab.host,
-    };
-    (!host.eq_ignore_ascii_case(configured) || !has_credentials(config, kind, env))
+    (!host.eq_ignore_ascii_case(config.forge_host(kind)) || !has_credentials(config, kind, env))
         .then(|| no_client_reason(config, kind, host))
 }
 
@@ -121,20 +121,15 @@ pub fn missing_client(
 /// credentials, or a host other than the one configured (a GitLab delivery whose
 /// `web_url` names another host, say). For the log, the inbox and `gt status`.
 pub fn no_client_reason(config: &Config, kind: ForgeKind, host: &str) -> String {
-    let (name, configured, credentials, host_key) = match kind {
+    let configured = config.forge_host(kind);
+    let (name, credentials) = match kind {
         ForgeKind::GitHub => (
             "GitHub",
-            &config.github.host,
             format!("{} (or github.app_id)", config.github.token_env),
-            "github.host",
         ),
-        ForgeKind::GitLab => (
-            "GitLab",
-            &config.gitlab.host,
-            config.gitlab.token_env.clone(),
-            "gitlab.host",
-        ),
+        ForgeKind::GitLab => ("GitLab", config.gitlab.token_env.clone()),
     };
+    let host_key = format!("{kind}.host");
     if host.eq_ignore_ascii_case(configured) {
         format!("no {name} client for {host}: {credentials} is not set")
     } else {

@@ -220,14 +220,14 @@ fn forge_host(forge: ForgeKind, headers: &HeaderMap, config: &Config) -> String 
     match forge {
         ForgeKind::GitHub => header_str(headers, "x-github-enterprise-host")
             .map(str::to_ascii_lowercase)
-            .unwrap_or_else(|| config.github.host.clone()),
+            .unwrap_or_else(|| config.forge_host(forge).to_string()),
         ForgeKind::GitLab => header_str(headers, "x-gitlab-instance")
             .map(|url| {
                 let rest = url.split_once("://").map_or(url, |(_, r)| r);
                 rest.split('/').next().unwrap_or(rest).to_ascii_lowercase()
             })
             .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| config.gitlab.host.clone()),
+            .unwrap_or_else(|| config.forge_host(forge).to_string()),
     }
 }
 

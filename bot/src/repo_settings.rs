@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
 use crate::forge::{Forge, ForgeError, RepoPath};
 use crate::repo_config::{self, RepoConfig};
 
@@ -85,6 +86,27 @@ impl RepoSettings {
                 Arc::new(RepoConfig::default())
             }
         }
+    }
+
+    /// The label that slings work in a rig: the one its `.gastown.yaml` on the base
+    /// branch names, else the server's `labels.sling` (also when there is no `forge`
+    /// to read the file from).
+    pub async fn sling_label(
+        &self,
+        config: &Config,
+        rig_id: &str,
+        forge: Option<&dyn Forge>,
+        repo: &RepoPath,
+    ) -> String {
+        let own = match forge {
+            Some(forge) => {
+                let base = &config.polecats.base_branch;
+                let file = self.or_defaults(rig_id, forge, repo, base).await;
+                file.labels.sling.clone()
+            }
+            None => None,
+        };
+        own.unwrap_or_else(|| config.labels.sling.clone())
     }
 
     /// A push to `branch` may have changed the file there: read it again next time.

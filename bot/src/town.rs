@@ -89,11 +89,6 @@ pub fn decide_issue(
     })
 }
 
-/// `github:owner/repo#12`, `gitlab:host/group/project#12`.
-pub fn issue_ref(rig_id: &str, number: u64) -> String {
-    format!("{rig_id}#{number}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,17 +79,17 @@ struct Lookups {
     failed: HashMap<i64, String>,
     /// Forges with a client: only their rigs get comments.
     reachable: HashSet<(ForgeKind, String)>,
-    /// Repositories whose `.gastown.yaml` names their own sling label.
+    /// The label that slings work in each repository an issue event came from.
     sling_labels: HashMap<(ForgeKind, String, String), String>,
 }
 
 impl Lookups {
-    /// The label that slings work in this repository.
-    fn sling_label<'a>(&'a self, repo: &webhooks::RepoRef, config: &'a Config) -> &'a str {
+    /// The label that slings work in this repository. Every issue event's repository
+    /// is looked up before its batch is applied; one that was not slings nothing.
+    fn sling_label(&self, repo: &webhooks::RepoRef) -> &str {
         self.sling_labels
             .get(&repo_key(repo))
-            .map(String::as_str)
-            .unwrap_or(&config.labels.sling)
+            .map_or("", String::as_str)
     }
 }
 
@@ -140,7 +140,6 @@ impl Worker {
     /// put the sling label on an issue.
     async fn look_up(&self, parsed: &[(InboxRow, Result<Vec<ForgeEvent>, String>)]) -> Lookups {
         let mut lookups = Lookups::default();
-        let ttl = self.config.permissions.cache_secs as Millis * 1000;
         // A push to a branch may change `.gastown.yaml` there (the base branch's is the
         // one the town acts by): read that branch's file again.
         for (_, events) in parsed {
@@ -159,27 +158,22 @@ impl Worker {
                 let ForgeEvent::Issue(issue) = event else {
                     continue;
                 };
-                let Some(forge) = self.forges.get(issue.repo.forge, &issue.repo.host) else {
-                    continue;
-                };
+                let forge = self.forges.get(issue.repo.forge, &issue.repo.host);
                 if let std::collections::hash_map::Entry::Vacant(slot) =
                     lookups.sling_labels.entry(repo_key(&issue.repo))
                 {
                     let rig = store::rig_id(issue.repo.forge, &issue.repo.host, &issue.repo.path);
                     let repo = RepoPath::new(issue.repo.path.clone());
-                    let base = &self.config.polecats.base_branch;
-                    let cfg = self
+                    let label = self
                         .settings
-                        .or_defaults(&rig, forge.as_ref(), &repo, base)
+                        .sling_label(&self.config, &rig, forge.as_deref(), &repo)
                         .await;
-                    let label = cfg
-                        .labels
-                        .sling
-                        .as_ref()
-                        .unwrap_or(&self.config.labels.sling);
-                    slot.insert(label.clone());
+                    slot.insert(label);
                 }
-                if !town::wants_sling(issue, lookups.sling_label(&issue.repo, &self.config)) {
+                let Some(forge) = forge else {
+                    continue;
+                };
+                if !town::wants_sling(issue, lookups.sling_label(&issue.repo)) {
                     continue;
                 }
                 lookups
@@ -188,7 +182,13 @@ impl Worker {
                 let repo = RepoPath::new(issue.repo.path.clone());
                 match self
                     .forges
-                    .permission(forge.as_ref(), &repo, &issue.actor.login, &self.clock, ttl)
+                    .permission(
+                        forge.as_ref(),
+                        &repo,
+                        &issue.actor.login,
+                        &self.clock,
+                        &self.config.permissions,
+                    )
                     .await
                 {
                     Ok(p) => {
@@ -537,10 +537,7 @@ fn join_rig(
     now: Millis,
 ) -> Result<Result<Rig, String>, StoreError> {
     let forge = repo.forge;
-    let default_host = match repo.forge {
-        ForgeKind::GitHub => &config.github.host,
-        ForgeKind::GitLab => &config.gitlab.host,
-    };
+    let default_host = config.forge_host(repo.forge);
     let town = match &config.rigs {
         None => config.town.clone(),
         Some(rigs) => {
@@ -581,7 +578,7 @@ fn apply_issue(
     lookups: &Lookups,
     now: Millis,
 ) -> Result<Option<String>, StoreError> {
-    let forge_ref = town::issue_ref(&rig.id, issue.number);
+    let forge_ref = store::ForgeRef::issue(&rig.id, issue.number).to_string();
     let existing = store::find_task_for_forge_ref(conn, &forge_ref)?;
     let permission = lookups
         .permissions
@@ -590,7 +587,7 @@ fn apply_issue(
     let reachable = lookups
         .reachable
         .contains(&(issue.repo.forge, issue.repo.host.to_ascii_lowercase()));
-    let label = lookups.sling_label(&issue.repo, config);
+    let label = lookups.sling_label(&issue.repo);
     match town::decide_issue(issue, label, existing.as_ref(), permission) {
         IssueDecision::Sling(req) => {
             let bead = crate::lifecycle::create(

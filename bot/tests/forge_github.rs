@@ -95,7 +95,11 @@ async fn comments(
     (h, Json(items)).into_response()
 }
 
-async fn permission(Path((_o, _r, user)): Path<(String, String, String)>) -> Response {
+async fn permission(
+    State(f): State<Fake>,
+    Path((_o, _r, user)): Path<(String, String, String)>,
+) -> Response {
+    f.log.push(format!("permission {user}"), Value::Null);
     let (permission, role) = match user.as_str() {
         "ada" => ("admin", "admin"),
         "max" => ("write", "maintain"),
@@ -290,6 +294,51 @@ async fn maps_every_permission_level() {
     ] {
         assert_eq!(gh.permission(&repo(), user).await.unwrap(), want, "{user}");
     }
+}
+
+/// The worker (who slings) and the refinery (whose reviews count) ask through the same
+/// cache: a user's permission is asked of the forge once per `permissions.cache_secs`.
+#[tokio::test]
+async fn a_permission_is_asked_once_while_it_is_fresh() {
+    use bot::clock::{ManualClock, SharedClock};
+    use bot::config::PermissionsConfig;
+
+    let (gh, fake, _) = forge("").await;
+    let forges = bot::forges::Forges::new().with(Arc::new(gh));
+    let client = forges
+        .get(webhooks::ForgeKind::GitHub, "github.com")
+        .unwrap();
+    let manual = ManualClock::new(0);
+    let clock: SharedClock = manual.clone();
+    let settings = PermissionsConfig { cache_secs: 60 };
+    let asked = |user: &str| {
+        let what = format!("permission {user}");
+        fake.log
+            .entries()
+            .iter()
+            .filter(|(w, _)| *w == what)
+            .count()
+    };
+    let ask = |user: &'static str| {
+        let (forges, client, clock, settings) = (&forges, &client, &clock, &settings);
+        async move {
+            forges
+                .permission(client.as_ref(), &repo(), user, clock, settings)
+                .await
+                .unwrap()
+        }
+    };
+
+    assert_eq!(ask("wes").await, Permission::Write);
+    assert_eq!(ask("WES").await, Permission::Write, "logins are case-blind");
+    assert_eq!(ask("rob").await, Permission::Read);
+    assert_eq!((asked("wes"), asked("WES"), asked("rob")), (1, 0, 1));
+    manual.advance(59_999);
+    ask("wes").await;
+    assert_eq!(asked("wes"), 1, "still fresh");
+    manual.advance(1);
+    ask("wes").await;
+    assert_eq!(asked("wes"), 2, "asked again once stale");
 }
 
 #[tokio::test]

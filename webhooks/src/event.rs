@@ -24,6 +24,15 @@ impl ForgeKind {
             ForgeKind::GitLab => "gitlab",
         }
     }
+
+    /// The public instance's web host: where a repository is when nothing names
+    /// another host (the server's default, a rig id without a host).
+    pub fn public_host(self) -> &'static str {
+        match self {
+            ForgeKind::GitHub => "github.com",
+            ForgeKind::GitLab => "gitlab.com",
+        }
+    }
 }
 
 impl std::fmt::Display for ForgeKind {

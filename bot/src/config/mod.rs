@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use webhooks::ForgeKind;
+
+use crate::forge::config::default_api_url;
 
 pub use town::{
     PolecatsConfig, RefineryConfig, ReviewConfig, RunnerConfig, RunnerKind, RuntimeConfig,
@@ -83,7 +86,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RigConfig {
-    pub forge: webhooks::ForgeKind,
+    pub forge: ForgeKind,
     pub repo: String,
     #[serde(default)]
     pub host: Option<String>,
@@ -106,7 +109,7 @@ pub struct GithubConfig {
 impl Default for GithubConfig {
     fn default() -> Self {
         Self {
-            host: "github.com".into(),
+            host: ForgeKind::GitHub.public_host().into(),
             webhook_secret_env: "GT_GITHUB_WEBHOOK_SECRET".into(),
             api_url: None,
             token_env: "GT_GITHUB_TOKEN".into(),
@@ -120,8 +123,7 @@ impl GithubConfig {
     pub fn api_url(&self) -> String {
         match &self.api_url {
             Some(url) => url.trim_end_matches('/').to_string(),
-            None if self.host == "github.com" => "https://api.github.com".into(),
-            None => format!("https://{}/api/v3", self.host),
+            None => default_api_url(ForgeKind::GitHub, &self.host),
         }
     }
 }
@@ -142,7 +144,7 @@ pub struct GitlabConfig {
 impl Default for GitlabConfig {
     fn default() -> Self {
         Self {
-            host: "gitlab.com".into(),
+            host: ForgeKind::GitLab.public_host().into(),
             webhook_token_env: "GT_GITLAB_WEBHOOK_TOKEN".into(),
             api_url: None,
             token_env: "GT_GITLAB_TOKEN".into(),
@@ -155,7 +157,7 @@ impl GitlabConfig {
     pub fn api_url(&self) -> String {
         match &self.api_url {
             Some(url) => url.trim_end_matches('/').to_string(),
-            None => format!("https://{}/api/v4", self.host),
+            None => default_api_url(ForgeKind::GitLab, &self.host),
         }
     }
 }
@@ -633,6 +635,15 @@ impl Config {
             .get(name)
             .cloned()
             .or_else(|| runtimes::built_in(name))
+    }
+
+    /// The web host of the bot's `kind` forge (`github.host`, `gitlab.host`): a rig or
+    /// delivery that names no host is there, and only there does the bot have a client.
+    pub fn forge_host(&self, kind: ForgeKind) -> &str {
+        match kind {
+            ForgeKind::GitHub => &self.github.host,
+            ForgeKind::GitLab => &self.gitlab.host,
+        }
     }
 
     /// Where agents reach the bot (tools and git).

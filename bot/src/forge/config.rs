@@ -51,14 +51,21 @@ impl ForgeConfig {
 
     /// The REST base URL, defaulted as documented on [`ForgeConfig::api_base`].
     pub fn api_base_url(&self) -> String {
-        if let Some(b) = &self.api_base {
-            return b.clone();
+        match &self.api_base {
+            Some(b) => b.clone(),
+            None => default_api_url(self.kind, &self.host),
         }
-        match self.kind {
-            ForgeKind::GitHub if self.host == "github.com" => "https://api.github.com".into(),
-            ForgeKind::GitHub => format!("https://{}/api/v3", self.host),
-            ForgeKind::GitLab => format!("https://{}/api/v4", self.host),
-        }
+    }
+}
+
+/// Where the REST API of `kind` at web host `host` is when no URL is configured:
+/// `https://api.github.com` for github.com, `https://{host}/api/v3` for GitHub
+/// Enterprise, `https://{host}/api/v4` for GitLab.
+pub fn default_api_url(kind: ForgeKind, host: &str) -> String {
+    match kind {
+        ForgeKind::GitHub if host == kind.public_host() => "https://api.github.com".into(),
+        ForgeKind::GitHub => format!("https://{host}/api/v3"),
+        ForgeKind::GitLab => format!("https://{host}/api/v4"),
     }
 }
 

@@ -17,7 +17,7 @@ pub fn apply_pull_request_closed(
     actor: &str,
     now: crate::clock::Millis,
 ) -> Result<Option<Bead>, StoreError> {
-    let forge_ref = format!("{rig_id}!{number}");
+    let forge_ref = store::ForgeRef::merge_request(rig_id, number).to_string();
     let Some(mr) = store::find_by_forge_ref(conn, &forge_ref, BeadType::MergeRequest)? else {
         return Ok(None);
     };
@@ -64,7 +64,10 @@ pub fn nudge(
     now: crate::clock::Millis,
 ) -> Result<(), StoreError> {
     let by_number = number
-        .map(|n| store::find_by_forge_ref(conn, &format!("{rig_id}!{n}"), BeadType::MergeRequest))
+        .map(|n| {
+            let forge_ref = store::ForgeRef::merge_request(rig_id, n).to_string();
+            store::find_by_forge_ref(conn, &forge_ref, BeadType::MergeRequest)
+        })
         .transpose()?
         .flatten();
     let mut mrs: Vec<Bead> = by_number.into_iter().collect();
@@ -106,9 +109,8 @@ pub fn record_approval(
     commit: Option<&str>,
     now: crate::clock::Millis,
 ) -> Result<(), StoreError> {
-    let Some(mr) =
-        store::find_by_forge_ref(conn, &format!("{rig_id}!{number}"), BeadType::MergeRequest)?
-    else {
+    let forge_ref = store::ForgeRef::merge_request(rig_id, number).to_string();
+    let Some(mr) = store::find_by_forge_ref(conn, &forge_ref, BeadType::MergeRequest)? else {
         return Ok(());
     };
     let Some(task_id) = mr.parent_id else {

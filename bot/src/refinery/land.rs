@@ -54,7 +54,7 @@ impl Refinery {
         }
         self.store
             .write(move |c| {
-                let forge_ref = format!("{rig_id}!{}", pr.number);
+                let forge_ref = store::ForgeRef::merge_request(&rig_id, pr.number).to_string();
                 meta::update_merge_request(c, &mr_id, now, |m| {
                     m.review_head = Some(head);
                     m.pull_request = Some(pr.number);

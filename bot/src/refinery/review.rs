@@ -172,14 +172,13 @@ impl Refinery {
 
     async fn feedback(&self, cx: &Context, number: u64) -> Result<Feedback, RefineryError> {
         let mut f = Feedback::default();
-        let mut writers: BTreeMap<String, bool> = BTreeMap::new();
         // Where approvals without a commit id were given: the bot's record of the
         // approval webhooks; else, while the PR has only had one tested head, that one.
         let recorded = &cx.task_meta.approvals;
         let heads = cx.task_meta.review_heads.len();
         let head = tested_head(cx);
         for r in cx.forge.reviews(&cx.repo, number).await? {
-            if !self.may_write(cx, &r.author, &mut writers).await? {
+            if !self.may_write(cx, &r.author).await? {
                 continue;
             }
             match r.state {
@@ -205,7 +204,7 @@ impl Refinery {
             }
         }
         for c in cx.forge.review_comments(&cx.repo, number).await? {
-            if !self.may_write(cx, &c.author, &mut writers).await? {
+            if !self.may_write(cx, &c.author).await? {
                 continue;
             }
             let at = match (&c.path, c.line) {
@@ -238,18 +237,20 @@ impl Refinery {
         Ok(f)
     }
 
-    async fn may_write(
-        &self,
-        cx: &Context,
-        user: &str,
-        cache: &mut BTreeMap<String, bool>,
-    ) -> Result<bool, RefineryError> {
-        if let Some(ok) = cache.get(user) {
-            return Ok(*ok);
-        }
-        let ok = cx.forge.permission(&cx.repo, user).await?.can_command();
-        cache.insert(user.to_string(), ok);
-        Ok(ok)
+    /// Only reviews by people who may write count, checked as the worker checks a
+    /// sling (and from the same cache).
+    async fn may_write(&self, cx: &Context, user: &str) -> Result<bool, RefineryError> {
+        let permission = self
+            .forges
+            .permission(
+                cx.forge.as_ref(),
+                &cx.repo,
+                user,
+                &self.clock,
+                &self.config.permissions,
+            )
+            .await?;
+        Ok(permission.can_command())
     }
 
     async fn merge(&self, cx: &Context, number: u64) -> Result<Step, RefineryError> {

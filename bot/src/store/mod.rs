@@ -10,6 +10,7 @@
 mod actions;
 mod agents;
 mod beads;
+mod forge_ref;
 mod inbox;
 mod migrations;
 mod rigs;
@@ -39,6 +40,7 @@ pub use beads::{
     find_by_forge_ref, find_task_for_forge_ref, get_bead, list_beads, merge_requests_tested_at,
     ready_beads, refinery_queue, set_forge_ref, set_metadata, transition,
 };
+pub use forge_ref::{ForgeRef, NotAForgeRef, RefKind};
 pub use inbox::{
     InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, delivery_body, get_delivery,
     insert_delivery, list_inbox, mark_failed, mark_ignored, mark_processed, next_due,
@@ -101,7 +103,45 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 const MAX_GROUP: usize = 512;
 
 type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Tx<'_>) -> (bool, Reply) + Send>;
+type Job = Box<dyn Write>;
+
+/// One queued write. The writer either runs it inside the group's transaction or, when
+/// that transaction cannot begin, refuses it: a write never runs outside a transaction.
+trait Write: Send {
+    /// Run the write. Returns whether it failed (its savepoint is then rolled back) and
+    /// what to tell its caller once the group's COMMIT is known.
+    fn run(self: Box<Self>, conn: &Tx<'_>) -> (bool, Reply);
+    /// Tell the caller the write was not run, and why.
+    fn refuse(self: Box<Self>, why: StoreError);
+}
+
+struct Queued<F, R> {
+    f: F,
+    reply: oneshot::Sender<Result<R>>,
+}
+
+impl<F, R> Write for Queued<F, R>
+where
+    R: Send + 'static,
+    F: FnOnce(&Tx<'_>) -> Result<R> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Tx<'_>) -> (bool, Reply) {
+        let Queued { f, reply } = *self;
+        let result = f(conn);
+        let failed = result.is_err();
+        let reply: Reply = Box::new(move |commit_error| {
+            let _ = reply.send(match commit_error {
+                Some(e) => Err(e.clone()),
+                None => result,
+            });
+        });
+        (failed, reply)
+    }
+
+    fn refuse(self: Box<Self>, why: StoreError) {
+        let _ = self.reply.send(Err(why));
+    }
+}
 
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
@@ -176,18 +216,8 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Tx<'_>) -> Result<R> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = f(conn);
-            let failed = result.is_err();
-            let reply: Reply = Box::new(move |commit_error| {
-                let _ = tx.send(match commit_error {
-                    Some(e) => Err(e.clone()),
-                    None => result,
-                });
-            });
-            (failed, reply)
-        });
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(Queued { f, reply });
         self.inner
             .writer
             .send(job)
@@ -314,18 +344,13 @@ fn run_group(
     batch: &mut Vec<Job>,
     replies: &mut Vec<Reply>,
 ) -> Result<tx::WakeSet> {
-    let begin = conn.execute_batch("BEGIN IMMEDIATE");
-    if let Err(e) = begin {
-        // Still run nothing, but every caller must hear why.
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Outside a transaction a job's writes would each commit on their own, with no
+        // savepoint to undo a failing one: run none, and tell every caller why.
         let err = StoreError::Commit(Arc::new(e));
         for job in batch.drain(..) {
-            if let Ok((_, reply)) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&Tx::new(conn))))
-            {
-                replies.push(reply);
-            }
+            job.refuse(err.clone());
         }
-        let _ = conn.execute_batch("ROLLBACK");
         return Err(err);
     }
     let mut woken = tx::WakeSet::default();
@@ -334,7 +359,7 @@ fn run_group(
         let tx = Tx::new(conn);
         // A panicking job must not take the only writer down with it: its changes are
         // rolled back and its caller sees the write aborted.
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&tx)));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&tx)));
         let (failed, reply) = match ran {
             Ok((failed, reply)) => (failed, Some(reply)),
             Err(_) => (true, None),

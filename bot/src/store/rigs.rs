@@ -60,7 +60,7 @@ pub fn ensure_rig(
 /// `github:owner/repo` on github.com, otherwise the host is kept:
 /// `gitlab:gitlab.example.com/group/project`. The same prefix starts every forge ref.
 pub fn rig_id(forge: ForgeKind, host: &str, path: &str) -> String {
-    if forge == ForgeKind::GitHub && host == "github.com" {
+    if forge == ForgeKind::GitHub && host == forge.public_host() {
         format!("{forge}:{path}")
     } else {
         format!("{forge}:{host}/{path}")

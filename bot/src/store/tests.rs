@@ -358,3 +358,47 @@ async fn hooking_a_working_agent_is_refused_as_busy() {
         "agent github:o/r/refinery/main is already working"
     );
 }
+
+#[tokio::test]
+async fn when_the_transaction_cannot_begin_no_write_runs_and_each_caller_hears_why() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let (store, _dir) = fresh_store();
+    // The writer gives up on a lock held elsewhere quickly instead of after 10 s.
+    store
+        .write(|c| Ok(c.busy_timeout(std::time::Duration::from_millis(20))?))
+        .await
+        .unwrap();
+    let other = Connection::open(store.path()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let ran = Arc::new(AtomicUsize::new(0));
+    let write = |town: &'static str| {
+        let ran = ran.clone();
+        store.write(move |c| {
+            ran.fetch_add(1, Ordering::SeqCst);
+            ensure_town(c, town, NOW)
+        })
+    };
+    let (a, b) = tokio::join!(write("a"), write("b"));
+    for result in [a, b] {
+        let Err(StoreError::Commit(cause)) = &result else {
+            panic!("{result:?}")
+        };
+        assert_eq!(
+            cause.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy),
+            "the cause is kept: {cause}"
+        );
+    }
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        0,
+        "no write ran outside a transaction"
+    );
+
+    // The writer goes on once the lock is gone.
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(write("c").await.unwrap(), "c");
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+}

@@ -219,20 +219,6 @@ fn what_a_pull_request_waits_for() {
 }
 
 #[test]
-fn status_labels_say_what_they_mean() {
-    let labels: Vec<String> = ["gt:hooked", "gt:working", "gt:review", "gt:other"]
-        .iter()
-        .map(|n| format!("{n}: {}", status_label_description(n)))
-        .collect();
-    insta::assert_snapshot!(labels.join("\n"), @r"
-    gt:hooked: Gastown: a polecat has picked this up
-    gt:working: Gastown: a polecat is working on this
-    gt:review: Gastown: the change is with the refinery
-    gt:other: Gastown
-    ");
-}
-
-#[test]
 fn a_town_that_cannot_start_says_what_to_do() {
     use runner::RunnerError as E;
     let errors = [
@@ -282,4 +268,29 @@ fn a_refusal_names_the_user_and_cannot_be_injected() {
     @eveimgsrcx, only people with write access to this repository can sling work to Gastown, so the `gt:sling` label was not acted on. A maintainer can add it instead.
     "
     );
+}
+
+#[test]
+fn each_status_shows_at_most_one_label_described_on_the_forge() {
+    let shown: Vec<String> = BeadStatus::ALL
+        .iter()
+        .map(|&s| match StatusLabel::of(s) {
+            Some(l) => format!("{s}: {} ({})", l.name(), l.description()),
+            None => format!("{s}: none"),
+        })
+        .collect();
+    insta::assert_snapshot!(shown.join("\n"), @r"
+    open: none
+    hooked: gt:hooked (Gastown: a polecat has picked this up)
+    in_progress: gt:working (Gastown: a polecat is working on this)
+    blocked: none
+    review: gt:review (Gastown: the change is with the refinery)
+    closed: none
+    failed: none
+    tombstone: none
+    ");
+    for label in StatusLabel::ALL {
+        assert_eq!(StatusLabel::named(label.name()), Some(label));
+    }
+    assert_eq!(StatusLabel::named("gt:sling"), None);
 }
