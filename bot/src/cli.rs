@@ -35,7 +35,7 @@ pub enum Command {
     /// Run the bot: webhook ingest, inbox worker, town.
     Serve,
     /// See the whole loop here: a simulated forge, the bot and a town working issues.
-    Demo(crate::demo::DemoArgs),
+    Demo(crate::harness::demo::DemoArgs),
     /// Inspect and retry stored webhook deliveries.
     #[command(subcommand)]
     Inbox(InboxCommand),
@@ -47,7 +47,7 @@ pub enum Command {
     Agents(AgentsCommand),
     /// Measure the product.
     #[command(subcommand)]
-    Bench(crate::bench::BenchCommand),
+    Bench(crate::harness::bench::BenchCommand),
     /// The town at a glance: each rig and whether the bot can act on its forge (if not,
     /// why nothing slings there), beads and deliveries by status.
     Status {
@@ -59,7 +59,7 @@ pub enum Command {
     /// Inside the town: the commands an agent runs (prime, heartbeat, status, done) and
     /// the built-in runtimes.
     #[command(subcommand)]
-    Agent(crate::agent_cli::AgentCommand),
+    Agent(crate::agent::cli::AgentCommand),
     /// The town container image.
     #[command(subcommand, name = "town-image")]
     TownImage(TownImageCommand),
@@ -289,8 +289,8 @@ pub async fn run_inbox(config: &Config, cmd: InboxCommand) -> anyhow::Result<()>
                 );
             }
             let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
-            let before = crate::retention::cutoff(now, days);
-            let pruned = crate::retention::prune(&store, before).await?;
+            let before = crate::loops::retention::cutoff(now, days);
+            let pruned = crate::loops::retention::prune(&store, before).await?;
             println!(
                 "pruned {pruned} processed or ignored deliveries received before {}",
                 format_utc(before)
@@ -505,7 +505,8 @@ pub async fn town_summary(
         )?;
     }
     for rig in &rigs {
-        let forge = match crate::forges::missing_client(config, rig.forge, &rig.host, env) {
+        let forge = match crate::forge::registry::missing_client(config, rig.forge, &rig.host, env)
+        {
             None => "forge client ok".to_string(),
             Some(why) => format!("nothing slings here: {why}"),
         };

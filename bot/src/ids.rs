@@ -24,6 +24,24 @@ pub fn is_bead_id(s: &str) -> bool {
     })
 }
 
+/// Mint an agent's tool token: what the agent gets, and the digest the database keeps.
+pub fn mint_token() -> (String, String) {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    let token = format!(
+        "gta_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let digest = token_digest(&token);
+    (token, digest)
+}
+
+/// What the database keeps of a token: its SHA-256, hex.
+pub fn token_digest(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,41 +1,33 @@
 //! gastown-bot: the server and the `gt` CLI.
 //!
-//! Modules read from the edge inwards: [`server`] wires HTTP, the [`worker`] drains
-//! the inbox into [`town`] decisions, and the [`store`] holds all state.
+//! The modules are layered, and each depends only on those below it (ARCHITECTURE.md
+//! has the map):
+//!
+//! - [`edge`]: what the world calls — webhooks in, the agents' HTTP and MCP tools, git
+//!   smart HTTP — and [`edge::server`], which serves them.
+//! - [`loops`]: the town's background work — the inbox worker, the outbox, the polecat
+//!   dispatcher, the refinery, catch-up, retention — and the agent sessions they run.
+//! - [`forge`]: the bot's clients of GitHub and GitLab, and what it reads through them.
+//! - [`lifecycle`]: the one way beads are made and moved, with what each move queues.
+//! - [`decisions`]: pure functions over state and events (what a delivery means, who
+//!   works what, whether work passed, every text on a forge).
+//! - [`store`]: the one SQLite database.
+//!
+//! Beside the server: [`agent`] is what runs inside the town (`gt agent …`), and
+//! [`harness`] the demo and the benches. [`app`] builds a running bot once.
 
-pub mod actions;
-pub mod agent_api;
-pub mod agent_cli;
+pub mod agent;
 pub mod app;
-pub mod bench;
-pub mod bench_sling;
-pub mod catchup;
 pub mod cli;
 pub mod clock;
-pub mod comments;
 pub mod config;
-pub mod demo;
-pub mod fence;
+pub mod decisions;
+pub mod edge;
 pub mod forge;
-pub mod forges;
 pub mod gitgate;
-pub mod idle;
+pub mod harness;
 pub mod ids;
-pub mod ingest;
 pub mod lifecycle;
-pub mod meta;
-pub mod plan;
-pub mod polecats;
-pub mod prompts;
+pub mod loops;
 pub mod redact;
-pub mod refinery;
-pub mod repo_config;
-pub mod repo_settings;
-pub mod retention;
-pub mod rounds;
-pub mod server;
-pub mod sessions;
 pub mod store;
-pub mod town;
-pub mod town_git;
-pub mod worker;

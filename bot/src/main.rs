@@ -26,12 +26,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Bench(cmd) => {
             init_logging(Some("warn"));
-            return bot::bench::run(cmd).await;
+            return bot::harness::bench::run(cmd).await;
         }
         Command::Status { note } if !note.is_empty() => return Err(bot::cli::status_note_moved()),
         Command::Demo(args) => {
             init_logging(Some("warn"));
-            return bot::demo::run(args).await;
+            return bot::harness::demo::run(args).await;
         }
         Command::TownImage(cmd) => {
             init_logging(Some("warn"));
@@ -39,14 +39,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Agent(cmd) => {
             init_logging(Some("warn"));
-            return bot::agent_cli::run(cmd).await;
+            return bot::agent::cli::run(cmd).await;
         }
         _ => {}
     }
     let config = load_config(&cli.global)?;
     init_logging(config.log.as_deref());
     match cli.command {
-        Command::Serve => bot::server::serve(config).await,
+        Command::Serve => bot::app::server::serve(config).await,
         Command::Inbox(cmd) => bot::cli::run_inbox(&config, cmd).await,
         Command::Beads(cmd) => bot::cli::run_beads(&config, cmd).await,
         Command::Agents(cmd) => bot::cli::run_agents(&config, cmd).await,

@@ -27,8 +27,6 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-pub mod forge;
-
 /// What a secret is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -74,39 +72,6 @@ impl Redactor {
         all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         all.dedup();
         Self { values: all }
-    }
-
-    /// Every secret value the configuration points at, read with `env` (the process
-    /// environment in `gt serve`): the forge tokens, the webhook secrets, the review
-    /// model's key, the GitHub App's private key (the file the variable names), and
-    /// the values of agent-runtime variables whose names say they are secrets.
-    pub fn from_config(
-        config: &crate::config::Config,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Self {
-        let s = &config.secrets;
-        let mut values: Vec<String> = Vec::new();
-        values.extend(s.github_webhook.iter().cloned());
-        values.extend(s.gitlab_webhook.iter().cloned());
-        values.extend(s.review_api_key.iter().cloned());
-        for var in [&config.github.token_env, &config.gitlab.token_env] {
-            values.extend(env(var));
-        }
-        if let Some(path) = env(&config.github.app_private_key_file_env)
-            && let Ok(pem) = std::fs::read_to_string(path.trim())
-        {
-            values.push(pem);
-        }
-        for runtime in config.runtimes.values() {
-            values.extend(
-                runtime
-                    .env
-                    .iter()
-                    .filter(|(k, _)| secret_name(k))
-                    .map(|(_, v)| v.clone()),
-            );
-        }
-        Self::new(values)
     }
 
     /// How many secret values it knows.

@@ -304,7 +304,7 @@ async fn a_permission_is_asked_once_while_it_is_fresh() {
     use bot::config::PermissionsConfig;
 
     let (gh, fake, _) = forge("").await;
-    let forges = bot::forges::Forges::new().with(Arc::new(gh));
+    let forges = bot::forge::registry::Forges::new().with(Arc::new(gh));
     let client = forges
         .get(webhooks::ForgeKind::GitHub, "github.com")
         .unwrap();

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use bot::app::server::App;
 use bot::clock::{ManualClock, SharedClock};
 use bot::config::Config;
-use bot::server::App;
 use bot::store::{self, BeadType, Hooking, NewBead};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::{RoleClient, RunningService};
@@ -85,7 +85,7 @@ async fn town_with(settings: &[(&'static str, &str)]) -> Town {
                 now,
                 |_| "gt-mcp1".into(),
             )?;
-            let digest = bot::agent_api::token_digest(TOKEN);
+            let digest = bot::ids::token_digest(TOKEN);
             store::hook_bead(
                 c,
                 &Hooking {

@@ -43,7 +43,7 @@ fn the_readme_gastown_yaml_example_is_valid() {
         .iter()
         .find(|b| b.starts_with("# .gastown.yaml"))
         .expect("the .gastown.yaml example");
-    let config = bot::repo_config::parse(repo, "README.md")
+    let config = bot::config::repo::parse(repo, "README.md")
         .unwrap_or_else(|e| panic!("README .gastown.yaml example: {e}"));
     assert_eq!(config.quality_gates.len(), 2);
     assert!(config.auto_merge);

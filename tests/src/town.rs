@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bot::app::server::App;
 use bot::clock::{ManualClock, SharedClock};
 use bot::config::Config;
-use bot::server::App;
 use bot::store::{self, Bead, InboxRow};
 use serde_json::Value;
 use webhooks::ForgeKind;
@@ -90,7 +90,7 @@ impl TestTownBuilder {
         let config = Config::load(None, &|k| env.get(k).cloned()).expect("test config");
         let clock = ManualClock::new(1_795_622_257_000);
         let shared: SharedClock = clock.clone();
-        let mut forges = bot::forges::Forges::new();
+        let mut forges = bot::forge::registry::Forges::new();
         if let Some((api, host, token)) = &self.github {
             let mut cfg = bot::forge::config::ForgeConfig::new(
                 webhooks::ForgeKind::GitHub,
@@ -217,7 +217,7 @@ impl TestTown {
         name: &'static str,
         token: &str,
     ) -> String {
-        let (repo, digest) = (repo.to_string(), bot::agent_api::token_digest(token));
+        let (repo, digest) = (repo.to_string(), bot::ids::token_digest(token));
         let now = bot::clock::Clock::now_ms(&*self.clock);
         self.app
             .store

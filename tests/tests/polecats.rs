@@ -397,7 +397,7 @@ async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
 
     // The refinery run takes the place kept for it: the town holds 4.
     let sessions = town.app.sessions.as_ref().unwrap();
-    let plan = |target: &str| bot::sessions::SessionPlan {
+    let plan = |target: &str| bot::loops::sessions::SessionPlan {
         role: Role::Refinery,
         name: target.into(),
         branch: "gt/gt-3one-work".into(),
@@ -417,7 +417,7 @@ async fn the_town_cap_holds_across_rigs_whose_caps_add_up_to_more() {
     let refused = sessions.start(&mr, &plan("release")).await.unwrap_err();
     let why = refused.to_string();
     assert!(
-        matches!(refused, bot::sessions::SessionError::TownFull { .. }),
+        matches!(refused, bot::loops::sessions::SessionError::TownFull { .. }),
         "{refused:?}"
     );
     assert!(

@@ -79,7 +79,7 @@ async fn a_run_reports(town: &TestTown, mr: &Bead, head_sha: &str, base_sha: &st
         .subsec_nanos();
     let session = format!("refinery-main-{id}-{nanos}");
     let token = format!("gta_token-of-a-subverted-refinery-run-{nanos}");
-    let digest = bot::agent_api::token_digest(&token);
+    let digest = bot::ids::token_digest(&token);
     let s = session.clone();
     town.app
         .store

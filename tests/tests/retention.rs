@@ -1,7 +1,7 @@
 //! A town that has run for months: settled deliveries age out of the inbox, while what
 //! a person may still act on stays, and pruning never turns into a second bead.
 
-use bot::retention;
+use bot::loops::retention;
 use bot::store;
 use gastown_tests::process::gt;
 use gastown_tests::{Fixtures, TestTown};

@@ -181,7 +181,7 @@ async fn a_poisoned_delivery_never_blocks_its_repository() {
     let now = bot::clock::Clock::now_ms(&*town.clock);
     assert_eq!(
         town.app.worker.step().await.unwrap(),
-        bot::worker::Outcome::Idle {
+        bot::loops::worker::Outcome::Idle {
             next_due: Some(now + 1_000)
         }
     );

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use bot::ingest::{IngestState, VerifiedDelivery};
+use bot::edge::ingest::{IngestState, VerifiedDelivery};
 use bot::store::{NewDelivery, StoredBody};
 use gastown_tests::TestTown;
 use gastown_tests::town::GITHUB_SECRET;
@@ -69,7 +69,8 @@ async fn storing_a_delivery_leaves_no_span_entered_while_it_waits_for_the_writer
         received_at: 0,
         failed: None,
     };
-    let receive = bot::ingest::receive(axum::extract::State(state), VerifiedDelivery(delivery));
+    let receive =
+        bot::edge::ingest::receive(axum::extract::State(state), VerifiedDelivery(delivery));
     let released = async {
         tokio::task::yield_now().await;
         release.send(()).unwrap();

@@ -110,7 +110,7 @@ async fn a_town_that_cannot_start_says_why_on_the_issue_until_it_starts() {
     runner.broken.store(false, Ordering::SeqCst);
     assert_eq!(town.polecats().await, 0, "not before the retry interval");
     town.clock
-        .advance(bot::sessions::TOWN_RETRY.as_millis() as i64);
+        .advance(bot::loops::sessions::TOWN_RETRY.as_millis() as i64);
     assert_eq!(town.polecats().await, 1);
     town.act().await;
     let comment = status_comment(&sim, REPO, n).await;

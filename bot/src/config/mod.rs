@@ -3,7 +3,9 @@
 //! in a container with no file at all. Errors name the file, line and field (or the
 //! environment variable) so a person can fix them without reading code.
 
+pub mod repo;
 mod runtimes;
+pub mod secrets;
 mod town;
 pub mod yaml;
 
@@ -14,8 +16,6 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use webhooks::ForgeKind;
-
-use crate::forge::config::default_api_url;
 
 pub use town::{
     PolecatsConfig, RefineryConfig, ReviewConfig, RunnerConfig, RunnerKind, RuntimeConfig,
@@ -625,7 +625,7 @@ impl Config {
             gitlab_webhook: split_secrets(env(&config.gitlab.webhook_token_env)),
             review_api_key: env(&config.review.api_key_env).filter(|k| !k.is_empty()),
         };
-        config.redactor = std::sync::Arc::new(crate::redact::Redactor::from_config(&config, env));
+        config.redactor = std::sync::Arc::new(secrets::redactor(&config, env));
         Ok(config)
     }
 
@@ -802,6 +802,19 @@ pub fn schema_violations(schema: &str, value: &Value) -> Vec<Violation> {
             }
         })
         .collect()
+}
+
+/// Where the REST API of `kind` at web host `host` is when no URL is configured:
+/// `https://api.github.com` for github.com, `https://{host}/api/v3` for GitHub
+/// Enterprise, `https://{host}/api/v4` for GitLab.
+pub fn default_api_url(kind: webhooks::ForgeKind, host: &str) -> String {
+    match kind {
+        webhooks::ForgeKind::GitHub if host == kind.public_host() => {
+            "https://api.github.com".into()
+        }
+        webhooks::ForgeKind::GitHub => format!("https://{host}/api/v3"),
+        webhooks::ForgeKind::GitLab => format!("https://{host}/api/v4"),
+    }
 }
 
 #[cfg(test)]

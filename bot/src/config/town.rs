@@ -115,5 +115,5 @@ impl Default for ReviewConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RefineryConfig {
-    pub merge_strategy: crate::repo_config::MergeStrategy,
+    pub merge_strategy: crate::config::repo::MergeStrategy,
 }

@@ -58,16 +58,7 @@ impl ForgeConfig {
     }
 }
 
-/// Where the REST API of `kind` at web host `host` is when no URL is configured:
-/// `https://api.github.com` for github.com, `https://{host}/api/v3` for GitHub
-/// Enterprise, `https://{host}/api/v4` for GitLab.
-pub fn default_api_url(kind: ForgeKind, host: &str) -> String {
-    match kind {
-        ForgeKind::GitHub if host == kind.public_host() => "https://api.github.com".into(),
-        ForgeKind::GitHub => format!("https://{host}/api/v3"),
-        ForgeKind::GitLab => format!("https://{host}/api/v4"),
-    }
-}
+pub use crate::config::default_api_url;
 
 /// Build the forge client `cfg` describes, looking variables up with `env` (pass
 /// `|k| std::env::var(k).ok()` in production). Call it inside the tokio runtime:

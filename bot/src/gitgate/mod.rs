@@ -426,21 +426,21 @@ impl GitGateway {
         rig: &RigTarget,
         dir: &Path,
         branch: &str,
-    ) -> Result<crate::repo_config::RepoConfig, String> {
-        let object = format!("refs/heads/{branch}:{}", crate::repo_config::FILE);
+    ) -> Result<crate::config::repo::RepoConfig, String> {
+        let object = format!("refs/heads/{branch}:{}", crate::config::repo::FILE);
         let verify = ["rev-parse", "--verify", "--quiet", object.as_str()];
         if mirror::git(&rig.rig_id, "rev-parse", dir, &verify, &[])
             .await
             .is_err()
         {
-            return Ok(crate::repo_config::RepoConfig::default());
+            return Ok(crate::config::repo::RepoConfig::default());
         }
         let show = ["cat-file", "blob", object.as_str()];
         let text = mirror::git(&rig.rig_id, "cat-file", dir, &show, &[])
             .await
             .map_err(|e| e.to_string())?;
-        let at = format!("{}@{branch}", crate::repo_config::FILE);
-        crate::repo_config::parse(&text, &at).map_err(|e| e.to_string())
+        let at = format!("{}@{branch}", crate::config::repo::FILE);
+        crate::config::repo::parse(&text, &at).map_err(|e| e.to_string())
     }
 
     /// Put `sha` on the forge's `branch`, fast-forward only: how the refinery lands
@@ -498,6 +498,11 @@ impl GitGateway {
 /// reports as a commit is checked with this before git sees it.
 pub fn is_sha(s: &str) -> bool {
     matches!(s.len(), 40 | 64) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `{public}/git/<forge>/<host>/<path>.git`, the rig's repository in the town.
+pub fn git_url(public: &str, forge: webhooks::ForgeKind, host: &str, path: &str) -> String {
+    format!("{public}/git/{forge}/{host}/{path}.git")
 }
 
 #[cfg(test)]

@@ -518,7 +518,7 @@ pub fn set_forge_ref(conn: &Connection, id: &str, forge_ref: &str) -> Result<Bea
     get_bead(conn, id)
 }
 
-/// Replace a bead's metadata (see [`crate::meta`] for what it holds).
+/// Replace a bead's metadata (see [`crate::decisions::meta`] for what it holds).
 pub fn set_metadata(
     conn: &Connection,
     id: &str,

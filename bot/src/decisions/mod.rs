@@ -1,0 +1,13 @@
+//! Pure decisions over state and events: no IO, a clock the caller passes. Tests drive
+//! them directly.
+
+pub mod ai_verdict;
+pub mod comments;
+pub mod fence;
+pub mod gates;
+pub mod landing;
+pub mod meta;
+pub mod plan;
+pub mod retry;
+pub mod schedule;
+pub mod sling;

@@ -1,0 +1,217 @@
+//! Town decisions: what a forge event means for the beads. Pure functions over the
+//! event and the state the caller looked up; the worker applies the result in the same
+//! transaction that marks the delivery processed.
+
+use webhooks::{IssueAction, IssueEvent, IssueState};
+
+use crate::forge::Permission;
+use crate::store::{Bead, BeadStatus};
+
+/// What to do about an issue event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IssueDecision {
+    /// Create a task bead for the issue.
+    Sling(Box<SlingRequest>),
+    /// The issue is already a bead; slinging is idempotent.
+    AlreadySlung { bead_id: String },
+    /// The person who added the label may not sling work: say so, do nothing else.
+    Refuse { user: String },
+    /// Nobody could ask the forge whether the person who added the label may write
+    /// (the bot has no client for that forge and host): nothing slings, and no comment
+    /// can be posted either.
+    Unchecked { user: String },
+    /// The event does not concern the town.
+    Nothing,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlingRequest {
+    pub title: String,
+    pub body: String,
+    /// Who put the sling label on; the permission check uses it.
+    pub slung_by: String,
+    pub metadata: crate::decisions::meta::TaskMeta,
+}
+
+/// An issue is slung when the sling label is added, or when it is opened (or reopened)
+/// already carrying it (GitLab sends labels set at creation only on the open event).
+/// The caller looks up the actor's permission for exactly these events.
+pub fn wants_sling(event: &IssueEvent, sling_label: &str) -> bool {
+    let slings = match &event.action {
+        IssueAction::Labeled { label } => label == sling_label,
+        IssueAction::Opened | IssueAction::Reopened => {
+            event.labels.iter().any(|l| l == sling_label)
+        }
+        _ => false,
+    };
+    slings && event.state != IssueState::Closed
+}
+
+/// What an issue event means for the town. `permission` is the actor's access to the
+/// repository as the forge reports it, or `None` when no forge client is configured
+/// to ask: then nothing slings (every check fails closed).
+pub fn decide_issue(
+    event: &IssueEvent,
+    sling_label: &str,
+    existing: Option<&Bead>,
+    permission: Option<Permission>,
+) -> IssueDecision {
+    if !wants_sling(event, sling_label) {
+        return IssueDecision::Nothing;
+    }
+    if let Some(bead) = existing.filter(|b| b.status != BeadStatus::Tombstone) {
+        return IssueDecision::AlreadySlung {
+            bead_id: bead.id.clone(),
+        };
+    }
+    let Some(permission) = permission else {
+        return IssueDecision::Unchecked {
+            user: event.actor.login.clone(),
+        };
+    };
+    if !permission.can_command() {
+        return IssueDecision::Refuse {
+            user: event.actor.login.clone(),
+        };
+    }
+    IssueDecision::Sling(Box::new(SlingRequest {
+        title: event.title.clone(),
+        body: event.body.clone().unwrap_or_default(),
+        slung_by: event.actor.login.clone(),
+        metadata: crate::decisions::meta::TaskMeta {
+            slung_by: Some(event.actor.login.clone()),
+            permission: Some(permission),
+            label: Some(sling_label.to_string()),
+            issue_url: event.url.clone(),
+            issue_author: event.author.clone(),
+            ..Default::default()
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webhooks::{Actor, ForgeKind, RepoRef};
+
+    fn issue(action: IssueAction, labels: &[&str]) -> IssueEvent {
+        IssueEvent {
+            repo: RepoRef {
+                forge: ForgeKind::GitHub,
+                host: "github.com".into(),
+                path: "o/r".into(),
+                id: None,
+                default_branch: None,
+            },
+            actor: Actor {
+                login: "mara".into(),
+                id: None,
+            },
+            number: 7,
+            title: "Fix the flux".into(),
+            body: Some("It is broken".into()),
+            url: None,
+            author: Some("ana".into()),
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            state: IssueState::Open,
+            action,
+        }
+    }
+
+    #[test]
+    fn adding_the_sling_label_slings_and_records_who() {
+        let e = issue(
+            IssueAction::Labeled {
+                label: "gt:sling".into(),
+            },
+            &["gt:sling"],
+        );
+        match decide_issue(&e, "gt:sling", None, Some(Permission::Write)) {
+            IssueDecision::Sling(r) => {
+                assert_eq!(r.slung_by, "mara");
+                assert_eq!(r.title, "Fix the flux");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_labels_and_closed_issues_do_nothing() {
+        let e = issue(
+            IssueAction::Labeled {
+                label: "bug".into(),
+            },
+            &["bug"],
+        );
+        assert_eq!(
+            decide_issue(&e, "gt:sling", None, None),
+            IssueDecision::Nothing
+        );
+        let mut e = issue(
+            IssueAction::Labeled {
+                label: "gt:sling".into(),
+            },
+            &["gt:sling"],
+        );
+        e.state = IssueState::Closed;
+        assert_eq!(
+            decide_issue(&e, "gt:sling", None, None),
+            IssueDecision::Nothing
+        );
+        let e = issue(IssueAction::Edited, &["gt:sling"]);
+        assert_eq!(
+            decide_issue(&e, "gt:sling", None, None),
+            IssueDecision::Nothing
+        );
+    }
+
+    #[test]
+    fn only_write_access_or_better_slings() {
+        let e = issue(
+            IssueAction::Labeled {
+                label: "gt:sling".into(),
+            },
+            &["gt:sling"],
+        );
+        for p in [Permission::None, Permission::Read, Permission::Triage] {
+            assert_eq!(
+                decide_issue(&e, "gt:sling", None, Some(p)),
+                IssueDecision::Refuse {
+                    user: "mara".into()
+                },
+                "{p:?}"
+            );
+        }
+        for p in [Permission::Write, Permission::Maintain, Permission::Admin] {
+            assert!(matches!(
+                decide_issue(&e, "gt:sling", None, Some(p)),
+                IssueDecision::Sling(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn opened_with_the_label_already_on_slings() {
+        let e = issue(IssueAction::Opened, &["gt:sling", "bug"]);
+        assert!(matches!(
+            decide_issue(&e, "gt:sling", None, Some(Permission::Admin)),
+            IssueDecision::Sling(_)
+        ));
+    }
+
+    #[test]
+    fn a_label_nobody_could_check_slings_nothing() {
+        let e = issue(
+            IssueAction::Labeled {
+                label: "gt:sling".into(),
+            },
+            &["gt:sling"],
+        );
+        assert_eq!(
+            decide_issue(&e, "gt:sling", None, None),
+            IssueDecision::Unchecked {
+                user: "mara".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! `gt demo` (the whole town against the built-in forge simulator) and `gt bench`: the
+//! bot as a newcomer and a benchmark see it, apart from the server's core.
+
+pub mod bench;
+pub mod bench_sling;
+pub mod demo;

@@ -1,0 +1,21 @@
+//! The town's background work. Each loop does a round, then sleeps until the store
+//! wakes it (a committed write named it) or its interval passes ([`rounds`]).
+//!
+//! - [`worker`]: the inbox, into town decisions.
+//! - [`outbox`]: the forge writes transactions queued.
+//! - [`polecats`]: the dispatcher, who works which ready bead.
+//! - [`refinery`]: finished work through quality gates to a merged PR.
+//! - [`catchup`] and [`retention`]: what webhooks missed, and old deliveries.
+//!
+//! [`sessions`] starts, watches and settles the agents the dispatcher and the
+//! refinery run in the towns.
+
+pub mod catchup;
+pub mod idle;
+pub mod outbox;
+pub mod polecats;
+pub mod refinery;
+pub mod retention;
+pub mod rounds;
+pub mod sessions;
+pub mod worker;

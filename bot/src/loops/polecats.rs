@@ -1,0 +1,268 @@
+//! Polecats: worker agents hooked to ready beads, started in the town, watched until
+//! they finish. [`schedule`] decides who works what; the dispatcher does it: one round
+//! first settles polecats that ended ([`crate::loops::sessions`]), then hooks and starts new
+//! ones under the rig and town caps.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::clock::{Millis, SharedClock};
+use crate::config::Config;
+use crate::decisions::schedule::{Busy, ReadyBead, branch_name, schedule};
+use crate::lifecycle::{self, Cause};
+use crate::loops::sessions::{Ended, SessionError, SessionPlan, Sessions};
+use crate::store::{self, AgentStatus, Bead, BeadStatus, BeadType, Role, Store, StoreError, Tx};
+
+/// The dispatcher: built once with the bot.
+#[derive(Clone)]
+pub struct Polecats {
+    store: Store,
+    config: Arc<Config>,
+    clock: SharedClock,
+    sessions: Sessions,
+    /// Each rig's `.gastown.yaml` (its `polecat_cap`).
+    settings: crate::forge::settings::RepoSettings,
+    forges: crate::forge::registry::Forges,
+}
+
+impl Polecats {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        clock: SharedClock,
+        sessions: Sessions,
+        settings: crate::forge::settings::RepoSettings,
+        forges: crate::forge::registry::Forges,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            clock,
+            sessions,
+            settings,
+            forges,
+        }
+    }
+
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// One round: settle polecats that ended, then hook and start what the caps
+    /// allow. Returns how many agents were started or settled.
+    pub async fn step(&self) -> Result<usize, SessionError> {
+        let ended = self.sessions.ended(Role::Polecat).await?;
+        let settled = ended.len();
+        for e in ended {
+            self.sessions.settle(e, polecat_ended).await?;
+        }
+        let started = self.dispatch().await?;
+        Ok(settled + started)
+    }
+
+    /// Step until nothing changes: the sync point tests use.
+    pub async fn drain(&self) -> Result<usize, SessionError> {
+        let mut total = 0;
+        loop {
+            match self.step().await? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    }
+
+    /// Rounds until shutdown; exits are noticed by polling the runner's records.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let every = Duration::from_millis(250);
+        let wake = self.store.wakes().of(store::Wake::Dispatcher);
+        crate::loops::rounds::run("polecats", every, wake, shutdown, || self.step()).await
+    }
+
+    /// Each rig's cap: its `.gastown.yaml` may lower or raise the town's.
+    async fn caps(&self, rigs: &HashSet<String>) -> Result<HashMap<String, usize>, SessionError> {
+        let town_cap = self.config.polecats.cap;
+        let mut caps = HashMap::new();
+        let (settings, forges) = (&self.settings, &self.forges);
+        for rig_id in rigs {
+            let id = rig_id.clone();
+            let Some(rig) = self.store.read(move |c| store::find_rig(c, &id)).await? else {
+                continue;
+            };
+            let Some(forge) = forges.for_rig(&rig) else {
+                continue;
+            };
+            let repo = crate::forge::RepoPath::new(rig.path.clone());
+            let base = &self.config.polecats.base_branch;
+            let cfg = settings
+                .or_defaults(&rig.id, forge.as_ref(), &repo, base)
+                .await;
+            caps.insert(rig.id.clone(), cfg.polecat_cap.unwrap_or(town_cap));
+        }
+        Ok(caps)
+    }
+
+    /// Show on a queued bead's issue that its town cannot start, and why (once per
+    /// reason), instead of "waiting for a free polecat".
+    async fn show_town_trouble(&self, bead: &store::Bead, why: String) -> Result<(), SessionError> {
+        if crate::decisions::meta::task(bead).town_error.as_ref() == Some(&why) {
+            return Ok(());
+        }
+        let (id, now) = (bead.id.clone(), self.clock.now_ms());
+        self.store
+            .write(move |c| {
+                let bead =
+                    crate::decisions::meta::update_task(c, &id, now, |t| t.town_error = Some(why))?;
+                crate::lifecycle::outbox::queue_bead_update(c, &bead, now)
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn dispatch(&self) -> Result<usize, SessionError> {
+        let (ready, busy) = self
+            .store
+            .read(|c| {
+                let ready = store::ready_beads(c)?;
+                let busy = store::list_agents(c)?;
+                Ok((ready, busy))
+            })
+            .await?;
+        // A merge request waiting for its refinery keeps a place in its town (one per
+        // rig), so finishing work is never starved by new work.
+        let mut refinery_waits: HashMap<String, HashSet<String>> = HashMap::new();
+        for b in ready
+            .iter()
+            .filter(|b| b.bead_type == BeadType::MergeRequest)
+        {
+            let town = b
+                .town_id
+                .clone()
+                .unwrap_or_else(|| self.config.town.clone());
+            let rig = b.rig_id.clone().unwrap_or_default();
+            refinery_waits.entry(town).or_default().insert(rig);
+        }
+        let ready: Vec<_> = ready
+            .into_iter()
+            .filter(|b| b.bead_type == BeadType::Task)
+            .filter_map(|b| {
+                Some((
+                    ReadyBead {
+                        rig_id: b.rig_id.clone()?,
+                        id: b.id.clone(),
+                        town_id: b
+                            .town_id
+                            .clone()
+                            .unwrap_or_else(|| self.config.town.clone()),
+                    },
+                    b,
+                ))
+            })
+            .collect();
+        if ready.is_empty() {
+            return Ok(0);
+        }
+        // Every agent working in a town counts against its cap: polecats of every rig
+        // and refinery runs alike (`start_session` checks it again for every start).
+        let mut in_town: HashMap<String, usize> = HashMap::new();
+        for a in busy.iter().filter(|a| a.status == AgentStatus::Working) {
+            *in_town.entry(a.town_id.clone()).or_default() += 1;
+        }
+        let town_room = |town: &str| {
+            let working = in_town.get(town).copied().unwrap_or(0);
+            let kept = refinery_waits.get(town).map_or(0, HashSet::len);
+            self.config.polecats.town_cap.saturating_sub(working + kept)
+        };
+        let busy: Vec<Busy> = busy
+            .into_iter()
+            .filter(|a| a.role == Role::Polecat && a.status == AgentStatus::Working)
+            .filter_map(|a| {
+                Some(Busy {
+                    rig_id: a.rig_id?,
+                    name: a.name,
+                })
+            })
+            .collect();
+        let beads: HashMap<String, store::Bead> = ready
+            .iter()
+            .map(|(r, b)| (r.id.clone(), b.clone()))
+            .collect();
+        let plain: Vec<ReadyBead> = ready.into_iter().map(|(r, _)| r).collect();
+        let rigs: HashSet<String> = plain.iter().map(|r| r.rig_id.clone()).collect();
+        let caps = self.caps(&rigs).await?;
+        let town_cap = self.config.polecats.cap;
+        let mut started = 0;
+        for a in schedule(
+            &plain,
+            &busy,
+            |rig| caps.get(rig).copied().unwrap_or(town_cap),
+            town_room,
+        ) {
+            let bead = &beads[&a.bead_id];
+            let town = bead.town_id.as_deref().unwrap_or(&self.config.town);
+            if self.sessions.town_backing_off(town).await {
+                if let Some(why) = self.sessions.town_trouble(town).await {
+                    self.show_town_trouble(bead, why).await?;
+                }
+                continue;
+            }
+            let span = tracing::info_span!("polecat", bead = %bead.id, rig = %a.rig_id,
+                agent = a.name);
+            match self.start(bead, a.name).instrument(span).await {
+                Ok(()) => started += 1,
+                // The town's own failure was logged once, in `ensure_town`; the issue
+                // says it too.
+                Err(e) if !self.sessions.town_is_up(town).await => {
+                    match self.sessions.town_trouble(town).await {
+                        Some(why) => self.show_town_trouble(bead, why).await?,
+                        None => tracing::error!(bead = %bead.id, error = %e,
+                            "could not start a polecat"),
+                    }
+                }
+                Err(e) => tracing::error!(bead = %bead.id, error = %e, "could not start a polecat"),
+            }
+        }
+        Ok(started)
+    }
+
+    async fn start(&self, bead: &store::Bead, name: &'static str) -> Result<(), SessionError> {
+        // A retry keeps its branch; a rework continues its task's.
+        let branch = crate::decisions::meta::task(bead)
+            .branch
+            .or_else(|| bead.branch.clone())
+            .unwrap_or_else(|| branch_name(&bead.id, &bead.title));
+        let plan = SessionPlan {
+            role: Role::Polecat,
+            name: name.to_string(),
+            branch,
+            base_branch: self.config.polecats.base_branch.clone(),
+            command: None,
+            checks: Vec::new(),
+        };
+        self.sessions.start(bead, &plan).await
+    }
+}
+
+/// A polecat ended without `gt_done`: its bead is tried again until
+/// `polecats.max_attempts`, then marked failed (and its issue says so).
+fn polecat_ended(
+    tx: &Tx<'_>,
+    bead: &Bead,
+    ended: &Ended,
+    config: &Config,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let max = config.polecats.max_attempts;
+    let to = if bead.attempts < max {
+        BeadStatus::Open
+    } else {
+        BeadStatus::Failed
+    };
+    let payload = json!({ "reason": ended.why(), "attempts": bead.attempts,
+        "session": ended.session.id, "output_tail": ended.tail });
+    lifecycle::move_to(tx, &bead.id, to, None, Cause::new("gastown", &payload), now)?;
+    Ok(())
+}
