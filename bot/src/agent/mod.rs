@@ -3,7 +3,7 @@
 //! session's token.
 
 pub mod cli;
-pub mod refinery_run;
+pub(crate) mod refinery_run;
 
 use anyhow::{Context, bail};
 use serde::Serialize;

@@ -4,4 +4,4 @@
 
 pub mod agent_api;
 pub mod ingest;
-pub mod town_git;
+pub(crate) mod town_git;

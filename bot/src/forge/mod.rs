@@ -423,7 +423,7 @@ pub trait Forge: Send + Sync + 'static {
 pub mod config;
 pub mod github;
 pub mod gitlab;
-pub mod redacting;
+pub(crate) mod redacting;
 pub mod registry;
 pub mod resilience;
-pub mod settings;
+pub(crate) mod settings;

@@ -2,5 +2,5 @@
 //! bot as a newcomer and a benchmark see it, apart from the server's core.
 
 pub mod bench;
-pub mod bench_sling;
+pub(crate) mod bench_sling;
 pub mod demo;

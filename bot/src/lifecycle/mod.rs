@@ -7,8 +7,8 @@
 //! feature that moves beads (formulas, the patrol, convoys, the Mayor) calls these
 //! functions and adds its rule here, not its own copy of the pattern.
 
-pub mod follow;
-pub mod outbox;
+pub(crate) mod follow;
+pub(crate) mod outbox;
 pub mod rework;
 
 use crate::clock::Millis;

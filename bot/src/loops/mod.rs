@@ -10,12 +10,12 @@
 //! [`sessions`] starts, watches and settles the agents the dispatcher and the
 //! refinery run in the towns.
 
-pub mod catchup;
-pub mod idle;
-pub mod outbox;
-pub mod polecats;
-pub mod refinery;
+pub(crate) mod catchup;
+pub(crate) mod idle;
+pub(crate) mod outbox;
+pub(crate) mod polecats;
+pub(crate) mod refinery;
 pub mod retention;
-pub mod rounds;
+pub(crate) mod rounds;
 pub mod sessions;
 pub mod worker;

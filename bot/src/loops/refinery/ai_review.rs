@@ -21,7 +21,7 @@ use tracing::Instrument;
 use super::gates::Report;
 use super::{Context, Refinery, RefineryError};
 use crate::config::Config;
-pub use crate::decisions::ai_verdict::{AiVerdict, ReviewComment, ReviewNote, parse_verdict};
+pub use crate::decisions::ai_verdict::{AiVerdict, ReviewNote, parse_verdict};
 use crate::decisions::comments;
 use crate::decisions::fence::Fence;
 use crate::store;

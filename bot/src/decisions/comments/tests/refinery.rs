@@ -325,7 +325,7 @@ fn a_rework_from_review_feedback_quotes_it() {
 /// its comments as the details.
 #[test]
 fn a_rework_from_the_ai_review() {
-    use crate::loops::refinery::ai_review::{AiVerdict, ReviewComment};
+    use crate::decisions::ai_verdict::{AiVerdict, ReviewComment};
     let v = AiVerdict {
         approve: false,
         summary: "The change skips the error path.\nOtherwise fine.".into(),
