@@ -60,6 +60,9 @@ pub enum Command {
     /// the built-in runtimes.
     #[command(subcommand)]
     Agent(crate::agent::cli::AgentCommand),
+    /// Formulas: check one, or expand it into the steps a molecule would have.
+    #[command(subcommand)]
+    Formula(crate::decisions::formula::cli::FormulaCommand),
     /// The town container image.
     #[command(subcommand, name = "town-image")]
     TownImage(TownImageCommand),

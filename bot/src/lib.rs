@@ -21,7 +21,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub(crate) mod decisions;
+pub mod decisions;
 pub mod edge;
 pub mod forge;
 pub mod gitgate;

@@ -9,21 +9,29 @@ use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use serde_saphyr::Spanned;
 
-/// A parsed YAML document: the value and the line (1-based) of each JSON pointer.
+/// A parsed YAML document: the value and the line and column (1-based) of each JSON
+/// pointer.
 #[derive(Debug, Default)]
 pub struct LocatedDoc {
     pub value: Value,
     pub lines: HashMap<String, u64>,
+    pub columns: HashMap<String, u64>,
 }
 
 impl LocatedDoc {
     /// The line of the node at `pointer`, or of its nearest located ancestor (a missing
     /// field is reported where its parent object starts).
     pub fn line_of(&self, pointer: &str) -> Option<u64> {
+        self.position_of(pointer).map(|(line, _)| line)
+    }
+
+    /// The line and column of the node at `pointer`, or of its nearest located
+    /// ancestor.
+    pub fn position_of(&self, pointer: &str) -> Option<(u64, u64)> {
         let mut p = pointer;
         loop {
             if let Some(line) = self.lines.get(p) {
-                return Some(*line);
+                return Some((*line, self.columns.get(p).copied().unwrap_or(1)));
             }
             match p.rfind('/') {
                 Some(i) => p = &p[..i],
@@ -127,19 +135,21 @@ pub fn parse(text: &str) -> Result<LocatedDoc, String> {
     if text.trim().is_empty() {
         return Ok(LocatedDoc {
             value: Value::Object(Map::new()),
-            lines: HashMap::new(),
+            ..Default::default()
         });
     }
     let root: Spanned<Node> = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
-    let mut lines = HashMap::new();
-    let value = convert(root, String::new(), &mut lines);
-    Ok(LocatedDoc { value, lines })
+    let mut doc = LocatedDoc::default();
+    doc.value = convert(root, String::new(), &mut doc);
+    Ok(doc)
 }
 
-fn convert(node: Spanned<Node>, pointer: String, lines: &mut HashMap<String, u64>) -> Value {
+fn convert(node: Spanned<Node>, pointer: String, doc: &mut LocatedDoc) -> Value {
     let line = node.referenced.line();
     if line > 0 {
-        lines.insert(pointer.clone(), line);
+        doc.lines.insert(pointer.clone(), line);
+        doc.columns
+            .insert(pointer.clone(), node.referenced.column());
     }
     match node.value {
         Node::Null => Value::Null,
@@ -152,7 +162,7 @@ fn convert(node: Spanned<Node>, pointer: String, lines: &mut HashMap<String, u64
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, item)| convert(item, format!("{pointer}/{i}"), lines))
+                .map(|(i, item)| convert(item, format!("{pointer}/{i}"), doc))
                 .collect(),
         ),
         Node::Map(entries) => Value::Object(
@@ -160,7 +170,7 @@ fn convert(node: Spanned<Node>, pointer: String, lines: &mut HashMap<String, u64
                 .into_iter()
                 .map(|(k, v)| {
                     let child = format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"));
-                    let v = convert(v, child, lines);
+                    let v = convert(v, child, doc);
                     (k, v)
                 })
                 .collect(),
@@ -182,6 +192,7 @@ mod tests {
         assert_eq!(doc.line_of("/worker/max_attempts"), Some(3));
         assert_eq!(doc.line_of("/rigs/0/repo"), Some(6));
         assert_eq!(doc.line_of("/rigs/0/missing"), Some(5));
+        assert_eq!(doc.position_of("/rigs/0/repo"), Some((6, 11)));
     }
 
     #[test]

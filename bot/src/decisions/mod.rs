@@ -4,6 +4,7 @@
 pub mod ai_verdict;
 pub mod comments;
 pub mod fence;
+pub mod formula;
 pub mod gates;
 pub mod landing;
 pub mod meta;
