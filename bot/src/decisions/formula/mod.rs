@@ -145,7 +145,10 @@ pub fn parse(text: &str, file: &str) -> Result<Formula, FormulaError> {
         Some((line, col)) => format!("{file}:{line}:{col}"),
         None => file.to_string(),
     };
-    let problems: Vec<String> = crate::config::schema_violations(SCHEMA, &doc.value)
+    // In the order a person reads the file.
+    let mut violations = crate::config::schema_violations(SCHEMA, &doc.value);
+    violations.sort_by_key(|v| doc.position_of(&v.pointer));
+    let problems: Vec<String> = violations
         .into_iter()
         .map(|v| format!("{}: {}: {}", at(&v.pointer), path(&v.pointer), v.message))
         .collect();

@@ -75,10 +75,10 @@ fn each_mistake_is_named_with_file_line_column_and_path() {
     insta::assert_snapshot!(problems(&format!("{head}  - id: a\n    title: A\n    needs: [b]\n")), @"f.yaml:7:13: steps[0].needs[0]: `b` is not a step of this formula");
     insta::assert_snapshot!(problems(&format!("{head}  - {{id: a, title: A, needs: [c]}}\n  - {{id: b, title: B, needs: [a]}}\n  - {{id: c, title: C, needs: [b]}}\n")), @"f.yaml:5:30: steps[0].needs: the steps need each other in a cycle: a → c → b → a");
     insta::assert_snapshot!(problems("formula: W!\nversion: 0\ntype: convoy\nsteps: []\n"), @r#"
-    f.yaml:1:10: formula: "W!" does not match "^[a-z0-9][a-z0-9-]{0,62}$"
-    f.yaml:2:10: version: 0 is less than the minimum of 1
-    f.yaml:3:7: type: "convoy" is not one of ["workflow"]
-    f.yaml:4:8: steps: [] has less than 1 item
+    f.yaml:1:10: formula: value does not match "^[a-z0-9][a-z0-9-]{0,62}$"
+    f.yaml:2:10: version: value is less than the minimum of 1
+    f.yaml:3:7: type: value is not one of "workflow"
+    f.yaml:4:8: steps: value has less than 1 item
     "#);
 }
 
