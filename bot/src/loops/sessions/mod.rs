@@ -23,8 +23,8 @@ use crate::config::Config;
 use crate::decisions::gates::GateResult;
 use crate::lifecycle::{self, Cause};
 use crate::store::{
-    self, AgentStatus, Bead, BeadStatus, Grant, Hooking, Role, Session, SessionState, Store,
-    StoreError, Tx, Wake,
+    self, Bead, BeadStatus, Grant, Hooking, Role, Session, SessionState, Store, StoreError, Tx,
+    Wake,
 };
 pub use spec::{SessionPlan, sanitize};
 
@@ -254,13 +254,6 @@ impl Sessions {
                         cap: town_cap,
                     }));
                 }
-                let agent = store::agent_id(&r, role, &name);
-                if store::get_agent(c, &agent)
-                    .ok()
-                    .is_some_and(|a| a.status == AgentStatus::Working)
-                {
-                    return Ok(Err(SessionError::Busy { agent }));
-                }
                 lifecycle::hook(
                     c,
                     &Hooking {
@@ -277,7 +270,12 @@ impl Sessions {
                 )?;
                 Ok(Ok(store::get_rig(c, &r)?))
             })
-            .await??;
+            .await
+            .map_err(|e| match e {
+                // The store's own check, in the hooking transaction, says who is busy.
+                StoreError::Busy { agent_id } => SessionError::Busy { agent: agent_id },
+                e => e.into(),
+            })??;
         let spec = spec::agent_spec(&self.config, &town, &rig, plan, &session, &bead.id, &token)?;
         let (state, started) = match self.runner.start_agent(&spec).await {
             Ok(()) => {

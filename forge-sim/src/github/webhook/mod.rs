@@ -14,9 +14,7 @@ mod pulls;
 
 use serde_json::{Value, json};
 
-use super::render::{
-    REPO_URL_TEMPLATES, Urls, association, encode, node_id, opt_time, reactions, time,
-};
+use super::render::{Urls, association, encode, node_id, opt_time, reactions, time};
 use crate::world::{Comment, Issue, IssueState, Label, Repo, World};
 
 /// Where an event happens: the addresses, the world and the repository. Every webhook
@@ -85,80 +83,20 @@ impl At<'_> {
     /// unix-second `created_at`/`pushed_at`, an owner with name and email, and the
     /// legacy `stargazers` and `master_branch`.
     pub fn repository(&self, push: bool) -> Value {
+        // The webhook repository has the REST object's fields; what differs is its
+        // owner (a webhook user), and in a push its timestamps (integers) and two keys.
         let repo = self.repo;
-        let a = self.repo_api();
-        let web = self.repo_web();
+        let mut v = self.urls.repo(self.world, repo);
         let mut owner = self.user(self.owner_id());
         if push {
             owner["name"] = json!(repo.owner);
             owner["email"] = json!(format!("{}@users.noreply.sim", repo.owner));
-        }
-        let open = repo
-            .issues
-            .values()
-            .filter(|i| i.state == IssueState::Open)
-            .count();
-        let stamp = |secs: i64| if push { json!(secs) } else { json!(time(secs)) };
-        let mut v = json!({
-            "id": repo.id,
-            "node_id": node_id("R", repo.id),
-            "name": repo.name,
-            "full_name": repo.full_name(),
-            "private": false,
-            "owner": owner,
-            "html_url": web,
-            "description": null,
-            "fork": false,
-            "url": a,
-            "created_at": stamp(repo.created_at),
-            "updated_at": time(repo.created_at),
-            "pushed_at": stamp(repo.created_at),
-            "git_url": format!("{web}.git"),
-            "ssh_url": format!("git@sim:{}.git", repo.full_name()),
-            "clone_url": format!("{web}.git"),
-            "svn_url": web,
-            "homepage": null,
-            "size": 0,
-            "stargazers_count": 0,
-            "watchers_count": 0,
-            "language": null,
-            "has_issues": true,
-            "has_projects": false,
-            "has_downloads": true,
-            "has_wiki": false,
-            "has_pages": false,
-            "has_discussions": false,
-            "forks_count": 0,
-            "mirror_url": null,
-            "archived": false,
-            "disabled": false,
-            "open_issues_count": open,
-            "license": null,
-            "allow_forking": true,
-            "forks": 0,
-            "open_issues": open,
-            "watchers": 0,
-            "default_branch": repo.default_branch,
-            "is_template": false,
-            "topics": [],
-            "visibility": "public",
-            "web_commit_signoff_required": false,
-            "custom_properties": {},
-            "allow_merge_commit": true,
-            "allow_squash_merge": true,
-            "allow_rebase_merge": true,
-            "allow_auto_merge": false,
-            "allow_update_branch": false,
-            "delete_branch_on_merge": false,
-            "use_squash_pr_title_as_default": false,
-        });
-        for (key, tail) in REPO_URL_TEMPLATES {
-            v[*key] = json!(format!("{a}{tail}"));
-        }
-        if push {
+            v["created_at"] = json!(repo.created_at);
+            v["pushed_at"] = json!(repo.created_at);
             v["stargazers"] = json!(0);
             v["master_branch"] = json!(repo.default_branch);
         }
+        v["owner"] = owner;
         v
     }
 

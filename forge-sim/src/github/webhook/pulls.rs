@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::At;
-use crate::github::render::{node_id, opt_time, reactions, time};
+use crate::github::render::{node_id, opt_time, time};
 use crate::world::{Issue, IssueState, PullRequest, Review, ReviewComment, ReviewState};
 
 /// A review's state as webhooks spell it (the REST API says `APPROVED`).
@@ -137,36 +137,9 @@ impl At<'_> {
 
     /// A comment on a line of the diff; on GitHub every one belongs to a review.
     pub fn review_comment(&self, number: u64, c: &ReviewComment) -> Value {
-        let a = format!("{}/pulls/comments/{}", self.repo_api(), c.id);
-        let p = format!("{}/pulls/{number}", self.repo_api());
-        let h = format!("{}/pull/{number}#discussion_r{}", self.repo_web(), c.id);
-        json!({
-            "url": a,
-            "pull_request_review_id": c.review_id,
-            "id": c.id,
-            "node_id": node_id("PRRC", c.id),
-            "diff_hunk": "",
-            "path": c.path,
-            "position": c.line,
-            "original_position": c.line,
-            "commit_id": c.commit_id,
-            "original_commit_id": c.commit_id,
-            "user": self.user(c.author),
-            "body": c.body,
-            "created_at": time(c.created_at),
-            "updated_at": time(c.updated_at),
-            "html_url": h,
-            "pull_request_url": p,
-            "author_association": self.association(c.author),
-            "_links": {"self": {"href": a}, "html": {"href": h}, "pull_request": {"href": p}},
-            "reactions": reactions(&a),
-            "start_line": null,
-            "original_start_line": null,
-            "start_side": null,
-            "line": c.line,
-            "original_line": c.line,
-            "side": "RIGHT",
-            "subject_type": "line",
-        })
+        // The REST object's fields, with the user as webhooks embed one.
+        let mut v = self.urls.review_comment(self.world, self.repo, number, c);
+        v["user"] = self.user(c.author);
+        v
     }
 }
