@@ -33,6 +33,9 @@ pub struct Config {
     pub database: PathBuf,
     #[serde(default = "defaults::data_dir")]
     pub data_dir: PathBuf,
+    /// The server's formulas (`*.yaml`), between a repository's own and the built-ins.
+    #[serde(default)]
+    pub formulas_dir: Option<PathBuf>,
     /// `None`: `http://` plus `listen`.
     #[serde(default)]
     pub public_url: Option<String>,
@@ -345,6 +348,7 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
     ("GT_LISTEN", "/listen", EnvKind::Text),
     ("GT_DATABASE", "/database", EnvKind::Text),
     ("GT_DATA_DIR", "/data_dir", EnvKind::Text),
+    ("GT_FORMULAS_DIR", "/formulas_dir", EnvKind::Text),
     ("GT_PUBLIC_URL", "/public_url", EnvKind::Text),
     ("GT_TOWN", "/town", EnvKind::Text),
     ("GT_RUNNER", "/runner/kind", EnvKind::Text),
