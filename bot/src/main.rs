@@ -37,7 +37,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(Some("warn"));
             return bot::cli::run_town_image(cmd).await;
         }
-        Command::Formula(cmd) => return bot::decisions::formula::cli::run(cmd),
+        Command::Formula(cmd) => return bot::decisions::formula::cli::run(cmd, &cli.global),
         Command::Agent(cmd) => {
             init_logging(Some("warn"));
             return bot::agent::cli::run(cmd).await;
