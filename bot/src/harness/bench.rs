@@ -45,10 +45,25 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// Expanding a 200-step formula into a molecule plan (in this process: parsing is
+    /// done once, each run is `expand` alone).
+    Formula {
+        /// Expansions measured (after 10 to warm up).
+        #[arg(long, default_value_t = 1000)]
+        runs: usize,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Formula { runs } => {
+            let r = formula_run(runs)?;
+            println!(
+                "steps={} runs={runs} p50_ms={:.3} p99_ms={:.3}",
+                r.steps, r.p50_ms, r.p99_ms
+            );
+            Ok(())
+        }
         BenchCommand::Sling { runner, runs } => {
             crate::harness::bench_sling::run(&runner, runs).await
         }
@@ -336,4 +351,74 @@ impl Load {
         }
         Ok((latencies, errors))
     }
+}
+
+/// A workflow of 200 steps as a large real formula would be: each step needs the one
+/// before it and, every few steps, one further back; titles and descriptions use the
+/// vars (see [`two_hundred_steps_vars`]). Shared by `gt bench formula` and whoever
+/// measures storing a plan.
+pub fn two_hundred_steps() -> crate::decisions::formula::Formula {
+    let mut text = String::from(
+        "formula: bench-200\nversion: 1\ntype: workflow\nvars:\n  issue: {required: true}\n  \
+         area: {default: core, enum: [core, cli, docs]}\nsteps:\n",
+    );
+    for i in 1..=200 {
+        let mut needs = Vec::new();
+        if i > 1 {
+            needs.push(format!("s{}", i - 1));
+        }
+        if i > 7 && i % 3 == 0 {
+            needs.push(format!("s{}", i - 7));
+        }
+        text.push_str(&format!(
+            "  - id: s{i}\n    title: 'Step {i} of {{{{ issue }}}}'\n    description: 'Work \
+             on {{{{ area }}}} for {{{{ issue }}}}, part {i}. Leave the tests green.'\n    \
+             needs: [{}]\n    acceptance: Show the diff.\n",
+            needs.join(", ")
+        ));
+    }
+    crate::decisions::formula::parse(&text, "bench-200.yaml")
+        .expect("the generated 200-step formula is valid")
+}
+
+/// The vars [`two_hundred_steps`] is expanded with.
+pub fn two_hundred_steps_vars() -> std::collections::BTreeMap<String, serde_json::Value> {
+    std::collections::BTreeMap::from([(
+        "issue".to_string(),
+        serde_json::json!("Make the flux capacitor configurable"),
+    )])
+}
+
+struct FormulaResult {
+    steps: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn formula_run(runs: usize) -> anyhow::Result<FormulaResult> {
+    let formula = two_hundred_steps();
+    let vars = two_hundred_steps_vars();
+    let mut steps = 0;
+    for _ in 0..10 {
+        steps = crate::decisions::formula::expand(&formula, &vars)?
+            .steps
+            .len();
+    }
+    let mut all = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        let plan = crate::decisions::formula::expand(&formula, &vars)?;
+        all.push(start.elapsed());
+        std::hint::black_box(plan);
+    }
+    all.sort();
+    let pct = |p: f64| {
+        let idx = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
+        all[idx].as_secs_f64() * 1000.0
+    };
+    Ok(FormulaResult {
+        steps,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    })
 }
