@@ -97,11 +97,10 @@ pub fn problems(f: &Formula) -> Vec<String> {
 /// Where `earlier` is, said from `here`: its path when both are in one file, else
 /// its file, line and column too.
 fn place(earlier: &Written, here: &Written) -> String {
-    let full = earlier.locate("");
     if earlier.file() == here.file() {
-        full.rsplit(": ").next().unwrap_or(&full).to_string()
+        earlier.path()
     } else {
-        full
+        earlier.locate("")
     }
 }
 

@@ -214,6 +214,11 @@ impl Written {
         &self.file
     }
 
+    /// Its path (`steps[3]`), without the file.
+    pub fn path(&self) -> String {
+        path(&self.pointer)
+    }
+
     /// `file:line:col: path` of `rel` below this one (the path alone when there is no
     /// file), the start of every message about it.
     pub fn locate(&self, rel: &str) -> String {
