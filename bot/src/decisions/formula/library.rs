@@ -201,7 +201,7 @@ impl Library {
     /// [`super::expand`].
     pub fn resolve(&self, reference: &str) -> Result<Formula, ResolveError> {
         let found = self.lookup(reference, None, "")?;
-        self.flatten(found, &mut Vec::new())
+        self.flatten(found, &mut super::resolve::Walk::default())
     }
 
     /// Every formula: per name, the one `name` resolves to first, then those it

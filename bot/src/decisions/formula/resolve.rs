@@ -13,35 +13,43 @@
 //! A formula that extends or composes itself, directly or not, is an error naming
 //! the chain (`a → b → a`).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::expand::environment;
 use super::library::{Library, ResolveError};
 use super::model::{Compose, Formula, FormulaKind, Step, split_reference};
 use super::{FormulaError, MAX_STEPS, graph};
 
+/// What one resolution has worked out: the entries being resolved around the current
+/// one (to name a loop), and those already resolved (a formula composed many times,
+/// through many paths, is resolved once, so the work stays linear in the files).
+#[derive(Default)]
+pub(crate) struct Walk {
+    chain: Vec<usize>,
+    done: HashMap<usize, Formula>,
+}
+
 impl Library {
-    /// Entry `index` with its `extends` and `compose` resolved; `chain` is the entries
-    /// being resolved around it, to name a loop.
-    pub(crate) fn flatten(
-        &self,
-        index: usize,
-        chain: &mut Vec<usize>,
-    ) -> Result<Formula, ResolveError> {
-        chain.push(index);
+    /// Entry `index` with its `extends` and `compose` resolved.
+    pub(crate) fn flatten(&self, index: usize, walk: &mut Walk) -> Result<Formula, ResolveError> {
+        if let Some(f) = walk.done.get(&index) {
+            return Ok(f.clone());
+        }
+        walk.chain.push(index);
         let entry = &self.entries[index];
         let mut f = entry.formula.clone();
         if let Some(reference) = f.extends.clone() {
-            let parent = self.follow(index, &reference, &f.written.locate("/extends"), chain)?;
+            let parent = self.follow(index, &reference, &f.written.locate("/extends"), walk)?;
             f = inherit(parent, f)?;
         }
         for c in std::mem::take(&mut f.compose) {
             let at = c.written.locate("/expand/with");
-            let inner = self.follow(index, &c.expand.formula, &at, chain)?;
+            let inner = self.follow(index, &c.expand.formula, &at, walk)?;
             f = splice(f, &c, inner)?;
         }
-        chain.pop();
+        walk.chain.pop();
         FormulaError::check(whole_problems(&f))?;
+        walk.done.insert(index, f.clone());
         Ok(f)
     }
 
@@ -52,17 +60,18 @@ impl Library {
         from: usize,
         reference: &str,
         at: &str,
-        chain: &mut Vec<usize>,
+        walk: &mut Walk,
     ) -> Result<Formula, ResolveError> {
         let entry = &self.entries[from];
         let below = (split_reference(reference).0 == entry.formula.formula).then_some(entry.source);
         let found = self.lookup(reference, below, at)?;
-        if chain.contains(&found) {
-            let mut names: Vec<&str> = chain
+        if walk.chain.contains(&found) {
+            let mut names: Vec<&str> = walk
+                .chain
                 .iter()
                 .map(|&i| self.entries[i].formula.formula.as_str())
                 .collect();
-            let from = chain.iter().position(|&i| i == found).unwrap_or(0);
+            let from = walk.chain.iter().position(|&i| i == found).unwrap_or(0);
             names.drain(..from);
             names.push(&self.entries[found].formula.formula);
             return Err(FormulaError::one(format!(
@@ -71,7 +80,7 @@ impl Library {
             ))
             .into());
         }
-        self.flatten(found, chain)
+        self.flatten(found, walk)
     }
 }
 

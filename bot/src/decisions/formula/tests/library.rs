@@ -207,3 +207,32 @@ fn load_dir_reads_the_yaml_files_and_reports_every_mistake() {
         "{e}"
     );
 }
+
+#[test]
+fn composition_that_doubles_at_every_level_stops_at_the_cap() {
+    // f0 composes f1 twice, f1 composes f2 twice…: 2^30 paths through 30 files; each
+    // file is resolved once, and the plan's cap stops the doubling at 512 steps.
+    let mut files = Vec::new();
+    for i in 0..30 {
+        let text = format!(
+            "formula: f{i}\nversion: 1\ntype: workflow\nsteps:\n  - {{id: a, title: A}}\n  - {{id: b, title: B, needs: [a]}}\ncompose:\n  - expand: {{target: a, with: f{n}}}\n  - expand: {{target: b, with: f{n}}}\n",
+            n = i + 1
+        );
+        files.push((format!("f{i}.yaml"), text));
+    }
+    files.push((
+        "f30.yaml".into(),
+        "formula: f30\nversion: 1\ntype: workflow\nsteps:\n  - {id: x, title: X}\n".into(),
+    ));
+    let mut library = Library::default();
+    for (file, text) in &files {
+        library.add(Source::Repo, file, text).unwrap();
+    }
+    let start = std::time::Instant::now();
+    let e = library.resolve("f0").unwrap_err().to_string();
+    assert!(
+        e.contains("`f21` has 512 steps: a formula makes at most 500"),
+        "{e}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
