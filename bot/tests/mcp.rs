@@ -150,7 +150,7 @@ fn text(result: &CallToolResult) -> String {
 }
 
 #[tokio::test]
-async fn an_mcp_client_finds_the_four_agent_tools_and_their_inputs() {
+async fn an_mcp_client_finds_the_agent_tools_and_their_inputs() {
     let town = town().await;
     let agent = town.agent(Some(TOKEN)).await;
 
@@ -171,6 +171,8 @@ async fn an_mcp_client_finds_the_four_agent_tools_and_their_inputs() {
     let expected: BTreeMap<String, Vec<String>> = [
         ("gt_done", vec!["bead_id", "summary"]),
         ("gt_heartbeat", vec!["bead_id"]),
+        ("gt_mol_advance", vec!["bead_id", "summary"]),
+        ("gt_mol_current", vec![]),
         ("gt_prime", vec![]),
         ("gt_status", vec!["bead_id", "message"]),
     ]

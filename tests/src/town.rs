@@ -386,6 +386,24 @@ impl TestTown {
             .unwrap()
     }
 
+    /// The task beads (a slung issue, a rework), without the molecules and steps
+    /// that come with them.
+    pub async fn tasks(&self) -> Vec<Bead> {
+        let mut beads = self.beads().await;
+        beads.retain(|b| b.bead_type == store::BeadType::Task);
+        beads
+    }
+
+    /// A bead's history, oldest first.
+    pub async fn events(&self, bead: &str) -> Vec<store::BeadEvent> {
+        let id = bead.to_string();
+        self.app
+            .store
+            .read(move |c| store::bead_events(c, &id))
+            .await
+            .unwrap()
+    }
+
     pub async fn beads(&self) -> Vec<Bead> {
         self.app
             .store

@@ -64,7 +64,7 @@ async fn a_writer_labels_an_issue_and_the_bot_answers_with_one_status_comment() 
     sim.wait_for_deliveries(2, WAIT).await.unwrap();
     town.settle().await;
 
-    let beads = town.beads().await;
+    let beads = town.tasks().await;
     assert_eq!(beads.len(), 1, "{beads:#?}");
     assert_eq!(beads[0].created_by, "mara");
     let comments = bot_comments(&sim.comments(REPO, n).await);
@@ -87,7 +87,7 @@ async fn a_writer_labels_an_issue_and_the_bot_answers_with_one_status_comment() 
     sim.wait_for_deliveries(4, WAIT).await.unwrap();
     town.settle().await;
     assert_eq!(bot_comments(&sim.comments(REPO, n).await).len(), 1);
-    assert_eq!(town.beads().await.len(), 1);
+    assert_eq!(town.tasks().await.len(), 1);
 }
 
 #[tokio::test]
@@ -103,7 +103,7 @@ async fn a_label_from_someone_without_write_access_slings_nothing_and_gets_one_r
     sim.wait_for_deliveries(4, WAIT).await.unwrap();
     town.settle().await;
 
-    assert!(town.beads().await.is_empty());
+    assert!(town.tasks().await.is_empty());
     let comments = bot_comments(&sim.comments(REPO, n).await);
     assert_eq!(comments.len(), 1, "{comments:#?}");
     assert!(
@@ -126,7 +126,7 @@ async fn a_refused_sling_names_the_label_the_repository_uses() {
     sim.wait_for_deliveries(2, WAIT).await.unwrap();
     town.settle().await;
 
-    assert!(town.beads().await.is_empty());
+    assert!(town.tasks().await.is_empty());
     let comments = bot_comments(&sim.comments(REPO, n).await);
     assert_eq!(comments.len(), 1, "{comments:#?}");
     let reply = comments[0].replace(&sim.addr().to_string(), "[sim]");
@@ -210,7 +210,7 @@ async fn a_dropped_delivery_is_recovered_by_catch_up_after_a_restart() {
     sim.wait_for_deliveries(2, WAIT).await.unwrap();
     town.settle().await;
     assert!(
-        town.beads().await.is_empty(),
+        town.tasks().await.is_empty(),
         "the label's delivery was lost"
     );
 
@@ -221,7 +221,7 @@ async fn a_dropped_delivery_is_recovered_by_catch_up_after_a_restart() {
         vec![format!("github:{}/{REPO}#{n}", sim.addr())]
     );
     town.act().await;
-    let beads = town.beads().await;
+    let beads = town.tasks().await;
     assert_eq!(beads.len(), 1);
     assert_eq!(beads[0].created_by, "mara");
     assert_eq!(bot_comments(&sim.comments(REPO, n).await).len(), 1);

@@ -54,7 +54,7 @@ async fn a_developer_labels_a_gitlab_issue_and_the_bot_answers_with_one_note() {
     sim.wait_for_deliveries(2, WAIT).await.unwrap();
     town.settle().await;
 
-    let beads = town.beads().await;
+    let beads = town.tasks().await;
     assert_eq!(beads.len(), 1, "{beads:#?}");
     assert_eq!(beads[0].created_by, "devi");
     assert_eq!(
@@ -89,7 +89,7 @@ async fn a_reporter_cannot_sling_and_is_told_once() {
     sim.wait_for_deliveries(4, WAIT).await.unwrap();
     town.settle().await;
 
-    assert!(town.beads().await.is_empty());
+    assert!(town.tasks().await.is_empty());
     let notes = bot_notes(&sim, iid).await;
     assert_eq!(notes.len(), 1, "{notes:#?}");
     assert!(

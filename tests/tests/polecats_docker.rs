@@ -249,7 +249,7 @@ async fn without_the_town_image_beads_wait_and_the_error_says_how_to_build_it() 
         town.drain().await;
         town.polecats().await;
     }
-    let beads = town.beads().await;
+    let beads = town.tasks().await;
     assert_eq!(beads.len(), 1);
     assert_eq!(beads[0].status, BeadStatus::Open, "{beads:#?}");
     assert_eq!(

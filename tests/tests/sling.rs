@@ -42,7 +42,7 @@ async fn labelling_an_issue_gt_sling_makes_exactly_one_bead() {
 
     assert_eq!(town.drain().await, 4);
 
-    let beads = town.beads().await;
+    let beads = town.tasks().await;
     assert_eq!(beads.len(), 1, "{beads:#?}");
     let bead = &beads[0];
     assert_eq!(bead.forge_ref.as_deref(), Some("github:octo/hello#12"));
@@ -89,7 +89,7 @@ async fn a_gitlab_label_change_slings_the_issue() {
     assert_eq!(town.gitlab("Issue Hook", "g-1", body).await.status, 202);
     assert_eq!(town.drain().await, 1);
 
-    let beads = town.beads().await;
+    let beads = town.tasks().await;
     assert_eq!(beads.len(), 1, "{beads:#?}");
     let path = issue["project"]["path_with_namespace"].as_str().unwrap();
     let iid = issue["object_attributes"]["iid"].as_u64().unwrap();
@@ -130,7 +130,7 @@ async fn with_rigs_listed_other_repositories_are_stored_and_ignored() {
     let (status, why) = status_of("r-2");
     assert_eq!(status, "ignored");
     assert!(why.contains("else/where is not a rig"), "{why}");
-    assert_eq!(town.beads().await.len(), 1);
+    assert_eq!(town.tasks().await.len(), 1);
 }
 
 /// One poisoned delivery is retried with backoff, then given up on, and the deliveries
@@ -169,7 +169,7 @@ async fn a_poisoned_delivery_never_blocks_its_repository() {
         v.sort();
         v
     };
-    assert_eq!(refs(town.beads().await), vec!["github:octo/other#1"]);
+    assert_eq!(refs(town.tasks().await), vec!["github:octo/other#1"]);
     let poison = |inbox: Vec<bot::store::InboxRow>| {
         inbox.into_iter().find(|r| r.delivery_id == "x-1").unwrap()
     };
@@ -201,7 +201,7 @@ async fn a_poisoned_delivery_never_blocks_its_repository() {
     let row = poison(town.inbox().await);
     assert_eq!((row.status.as_str(), row.attempts), ("failed", 3));
     assert_eq!(
-        refs(town.beads().await),
+        refs(town.tasks().await),
         vec!["github:octo/hello#67", "github:octo/other#1"]
     );
 
@@ -218,7 +218,7 @@ async fn a_poisoned_delivery_never_blocks_its_repository() {
         .await
         .unwrap();
     assert_eq!(town.drain().await, 1);
-    assert_eq!(refs(town.beads().await).len(), 3);
+    assert_eq!(refs(town.tasks().await).len(), 3);
 }
 
 /// Nobody can check a labeller's write access on a forge the bot has no client for (no
@@ -251,7 +251,7 @@ async fn without_a_forge_client_nothing_slings_and_the_town_says_why() {
         .await;
     assert_eq!(town.drain().await, 2);
 
-    assert!(town.beads().await.is_empty(), "nothing slung");
+    assert!(town.tasks().await.is_empty(), "nothing slung");
     let inbox = town.inbox().await;
     let why = |id: &str| {
         let row = inbox.iter().find(|r| r.delivery_id == id).unwrap();

@@ -117,6 +117,10 @@ async fn a_town_that_cannot_start_says_why_on_the_issue_until_it_starts() {
     assert!(comment.contains("is **hooked**"), "{comment}");
     assert!(!comment.contains("could not start"), "{comment}");
     let beads = town.beads().await;
-    assert_eq!(beads[0].status, BeadStatus::Hooked);
-    assert!(beads[0].metadata.get("town_error").is_none(), "{beads:#?}");
+    let task = beads
+        .iter()
+        .find(|b| b.bead_type == bot::store::BeadType::Task)
+        .expect("the task");
+    assert_eq!(task.status, BeadStatus::Hooked);
+    assert!(task.metadata.get("town_error").is_none(), "{beads:#?}");
 }

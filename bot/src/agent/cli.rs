@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::ToolClient;
 use crate::decisions::plan;
-use crate::edge::agent_api::{DoneReply, StatusReply};
+use crate::edge::agent_api::{AdvanceRequest, DoneReply, MolReply, StatusReply};
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
@@ -29,11 +29,68 @@ pub enum AgentCommand {
     Status { message: Option<String> },
     /// The branch is pushed and the work is finished.
     Done { summary: Option<String> },
+    /// The molecule's current step (`gt agent mol current`), or close it with a
+    /// summary and get the next (`gt agent mol advance "<summary>"`).
+    #[command(subcommand)]
+    Mol(MolCommand),
     /// Built-in runtime: follow the ```gastown-plan block of the hooked bead's issue, push, then gt_done.
     Scripted,
     /// Built-in runtime, the refinery's run: rebase the branch onto its target, push it, run the
     /// quality gates and report.
     Refinery,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MolCommand {
+    /// The step to work now, and the steps done so far.
+    Current {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close the step being worked with a summary of what it produced.
+    Advance {
+        summary: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn mol(cmd: MolCommand) -> anyhow::Result<()> {
+    let tools = ToolClient::from_env()?;
+    let (reply, json_out): (MolReply, bool) = match cmd {
+        MolCommand::Current { json } => (tools.call("mol/current", &json!({})).await?, json),
+        MolCommand::Advance { summary, json } => {
+            let req = AdvanceRequest {
+                bead_id: None,
+                summary: Some(summary),
+            };
+            (tools.call("mol/advance", &req).await?, json)
+        }
+    };
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&reply)?);
+        return Ok(());
+    }
+    if let Some(m) = &reply.molecule {
+        println!("molecule {} ({}@{})", m.id, m.formula, m.version);
+    }
+    for d in &reply.done {
+        println!("  [x] {}: {}", d.id, d.summary);
+    }
+    if let Some(s) = &reply.step {
+        println!("  [ ] {} — {}\n\n{}", s.id, s.title, s.description);
+        if let Some(a) = &s.acceptance {
+            println!("\nacceptance: {a}");
+        }
+        if let Some(f) = &s.gate_failure {
+            println!("\nits gate failed:\n{f}");
+        }
+    }
+    println!(
+        "\n{} ({} steps left): {}",
+        reply.state, reply.remaining, reply.next
+    );
+    Ok(())
 }
 
 async fn prime(json_out: bool) -> anyhow::Result<()> {
@@ -76,7 +133,9 @@ async fn done(summary: Option<String>) -> anyhow::Result<()> {
         .await?;
     println!(
         "bead {} is in {}; merge request {}",
-        reply.bead_id, reply.status, reply.merge_request
+        reply.bead_id,
+        reply.status,
+        reply.merge_request.as_deref().unwrap_or("-")
     );
     Ok(())
 }
@@ -87,13 +146,15 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
         AgentCommand::Heartbeat => heartbeat().await,
         AgentCommand::Status { message } => status(message).await,
         AgentCommand::Done { summary } => done(summary).await,
+        AgentCommand::Mol(cmd) => mol(cmd).await,
         AgentCommand::Scripted => scripted().await,
         AgentCommand::Refinery => crate::agent::refinery_run::run().await,
     }
 }
 
-/// The scripted runtime: prime, follow the plan in the current worktree, commit,
-/// push the branch through the town, and say done.
+/// The scripted runtime: prime, walk the molecule (doing what the plan says at each
+/// step), do the plan's own work, commit, push the branch through the town, and say
+/// done. A rework follows the plan's `rework` steps instead.
 async fn scripted() -> anyhow::Result<()> {
     let tools = ToolClient::from_env()?;
     let prime = tools.prime().await?;
@@ -101,15 +162,101 @@ async fn scripted() -> anyhow::Result<()> {
         "scripted polecat {} on bead {} ({})",
         prime.agent.name, prime.bead.id, prime.branch
     );
-    let whole = plan::parse(&prime.bead.body)?;
+    let issue = prime.task.as_ref().unwrap_or(&prime.bead);
+    let whole = plan::parse(&issue.body)?;
     let attempt = prime.rework.as_ref().map(|r| r.attempt);
     if let Some(r) = &prime.rework {
         eprintln!("rework {} of {}: {}", r.attempt, r.max, r.reason);
     }
+    let dir = std::env::current_dir()?;
+    if attempt.is_none() && walk(&tools, &prime, &whole, &dir).await? == Walked::Stopped {
+        return Ok(());
+    }
     let Some(plan) = whole.step(attempt) else {
         bail!("the plan has no `rework` steps, so the scripted runtime cannot rework this branch");
     };
-    let dir = std::env::current_dir()?;
+    work(&tools, plan, &dir).await?;
+    let summary = match plan.commit.trim() {
+        "" => "Every step of the molecule is done".to_string(),
+        c => c.to_string(),
+    };
+    push(&dir, &prime.branch).await?;
+    let reply: DoneReply = tools.call("done", &json!({ "summary": summary })).await?;
+    eprintln!(
+        "done: bead {} is in {}, merge request {}",
+        reply.bead_id,
+        reply.status,
+        reply.merge_request.as_deref().unwrap_or("-")
+    );
+    Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Walked {
+    /// Every step is closed (or there is no molecule): the work goes on to gt_done.
+    Finished,
+    /// The session's part ends here (a person approves next, a leg was done).
+    Stopped,
+}
+
+/// Walk the molecule: at each step, what the plan says for it, then advance; a gate
+/// that refuses the step means working it again (the step's `rework` entries).
+async fn walk(
+    tools: &ToolClient,
+    prime: &crate::edge::agent_api::Prime,
+    whole: &plan::Plan,
+    dir: &Path,
+) -> anyhow::Result<Walked> {
+    let mut at: MolReply = tools.call("mol/current", &json!({})).await?;
+    let mut worked: std::collections::HashMap<String, u32> = Default::default();
+    loop {
+        match at.state.as_str() {
+            "none" | "finished" => return Ok(Walked::Finished),
+            "approval" | "legs" => {
+                eprintln!("{}", at.next);
+                return Ok(Walked::Stopped);
+            }
+            "gate" => {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                at = tools.call("mol/current", &json!({})).await?;
+                continue;
+            }
+            "step" => {}
+            other => bail!("gt_mol_current answered a state this runtime does not know: {other}"),
+        }
+        let step = at.step.clone().context("a step state without a step")?;
+        let times = worked.entry(step.id.clone()).or_default();
+        let again = (*times > 0).then_some(*times);
+        *times += 1;
+        if let Some(failure) = &step.gate_failure {
+            eprintln!("step {} again: its gate failed: {failure}", step.id);
+        }
+        let summary = match whole.steps.get(&step.id).and_then(|p| p.step(again)) {
+            Some(p) => {
+                work(tools, p, dir).await?;
+                match p.commit.trim() {
+                    "" => format!("step {}: done", step.id),
+                    c => c.to_string(),
+                }
+            }
+            None => format!("step {}: nothing to change", step.id),
+        };
+        push(dir, &prime.branch).await?;
+        if step.bead == prime.bead.id {
+            // A convoy leg: its branch is its result.
+            let reply: DoneReply = tools.call("done", &json!({ "summary": summary })).await?;
+            eprintln!("leg {} done: {}", step.id, reply.status);
+            return Ok(Walked::Stopped);
+        }
+        eprintln!("step {}: {summary}", step.id);
+        at = tools
+            .call("mol/advance", &json!({ "summary": summary }))
+            .await?;
+    }
+}
+
+/// Write the plan's files, run its commands and commit what changed.
+async fn work(tools: &ToolClient, plan: &plan::Plan, dir: &Path) -> anyhow::Result<()> {
     for f in &plan.files {
         let path = dir.join(&f.path);
         if let Some(parent) = path.parent() {
@@ -118,18 +265,20 @@ async fn scripted() -> anyhow::Result<()> {
         std::fs::write(&path, &f.content).with_context(|| format!("cannot write {}", f.path))?;
         eprintln!("wrote {}", f.path);
     }
-    let _: serde_json::Value = tools
-        .call(
-            "status",
-            &json!({ "message": format!("wrote {} files", plan.files.len()) }),
-        )
-        .await?;
+    if !plan.files.is_empty() {
+        let _: serde_json::Value = tools
+            .call(
+                "status",
+                &json!({ "message": format!("wrote {} files", plan.files.len()) }),
+            )
+            .await?;
+    }
     for command in &plan.commands {
         eprintln!("$ {command}");
         let status = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(command)
-            .current_dir(&dir)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .status()
             .await?;
@@ -137,25 +286,28 @@ async fn scripted() -> anyhow::Result<()> {
             bail!("the plan's command `{command}` failed with {status}");
         }
     }
-    git(&dir, &["add", "-A"]).await?;
-    git(&dir, &["commit", "-m", &plan.commit]).await?;
-    git(
-        &dir,
-        &[
-            "push",
-            "origin",
-            &format!("HEAD:refs/heads/{}", prime.branch),
-        ],
-    )
-    .await?;
-    let reply: DoneReply = tools
-        .call("done", &json!({ "summary": plan.commit }))
+    git(dir, &["add", "-A"]).await?;
+    let staged = tokio::process::Command::new("git")
+        .args(["diff", "--cached", "--quiet"])
+        .current_dir(dir)
+        .status()
         .await?;
-    eprintln!(
-        "done: bead {} is in {}, merge request {}",
-        reply.bead_id, reply.status, reply.merge_request
-    );
+    if !staged.success() {
+        let message = match plan.commit.trim() {
+            "" => "Work of a molecule step",
+            c => c,
+        };
+        git(dir, &["commit", "-m", message]).await?;
+    }
     Ok(())
+}
+
+async fn push(dir: &Path, branch: &str) -> anyhow::Result<()> {
+    git(
+        dir,
+        &["push", "origin", &format!("HEAD:refs/heads/{branch}")],
+    )
+    .await
 }
 
 async fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {

@@ -90,12 +90,15 @@ impl AppBuilder {
         let forges = self.forges.redacting(config.redactor.clone());
         let settings = RepoSettings::default();
         let gateway = crate::edge::town_git::gateway(&config, &store, &forges, &clock);
+        let formulas = crate::forge::formulas::Formulas::new(config.formulas_dir.as_deref())
+            .context("the server's formulas_dir has a formula that does not read")?;
         let worker = Worker::new(
             store.clone(),
             config.clone(),
             clock.clone(),
             forges.clone(),
             settings.clone(),
+            formulas,
         )
         .context("cannot start the inbox worker's thread")?;
         let sessions = self
@@ -109,6 +112,7 @@ impl AppBuilder {
                 s,
                 settings.clone(),
                 forges.clone(),
+                gateway.clone(),
             )
         });
         let refinery = Refinery::new(

@@ -75,6 +75,9 @@ pub struct RepoConfig {
     /// request a person approves.
     #[serde(default)]
     pub allow_protected_changes: Vec<String>,
+    /// The formula a sling uses when the issue names none (else `polecat-work`).
+    #[serde(default)]
+    pub default_formula: Option<String>,
 }
 
 fn default_rework() -> u32 {
@@ -94,6 +97,7 @@ impl Default for RepoConfig {
             polecat_cap: None,
             labels: RepoLabels::default(),
             allow_protected_changes: Vec::new(),
+            default_formula: None,
         }
     }
 }

@@ -48,6 +48,18 @@ pub fn status_marker(bead_id: &str) -> String {
 
 /// The one comment per slung issue that the bot edits in place as the bead moves.
 pub fn status_comment(bead: &Bead) -> String {
+    status_comment_with(bead, None)
+}
+
+/// The status comment of a task with a molecule: `steps` is its formula's name and
+/// its steps, listed under the table as a checklist.
+pub fn status_comment_with(bead: &Bead, steps: Option<(&str, &[ChecklistItem])>) -> String {
+    let approval = steps.and_then(|(_, items)| {
+        items
+            .iter()
+            .find(|i| i.state == ItemState::Approval)
+            .map(|i| waiting_for_approval(&i.step))
+    });
     // A queued bead whose town cannot start says why, not that it waits its turn.
     let meta = crate::decisions::meta::task(bead);
     let town_trouble = meta
@@ -63,7 +75,10 @@ pub fn status_comment(bead: &Bead) -> String {
         ),
         BeadStatus::Hooked => ("hooked", "a polecat has picked it up"),
         BeadStatus::InProgress => ("working", "a polecat is working on it"),
-        BeadStatus::Blocked => ("blocked", "waiting for the work it depends on"),
+        BeadStatus::Blocked => match approval.as_deref() {
+            Some(why) => ("waiting for approval", why),
+            None => ("blocked", "waiting for the work it depends on"),
+        },
         BeadStatus::Review => ("in review", "the refinery is checking the change"),
         BeadStatus::Closed => ("done", "nothing left to do"),
         BeadStatus::Failed => ("failed", "it gave up after its retries; a person is needed"),
@@ -114,10 +129,12 @@ pub fn status_comment(bead: &Bead) -> String {
          | | |\n\
          |---|---|\n\
          {rows}\
-         | status | `{status}` |\n",
+         | status | `{status}` |\n\
+         {steps}",
         marker = status_marker(&bead.id),
         id = bead.id,
         status = bead.status,
+        steps = steps.map_or(String::new(), |(formula, items)| checklist(formula, items)),
     )
 }
 
@@ -489,6 +506,9 @@ fn inline_code_safe(s: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .collect()
 }
+
+mod molecule;
+pub use molecule::*;
 
 #[cfg(test)]
 mod tests;

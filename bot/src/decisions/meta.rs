@@ -50,6 +50,9 @@ pub struct TaskMeta {
     /// Why its town cannot start, while it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub town_error: Option<String>,
+    /// The molecule its polecats walk (its formula's steps), when it was slung with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub molecule: Option<String>,
     /// How many times its work was sent back, and the last time why.
     #[serde(skip_serializing_if = "is_zero")]
     pub reworks: u32,
@@ -125,6 +128,63 @@ pub struct MergeRequestMeta {
     pub other: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A molecule: a formula expanded for one task, its steps the molecule's children.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MoleculeMeta {
+    pub formula: String,
+    pub version: u32,
+    /// Where the formula came from (`repo`, `server`, `built-in`).
+    pub source: String,
+    /// The plan's hash: the same formula, version and vars expand once.
+    pub hash: String,
+    pub kind: String,
+    /// The vars it was expanded with: data from the issue, never rendered again.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, serde_json::Value>,
+    /// The task whose issue it serves.
+    pub task: String,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One step of a molecule: what the formula said of it, and what became of it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StepMeta {
+    /// Its id in the formula (`implement`), unique in its molecule.
+    pub step: String,
+    /// Its place in the plan's order.
+    pub index: usize,
+    /// The task whose molecule it is (a leg's branch is under the task's).
+    pub task: String,
+    pub role: crate::decisions::formula::StepRole,
+    /// Commands that must pass in the town before it closes (never templated).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gate: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acceptance: Option<String>,
+    /// A convoy leg: worked by a polecat of its own, on a branch of its own.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub leg: bool,
+    /// What the agent said when it closed the step (redacted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Who closed it: the agent, or the person who approved a `human` step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<String>,
+    /// The commit its gate is run on, while it runs, and the gate's last failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_sha: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_failure: Option<String>,
+    /// The gates as the town's wrapper recorded them (what counts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<GateResult>>,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
 /// An AI review as kept: which head, which model, what it said.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredReview {
@@ -149,6 +209,16 @@ pub fn task(bead: &Bead) -> TaskMeta {
 
 /// A merge request's facts (see [`task`]).
 pub fn merge_request(bead: &Bead) -> MergeRequestMeta {
+    parse(bead)
+}
+
+/// A molecule's facts (see [`task`]).
+pub fn molecule(bead: &Bead) -> MoleculeMeta {
+    parse(bead)
+}
+
+/// A step's facts (see [`task`]).
+pub fn step(bead: &Bead) -> StepMeta {
     parse(bead)
 }
 
@@ -185,7 +255,20 @@ pub fn update_merge_request(
     store::set_metadata(tx, id, &to_value(&meta), now)
 }
 
-fn to_value<T: Serialize>(meta: &T) -> serde_json::Value {
+/// Change a step's facts (see [`update_task`]).
+pub fn update_step(
+    tx: &Tx<'_>,
+    id: &str,
+    now: Millis,
+    change: impl FnOnce(&mut StepMeta),
+) -> Result<Bead, StoreError> {
+    let bead = store::get_bead(tx, id)?;
+    let mut meta = step(&bead);
+    change(&mut meta);
+    store::set_metadata(tx, id, &to_value(&meta), now)
+}
+
+pub fn to_value<T: Serialize>(meta: &T) -> serde_json::Value {
     serde_json::to_value(meta).expect("bead metadata serializes")
 }
 

@@ -17,8 +17,18 @@
 //!         content: |
 //!           Hello again.
 //!     commit: Fix the greeting
+//! steps:             # optional: what to do at a molecule's step, by its id
+//!   reproduce:
+//!     files: [{ path: tests/flux.sh, content: "test -f flux" }]
+//!     commit: A failing test
+//!     rework:        # a step worked again (its gate refused it) takes these
+//!       - commit: …
 //! ```
 //! ````
+//!
+//! At a molecule's step the scripted runtime does what `steps` says for it (nothing
+//! for a step it does not name) and advances; the top-level `files`, `commands` and
+//! `commit` are done last, before `gt_done`.
 //!
 //! The issue is untrusted text: paths must stay inside the worktree and away from
 //! `.git`, and commands run only in the agent's own sandbox (the town container).
@@ -32,10 +42,14 @@ pub struct Plan {
     pub files: Vec<PlanFile>,
     #[serde(default)]
     pub commands: Vec<String>,
+    #[serde(default)]
     pub commit: String,
     /// The steps of the first, second, … rework, when the refinery sends work back.
     #[serde(default)]
     pub rework: Vec<Plan>,
+    /// What to do at each step of a molecule, by the step's id.
+    #[serde(default)]
+    pub steps: std::collections::BTreeMap<String, Plan>,
 }
 
 impl Plan {
@@ -77,9 +91,19 @@ pub fn parse(markdown: &str) -> Result<Plan, PlanError> {
         message: e.to_string(),
     })?;
     let invalid = |message: String| PlanError::Invalid { line, message };
-    check_step(&plan, "").map_err(invalid)?;
+    if plan.steps.is_empty() || !plan.commit.trim().is_empty() {
+        check_step(&plan, "").map_err(invalid)?;
+    } else {
+        check_files(&plan, "").map_err(invalid)?;
+    }
     for (n, step) in plan.rework.iter().enumerate() {
         check_step(step, &format!("rework[{n}].")).map_err(invalid)?;
+    }
+    for (id, step) in &plan.steps {
+        check_files(step, &format!("steps.{id}.")).map_err(invalid)?;
+        for (n, again) in step.rework.iter().enumerate() {
+            check_files(again, &format!("steps.{id}.rework[{n}].")).map_err(invalid)?;
+        }
     }
     Ok(plan)
 }
@@ -88,6 +112,12 @@ fn check_step(plan: &Plan, at: &str) -> Result<(), String> {
     if plan.commit.trim().is_empty() {
         return Err(format!("field `{at}commit`: the commit message is empty"));
     }
+    check_files(plan, at)
+}
+
+/// A molecule step's plan may commit nothing (a step that only reads), so only its
+/// paths are checked.
+fn check_files(plan: &Plan, at: &str) -> Result<(), String> {
     for (i, f) in plan.files.iter().enumerate() {
         check_path(&f.path).map_err(|why| format!("field `{at}files[{i}].path`: {why}"))?;
     }

@@ -33,15 +33,15 @@ pub struct SlingRequest {
     pub metadata: crate::decisions::meta::TaskMeta,
 }
 
-/// An issue is slung when the sling label is added, or when it is opened (or reopened)
-/// already carrying it (GitLab sends labels set at creation only on the open event).
-/// The caller looks up the actor's permission for exactly these events.
+/// An issue is slung when the sling label (or a `gt:formula:<name>` label) is added,
+/// or when it is opened (or reopened) already carrying one (GitLab sends labels set at
+/// creation only on the open event). The caller looks up the actor's permission for
+/// exactly these events.
 pub fn wants_sling(event: &IssueEvent, sling_label: &str) -> bool {
+    let slings_by = |l: &str| l == sling_label || crate::decisions::pick::is_formula_label(l);
     let slings = match &event.action {
-        IssueAction::Labeled { label } => label == sling_label,
-        IssueAction::Opened | IssueAction::Reopened => {
-            event.labels.iter().any(|l| l == sling_label)
-        }
+        IssueAction::Labeled { label } => slings_by(label),
+        IssueAction::Opened | IssueAction::Reopened => event.labels.iter().any(|l| slings_by(l)),
         _ => false,
     };
     slings && event.state != IssueState::Closed

@@ -421,6 +421,7 @@ pub trait Forge: Send + Sync + 'static {
 }
 
 pub mod config;
+pub mod formulas;
 pub mod github;
 pub mod gitlab;
 pub(crate) mod redacting;

@@ -27,10 +27,12 @@ use tracing::Instrument as _;
 use crate::forge::{Forge, ForgeError, GitRemote, RepoPath};
 
 mod hook;
+mod merge;
 mod mirror;
 pub mod protected;
 mod serve;
 
+pub use merge::Merged;
 pub use serve::router;
 
 /// A rig's repository as the gateway serves it.

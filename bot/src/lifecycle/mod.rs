@@ -7,7 +7,9 @@
 //! feature that moves beads (formulas, the patrol, convoys, the Mayor) calls these
 //! functions and adds its rule here, not its own copy of the pattern.
 
+pub mod approval;
 pub(crate) mod follow;
+pub mod molecule;
 pub(crate) mod outbox;
 pub mod rework;
 
@@ -46,6 +48,9 @@ pub fn move_to(
     now: Millis,
 ) -> Result<Bead, StoreError> {
     let bead = step(tx, id, to, reason, cause, now)?;
+    if bead.bead_type == BeadType::Task {
+        molecule::follow_task(tx, &bead, cause, now)?;
+    }
     crate::lifecycle::outbox::queue_bead_update(tx, &bead, now)?;
     Ok(bead)
 }
@@ -125,12 +130,16 @@ pub fn wakes(kind: BeadType, from: Option<BeadStatus>, to: BeadStatus) -> Vec<Wa
     let freed_an_agent =
         matches!(from, Some(Hooked | InProgress)) && !matches!(to, Hooked | InProgress);
     let may_unblock = matches!(to, Closed | Failed | Tombstone);
-    let worked_by_agents = matches!(kind, BeadType::Task | BeadType::MergeRequest);
+    let worked_by_agents = matches!(
+        kind,
+        BeadType::Task | BeadType::MergeRequest | BeadType::Step
+    );
     if (to == Open && worked_by_agents) || freed_an_agent || may_unblock {
         wakes.push(Wake::Dispatcher);
     }
     let refinery_work = kind == BeadType::MergeRequest
-        || (kind == BeadType::Task && matches!(to, Review | Closed | Open));
+        || (kind == BeadType::Task && matches!(to, Review | Closed | Open))
+        || (kind == BeadType::Step && to == Review);
     if refinery_work {
         wakes.push(Wake::Refinery);
     }

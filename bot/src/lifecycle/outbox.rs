@@ -56,7 +56,8 @@ pub fn queue_status_comment(
     };
     // One action per change and text: two changes in one millisecond still both show,
     // the same text queued twice (a redelivery) is one action.
-    let text = hex::encode(Sha256::digest(comments::status_comment(bead).as_bytes()));
+    let body = crate::lifecycle::molecule::status_comment(conn, bead)?;
+    let text = hex::encode(Sha256::digest(body.as_bytes()));
     let key = format!("status:{}:{}:{}", bead.id, bead.updated_at, &text[..16]);
     let comment = ForgeAction::StatusComment { number };
     store::enqueue_action(conn, &key, rig, Some(&bead.id), &comment, now)?;
@@ -121,6 +122,38 @@ pub fn queue_refusal(
         "refused",
         &key,
         |marker| comments::sling_refused_comment(user, label, marker),
+        now,
+    )
+}
+
+/// Say once on the issue that its formula cannot be used (the same problems are one
+/// comment however often the label is added again).
+pub fn queue_formula_refusal(
+    conn: &crate::store::Tx<'_>,
+    rig_id: &str,
+    number: u64,
+    formula: &str,
+    problems: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let digest = hex::encode(Sha256::digest(problems.as_bytes()));
+    let key = format!(
+        "{}:formula:{}",
+        store::ForgeRef::issue(rig_id, number),
+        &digest[..16]
+    );
+    let on = CommentOn {
+        rig_id,
+        bead_id: None,
+        number,
+        close_issue: false,
+    };
+    queue_comment(
+        conn,
+        &on,
+        "formula-refused",
+        &key,
+        |marker| comments::formula_refused(formula, problems, marker),
         now,
     )
 }

@@ -197,11 +197,14 @@ impl ActionRunner {
         number: u64,
     ) -> Result<(), ActionError> {
         let id = bead_id.to_string();
-        let (bead, known) = self
+        let (bead, body, known) = self
             .store
-            .read(move |c| Ok((store::get_bead(c, &id)?, store::status_comment(c, &id)?)))
+            .read(move |c| {
+                let bead = store::get_bead(c, &id)?;
+                let body = crate::lifecycle::molecule::status_comment(c, &bead)?;
+                Ok((bead, body, store::status_comment(c, &id)?))
+            })
             .await?;
-        let body = comments::status_comment(&bead);
         let digest = hex::encode(Sha256::digest(body.as_bytes()));
         let repo = RepoPath::new(rig.path.clone());
         let at = match known {

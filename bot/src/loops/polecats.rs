@@ -27,6 +27,8 @@ pub struct Polecats {
     /// Each rig's `.gastown.yaml` (its `polecat_cap`).
     settings: crate::forge::settings::RepoSettings,
     forges: crate::forge::registry::Forges,
+    /// Merges a convoy's legs into its molecule's branch.
+    gateway: Arc<crate::gitgate::GitGateway>,
 }
 
 impl Polecats {
@@ -37,6 +39,7 @@ impl Polecats {
         sessions: Sessions,
         settings: crate::forge::settings::RepoSettings,
         forges: crate::forge::registry::Forges,
+        gateway: Arc<crate::gitgate::GitGateway>,
     ) -> Self {
         Self {
             store,
@@ -45,6 +48,7 @@ impl Polecats {
             sessions,
             settings,
             forges,
+            gateway,
         }
     }
 
@@ -145,9 +149,13 @@ impl Polecats {
             let rig = b.rig_id.clone().unwrap_or_default();
             refinery_waits.entry(town).or_default().insert(rig);
         }
+        // Tasks, and convoy legs (steps a polecat of their own works).
         let ready: Vec<_> = ready
             .into_iter()
-            .filter(|b| b.bead_type == BeadType::Task)
+            .filter(|b| {
+                b.bead_type == BeadType::Task
+                    || (b.bead_type == BeadType::Step && crate::decisions::meta::step(b).leg)
+            })
             .filter_map(|b| {
                 Some((
                     ReadyBead {
@@ -229,11 +237,23 @@ impl Polecats {
     }
 
     async fn start(&self, bead: &store::Bead, name: &'static str) -> Result<(), SessionError> {
-        // A retry keeps its branch; a rework continues its task's.
-        let branch = crate::decisions::meta::task(bead)
-            .branch
-            .or_else(|| bead.branch.clone())
-            .unwrap_or_else(|| branch_name(&bead.id, &bead.title));
+        // A retry keeps its branch; a rework continues its task's; a convoy leg works
+        // on a branch of its own under its task's (`gt/<task>-<leg>`).
+        let branch = match bead.bead_type {
+            BeadType::Step => {
+                let leg = crate::decisions::meta::step(bead);
+                bead.branch
+                    .clone()
+                    .unwrap_or_else(|| format!("gt/{}-{}", leg.task, leg.step))
+            }
+            _ => crate::decisions::meta::task(bead)
+                .branch
+                .or_else(|| bead.branch.clone())
+                .unwrap_or_else(|| branch_name(&bead.id, &bead.title)),
+        };
+        if bead.bead_type == BeadType::Task && !self.merge_legs(bead, &branch).await? {
+            return Ok(());
+        }
         let plan = SessionPlan {
             role: Role::Polecat,
             name: name.to_string(),
@@ -243,6 +263,129 @@ impl Polecats {
             checks: Vec::new(),
         };
         self.sessions.start(bead, &plan).await
+    }
+}
+
+impl Polecats {
+    /// Before a molecule's own polecat starts, the bot merges the branches of its
+    /// closed convoy legs into the molecule's branch. `false` when it cannot start
+    /// yet: a leg that does not merge goes back to its polecat, to be rebased.
+    async fn merge_legs(&self, task: &Bead, branch: &str) -> Result<bool, SessionError> {
+        let t = task.clone();
+        let Some(view) = self
+            .store
+            .read(move |c| crate::lifecycle::molecule::of_task(c, &t))
+            .await?
+        else {
+            return Ok(true);
+        };
+        if view.meta.other.get("legs_merged").is_some() {
+            return Ok(true);
+        }
+        let legs: Vec<(String, String)> = view
+            .steps
+            .iter()
+            .filter(|s| s.meta.leg && s.closed())
+            .filter_map(|s| {
+                let b = s.meta.other.get("branch")?.as_str()?.to_string();
+                Some((s.bead.id.clone(), b))
+            })
+            .collect();
+        if legs.is_empty() {
+            return Ok(true);
+        }
+        let rig_id = task.rig_id.clone().unwrap_or_default();
+        let Some(rig) = self
+            .store
+            .read(move |c| store::find_rig(c, &rig_id))
+            .await?
+        else {
+            return Ok(false);
+        };
+        let Some(forge) = self.forges.for_rig(&rig) else {
+            return Ok(false);
+        };
+        let target = crate::gitgate::RigTarget {
+            rig_id: rig.id.clone(),
+            forge,
+            repo: crate::forge::RepoPath::new(rig.path.clone()),
+        };
+        let branches: Vec<String> = legs.iter().map(|(_, b)| b.clone()).collect();
+        let base = &self.config.polecats.base_branch;
+        let merged = match self
+            .gateway
+            .merge_into(&target, branch, base, &branches)
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(bead = %task.id, error = %e, "cannot merge the convoy's legs yet");
+                return Ok(false);
+            }
+        };
+        let (task_id, molecule, now) = (
+            task.id.clone(),
+            view.molecule.id.clone(),
+            self.clock.now_ms(),
+        );
+        match merged {
+            crate::gitgate::Merged::Pushed(sha) => {
+                tracing::info!(bead = %task.id, %sha, legs = legs.len(), "convoy legs merged");
+                self.store
+                    .write(move |c| {
+                        let mut meta =
+                            crate::decisions::meta::molecule(&store::get_bead(c, &molecule)?);
+                        meta.other.insert("legs_merged".into(), json!(sha));
+                        store::set_metadata(
+                            c,
+                            &molecule,
+                            &crate::decisions::meta::to_value(&meta),
+                            now,
+                        )?;
+                        store::note(
+                            c,
+                            &task_id,
+                            "legs_merged",
+                            "gastown",
+                            &json!({ "sha": sha, "legs": branches }),
+                            now,
+                        )
+                    })
+                    .await?;
+                Ok(true)
+            }
+            crate::gitgate::Merged::Conflict(source) => {
+                let leg = legs
+                    .iter()
+                    .find(|(_, b)| *b == source)
+                    .map(|(id, _)| id.clone());
+                tracing::info!(bead = %task.id, branch = %source, "a convoy leg does not merge: back to its polecat");
+                if let Some(leg) = leg {
+                    let why = format!(
+                        "{source} does not merge cleanly into {branch}: rebase it onto {branch} and push again"
+                    );
+                    self.store
+                        .write(move |c| {
+                            crate::decisions::meta::update_step(c, &leg, now, |m| {
+                                m.gate_failure = Some(why.clone())
+                            })?;
+                            let payload = json!({ "conflict": why });
+                            lifecycle::move_to(
+                                c,
+                                &leg,
+                                BeadStatus::Open,
+                                None,
+                                Cause::new("gastown", &payload),
+                                now,
+                            )?;
+                            Ok(())
+                        })
+                        .await?;
+                }
+                Ok(false)
+            }
+            crate::gitgate::Merged::Moved => Ok(false),
+        }
     }
 }
 

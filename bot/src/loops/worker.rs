@@ -17,6 +17,7 @@ use webhooks::{ForgeEvent, ForgeKind, IssueEvent};
 use crate::clock::{Millis, SharedClock};
 use crate::config::Config;
 use crate::decisions::sling::{self, IssueDecision};
+use crate::forge::formulas::Planned;
 use crate::forge::registry::Forges;
 use crate::forge::{Permission, RepoPath};
 use crate::store::{self, BeadType, InboxRow, NewBead, Rig, Store, StoreError};
@@ -56,6 +57,8 @@ pub struct Worker {
     /// Rigs' `.gastown.yaml`: their own sling label; pushes to the base branch
     /// invalidate it.
     settings: crate::forge::settings::RepoSettings,
+    /// Where a sling's formula is found.
+    formulas: crate::forge::formulas::Formulas,
 }
 
 /// Why events could not be applied to the town.
@@ -81,6 +84,9 @@ struct Lookups {
     reachable: HashSet<(ForgeKind, String)>,
     /// The label that slings work in each repository an issue event came from.
     sling_labels: HashMap<(ForgeKind, String, String), String>,
+    /// The molecule plan of each issue about to be slung, or what is wrong with its
+    /// formula (the formula's name, the problems).
+    plans: HashMap<IssueKey, PlanFor>,
 }
 
 impl Lookups {
@@ -91,6 +97,17 @@ impl Lookups {
             .get(&repo_key(repo))
             .map_or("", String::as_str)
     }
+}
+
+/// An issue, by forge, host, repository and number (lowercased).
+type IssueKey = (ForgeKind, String, String, u64);
+
+/// A sling's molecule plan, or the formula's name and what is wrong with it.
+type PlanFor = Result<Planned, (String, String)>;
+
+fn issue_key(issue: &IssueEvent) -> IssueKey {
+    let (forge, host, path) = repo_key(&issue.repo);
+    (forge, host, path, issue.number)
 }
 
 fn repo_key(repo: &webhooks::RepoRef) -> (ForgeKind, String, String) {
@@ -125,6 +142,7 @@ impl Worker {
         clock: SharedClock,
         forges: Forges,
         settings: crate::forge::settings::RepoSettings,
+        formulas: crate::forge::formulas::Formulas,
     ) -> std::io::Result<Self> {
         Ok(Self {
             store,
@@ -133,6 +151,7 @@ impl Worker {
             forges,
             idle: crate::loops::idle::Idle::start()?,
             settings,
+            formulas,
         })
     }
 
@@ -173,7 +192,8 @@ impl Worker {
                 let Some(forge) = forge else {
                     continue;
                 };
-                if !sling::wants_sling(issue, lookups.sling_label(&issue.repo)) {
+                let slings = sling::wants_sling(issue, lookups.sling_label(&issue.repo));
+                if !slings && !crate::lifecycle::approval::wanted(issue) {
                     continue;
                 }
                 lookups
@@ -195,6 +215,16 @@ impl Worker {
                         lookups
                             .permissions
                             .insert(permission_key(&issue.repo, &issue.actor.login), p);
+                        if slings && p.can_command() {
+                            match self.plan(forge.as_ref(), issue).await {
+                                Ok(plan) => {
+                                    lookups.plans.insert(issue_key(issue), plan);
+                                }
+                                Err(e) => {
+                                    lookups.failed.insert(row.id, e.to_string());
+                                }
+                            }
+                        }
                     }
                     Err(e) => {
                         lookups.failed.insert(row.id, e.to_string());
@@ -203,6 +233,30 @@ impl Worker {
             }
         }
         lookups
+    }
+
+    /// The molecule plan for slinging `issue`: its formula picked (the issue's label or
+    /// block, the repository's default), found (the repository's own first) and
+    /// expanded. `Err` only when the forge could not be asked.
+    async fn plan(
+        &self,
+        forge: &dyn crate::forge::Forge,
+        issue: &IssueEvent,
+    ) -> Result<PlanFor, crate::forge::ForgeError> {
+        let rig = store::rig_id(issue.repo.forge, &issue.repo.host, &issue.repo.path);
+        let repo = RepoPath::new(issue.repo.path.clone());
+        let base = &self.config.polecats.base_branch;
+        let settings = self.settings.or_defaults(&rig, forge, &repo, base).await;
+        let pick = match crate::decisions::pick::pick(issue, settings.default_formula.as_deref()) {
+            Ok(pick) => pick,
+            Err(problem) => return Ok(Err(("(the issue's block)".into(), problem))),
+        };
+        let branch = settings.target_branch.as_deref().unwrap_or(base);
+        let planned = self
+            .formulas
+            .plan(forge, &repo, branch, &pick, &issue.title)
+            .await?;
+        Ok(planned.map_err(|problem| (pick.reference.clone(), problem)))
     }
 
     /// Work the due deliveries, up to a batch.
@@ -578,8 +632,27 @@ fn apply_issue(
         .reachable
         .contains(&(issue.repo.forge, issue.repo.host.to_ascii_lowercase()));
     let label = lookups.sling_label(&issue.repo);
+    if crate::lifecycle::approval::wanted(issue) {
+        crate::lifecycle::approval::by_label(conn, rig, issue, existing.as_ref(), permission, now)?;
+    }
     match sling::decide_issue(issue, label, existing.as_ref(), permission) {
         IssueDecision::Sling(req) => {
+            let planned = match lookups.plans.get(&issue_key(issue)) {
+                Some(Ok(planned)) => Some(planned),
+                Some(Err((name, problems))) => {
+                    tracing::info!(%forge_ref, formula = %name, "sling refused: the formula does not expand");
+                    crate::lifecycle::outbox::queue_formula_refusal(
+                        conn,
+                        &rig.id,
+                        issue.number,
+                        name,
+                        problems,
+                        now,
+                    )?;
+                    return Ok(None);
+                }
+                None => None,
+            };
             let bead = crate::lifecycle::create(
                 conn,
                 &NewBead {
@@ -596,6 +669,18 @@ fn apply_issue(
                 },
                 now,
             )?;
+            if let Some(p) = planned {
+                let molecule = crate::lifecycle::molecule::pour(
+                    conn,
+                    &bead,
+                    &p.plan,
+                    &p.source.to_string(),
+                    now,
+                )?;
+                tracing::info!(bead = %bead.id, molecule = %molecule.id, formula = %p.plan.formula,
+                    steps = p.plan.steps.len(), "molecule poured");
+            }
+            let bead = store::get_bead(conn, &bead.id)?;
             tracing::info!(bead = %bead.id, %forge_ref, "issue slung: bead created");
             if reachable {
                 crate::lifecycle::outbox::queue_status_comment(conn, &bead, issue.number, now)?;

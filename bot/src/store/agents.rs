@@ -163,7 +163,9 @@ pub fn hook_bead(conn: &Connection, h: &Hooking<'_>, now: Millis) -> Result<Agen
         return Err(StoreError::Busy { agent_id });
     }
     let bead = get_bead(conn, h.bead_id)?;
-    if bead.status != BeadStatus::Open {
+    // A molecule step in review waits for its gate run, which is hooked to it.
+    let gate_run = bead.bead_type == super::BeadType::Step && bead.status == BeadStatus::Review;
+    if bead.status != BeadStatus::Open && !gate_run {
         return Err(StoreError::Invalid(format!(
             "bead {} is {}, not open",
             h.bead_id, bead.status

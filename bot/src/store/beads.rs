@@ -43,11 +43,13 @@ string_enum!(CloseReason("close reason") {
 });
 
 string_enum!(
-    /// `blocks` and `waits-for` gate readiness; `parent-child` is structure only.
+    /// `blocks` and `waits-for` gate readiness; `parent-child` is structure only;
+    /// `tracks` follows a bead without waiting for it (a convoy and its issues).
     DepType("dependency type") {
         Blocks => "blocks",
         ParentChild => "parent-child",
         WaitsFor => "waits-for",
+        Tracks => "tracks",
     }
 );
 
@@ -226,6 +228,30 @@ pub fn find_task_for_forge_ref(conn: &Connection, forge_ref: &str) -> Result<Opt
         .prepare_cached(&sql)?
         .query_row([forge_ref], bead_from_row)
         .optional()?)
+}
+
+/// The beads whose parent is `parent_id` (a molecule's steps), oldest first.
+pub fn children(conn: &Connection, parent_id: &str) -> Result<Vec<Bead>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM beads WHERE parent_id = ?1 AND status <> 'tombstone'
+         ORDER BY created_at, rowid"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map([parent_id], bead_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// What `bead_id` depends on, with how.
+pub fn deps_of(conn: &Connection, bead_id: &str) -> Result<Vec<(String, DepType)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT depends_on_id, type FROM bead_deps WHERE bead_id = ?1 ORDER BY rowid",
+    )?;
+    let rows = stmt
+        .query_map([bead_id], |r| Ok((r.get(0)?, parse_column(r, 1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 /// Beads by priority then age, tombstones hidden.
@@ -478,6 +504,12 @@ pub fn find_by_forge_ref(
 /// The bead whose branches an agent hooked to `bead` may push. Reworks and merge
 /// requests work on their task's branch, so their agents push in the task's name.
 pub fn branch_owner(bead: &Bead) -> &str {
+    // A convoy leg works under its task's branches.
+    if bead.bead_type == BeadType::Step
+        && let Some(task) = bead.metadata.get("task").and_then(|t| t.as_str())
+    {
+        return task;
+    }
     let on_parent = bead.bead_type == BeadType::MergeRequest
         || bead
             .metadata

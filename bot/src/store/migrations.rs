@@ -207,6 +207,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX inbox_retrying ON inbox (repo, id, next_attempt_at)
         WHERE status = 'pending' AND attempts > 0;
     "#,
+    // 5: `tracks`, a dependency that follows another bead without waiting for it (a
+    // convoy tracks its issues). SQLite cannot change a CHECK, so the table is rebuilt.
+    r#"
+    CREATE TABLE bead_deps_new (
+        bead_id        TEXT NOT NULL REFERENCES beads(id),
+        depends_on_id  TEXT NOT NULL REFERENCES beads(id),
+        type           TEXT NOT NULL CHECK (type IN ('blocks', 'parent-child', 'waits-for',
+                         'tracks')),
+        created_at     INTEGER NOT NULL,
+        PRIMARY KEY (bead_id, depends_on_id, type),
+        CHECK (bead_id <> depends_on_id)
+    );
+    INSERT INTO bead_deps_new SELECT bead_id, depends_on_id, type, created_at FROM bead_deps;
+    DROP TABLE bead_deps;
+    ALTER TABLE bead_deps_new RENAME TO bead_deps;
+    CREATE INDEX bead_deps_reverse ON bead_deps (depends_on_id);
+    CREATE INDEX beads_children ON beads (parent_id) WHERE parent_id IS NOT NULL;
+    "#,
 ];
 
 /// Bring the schema up to date. Refuses a database written by a newer `gt`.

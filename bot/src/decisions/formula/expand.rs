@@ -48,9 +48,15 @@ pub struct PlannedStep {
 
 /// The template environment: a variable nobody gave is an error, not an empty
 /// string; text is kept to its last newline.
+/// Instructions one template may run: far more than a title or a description needs.
+pub const TEMPLATE_FUEL: u64 = 100_000;
+
 pub(crate) fn environment() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // A repository's formula is read by the bot: a template that loops for ever (or
+    // for a very long while) runs out of fuel instead of holding the worker.
+    env.set_fuel(Some(TEMPLATE_FUEL));
     if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
         .keep_trailing_newline(true)
         .build()

@@ -32,7 +32,9 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::{BeadScoped, DoneRequest, StatusRequest, ToolError, Tools, bearer, token_digest};
+use super::{
+    AdvanceRequest, BeadScoped, DoneRequest, StatusRequest, ToolError, Tools, bearer, token_digest,
+};
 use crate::store::Grant;
 
 /// `/mcp`, answering MCP's streamable HTTP transport (POST, GET for the event
@@ -351,8 +353,42 @@ impl GastownMcp {
         self.call(&ctx, "gt_done", async move |g| {
             let reply = tools.done(&g, &req).await?;
             tracing::info!(agent = %g.agent_id, bead = %g.bead_id,
-                merge_request = %reply.merge_request, "gt_done");
+                merge_request = ?reply.merge_request, "gt_done");
             Ok(reply)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "The molecule step to work now (started if it was not yet), its \
+        acceptance and gate, and the steps already closed with their summaries. `state` \
+        says what to do: `step` (work it), `approval` or `legs` (stop: others come \
+        first), `finished` (call gt_done), `none` (no molecule: work the bead)."
+    )]
+    async fn gt_mol_current(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let tools = self.tools.clone();
+        self.call(&ctx, "gt_mol_current", async move |g| {
+            tools.mol_current(&g).await
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Close the molecule step being worked with a `summary` of what \
+        it produced (commit and push first), and get the next step, as gt_mol_current \
+        does."
+    )]
+    async fn gt_mol_advance(
+        &self,
+        ctx: RequestContext<RoleServer>,
+        Parameters(req): Parameters<AdvanceRequest>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let tools = self.tools.clone();
+        self.call(&ctx, "gt_mol_advance", async move |g| {
+            tools.mol_advance(&g, &req).await
         })
         .await
     }

@@ -3,6 +3,7 @@
 //! token grants one agent and the bead on its hook, and nothing else.
 
 mod mcp;
+mod molecule;
 pub mod prompts;
 mod refinery;
 mod tools;
@@ -19,6 +20,7 @@ use serde_json::json;
 use tracing::Instrument;
 use utoipa::OpenApi;
 
+pub use molecule::{AdvanceRequest, DoneStep, MolReply, MoleculeInfo, StepInfo};
 pub use tools::{
     Ack, AgentInfo, BeadInfo, BeadScoped, DoneReply, DoneRequest, Incident, Prime, ReworkInfo,
     RigInfo, StatusReply, StatusRequest, ToolError, Tools, git_url, mint_token, token_digest,
@@ -32,6 +34,8 @@ pub fn router(tools: Tools) -> Router {
         .route("/api/agent/v1/heartbeat", post(heartbeat))
         .route("/api/agent/v1/status", post(status))
         .route("/api/agent/v1/done", post(done))
+        .route("/api/agent/v1/mol/current", post(mol_current))
+        .route("/api/agent/v1/mol/advance", post(mol_advance))
         .route(
             "/api/agent/v1/refinery/assignment",
             post(refinery_assignment),
@@ -142,7 +146,40 @@ async fn done(
 ) -> Result<Json<DoneReply>, ToolError> {
     let span = tracing::info_span!("gt_done", agent = %g.agent_id, bead = %g.bead_id);
     let reply = tools.done(&g, &body(&bytes)?).instrument(span).await?;
-    tracing::info!(agent = %g.agent_id, bead = %g.bead_id, merge_request = %reply.merge_request, "gt_done");
+    tracing::info!(agent = %g.agent_id, bead = %g.bead_id, merge_request = ?reply.merge_request, "gt_done");
+    Ok(Json(reply))
+}
+
+#[utoipa::path(post, path = "/api/agent/v1/mol/current", tag = "polecat",
+    responses((status = 200, body = MolReply),
+              (status = 403, description = "not a polecat session")),
+    security(("agent_token" = [])))]
+async fn mol_current(
+    State(tools): State<Tools>,
+    Agent(g): Agent,
+) -> Result<Json<MolReply>, ToolError> {
+    let span = tracing::info_span!("gt_mol_current", agent = %g.agent_id, bead = %g.bead_id);
+    Ok(Json(tools.mol_current(&g).instrument(span).await?))
+}
+
+#[utoipa::path(post, path = "/api/agent/v1/mol/advance", tag = "polecat",
+    request_body = AdvanceRequest,
+    responses((status = 200, body = MolReply),
+              (status = 403, description = "another bead, or not a polecat session"),
+              (status = 409, description = "no step is being worked"),
+              (status = 422, description = "no summary")),
+    security(("agent_token" = [])))]
+async fn mol_advance(
+    State(tools): State<Tools>,
+    Agent(g): Agent,
+    bytes: Bytes,
+) -> Result<Json<MolReply>, ToolError> {
+    let span = tracing::info_span!("gt_mol_advance", agent = %g.agent_id, bead = %g.bead_id);
+    let reply = tools
+        .mol_advance(&g, &body(&bytes)?)
+        .instrument(span)
+        .await?;
+    tracing::info!(agent = %g.agent_id, bead = %g.bead_id, state = %reply.state, "gt_mol_advance");
     Ok(Json(reply))
 }
 
@@ -180,7 +217,8 @@ async fn refinery_report(
     info(title = "gastown agent tools", description = "The tools agents in a town call. \
         Authenticate with `Authorization: Bearer $GT_TOKEN`; a token acts for one agent and \
         the bead on its hook."),
-    paths(prime, heartbeat, status, done, refinery_assignment, refinery_report),
+    paths(prime, heartbeat, status, done, mol_current, mol_advance, refinery_assignment,
+        refinery_report),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

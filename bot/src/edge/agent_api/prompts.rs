@@ -91,6 +91,7 @@ mod tests {
                 forge_ref: Some("github:octo/hello#12".into()),
                 attempt: 1,
             },
+            task: None,
             branch: "gt/gt-k3x9-fix-the-flux".into(),
             branch_prefix: "gt/gt-k3x9".into(),
             base_branch: "main".into(),

@@ -101,6 +101,8 @@ pub struct Prime {
     pub town: String,
     pub rig: RigInfo,
     pub bead: BeadInfo,
+    /// For a convoy leg: the task (and issue) whose molecule the leg belongs to.
+    pub task: Option<BeadInfo>,
     pub branch: String,
     /// Branches this token may push: this one and `<branch prefix>-*`.
     pub branch_prefix: String,
@@ -169,8 +171,9 @@ pub struct DoneRequest {
 pub struct DoneReply {
     pub bead_id: String,
     pub status: String,
-    /// The merge_request bead the refinery will work.
-    pub merge_request: String,
+    /// The merge_request bead the refinery will work (none for a convoy leg, which
+    /// lands with its molecule).
+    pub merge_request: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -179,7 +182,7 @@ pub struct Ack {
 }
 
 /// Longest note or summary accepted; agents can be chatty.
-const MAX_TEXT: usize = 8 * 1024;
+pub(super) const MAX_TEXT: usize = 8 * 1024;
 
 #[derive(Clone)]
 pub struct Tools {
@@ -206,14 +209,29 @@ impl Tools {
         let g = grant.clone();
         let now = self.clock.now_ms();
         // Priming is the agent's first act of work: hooked becomes in progress.
-        let (bead, rig) = self
+        let (bead, rig, task) = self
             .store
             .write(move |c| {
                 let bead = crate::loops::sessions::first_call(c, &g, "gt_prime", now)?;
                 let rig = store::get_rig(c, bead.rig_id.as_deref().unwrap_or_default())?;
-                Ok((bead, rig))
+                let task = match bead.bead_type {
+                    BeadType::Step => Some(store::get_bead(
+                        c,
+                        &crate::decisions::meta::step(&bead).task,
+                    )?),
+                    _ => None,
+                };
+                Ok((bead, rig, task))
             })
             .await?;
+        let task = task.map(|t| BeadInfo {
+            id: t.id,
+            title: t.title,
+            body: t.body,
+            status: t.status.to_string(),
+            forge_ref: t.forge_ref,
+            attempt: t.attempts,
+        });
         let branch = bead.branch.clone().unwrap_or_default();
         let branch_prefix = format!("gt/{}", store::branch_owner(&bead));
         let redactor = &self.config.redactor;
@@ -246,6 +264,7 @@ impl Tools {
                 forge_ref: bead.forge_ref,
                 attempt: bead.attempts,
             },
+            task,
             branch,
             branch_prefix,
             rework,
@@ -343,6 +362,33 @@ impl Tools {
                         bead.id, bead.status
                     ))));
                 }
+                // A convoy leg closes as a step: its branch waits for the task's
+                // polecat, which lands the whole molecule as one merge request.
+                if bead.bead_type == BeadType::Step {
+                    let leg = crate::lifecycle::molecule::leg_done(
+                        c,
+                        &bead,
+                        &g.agent_id,
+                        &summary,
+                        &branch,
+                        &sha,
+                        now,
+                    )?;
+                    crate::loops::sessions::said_done(c, &g)?;
+                    return Ok(Ok(DoneReply {
+                        bead_id: leg.id,
+                        status: leg.status.to_string(),
+                        merge_request: None,
+                    }));
+                }
+                // A molecule's steps are closed first, or say why they cannot be.
+                if let Err(why) =
+                    crate::lifecycle::molecule::finish(c, &bead, &g.agent_id, &summary, now)?
+                {
+                    return Ok(Err(ToolError::Conflict(format!(
+                        "{why}; call gt_mol_current to see where the molecule is"
+                    ))));
+                }
                 // A rework's merge request belongs to the task it reworks, whose PR
                 // and issue it lands through.
                 let mr = crate::lifecycle::create(
@@ -374,7 +420,7 @@ impl Tools {
                     return Ok(Ok(DoneReply {
                         bead_id: bead.id,
                         status: BeadStatus::Closed.to_string(),
-                        merge_request: mr.id,
+                        merge_request: Some(mr.id),
                     }));
                 }
                 let payload = json!({ "via": "gt_done", "merge_request": mr.id, "sha": sha,
@@ -385,7 +431,7 @@ impl Tools {
                 Ok(Ok(DoneReply {
                     bead_id: bead.id,
                     status: bead.status.to_string(),
-                    merge_request: mr.id,
+                    merge_request: Some(mr.id),
                 }))
             })
             .await??;
@@ -397,7 +443,7 @@ impl Tools {
 /// session only: a refinery run's token (or any other role's) is refused, so a run
 /// that tests a branch cannot also declare work done or re-prime itself as a worker.
 /// `gt_heartbeat` says nothing but "alive" and stays open to every role.
-fn polecat_only(grant: &Grant, tool: &str) -> Result<(), ToolError> {
+pub(super) fn polecat_only(grant: &Grant, tool: &str) -> Result<(), ToolError> {
     let how = match grant.role {
         Role::Polecat => return Ok(()),
         Role::Refinery => {
@@ -412,7 +458,7 @@ fn polecat_only(grant: &Grant, tool: &str) -> Result<(), ToolError> {
 }
 
 /// A tool may name the bead it acts on; it must be the token's.
-fn scope(grant: &Grant, named: Option<&str>) -> Result<(), ToolError> {
+pub(super) fn scope(grant: &Grant, named: Option<&str>) -> Result<(), ToolError> {
     match named {
         Some(id) if id != grant.bead_id => Err(ToolError::Forbidden(format!(
             "this token is scoped to bead {} of agent {}; it cannot act on bead {id}",

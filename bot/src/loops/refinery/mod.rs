@@ -21,6 +21,7 @@
 pub mod ai_review;
 mod land;
 pub mod review;
+mod step_gates;
 
 use crate::decisions::{gates, landing};
 use crate::lifecycle::{follow, rework};
@@ -167,10 +168,11 @@ impl Refinery {
         let mut moved = 0;
         if let Some(sessions) = &self.sessions {
             for ended in sessions.ended(Role::Refinery).await? {
-                sessions.settle(ended, run_ended).await?;
+                sessions.settle(ended, refinery_ended).await?;
                 moved += 1;
             }
         }
+        moved += self.run_step_gates().await?;
         let queue = self.store.read(store::refinery_queue).await?;
         for mr in queue {
             let (now, nudge) = (self.clock.now_ms(), nudges(&mr));
@@ -668,6 +670,21 @@ impl Refinery {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// A refinery session ended unfinished: a molecule step's gate run is judged; a run
+/// on a merge request is tried again ([`run_ended`]).
+fn refinery_ended(
+    tx: &store::Tx<'_>,
+    bead: &Bead,
+    ended: &Ended,
+    config: &Config,
+    now: crate::clock::Millis,
+) -> Result<(), StoreError> {
+    match bead.bead_type {
+        store::BeadType::Step => step_gates::gate_ended(tx, bead, ended, config, now),
+        _ => run_ended(tx, bead, ended, config, now),
     }
 }
 

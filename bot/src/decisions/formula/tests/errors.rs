@@ -143,3 +143,14 @@ fn each_type_keeps_to_its_own_keys() {
         ");
     insta::assert_snapshot!(problems(&format!("{HEAD}drop: [a]\nsteps:\n  - {{id: a, title: A}}\n")), @"f.yaml:4:7: drop: only a formula that `extends` another can drop its steps");
 }
+
+#[test]
+fn a_template_that_would_run_for_ever_runs_out_of_fuel() {
+    let spin = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+    let text = format!("{HEAD}steps:\n  - id: a\n    title: A\n    description: \"{spin}\"\n");
+    let said = match parse(&text, "w.yaml") {
+        Err(e) => e.to_string(),
+        Ok(f) => expand(&f, &vars(&[])).unwrap_err().to_string(),
+    };
+    assert!(said.contains("fuel"), "{said}");
+}

@@ -1,0 +1,68 @@
+//! A person approves the `human` step a molecule waits for: the `gt:approved` label
+//! (and, with the commands issue, `/gt approve`). Only people with write access
+//! approve; the label approves only the step waiting at that moment, and the bot
+//! takes the label off again either way, so it never approves a later step by being
+//! left on.
+
+use webhooks::{IssueAction, IssueEvent, IssueState};
+
+use crate::clock::Millis;
+use crate::decisions::comments::{self, APPROVED_LABEL};
+use crate::forge::Permission;
+use crate::lifecycle::molecule;
+use crate::lifecycle::outbox::{CommentOn, queue_comment};
+use crate::store::{self, Bead, ForgeAction, Rig, StoreError, Tx};
+
+/// Whether `issue` is someone adding the approval label to an open issue.
+pub fn wanted(issue: &IssueEvent) -> bool {
+    matches!(&issue.action, IssueAction::Labeled { label } if label == APPROVED_LABEL)
+        && issue.state != IssueState::Closed
+}
+
+/// Act on the approval label: approve the waiting step if the labeller may, and take
+/// the label off. `permission` is the labeller's, `None` when nobody could ask.
+pub fn by_label(
+    tx: &Tx<'_>,
+    rig: &Rig,
+    issue: &IssueEvent,
+    task: Option<&Bead>,
+    permission: Option<Permission>,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let Some(task) = task.filter(|t| crate::decisions::meta::task(t).molecule.is_some()) else {
+        return Ok(());
+    };
+    let user = &issue.actor.login;
+    let approved = if permission.is_some_and(Permission::can_command) {
+        molecule::approve(tx, task, user, now)?
+    } else {
+        tracing::info!(bead = %task.id, %user, "approval label ignored: no write access");
+        None
+    };
+    let key = format!("{}:unlabel:{APPROVED_LABEL}:{now}", task.id);
+    let unlabel = ForgeAction::StatusLabels {
+        number: issue.number,
+        add: Vec::new(),
+        remove: vec![APPROVED_LABEL.to_string()],
+    };
+    store::enqueue_action(tx, &key, &rig.id, Some(&task.id), &unlabel, now)?;
+    if let Some(step) = approved {
+        tracing::info!(bead = %task.id, %step, %user, "step approved");
+        let on = CommentOn {
+            rig_id: &rig.id,
+            bead_id: Some(&task.id),
+            number: issue.number,
+            close_issue: false,
+        };
+        let key = format!("{}:approved:{step}", task.id);
+        queue_comment(
+            tx,
+            &on,
+            "approved",
+            &key,
+            |marker| comments::step_approved(&step, user, marker),
+            now,
+        )?;
+    }
+    Ok(())
+}
