@@ -378,3 +378,68 @@ async fn a_two_leg_convoy_on_gitlab_is_worked_in_parallel_merged_and_landed() {
         );
     }
 }
+
+/// Two steps that only read.
+const LOOK: &str = r#"formula: look
+description: Look into something and report.
+version: 1
+type: workflow
+steps:
+  - id: read
+    title: Read the code
+  - id: report
+    title: Report what was found
+    needs: [read]
+"#;
+
+#[tokio::test]
+async fn a_formula_that_changes_no_file_ends_with_a_comment_not_a_pull_request() {
+    let (sim, town) = story::github_town(REPO, None, &[]).await;
+    sim.commit_file(
+        "mara",
+        REPO,
+        "main",
+        ".gastown/formulas/look.yaml",
+        LOOK,
+        "A formula",
+    )
+    .await
+    .unwrap();
+    let plan = "```gastown-plan\nsteps:\n  read:\n    commit: The flux is fine\n  report:\n    commit: Nothing to change\n```\n";
+    let n = sim
+        .open_issue("mara", REPO, "Is the flux fine?", plan)
+        .await
+        .unwrap();
+    sim.add_label("mara", REPO, n, "gt:formula:look")
+        .await
+        .unwrap();
+    let beads = town
+        .run_until(WAIT, "the task to close", |b| {
+            b.iter()
+                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Closed)
+        })
+        .await;
+    let molecule = one(&beads, BeadType::Molecule);
+    assert_eq!(
+        molecule[0].close_reason,
+        Some(CloseReason::Done),
+        "{beads:#?}"
+    );
+    town.act().await;
+    assert!(sim.pull_requests(REPO).await.is_empty(), "no pull request");
+    let said = sim.comments(REPO, n).await;
+    let done = said
+        .iter()
+        .find(|c| c.body.contains("changed no file"))
+        .unwrap_or_else(|| panic!("{said:#?}"));
+    assert!(
+        done.body.contains("- `read` The flux is fine")
+            && done.body.contains("- `report` Nothing to change"),
+        "{}",
+        done.body
+    );
+    assert_eq!(
+        sim.issue(REPO, n).await.unwrap().state,
+        forge_sim::world::IssueState::Closed
+    );
+}

@@ -46,21 +46,27 @@ pub enum BenchCommand {
         runs: usize,
     },
     /// Expanding a 200-step formula into a molecule plan (in this process: parsing is
-    /// done once, each run is `expand` alone).
+    /// done once, each run is `expand` alone), then storing the plan.
     Formula {
         /// Expansions measured (after 10 to warm up).
         #[arg(long, default_value_t = 1000)]
         runs: usize,
+        /// Plans stored, each as a task, its molecule and 200 step beads with their
+        /// dependencies in one transaction (SQLite on disk, committed and synced).
+        #[arg(long, default_value_t = 50)]
+        stores: usize,
     },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
-        BenchCommand::Formula { runs } => {
+        BenchCommand::Formula { runs, stores } => {
             let r = formula_run(runs)?;
+            let s = store_run(stores).await?;
             println!(
-                "steps={} runs={runs} p50_ms={:.3} p99_ms={:.3}",
-                r.steps, r.p50_ms, r.p99_ms
+                "steps={} runs={runs} p50_ms={:.3} p99_ms={:.3} stores={stores} \
+                 store_p50_ms={:.3} store_p99_ms={:.3} transactions_per_store=1",
+                r.steps, r.p50_ms, r.p99_ms, s.p50_ms, s.p99_ms
             );
             Ok(())
         }
@@ -418,6 +424,55 @@ fn formula_run(runs: usize) -> anyhow::Result<FormulaResult> {
     };
     Ok(FormulaResult {
         steps,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    })
+}
+
+/// Store the 200-step plan `stores` times into a fresh database on disk, each a task
+/// and its molecule poured in one transaction, as a sling does.
+async fn store_run(stores: usize) -> anyhow::Result<FormulaResult> {
+    let plan = crate::decisions::formula::expand(&two_hundred_steps(), &two_hundred_steps_vars())?;
+    let dir = tempfile::tempdir()?;
+    let store = crate::store::Store::open(dir.path().join("bench.db"))?;
+    let mut all = Vec::with_capacity(stores);
+    for i in 0..stores.max(1) + 3 {
+        let plan = plan.clone();
+        let start = Instant::now();
+        store
+            .write(move |c| {
+                let task = crate::lifecycle::create(
+                    c,
+                    &crate::store::NewBead {
+                        bead_type: crate::store::BeadType::Task,
+                        title: format!("Bench {i}"),
+                        body: String::new(),
+                        priority: 2,
+                        town_id: None,
+                        rig_id: None,
+                        parent_id: None,
+                        forge_ref: None,
+                        created_by: "bench".into(),
+                        metadata: serde_json::json!({}),
+                    },
+                    0,
+                )?;
+                crate::lifecycle::molecule::pour(c, &task, &plan, "built-in", 0)?;
+                Ok(())
+            })
+            .await?;
+        // The first few warm the connection's statement cache.
+        if i >= 3 {
+            all.push(start.elapsed());
+        }
+    }
+    all.sort();
+    let pct = |p: f64| {
+        let idx = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
+        all[idx].as_secs_f64() * 1000.0
+    };
+    Ok(FormulaResult {
+        steps: plan.steps.len(),
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
     })

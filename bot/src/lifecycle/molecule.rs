@@ -79,6 +79,7 @@ pub fn pour(
         now,
     )?;
     let mut ids: HashMap<&str, String> = HashMap::new();
+    let mut edges = Vec::new();
     for (index, step) in plan.steps.iter().enumerate() {
         let bead = lifecycle::create(
             tx,
@@ -108,14 +109,16 @@ pub fn pour(
         // The plan lists each step after what it needs, so every need is poured.
         for need in &step.needs {
             if let Some(on) = ids.get(need.as_str()) {
-                store::add_dep(tx, &bead.id, on, DepType::Blocks, "gastown", now)?;
+                edges.push((bead.id.clone(), on.clone(), DepType::Blocks));
             }
         }
         if is_leg(step) {
-            store::add_dep(tx, &task.id, &bead.id, DepType::Blocks, "gastown", now)?;
+            edges.push((task.id.clone(), bead.id.clone(), DepType::Blocks));
         }
         ids.insert(&step.id, bead.id);
     }
+    // The expander proved the graph acyclic, and every edge ends at a bead just made.
+    store::add_planned_deps(tx, &edges, "gastown", now)?;
     let task = meta::update_task(tx, &task.id, now, |t| {
         t.molecule = Some(molecule.id.clone())
     })?;

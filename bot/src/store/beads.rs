@@ -376,6 +376,35 @@ pub fn add_dep(
     )
 }
 
+/// Add the dependency edges of beads just made from a plan whose graph was checked
+/// acyclic (a molecule's steps): no cycle search, since edges to new beads cannot
+/// close one. Each edge is recorded in its bead's history as [`add_dep`] does.
+pub fn add_planned_deps(
+    conn: &Connection,
+    edges: &[(String, String, DepType)],
+    actor: &str,
+    now: Millis,
+) -> Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO bead_deps (bead_id, depends_on_id, type, created_at)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (bead_id, depends_on, dep) in edges {
+        insert.execute(params![bead_id, depends_on, dep.as_str(), now])?;
+        append_event(
+            conn,
+            bead_id,
+            "dep_added",
+            actor,
+            None,
+            None,
+            &serde_json::json!({ "depends_on": depends_on, "type": dep.as_str() }),
+            now,
+        )?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BeadEvent {
     pub id: i64,

@@ -35,10 +35,11 @@ pub use agents::{
     sessions_of_bead, set_session_state,
 };
 pub use beads::{
-    Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep, annotate,
-    bead_events, branch_owner, children, clear_metadata_in_town, create_bead, deps_of,
-    events_since, find_by_forge_ref, find_task_for_forge_ref, get_bead, list_beads,
-    merge_requests_tested_at, ready_beads, refinery_queue, set_forge_ref, set_metadata, transition,
+    Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep,
+    add_planned_deps, annotate, bead_events, branch_owner, children, clear_metadata_in_town,
+    create_bead, deps_of, events_since, find_by_forge_ref, find_task_for_forge_ref, get_bead,
+    list_beads, merge_requests_tested_at, ready_beads, refinery_queue, set_forge_ref, set_metadata,
+    transition,
 };
 pub use forge_ref::{ForgeRef, NotAForgeRef, RefKind};
 pub use inbox::{

@@ -97,3 +97,24 @@ fn plain(text: &str) -> String {
         .replace('@', "@\u{200b}")
         .replace('<', "&lt;")
 }
+
+/// Said when the work changed no file, so there is nothing to merge: the issue is
+/// closed with what each step found (the agents' words, shown as plain text).
+pub fn nothing_to_land(target: &str, steps: &[(String, String)], marker: &str) -> String {
+    let mut out = format!(
+        "{marker}\nThe work is done and changed no file, so there is nothing to merge into \
+         `{}`. Closing this issue.\n",
+        target.replace('`', "")
+    );
+    if !steps.is_empty() {
+        out.push_str("\n**What each step found**\n\n");
+        for (id, summary) in steps {
+            out.push_str(&format!(
+                "- `{}` {}\n",
+                inline_code_safe(id),
+                plain(summary)
+            ));
+        }
+    }
+    out
+}

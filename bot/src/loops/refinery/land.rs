@@ -168,4 +168,53 @@ impl Refinery {
             .await?;
         Ok(Step::Moved)
     }
+
+    /// The branch holds nothing the target does not (a molecule whose steps changed
+    /// no file, work someone else already landed): no pull request to review, the
+    /// task is done and the issue says so, with what each step found.
+    pub(super) async fn nothing_to_land(
+        &self,
+        cx: &Context,
+        report: &Report,
+    ) -> Result<Step, RefineryError> {
+        let (mr_id, task_id, now) = (cx.mr.id.clone(), cx.task.id.clone(), self.clock.now_ms());
+        let (sha, target, issue, rig_id) = (
+            report.head_sha.clone(),
+            cx.target.clone(),
+            cx.issue,
+            cx.rig.id.clone(),
+        );
+        tracing::info!(%sha, target = %cx.target, "nothing to land: the branch changes nothing");
+        let task = cx.task.clone();
+        self.store
+            .write(move |c| {
+                let steps = match crate::lifecycle::molecule::of_task(c, &task)? {
+                    Some(view) => crate::lifecycle::molecule::done_so_far(&view)
+                        .into_values()
+                        .map(|(id, _, summary)| (id, summary))
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let payload = json!({ "nothing_to_land": sha, "target": target });
+                for id in [&mr_id, &task_id] {
+                    let done = Some(store::CloseReason::Done);
+                    let cause = Cause::new("refinery", &payload);
+                    lifecycle::move_to(c, id, BeadStatus::Closed, done, cause, now)?;
+                }
+                if let Some(number) = issue {
+                    let on = crate::lifecycle::outbox::CommentOn {
+                        rig_id: &rig_id,
+                        bead_id: Some(&task_id),
+                        number,
+                        close_issue: true,
+                    };
+                    let key = format!("{task_id}:unchanged:{sha}");
+                    let body = |m: &str| comments::nothing_to_land(&target, &steps, m);
+                    crate::lifecycle::outbox::queue_comment(c, &on, "unchanged", &key, body, now)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(Step::Moved)
+    }
 }

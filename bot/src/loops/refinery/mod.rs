@@ -408,6 +408,9 @@ impl Refinery {
                 }
                 self.send_back(cx, &reason, &details, "refinery").await
             }
+            Verdict::Passed if report.head_sha == report.base_sha => {
+                self.nothing_to_land(cx, report).await
+            }
             Verdict::Passed => {
                 let reviewed = match &self.review {
                     None => None,

@@ -7,6 +7,7 @@ use super::*;
 use crate::store::BeadType;
 
 mod issue;
+mod molecule;
 mod pull_request;
 mod refinery;
 
