@@ -13,6 +13,8 @@ fn item(step: &str, title: &str, state: ItemState) -> ChecklistItem {
     }
 }
 
+// The issue's words are shown with mentions broken by a zero-width space.
+#[allow(clippy::invisible_characters)]
 #[test]
 fn the_status_comment_lists_the_steps_as_a_checklist() {
     let mut b = bead(BeadStatus::InProgress);
@@ -93,6 +95,7 @@ fn an_approval_names_who_approved_which_step() {
     ");
 }
 
+#[allow(clippy::invisible_characters)]
 #[test]
 fn work_that_changed_no_file_closes_with_what_each_step_found() {
     let steps = [
