@@ -1,6 +1,6 @@
 //! `gt demo`, the README's first command, run as a newcomer would: it must work the
 //! sample issues through the refinery's gates and pull requests onto main, one of them
-//! after a rework, and exit 0.
+//! after a rework and one as a molecule of the bugfix formula, and exit 0.
 
 use gastown_tests::process::gt;
 
@@ -8,10 +8,10 @@ use gastown_tests::process::gt;
 async fn the_demo_lands_every_sample_issue_through_a_merged_pull_request() {
     let out = gt(&["demo", "--runner", "local", "--timeout", "120"], &[]).await;
     assert!(
-        out.contains("done: 3 issues worked, 3 pull requests merged, 3 files on main"),
+        out.contains("done: 4 issues worked, 4 pull requests merged, 4 files on main"),
         "{out}"
     );
-    for n in 1..=3 {
+    for n in 1..=4 {
         assert!(out.contains(&format!("#{n} merged from gt/gt-")), "{out}");
     }
     // The changelog's first draft fails the repository's gate and is reworked.
@@ -20,6 +20,10 @@ async fn the_demo_lands_every_sample_issue_through_a_merged_pull_request() {
         "rework bead",
         "sent back to a polecat",
         "gates: no-todo passed",
+        // The fourth is slung with the bugfix formula: its steps are walked one by one.
+        "molecule",
+        "step reproduce closed: A check that fails while the typo is there",
+        "step fix closed: Fix the typo in the greeting",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
     }
@@ -39,7 +43,7 @@ async fn the_demo_uses_the_town_container_when_docker_is_there() {
         "{out}"
     );
     assert!(
-        out.contains("done: 3 issues worked, 3 pull requests merged, 3 files on main"),
+        out.contains("done: 4 issues worked, 4 pull requests merged, 4 files on main"),
         "{out}"
     );
 }

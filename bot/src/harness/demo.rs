@@ -67,6 +67,21 @@ const ISSUES: &[(&str, &str, &str, Option<&str>)] = &[
     ),
 ];
 
+/// An issue slung with the built-in `bugfix` formula: the polecat walks its steps
+/// (a failing check first, then the fix), each shown as it closes, and the status
+/// comment keeps the checklist.
+const BUGFIX: (&str, &str) = ("Fix the greeting's typo", "docs/greeting.md");
+
+fn bugfix_body() -> String {
+    "The greeting says \"Helo\".\n\n```gastown-plan\nsteps:\n  reproduce:\n    files:\n      \
+     - path: checks/greeting.sh\n        content: |\n          grep -q Hello docs/greeting.md\n    \
+     commit: A check that fails while the typo is there\n  diagnose:\n    commit: The word \
+     is misspelt in docs/greeting.md\n  fix:\n    files:\n      - path: docs/greeting.md\n        \
+     content: |\n          Hello, world.\n    commands:\n      - sh checks/greeting.sh\n    \
+     commit: Fix the typo in the greeting\n```\n"
+        .to_string()
+}
+
 /// The demo repository's `.gastown.yaml`: one gate, and the refinery merges approved PRs.
 const GASTOWN_YAML: &str = "auto_merge: true\nquality_gates:\n  - name: no-todo\n    \
     run: \"! grep -rn TODO --include=*.md .\"\n    timeout_secs: 60\n";
@@ -219,6 +234,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         titles.insert(n, *title);
         say(&format!("mara labelled #{n} {title:?} gt:sling"));
     }
+    let (title, _) = BUGFIX;
+    let n = sim.open_issue("mara", REPO, title, &bugfix_body()).await?;
+    sim.add_label("mara", REPO, n, "gt:formula:bugfix").await?;
+    titles.insert(n, title);
+    say(&format!(
+        "mara labelled #{n} {title:?} gt:formula:bugfix: a molecule of the bugfix formula's steps"
+    ));
 
     let outcome = follow(
         &sim,
@@ -232,7 +254,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Ok(branches) => {
             let main = sim.branch_sha(REPO, "main").await?.unwrap_or_default();
             let mut landed = 0;
-            for (_, path, _, _) in ISSUES {
+            let paths = ISSUES.iter().map(|(_, path, _, _)| *path);
+            for path in paths.chain([BUGFIX.1]) {
                 if sim.read_file(REPO, "main", path).await?.is_some() {
                     landed += 1;
                 }
@@ -324,9 +347,15 @@ async fn follow(
             let (bead, task) = store
                 .read(move |c| {
                     let bead = store::get_bead(c, &id)?;
-                    let task = match &bead.parent_id {
-                        Some(p) => store::get_bead(c, p)?,
-                        None => bead.clone(),
+                    let task = match (bead.bead_type, &bead.parent_id) {
+                        (BeadType::Step, _) => {
+                            store::get_bead(c, &crate::decisions::meta::step(&bead).task)?
+                        }
+                        (BeadType::Molecule, _) => {
+                            store::get_bead(c, &crate::decisions::meta::molecule(&bead).task)?
+                        }
+                        (_, Some(p)) => store::get_bead(c, p)?,
+                        (_, None) => bead.clone(),
                     };
                     Ok((bead, task))
                 })
@@ -334,7 +363,8 @@ async fn follow(
             let Some(n) = crate::lifecycle::outbox::issue_number(&task) else {
                 continue;
             };
-            let what = match refinery_line(&bead, e) {
+            let what = match molecule_line(&bead, e).or_else(|| refinery_line(&bead, e)) {
+                Some(line) if line.is_empty() => continue,
                 Some(line) => line,
                 None => match (e.kind.as_str(), e.to_status.as_deref()) {
                     ("created", _) => "bead created, waiting for a polecat".to_string(),
@@ -428,6 +458,37 @@ async fn follow(
             bail!("the demo did not finish within {timeout:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How the demo tells a molecule's walk: each step as it starts, waits for its gate or
+/// closes with what the polecat said; `Some("")` hides an event, `None` is not a
+/// molecule's.
+fn molecule_line(bead: &store::Bead, e: &store::BeadEvent) -> Option<String> {
+    match bead.bead_type {
+        BeadType::Task if matches!(e.kind.as_str(), "dep_added" | "molecule_poured") => {
+            Some(String::new())
+        }
+        BeadType::Molecule => Some(match e.kind.as_str() {
+            "created" => format!("molecule {} poured: {}", bead.id, bead.title),
+            _ => String::new(),
+        }),
+        BeadType::Step => {
+            let step = crate::decisions::meta::step(bead).step;
+            Some(match (e.kind.as_str(), e.to_status.as_deref()) {
+                ("status", Some("in_progress")) if e.payload.get("gate").is_some() => {
+                    format!("step {step}: its gate failed; back to the polecat")
+                }
+                ("status", Some("in_progress")) => format!("step {step} started"),
+                ("status", Some("review")) => format!("step {step}: its gate runs in the town"),
+                ("status", Some("closed")) => format!(
+                    "step {step} closed: {}",
+                    e.payload["summary"].as_str().unwrap_or("its gate passed")
+                ),
+                _ => String::new(),
+            })
+        }
+        _ => None,
     }
 }
 
