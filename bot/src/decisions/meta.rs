@@ -53,6 +53,10 @@ pub struct TaskMeta {
     /// The molecule its polecats walk (its formula's steps), when it was slung with one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub molecule: Option<String>,
+    /// Times its polecat stopped at a `human` step as it should: those hookings are not
+    /// failed attempts.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resumes: u32,
     /// How many times its work was sent back, and the last time why.
     #[serde(skip_serializing_if = "is_zero")]
     pub reworks: u32,

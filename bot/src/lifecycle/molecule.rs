@@ -512,6 +512,7 @@ pub fn park(
         now,
     )?;
     tx.execute("UPDATE beads SET hook = NULL WHERE id = ?1", [&task.id])?;
+    meta::update_task(tx, &task.id, now, |t| t.resumes += 1)?;
     Ok(())
 }
 

@@ -399,7 +399,11 @@ fn polecat_ended(
     now: Millis,
 ) -> Result<(), StoreError> {
     let max = config.polecats.max_attempts;
-    let to = if bead.attempts < max {
+    // A polecat that stopped at a step a person approves did not fail.
+    let tried = bead
+        .attempts
+        .saturating_sub(crate::decisions::meta::task(bead).resumes);
+    let to = if tried < max {
         BeadStatus::Open
     } else {
         BeadStatus::Failed
