@@ -443,3 +443,61 @@ async fn a_formula_that_changes_no_file_ends_with_a_comment_not_a_pull_request()
         forge_sim::world::IssueState::Closed
     );
 }
+
+#[tokio::test]
+async fn a_writers_gt_approve_comment_approves_the_waiting_step_and_a_readers_does_not() {
+    let (sim, town) = story::github_town(REPO, None, &[]).await;
+    sim.add_user("ana").await.unwrap();
+    sim.grant(REPO, "ana", forge_sim::Permission::Read)
+        .await
+        .unwrap();
+    sim.commit_file(
+        "mara",
+        REPO,
+        "main",
+        ".gastown/formulas/reviewed.yaml",
+        REVIEWED,
+        "A formula",
+    )
+    .await
+    .unwrap();
+    let n = sim
+        .open_issue("mara", REPO, "Hello", REVIEWED_PLAN)
+        .await
+        .unwrap();
+    sim.add_label("mara", REPO, n, "gt:formula:reviewed")
+        .await
+        .unwrap();
+    town.run_until(WAIT, "the task to wait for approval", |b| {
+        b.iter()
+            .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Blocked)
+    })
+    .await;
+
+    // Someone with read access only, and a quoted command: nothing is approved.
+    let before = sim.deliveries().len();
+    sim.comment("ana", REPO, n, "/gt approve").await.unwrap();
+    sim.comment("mara", REPO, n, "> /gt approve\n\nnot yet")
+        .await
+        .unwrap();
+    sim.wait_for_deliveries(before + 2, WAIT).await.unwrap();
+    town.settle().await;
+    assert_eq!(step(&town.beads().await, "look").status, BeadStatus::Open);
+
+    sim.comment("mara", REPO, n, "Looks right.\n\n/gt approve")
+        .await
+        .unwrap();
+    let beads = town
+        .run_until(WAIT, "a pull request in review", |b| {
+            story::in_review(b) == 1
+        })
+        .await;
+    assert_eq!(step(&beads, "look").metadata["closed_by"], "mara");
+    town.act().await;
+    let said = sim.comments(REPO, n).await;
+    assert!(
+        said.iter()
+            .any(|c| c.body.contains("@mara approved step `look`")),
+        "{said:#?}"
+    );
+}

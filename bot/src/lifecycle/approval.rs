@@ -1,10 +1,10 @@
-//! A person approves the `human` step a molecule waits for: the `gt:approved` label
-//! (and, with the commands issue, `/gt approve`). Only people with write access
-//! approve; the label approves only the step waiting at that moment, and the bot
-//! takes the label off again either way, so it never approves a later step by being
-//! left on.
+//! A person approves the `human` step a molecule waits for: the `gt:approved` label,
+//! or a comment with a line `/gt approve` (the least of the commands issue's parser:
+//! code blocks and quotes do not count). Only people with write access approve; an
+//! approval is of the step waiting at that moment, and the bot takes the label off
+//! again either way, so it never approves a later step by being left on.
 
-use webhooks::{IssueAction, IssueEvent, IssueState};
+use webhooks::{CommentAction, CommentEvent, CommentTarget, IssueAction, IssueEvent, IssueState};
 
 use crate::clock::Millis;
 use crate::decisions::comments::{self, APPROVED_LABEL};
@@ -65,4 +65,102 @@ pub fn by_label(
         )?;
     }
     Ok(())
+}
+
+/// Whether a new comment on an issue says `/gt approve` on a line of its own, outside
+/// code blocks and quotes.
+pub fn comment_wanted(comment: &CommentEvent) -> bool {
+    comment.action == CommentAction::Created
+        && matches!(comment.target, CommentTarget::Issue { .. })
+        && says_approve(&comment.body)
+}
+
+/// A line that is `/gt approve` (with nothing but spaces after), not inside a fenced
+/// code block, an indented code block or a quote.
+pub fn says_approve(body: &str) -> bool {
+    let mut fence: Option<String> = None;
+    for line in body.lines() {
+        let t = line.trim_start();
+        let marker: String = t.chars().take_while(|c| *c == '`' || *c == '~').collect();
+        if marker.len() >= 3 {
+            match &fence {
+                Some(open) if marker.starts_with(open.as_str()) => fence = None,
+                None => fence = Some(marker),
+                _ => {}
+            }
+            continue;
+        }
+        if fence.is_some()
+            || line.starts_with("    ")
+            || line.starts_with('\t')
+            || t.starts_with('>')
+        {
+            continue;
+        }
+        let mut words = t.split_whitespace();
+        if words.next() == Some("/gt") && words.next() == Some("approve") && words.next().is_none()
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Act on a `/gt approve` comment: approve the waiting step if its author may, and
+/// say so on the issue. Someone without write access is not answered here (the
+/// commands issue's parser replies to every refused command).
+pub fn by_comment(
+    tx: &Tx<'_>,
+    rig: &Rig,
+    comment: &CommentEvent,
+    number: u64,
+    task: Option<&Bead>,
+    permission: Option<Permission>,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let Some(task) = task else {
+        return Ok(());
+    };
+    let user = &comment.actor.login;
+    if !permission.is_some_and(Permission::can_command) {
+        tracing::info!(bead = %task.id, %user, "/gt approve ignored: no write access");
+        return Ok(());
+    }
+    let Some(step) = molecule::approve(tx, task, user, now)? else {
+        tracing::info!(bead = %task.id, %user, "/gt approve: no step waits for an approval");
+        return Ok(());
+    };
+    tracing::info!(bead = %task.id, %step, %user, "step approved");
+    let on = CommentOn {
+        rig_id: &rig.id,
+        bead_id: Some(&task.id),
+        number,
+        close_issue: false,
+    };
+    let key = format!("{}:approved:{step}", task.id);
+    queue_comment(
+        tx,
+        &on,
+        "approved",
+        &key,
+        |marker| comments::step_approved(&step, user, marker),
+        now,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::says_approve;
+
+    #[test]
+    fn only_a_line_of_its_own_outside_code_and_quotes_approves() {
+        assert!(says_approve("Looks good.\n/gt approve\n"));
+        assert!(says_approve("  /gt approve  "));
+        assert!(!says_approve("/gt approve please"));
+        assert!(!says_approve("I will /gt approve later"));
+        assert!(!says_approve("> /gt approve"));
+        assert!(!says_approve("```\n/gt approve\n```"));
+        assert!(!says_approve("    /gt approve"));
+        assert!(says_approve("```\ncode\n```\n/gt approve"));
+    }
 }

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use webhooks::{ForgeEvent, ForgeKind, IssueEvent};
+use webhooks::{CommentEvent, ForgeEvent, ForgeKind, IssueEvent};
 
 use crate::clock::{Millis, SharedClock};
 use crate::config::Config;
@@ -174,6 +174,11 @@ impl Worker {
         for (row, events) in parsed {
             let Ok(events) = events else { continue };
             for event in events {
+                if let ForgeEvent::Comment(comment) = event
+                    && crate::lifecycle::approval::comment_wanted(comment)
+                {
+                    self.look_up_commenter(row.id, comment, &mut lookups).await;
+                }
                 let ForgeEvent::Issue(issue) = event else {
                     continue;
                 };
@@ -233,6 +238,35 @@ impl Worker {
             }
         }
         lookups
+    }
+
+    /// The permission of someone whose comment asks for something only writers may.
+    async fn look_up_commenter(&self, row: i64, comment: &CommentEvent, lookups: &mut Lookups) {
+        let Some(forge) = self.forges.get(comment.repo.forge, &comment.repo.host) else {
+            return;
+        };
+        let repo = RepoPath::new(comment.repo.path.clone());
+        let user = &comment.actor.login;
+        match self
+            .forges
+            .permission(
+                forge.as_ref(),
+                &repo,
+                user,
+                &self.clock,
+                &self.config.permissions,
+            )
+            .await
+        {
+            Ok(p) => {
+                lookups
+                    .permissions
+                    .insert(permission_key(&comment.repo, user), p);
+            }
+            Err(e) => {
+                lookups.failed.insert(row, e.to_string());
+            }
+        }
     }
 
     /// The molecule plan for slinging `issue`: its formula picked (the issue's label or
@@ -513,6 +547,26 @@ fn apply(
                 if let Some(why) = apply_issue(conn, config, &rig, issue, lookups, now)? {
                     unchecked = Some(why);
                 }
+            }
+            ForgeEvent::Comment(comment) if crate::lifecycle::approval::comment_wanted(comment) => {
+                let webhooks::CommentTarget::Issue { number } = comment.target else {
+                    continue;
+                };
+                let forge_ref = store::ForgeRef::issue(&rig.id, number).to_string();
+                let task = store::find_task_for_forge_ref(conn, &forge_ref)?;
+                let permission = lookups
+                    .permissions
+                    .get(&permission_key(&comment.repo, &comment.actor.login))
+                    .copied();
+                crate::lifecycle::approval::by_comment(
+                    conn,
+                    &rig,
+                    comment,
+                    number,
+                    task.as_ref(),
+                    permission,
+                    now,
+                )?;
             }
             ForgeEvent::PullRequest(pr)
                 if matches!(
