@@ -43,7 +43,11 @@ async fn a_person_finds_a_failed_delivery_retries_it_and_reads_the_bead() {
 
     let ready = gt(&["beads", "list", "--ready"], &env).await;
     assert!(ready.contains("github:octo/hello#5"), "{ready}");
-    let bead_id = ready.split_whitespace().next().unwrap();
+    let bead_id = ready
+        .lines()
+        .find(|l| l.contains("github:octo/hello#5"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap();
     let shown = gt(&["beads", "show", bead_id], &env).await;
     assert!(shown.contains("status    open"), "{shown}");
     assert!(

@@ -268,13 +268,14 @@ pub fn list_beads(conn: &Connection, status: Option<BeadStatus>) -> Result<Vec<B
     Ok(rows)
 }
 
-/// Ready = open, and every `blocks`/`waits-for` blocker closed. A failed blocker is not
+/// Ready = open, and every `blocks`/`waits-for` blocker closed (a molecule is never
+/// worked itself: its task and steps are). A failed blocker is not
 /// closed, so its dependents stay blocked rather than building on a failure; a
 /// tombstoned blocker no longer exists and blocks nothing.
 pub fn ready_beads(conn: &Connection) -> Result<Vec<Bead>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM beads AS b
-         WHERE b.status = 'open'
+         WHERE b.status = 'open' AND b.type <> 'molecule'
            AND NOT EXISTS (
                SELECT 1 FROM bead_deps AS d JOIN beads AS x ON x.id = d.depends_on_id
                WHERE d.bead_id = b.id AND d.type IN ('blocks', 'waits-for')
