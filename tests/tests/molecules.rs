@@ -37,6 +37,20 @@ steps:
 /// What the scripted polecat does at each step: the first polish fails its gate.
 const GREET_PLAN: &str = "Greet the world.\n\n```gastown-plan\nsteps:\n  draft:\n    files:\n      - path: hello.md\n        content: \"hello\\n\"\n    commit: Draft the greeting\n  polish:\n    files:\n      - path: hello.md\n        content: \"hello world\\n\"\n    commit: Polish the greeting\n    rework:\n      - files:\n          - path: hello.md\n            content: \"hello, world\\n\"\n        commit: Polish the greeting properly\n  sign:\n    files:\n      - path: signed.md\n        content: \"a polecat\\n\"\n    commit: Sign the greeting\n```\n";
 
+/// mara commits `formula` as the repository's `.gastown/formulas/<name>.yaml`, opens an
+/// issue and labels it `gt:formula:<name>`.
+async fn sling_with(sim: &SimHandle, name: &str, formula: &str, title: &str, body: &str) -> u64 {
+    let path = format!(".gastown/formulas/{name}.yaml");
+    sim.commit_file("mara", REPO, "main", &path, formula, "A formula")
+        .await
+        .unwrap();
+    let n = sim.open_issue("mara", REPO, title, body).await.unwrap();
+    sim.add_label("mara", REPO, n, &format!("gt:formula:{name}"))
+        .await
+        .unwrap();
+    n
+}
+
 fn one(beads: &[Bead], t: BeadType) -> Vec<&Bead> {
     beads.iter().filter(|b| b.bead_type == t).collect()
 }
@@ -58,23 +72,7 @@ async fn file(sim: &SimHandle, repo: &str, branch: &str, path: &str) -> Option<S
 #[tokio::test]
 async fn a_three_step_formula_is_walked_step_by_step_and_lands_as_one_pull_request() {
     let (sim, town) = story::github_town(REPO, None, &[]).await;
-    sim.commit_file(
-        "mara",
-        REPO,
-        "main",
-        ".gastown/formulas/greet.yaml",
-        GREET,
-        "A formula",
-    )
-    .await
-    .unwrap();
-    let n = sim
-        .open_issue("mara", REPO, "Greet the world", GREET_PLAN)
-        .await
-        .unwrap();
-    sim.add_label("mara", REPO, n, "gt:formula:greet")
-        .await
-        .unwrap();
+    let n = sling_with(&sim, "greet", GREET, "Greet the world", GREET_PLAN).await;
 
     let beads = town
         .run_until(WAIT, "a pull request in review", |b| {
@@ -164,23 +162,7 @@ const REVIEWED_PLAN: &str = "```gastown-plan\nsteps:\n  write:\n    files:\n    
 #[tokio::test]
 async fn a_human_step_waits_until_a_person_with_write_access_approves_it() {
     let (sim, town) = story::github_town(REPO, None, &[]).await;
-    sim.commit_file(
-        "mara",
-        REPO,
-        "main",
-        ".gastown/formulas/reviewed.yaml",
-        REVIEWED,
-        "A formula",
-    )
-    .await
-    .unwrap();
-    let n = sim
-        .open_issue("mara", REPO, "Hello", REVIEWED_PLAN)
-        .await
-        .unwrap();
-    sim.add_label("mara", REPO, n, "gt:formula:reviewed")
-        .await
-        .unwrap();
+    let n = sling_with(&sim, "reviewed", REVIEWED, "Hello", REVIEWED_PLAN).await;
 
     let tasks = |b: &[Bead]| -> Vec<Bead> {
         b.iter()
@@ -243,22 +225,10 @@ async fn a_human_step_waits_until_a_person_with_write_access_approves_it() {
 async fn a_formula_that_does_not_expand_is_said_on_the_issue_and_nothing_is_slung() {
     let (sim, town) = story::github_town(REPO, None, &[]).await;
     let broken = "formula: broken\nversion: 1\ntype: workflow\nsteps:\n  - id: a\n    title: A\n    needs: [b]\n";
-    sim.commit_file(
-        "mara",
-        REPO,
-        "main",
-        ".gastown/formulas/broken.yaml",
-        broken,
-        "Broken",
-    )
-    .await
-    .unwrap();
     let before = sim.deliveries().len();
-    let n = sim.open_issue("mara", REPO, "Hello", "text").await.unwrap();
-    sim.add_label("mara", REPO, n, "gt:formula:broken")
-        .await
-        .unwrap();
-    sim.wait_for_deliveries(before + 2, WAIT).await.unwrap();
+    let n = sling_with(&sim, "broken", broken, "Hello", "text").await;
+    // The push of the formula, the issue, its label.
+    sim.wait_for_deliveries(before + 3, WAIT).await.unwrap();
     town.settle().await;
     assert!(
         town.beads()
@@ -395,24 +365,8 @@ steps:
 #[tokio::test]
 async fn a_formula_that_changes_no_file_ends_with_a_comment_not_a_pull_request() {
     let (sim, town) = story::github_town(REPO, None, &[]).await;
-    sim.commit_file(
-        "mara",
-        REPO,
-        "main",
-        ".gastown/formulas/look.yaml",
-        LOOK,
-        "A formula",
-    )
-    .await
-    .unwrap();
     let plan = "```gastown-plan\nsteps:\n  read:\n    commit: The flux is fine\n  report:\n    commit: Nothing to change\n```\n";
-    let n = sim
-        .open_issue("mara", REPO, "Is the flux fine?", plan)
-        .await
-        .unwrap();
-    sim.add_label("mara", REPO, n, "gt:formula:look")
-        .await
-        .unwrap();
+    let n = sling_with(&sim, "look", LOOK, "Is the flux fine?", plan).await;
     let beads = town
         .run_until(WAIT, "the task to close", |b| {
             b.iter()
@@ -451,23 +405,7 @@ async fn a_writers_gt_approve_comment_approves_the_waiting_step_and_a_readers_do
     sim.grant(REPO, "ana", forge_sim::Permission::Read)
         .await
         .unwrap();
-    sim.commit_file(
-        "mara",
-        REPO,
-        "main",
-        ".gastown/formulas/reviewed.yaml",
-        REVIEWED,
-        "A formula",
-    )
-    .await
-    .unwrap();
-    let n = sim
-        .open_issue("mara", REPO, "Hello", REVIEWED_PLAN)
-        .await
-        .unwrap();
-    sim.add_label("mara", REPO, n, "gt:formula:reviewed")
-        .await
-        .unwrap();
+    let n = sling_with(&sim, "reviewed", REVIEWED, "Hello", REVIEWED_PLAN).await;
     town.run_until(WAIT, "the task to wait for approval", |b| {
         b.iter()
             .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Blocked)

@@ -46,25 +46,32 @@ pub fn by_label(
         remove: vec![APPROVED_LABEL.to_string()],
     };
     store::enqueue_action(tx, &key, &rig.id, Some(&task.id), &unlabel, now)?;
-    if let Some(step) = approved {
-        tracing::info!(bead = %task.id, %step, %user, "step approved");
-        let on = CommentOn {
-            rig_id: &rig.id,
-            bead_id: Some(&task.id),
-            number: issue.number,
-            close_issue: false,
-        };
-        let key = format!("{}:approved:{step}", task.id);
-        queue_comment(
-            tx,
-            &on,
-            "approved",
-            &key,
-            |marker| comments::step_approved(&step, user, marker),
-            now,
-        )?;
+    match approved {
+        Some(step) => say_approved(tx, rig, task, issue.number, &step, user, now),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Say on the issue who approved which step (once per step).
+fn say_approved(
+    tx: &Tx<'_>,
+    rig: &Rig,
+    task: &Bead,
+    number: u64,
+    step: &str,
+    user: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    tracing::info!(bead = %task.id, %step, %user, "step approved");
+    let on = CommentOn {
+        rig_id: &rig.id,
+        bead_id: Some(&task.id),
+        number,
+        close_issue: false,
+    };
+    let key = format!("{}:approved:{step}", task.id);
+    let body = |marker: &str| comments::step_approved(step, user, marker);
+    queue_comment(tx, &on, "approved", &key, body, now)
 }
 
 /// Whether a new comment on an issue says `/gt approve` on a line of its own, outside
@@ -130,22 +137,7 @@ pub fn by_comment(
         tracing::info!(bead = %task.id, %user, "/gt approve: no step waits for an approval");
         return Ok(());
     };
-    tracing::info!(bead = %task.id, %step, %user, "step approved");
-    let on = CommentOn {
-        rig_id: &rig.id,
-        bead_id: Some(&task.id),
-        number,
-        close_issue: false,
-    };
-    let key = format!("{}:approved:{step}", task.id);
-    queue_comment(
-        tx,
-        &on,
-        "approved",
-        &key,
-        |marker| comments::step_approved(&step, user, marker),
-        now,
-    )
+    say_approved(tx, rig, task, number, &step, user, now)
 }
 
 #[cfg(test)]

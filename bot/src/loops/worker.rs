@@ -204,35 +204,26 @@ impl Worker {
                 lookups
                     .reachable
                     .insert((issue.repo.forge, issue.repo.host.to_ascii_lowercase()));
-                let repo = RepoPath::new(issue.repo.path.clone());
-                match self
-                    .forges
-                    .permission(
+                let Some(p) = self
+                    .look_up_permission(
+                        row.id,
                         forge.as_ref(),
-                        &repo,
+                        &issue.repo,
                         &issue.actor.login,
-                        &self.clock,
-                        &self.config.permissions,
+                        &mut lookups,
                     )
                     .await
-                {
-                    Ok(p) => {
-                        lookups
-                            .permissions
-                            .insert(permission_key(&issue.repo, &issue.actor.login), p);
-                        if slings && p.can_command() {
-                            match self.plan(forge.as_ref(), issue).await {
-                                Ok(plan) => {
-                                    lookups.plans.insert(issue_key(issue), plan);
-                                }
-                                Err(e) => {
-                                    lookups.failed.insert(row.id, e.to_string());
-                                }
-                            }
+                else {
+                    continue;
+                };
+                if slings && p.can_command() {
+                    match self.plan(forge.as_ref(), issue).await {
+                        Ok(plan) => {
+                            lookups.plans.insert(issue_key(issue), plan);
                         }
-                    }
-                    Err(e) => {
-                        lookups.failed.insert(row.id, e.to_string());
+                        Err(e) => {
+                            lookups.failed.insert(row.id, e.to_string());
+                        }
                     }
                 }
             }
@@ -242,29 +233,37 @@ impl Worker {
 
     /// The permission of someone whose comment asks for something only writers may.
     async fn look_up_commenter(&self, row: i64, comment: &CommentEvent, lookups: &mut Lookups) {
-        let Some(forge) = self.forges.get(comment.repo.forge, &comment.repo.host) else {
-            return;
-        };
-        let repo = RepoPath::new(comment.repo.path.clone());
-        let user = &comment.actor.login;
+        if let Some(forge) = self.forges.get(comment.repo.forge, &comment.repo.host) {
+            let user = &comment.actor.login;
+            self.look_up_permission(row, forge.as_ref(), &comment.repo, user, lookups)
+                .await;
+        }
+    }
+
+    /// Ask the forge what `user` may do in `repo` and keep it for the batch; a forge
+    /// that cannot answer fails the delivery `row` (it is tried again).
+    async fn look_up_permission(
+        &self,
+        row: i64,
+        forge: &dyn crate::forge::Forge,
+        repo: &webhooks::RepoRef,
+        user: &str,
+        lookups: &mut Lookups,
+    ) -> Option<Permission> {
+        let path = RepoPath::new(repo.path.clone());
+        let config = &self.config.permissions;
         match self
             .forges
-            .permission(
-                forge.as_ref(),
-                &repo,
-                user,
-                &self.clock,
-                &self.config.permissions,
-            )
+            .permission(forge, &path, user, &self.clock, config)
             .await
         {
             Ok(p) => {
-                lookups
-                    .permissions
-                    .insert(permission_key(&comment.repo, user), p);
+                lookups.permissions.insert(permission_key(repo, user), p);
+                Some(p)
             }
             Err(e) => {
                 lookups.failed.insert(row, e.to_string());
+                None
             }
         }
     }

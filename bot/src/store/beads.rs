@@ -360,11 +360,23 @@ pub fn add_dep(
             "{bead_id} -> {depends_on} would make a dependency cycle"
         )));
     }
-    conn.execute(
+    insert_dep(conn, bead_id, depends_on, dep, actor, now)
+}
+
+/// One dependency edge and its event in the bead's history.
+fn insert_dep(
+    conn: &Connection,
+    bead_id: &str,
+    depends_on: &str,
+    dep: DepType,
+    actor: &str,
+    now: Millis,
+) -> Result<()> {
+    conn.prepare_cached(
         "INSERT OR IGNORE INTO bead_deps (bead_id, depends_on_id, type, created_at)
          VALUES (?1, ?2, ?3, ?4)",
-        params![bead_id, depends_on, dep.as_str(), now],
-    )?;
+    )?
+    .execute(params![bead_id, depends_on, dep.as_str(), now])?;
     append_event(
         conn,
         bead_id,
@@ -386,22 +398,8 @@ pub fn add_planned_deps(
     actor: &str,
     now: Millis,
 ) -> Result<()> {
-    let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO bead_deps (bead_id, depends_on_id, type, created_at)
-         VALUES (?1, ?2, ?3, ?4)",
-    )?;
     for (bead_id, depends_on, dep) in edges {
-        insert.execute(params![bead_id, depends_on, dep.as_str(), now])?;
-        append_event(
-            conn,
-            bead_id,
-            "dep_added",
-            actor,
-            None,
-            None,
-            &serde_json::json!({ "depends_on": depends_on, "type": dep.as_str() }),
-            now,
-        )?;
+        insert_dep(conn, bead_id, depends_on, *dep, actor, now)?;
     }
     Ok(())
 }

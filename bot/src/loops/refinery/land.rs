@@ -137,31 +137,56 @@ impl Refinery {
             );
             return self.test_again(cx, why).await;
         }
-        let (mr_id, task_id, now) = (cx.mr.id.clone(), cx.task.id.clone(), self.clock.now_ms());
-        let (sha, target, issue, rig_id) = (
-            report.head_sha.clone(),
-            cx.target.clone(),
-            cx.issue,
-            cx.rig.id.clone(),
-        );
+        let (sha, target) = (report.head_sha.clone(), cx.target.clone());
+        let payload = json!({ "landed": sha, "target": target });
+        let body = move |_: &store::Tx<'_>, _: &store::Bead, marker: &str| {
+            Ok(comments::landed_comment(&target, &sha, marker))
+        };
+        let sha = report.head_sha.clone();
+        self.close_with_comment(
+            cx,
+            store::CloseReason::Merged,
+            payload,
+            "landed",
+            &sha,
+            body,
+        )
+        .await
+    }
+
+    /// The work is over: the merge request and its task close for `reason`, and the
+    /// issue gets the comment `body` makes (from the task's molecule, if it needs it)
+    /// and is closed. One transaction; the comment is posted once, keyed by `kind`
+    /// and `sha`.
+    async fn close_with_comment(
+        &self,
+        cx: &Context,
+        reason: store::CloseReason,
+        payload: serde_json::Value,
+        kind: &'static str,
+        sha: &str,
+        body: impl FnOnce(&store::Tx<'_>, &store::Bead, &str) -> Result<String, store::StoreError>
+        + Send
+        + 'static,
+    ) -> Result<Step, RefineryError> {
+        let (mr_id, task, now) = (cx.mr.id.clone(), cx.task.clone(), self.clock.now_ms());
+        let (issue, rig_id) = (cx.issue, cx.rig.id.clone());
+        let key = format!("{}:{kind}:{sha}", task.id);
         self.store
             .write(move |c| {
-                let payload = json!({ "landed": sha, "target": target });
-                for id in [&mr_id, &task_id] {
-                    let merged = Some(store::CloseReason::Merged);
+                let text = body(c, &task, &comments::marker(kind, &key))?;
+                for id in [&mr_id, &task.id] {
                     let cause = Cause::new("refinery", &payload);
-                    lifecycle::move_to(c, id, BeadStatus::Closed, merged, cause, now)?;
+                    lifecycle::move_to(c, id, BeadStatus::Closed, Some(reason), cause, now)?;
                 }
                 if let Some(number) = issue {
                     let on = crate::lifecycle::outbox::CommentOn {
                         rig_id: &rig_id,
-                        bead_id: Some(&task_id),
+                        bead_id: Some(&task.id),
                         number,
                         close_issue: true,
                     };
-                    let key = format!("{task_id}:landed:{sha}");
-                    let body = |m: &str| comments::landed_comment(&target, &sha, m);
-                    crate::lifecycle::outbox::queue_comment(c, &on, "landed", &key, body, now)?;
+                    crate::lifecycle::outbox::queue_comment(c, &on, kind, &key, |_| text, now)?;
                 }
                 Ok(())
             })
@@ -177,44 +202,28 @@ impl Refinery {
         cx: &Context,
         report: &Report,
     ) -> Result<Step, RefineryError> {
-        let (mr_id, task_id, now) = (cx.mr.id.clone(), cx.task.id.clone(), self.clock.now_ms());
-        let (sha, target, issue, rig_id) = (
-            report.head_sha.clone(),
-            cx.target.clone(),
-            cx.issue,
-            cx.rig.id.clone(),
-        );
-        tracing::info!(%sha, target = %cx.target, "nothing to land: the branch changes nothing");
-        let task = cx.task.clone();
-        self.store
-            .write(move |c| {
-                let steps = match crate::lifecycle::molecule::of_task(c, &task)? {
-                    Some(view) => crate::lifecycle::molecule::done_so_far(&view)
-                        .into_values()
-                        .map(|(id, _, summary)| (id, summary))
-                        .collect(),
-                    None => Vec::new(),
-                };
-                let payload = json!({ "nothing_to_land": sha, "target": target });
-                for id in [&mr_id, &task_id] {
-                    let done = Some(store::CloseReason::Done);
-                    let cause = Cause::new("refinery", &payload);
-                    lifecycle::move_to(c, id, BeadStatus::Closed, done, cause, now)?;
-                }
-                if let Some(number) = issue {
-                    let on = crate::lifecycle::outbox::CommentOn {
-                        rig_id: &rig_id,
-                        bead_id: Some(&task_id),
-                        number,
-                        close_issue: true,
-                    };
-                    let key = format!("{task_id}:unchanged:{sha}");
-                    let body = |m: &str| comments::nothing_to_land(&target, &steps, m);
-                    crate::lifecycle::outbox::queue_comment(c, &on, "unchanged", &key, body, now)?;
-                }
-                Ok(())
-            })
-            .await?;
-        Ok(Step::Moved)
+        let (sha, target) = (report.head_sha.clone(), cx.target.clone());
+        tracing::info!(%sha, %target, "nothing to land: the branch changes nothing");
+        let payload = json!({ "nothing_to_land": sha, "target": target });
+        let body = move |c: &store::Tx<'_>, task: &store::Bead, marker: &str| {
+            let steps: Vec<(String, String)> = match crate::lifecycle::molecule::of_task(c, task)? {
+                Some(view) => crate::lifecycle::molecule::done_so_far(&view)
+                    .into_values()
+                    .map(|(id, _, summary)| (id, summary))
+                    .collect(),
+                None => Vec::new(),
+            };
+            Ok(comments::nothing_to_land(&target, &steps, marker))
+        };
+        let sha = report.head_sha.clone();
+        self.close_with_comment(
+            cx,
+            store::CloseReason::Done,
+            payload,
+            "unchanged",
+            &sha,
+            body,
+        )
+        .await
     }
 }
