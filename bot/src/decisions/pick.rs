@@ -121,32 +121,8 @@ fn block(body: &str) -> Result<Option<Block>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decisions::sling::test_issue as issue;
     use serde_json::json;
-    use webhooks::{Actor, ForgeKind, IssueState, RepoRef};
-
-    fn issue(action: IssueAction, labels: &[&str], body: &str) -> IssueEvent {
-        IssueEvent {
-            repo: RepoRef {
-                forge: ForgeKind::GitHub,
-                host: "github.com".into(),
-                path: "o/r".into(),
-                id: None,
-                default_branch: None,
-            },
-            actor: Actor {
-                login: "mara".into(),
-                id: None,
-            },
-            number: 7,
-            title: "Fix the flux".into(),
-            body: Some(body.into()),
-            url: None,
-            author: Some("ana".into()),
-            labels: labels.iter().map(|s| s.to_string()).collect(),
-            state: IssueState::Open,
-            action,
-        }
-    }
 
     #[test]
     fn the_label_just_added_wins_and_the_block_gives_the_vars() {

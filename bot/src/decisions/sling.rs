@@ -89,33 +89,39 @@ pub fn decide_issue(
     }))
 }
 
+/// An issue event on `o/r` by mara, as the decisions' tests need one.
+#[cfg(test)]
+pub(crate) fn test_issue(action: IssueAction, labels: &[&str], body: &str) -> IssueEvent {
+    use webhooks::{Actor, ForgeKind, RepoRef};
+    IssueEvent {
+        repo: RepoRef {
+            forge: ForgeKind::GitHub,
+            host: "github.com".into(),
+            path: "o/r".into(),
+            id: None,
+            default_branch: None,
+        },
+        actor: Actor {
+            login: "mara".into(),
+            id: None,
+        },
+        number: 7,
+        title: "Fix the flux".into(),
+        body: Some(body.into()),
+        url: None,
+        author: Some("ana".into()),
+        labels: labels.iter().map(|s| s.to_string()).collect(),
+        state: IssueState::Open,
+        action,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use webhooks::{Actor, ForgeKind, RepoRef};
 
     fn issue(action: IssueAction, labels: &[&str]) -> IssueEvent {
-        IssueEvent {
-            repo: RepoRef {
-                forge: ForgeKind::GitHub,
-                host: "github.com".into(),
-                path: "o/r".into(),
-                id: None,
-                default_branch: None,
-            },
-            actor: Actor {
-                login: "mara".into(),
-                id: None,
-            },
-            number: 7,
-            title: "Fix the flux".into(),
-            body: Some("It is broken".into()),
-            url: None,
-            author: Some("ana".into()),
-            labels: labels.iter().map(|s| s.to_string()).collect(),
-            state: IssueState::Open,
-            action,
-        }
+        test_issue(action, labels, "It is broken")
     }
 
     #[test]

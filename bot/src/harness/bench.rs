@@ -441,22 +441,8 @@ async fn store_run(stores: usize) -> anyhow::Result<FormulaResult> {
         let start = Instant::now();
         store
             .write(move |c| {
-                let task = crate::lifecycle::create(
-                    c,
-                    &crate::store::NewBead {
-                        bead_type: crate::store::BeadType::Task,
-                        title: format!("Bench {i}"),
-                        body: String::new(),
-                        priority: 2,
-                        town_id: None,
-                        rig_id: None,
-                        parent_id: None,
-                        forge_ref: None,
-                        created_by: "bench".into(),
-                        metadata: serde_json::json!({}),
-                    },
-                    0,
-                )?;
+                let new = crate::store::NewBead::task(&format!("Bench {i}"), "bench");
+                let task = crate::lifecycle::create(c, &new, 0)?;
                 crate::lifecycle::molecule::pour(c, &task, &plan, "built-in", 0)?;
                 Ok(())
             })

@@ -144,6 +144,24 @@ pub struct NewBead {
     pub metadata: serde_json::Value,
 }
 
+impl NewBead {
+    /// A task on no rig, with nothing but a title: what benches and tests start from.
+    pub fn task(title: &str, created_by: &str) -> NewBead {
+        NewBead {
+            bead_type: BeadType::Task,
+            title: title.into(),
+            body: String::new(),
+            priority: 2,
+            town_id: None,
+            rig_id: None,
+            parent_id: None,
+            forge_ref: None,
+            created_by: created_by.into(),
+            metadata: serde_json::json!({}),
+        }
+    }
+}
+
 /// Create an open bead and its `created` event. `candidate_id` proposes ids (random in
 /// production, scripted in tests); each is checked against the table, so a collision
 /// costs a retry, never a duplicate.

@@ -34,19 +34,7 @@ fn plan() -> MoleculePlan {
 }
 
 fn task(tx: &Tx<'_>) -> Bead {
-    let new = NewBead {
-        bead_type: BeadType::Task,
-        title: "Walk".into(),
-        body: String::new(),
-        priority: 2,
-        town_id: None,
-        rig_id: None,
-        parent_id: None,
-        forge_ref: None,
-        created_by: "test".into(),
-        metadata: json!({}),
-    };
-    lifecycle::create(tx, &new, NOW).unwrap()
+    lifecycle::create(tx, &NewBead::task("Walk", "test"), NOW).unwrap()
 }
 
 fn names(view: &MoleculeView, walk: &Walk) -> String {
