@@ -367,7 +367,10 @@ pub async fn run_beads(config: &Config, cmd: BeadsCommand) -> anyhow::Result<()>
             let beads = store
                 .read(move |c| {
                     if ready {
-                        store::ready_beads(c)
+                        store::ready_beads(
+                            c,
+                            crate::clock::Clock::now_ms(&crate::clock::SystemClock),
+                        )
                     } else {
                         store::list_beads(c, status)
                     }

@@ -3,6 +3,7 @@
 //! in a container with no file at all. Errors name the file, line and field (or the
 //! environment variable) so a person can fix them without reading code.
 
+mod patrol;
 pub mod repo;
 mod runtimes;
 pub mod secrets;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use webhooks::ForgeKind;
 
+pub use patrol::PatrolConfig;
 pub use town::{
     PolecatsConfig, RefineryConfig, ReviewConfig, RunnerConfig, RunnerKind, RuntimeConfig,
 };
@@ -68,6 +70,8 @@ pub struct Config {
     pub runner: RunnerConfig,
     #[serde(default)]
     pub polecats: PolecatsConfig,
+    #[serde(default)]
+    pub patrol: PatrolConfig,
     #[serde(default)]
     pub refinery: RefineryConfig,
     #[serde(default)]
@@ -366,16 +370,72 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
     ),
     ("GT_POLECATS_RUNTIME", "/polecats/runtime", EnvKind::Text),
     (
-        "GT_POLECATS_MAX_ATTEMPTS",
-        "/polecats/max_attempts",
-        EnvKind::Integer,
-    ),
-    (
         "GT_POLECATS_BASE_BRANCH",
         "/polecats/base_branch",
         EnvKind::Text,
     ),
     ("GT_RUNTIMES", "/runtimes", EnvKind::Json),
+    ("GT_PATROL_TICK_SECS", "/patrol/tick_secs", EnvKind::Integer),
+    (
+        "GT_PATROL_HEARTBEAT_SECS",
+        "/patrol/heartbeat_secs",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_PATROL_DEAD_AFTER_SECS",
+        "/patrol/dead_after_secs",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_PATROL_NUDGE_AFTER_SECS",
+        "/patrol/nudge_after_secs",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_PATROL_ESCALATE_AFTER_SECS",
+        "/patrol/escalate_after_secs",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_PATROL_STOP_AFTER_SECS",
+        "/patrol/stop_after_secs",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_PATROL_BACKOFF_SECS",
+        "/patrol/backoff_secs",
+        EnvKind::Json,
+    ),
+    (
+        "GT_PATROL_MAX_ATTEMPTS",
+        "/patrol/max_attempts",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_PATROL_BREAKER_WINDOW_SECS",
+        "/patrol/breaker_window_secs",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_PATROL_BREAKER_THRESHOLD",
+        "/patrol/breaker_threshold",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_PATROL_BREAKER_COOLDOWN_SECS",
+        "/patrol/breaker_cooldown_secs",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_PATROL_RENOTIFY_SECS",
+        "/patrol/renotify_secs",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_PATROL_RENOTIFY_MAX",
+        "/patrol/renotify_max",
+        EnvKind::Integer,
+    ),
     (
         "GT_REFINERY_MERGE_STRATEGY",
         "/refinery/merge_strategy",

@@ -52,7 +52,6 @@ pub struct PolecatsConfig {
     /// rigs' caps add up to.
     pub town_cap: usize,
     pub runtime: String,
-    pub max_attempts: u32,
     pub base_branch: String,
 }
 
@@ -62,8 +61,6 @@ impl Default for PolecatsConfig {
             cap: 4,
             town_cap: 16,
             runtime: "scripted".into(),
-            // Started once, retried once: an agent that dies twice needs a person.
-            max_attempts: 2,
             base_branch: "main".into(),
         }
     }

@@ -8,6 +8,7 @@ pub mod formula;
 pub mod gates;
 pub mod landing;
 pub mod meta;
+pub mod patrol;
 pub mod pick;
 pub mod plan;
 pub mod retry;

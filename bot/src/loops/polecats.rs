@@ -127,10 +127,11 @@ impl Polecats {
     }
 
     async fn dispatch(&self) -> Result<usize, SessionError> {
+        let now = self.clock.now_ms();
         let (ready, busy) = self
             .store
-            .read(|c| {
-                let ready = store::ready_beads(c)?;
+            .read(move |c| {
+                let ready = store::ready_beads(c, now)?;
                 let busy = store::list_agents(c)?;
                 Ok((ready, busy))
             })
@@ -390,7 +391,7 @@ impl Polecats {
 }
 
 /// A polecat ended without `gt_done`: its bead is tried again until
-/// `polecats.max_attempts`, then marked failed (and its issue says so).
+/// `patrol.max_attempts`, then marked failed (and its issue says so).
 fn polecat_ended(
     tx: &Tx<'_>,
     bead: &Bead,
@@ -398,7 +399,7 @@ fn polecat_ended(
     config: &Config,
     now: Millis,
 ) -> Result<(), StoreError> {
-    let max = config.polecats.max_attempts;
+    let max = config.patrol.max_attempts;
     // A polecat that stopped at a step a person approves did not fail.
     let tried = bead
         .attempts

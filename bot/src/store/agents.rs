@@ -255,12 +255,6 @@ pub fn grant_for_token(conn: &Connection, token_sha256: &str) -> Result<Option<G
         .optional()?)
 }
 
-pub fn heartbeat(conn: &Connection, agent_id: &str, now: Millis) -> Result<()> {
-    conn.prepare_cached("UPDATE agents SET last_heartbeat_at = ?2 WHERE id = ?1")?
-        .execute(params![agent_id, now])?;
-    Ok(())
-}
-
 /// End a session (its token dies with it) and free the polecat's name. Returns false
 /// when it had already ended, so exits are handled once.
 pub fn end_session(

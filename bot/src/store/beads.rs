@@ -289,11 +289,13 @@ pub fn list_beads(conn: &Connection, status: Option<BeadStatus>) -> Result<Vec<B
 /// Ready = open, and every `blocks`/`waits-for` blocker closed (a molecule is never
 /// worked itself: its task and steps are). A failed blocker is not
 /// closed, so its dependents stay blocked rather than building on a failure; a
-/// tombstoned blocker no longer exists and blocks nothing.
-pub fn ready_beads(conn: &Connection) -> Result<Vec<Bead>> {
+/// tombstoned blocker no longer exists and blocks nothing. A bead waiting out its
+/// retry's backoff is ready from its `retry_at`.
+pub fn ready_beads(conn: &Connection, now: Millis) -> Result<Vec<Bead>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM beads AS b
          WHERE b.status = 'open' AND b.type <> 'molecule'
+           AND (b.retry_at IS NULL OR b.retry_at <= ?1)
            AND NOT EXISTS (
                SELECT 1 FROM bead_deps AS d JOIN beads AS x ON x.id = d.depends_on_id
                WHERE d.bead_id = b.id AND d.type IN ('blocks', 'waits-for')
@@ -302,7 +304,7 @@ pub fn ready_beads(conn: &Connection) -> Result<Vec<Bead>> {
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
-        .query_map([], bead_from_row)?
+        .query_map([now], bead_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }

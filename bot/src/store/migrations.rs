@@ -225,6 +225,56 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX bead_deps_reverse ON bead_deps (depends_on_id);
     CREATE INDEX beads_children ON beads (parent_id) WHERE parent_id IS NOT NULL;
     "#,
+    // 6: the patrol. What the witness watches on a live session, a bead's retry time,
+    // the failed attempts a rig's breaker counts, rigs paused, and escalations.
+    r#"
+    -- The last heartbeat and the last progress of a session, how far up the stuck
+    -- ladder it went since, and a nudge the agent sees at its next tool call.
+    ALTER TABLE agent_sessions ADD COLUMN heartbeat_at INTEGER;
+    ALTER TABLE agent_sessions ADD COLUMN progress_at INTEGER;
+    ALTER TABLE agent_sessions ADD COLUMN ladder INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agent_sessions ADD COLUMN nudge TEXT;
+
+    -- An open bead waiting out its retry's backoff is not ready before this time.
+    ALTER TABLE beads ADD COLUMN retry_at INTEGER;
+
+    -- Failed attempts (an agent that ended without finishing), per rig, for the
+    -- breaker's window; the patrol prunes what has left the window.
+    CREATE TABLE attempt_failures (
+        id       INTEGER PRIMARY KEY,
+        rig_id   TEXT NOT NULL REFERENCES rigs(id),
+        bead_id  TEXT NOT NULL REFERENCES beads(id),
+        at       INTEGER NOT NULL
+    );
+    CREATE INDEX attempt_failures_rig ON attempt_failures (rig_id, at);
+
+    -- A rig that gets no new work: paused by its breaker until a time, or by a person
+    -- (`until` NULL) until resumed.
+    CREATE TABLE rig_pauses (
+        rig_id     TEXT PRIMARY KEY REFERENCES rigs(id),
+        reason     TEXT NOT NULL,
+        paused_by  TEXT NOT NULL,
+        paused_at  INTEGER NOT NULL,
+        until      INTEGER
+    );
+
+    -- An escalation bead's own columns. `next_notice_at` is when it is said again
+    -- (NULL once acknowledged or said as often as allowed): the patrol's index.
+    CREATE TABLE escalations (
+        bead_id         TEXT PRIMARY KEY REFERENCES beads(id),
+        about           TEXT REFERENCES beads(id),
+        severity        TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+        source          TEXT NOT NULL,
+        notified_at     INTEGER NOT NULL,
+        renotified      INTEGER NOT NULL DEFAULT 0,
+        next_notice_at  INTEGER,
+        acked_at        INTEGER,
+        acked_by        TEXT
+    );
+    CREATE INDEX escalations_due ON escalations (next_notice_at)
+        WHERE next_notice_at IS NOT NULL;
+    CREATE INDEX escalations_about ON escalations (about) WHERE acked_at IS NULL;
+    "#,
 ];
 
 /// Bring the schema up to date. Refuses a database written by a newer `gt`.

@@ -13,6 +13,7 @@ mod beads;
 mod forge_ref;
 mod inbox;
 mod migrations;
+mod patrol;
 mod rigs;
 mod text;
 mod tx;
@@ -31,7 +32,7 @@ pub use actions::{
 };
 pub use agents::{
     Agent, AgentStatus, Grant, Hooking, Role, Session, SessionState, agent_id, end_session,
-    get_agent, grant_for_token, heartbeat, hook_bead, list_agents, live_sessions, note, polecat_id,
+    get_agent, grant_for_token, hook_bead, list_agents, live_sessions, note, polecat_id,
     sessions_of_bead, set_session_state,
 };
 pub use beads::{
@@ -46,6 +47,11 @@ pub use inbox::{
     InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, delivery_body, get_delivery,
     insert_delivery, list_inbox, mark_failed, mark_ignored, mark_processed, next_due,
     prune_settled, retry_delivery, schedule_retry, take_due,
+};
+pub use patrol::{
+    Ladder, RigPause, Watched, climb, free_agent, idle_workers, nudge_of, orphaned_beads,
+    pause_rig, progress_on_bead, prune_failures, record_failure, reset_attempts, resume_rig,
+    retry_at, rig_pause, rig_pauses, set_retry_at, touch, watched,
 };
 pub use rigs::{Rig, ensure_rig, ensure_town, find_rig, get_rig, list_rigs, rig_at, rig_id};
 pub use text::UnknownValue;

@@ -53,7 +53,7 @@ async fn ready_means_open_with_every_blocker_closed() {
             add_dep(c, &b.id, &a.id, DepType::Blocks, "t", NOW)?;
             add_dep(c, &parent.id, &b.id, DepType::ParentChild, "t", NOW)?;
             let ready = |c: &Connection| -> Vec<String> {
-                let mut titles: Vec<String> = ready_beads(c)
+                let mut titles: Vec<String> = ready_beads(c, NOW)
                     .unwrap()
                     .into_iter()
                     .map(|b| b.title)

@@ -282,7 +282,7 @@ impl Tools {
         scope(grant, req.bead_id.as_deref())?;
         let (agent, now) = (grant.agent_id.clone(), self.clock.now_ms());
         self.store
-            .write(move |c| store::heartbeat(c, &agent, now))
+            .write(move |c| store::touch(c, &agent, false, now))
             .await?;
         Ok(Ack { ok: true })
     }
@@ -306,7 +306,7 @@ impl Tools {
         let bead = self
             .store
             .write(move |c| {
-                store::heartbeat(c, &g.agent_id, now)?;
+                store::touch(c, &g.agent_id, true, now)?;
                 if !message.is_empty() {
                     store::note(
                         c,

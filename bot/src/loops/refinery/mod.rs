@@ -691,7 +691,7 @@ fn refinery_ended(
     }
 }
 
-/// A refinery run ended without a report: run it again, until `polecats.max_attempts`;
+/// A refinery run ended without a report: run it again, until `patrol.max_attempts`;
 /// then it is the run that keeps failing (the town, git, the forge), not the polecat's
 /// work, so the work goes back with people asked.
 fn run_ended(
@@ -702,7 +702,7 @@ fn run_ended(
     now: crate::clock::Millis,
 ) -> Result<(), StoreError> {
     let why = ended.why();
-    if mr.attempts < config.polecats.max_attempts {
+    if mr.attempts < config.patrol.max_attempts {
         let payload = json!({ "reason": why, "attempts": mr.attempts,
             "session": ended.session.id, "output_tail": ended.tail });
         let cause = Cause::new("gastown", &payload);

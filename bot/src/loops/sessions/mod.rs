@@ -472,7 +472,7 @@ pub fn first_call(tx: &Tx<'_>, grant: &Grant, via: &str, now: Millis) -> Result<
         )?;
         store::set_session_state(tx, &grant.session_id, SessionState::Running)?;
     }
-    store::heartbeat(tx, &grant.agent_id, now)?;
+    store::touch(tx, &grant.agent_id, true, now)?;
     Ok(bead)
 }
 
