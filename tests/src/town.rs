@@ -341,6 +341,12 @@ impl TestTown {
             .expect("polecat round")
     }
 
+    /// One tick of the patrol at the town's clock: dead and stuck agents, zombie hooks,
+    /// breakers, escalations due.
+    pub async fn patrol(&self) -> usize {
+        self.app.patrol.tick().await.expect("patrol tick")
+    }
+
     /// One round of the refinery: start runs, judge reports, land work.
     pub async fn refinery(&self) -> usize {
         self.app.refinery.step().await.expect("refinery round")

@@ -182,11 +182,47 @@ async fn with_a_cap_of_two_the_third_bead_waits_for_a_free_polecat() {
     }
 }
 
+/// An agent that exits without `gt_done` costs an attempt: the bead waits out its
+/// backoff (said on the issue), is tried again, and once `patrol.max_attempts` are
+/// spent it fails and a person is asked, with the label that acknowledges it.
 #[tokio::test]
-async fn an_agent_that_exits_without_done_is_retried_once_then_the_bead_fails() {
-    let (sim, town) = world(4).await;
+async fn an_agent_that_exits_without_done_is_retried_after_its_backoff_then_escalated() {
+    let (sim, town) = gastown_tests::story::github_town(
+        REPO,
+        None,
+        &[
+            ("GT_PATROL_MAX_ATTEMPTS", "2"),
+            ("GT_PATROL_BACKOFF_SECS", "[60]"),
+        ],
+    )
+    .await;
     // No plan: the scripted runtime refuses and exits non-zero.
     let n = sling(&sim, "Vague wish", "Make it better somehow.").await;
+    let beads = town
+        .run_until(WAIT, "the first attempt to fail", |b| {
+            tasks(b)
+                .first()
+                .is_some_and(|t| t.status == BeadStatus::Open && t.attempts == 1)
+        })
+        .await;
+    let id = tasks(&beads)[0].id.clone();
+    // Nothing starts before the backoff is over, and the issue says when it will.
+    assert_eq!(town.polecats().await, 0, "waiting out the backoff");
+    town.act().await;
+    let status = |sim: SimHandle| async move {
+        sim.comments(REPO, n)
+            .await
+            .into_iter()
+            .find(|c| c.body.contains("<!-- gastown:status"))
+            .unwrap()
+            .body
+    };
+    let body = status(sim.clone()).await;
+    assert!(
+        body.contains("attempt 1 of 2 did not finish") && body.contains("the next starts after"),
+        "{body}"
+    );
+    town.clock.advance(60_000);
     let beads = town
         .run_until(WAIT, "the bead to fail", |b| {
             tasks(b)
@@ -202,13 +238,7 @@ async fn an_agent_that_exits_without_done_is_retried_once_then_the_bead_fails() 
         "names are freed: {agents:#?}"
     );
     // Why, in the bead's history: the end of the agent's own output.
-    let id = task.id.clone();
-    let events = town
-        .app
-        .store
-        .read(move |c| bot::store::bead_events(c, &id))
-        .await
-        .unwrap();
+    let events = town.events(&id).await;
     let failed = events
         .iter()
         .find(|e| e.to_status.as_deref() == Some("failed"))
@@ -220,13 +250,35 @@ async fn an_agent_that_exits_without_done_is_retried_once_then_the_bead_fails() 
         failed.payload
     );
     town.act().await;
-    let comment = sim
+    assert!(status(sim.clone()).await.contains("is **failed**"));
+    // A person is asked: one escalation, its notice naming who slung it, the label.
+    let escalations = town
+        .app
+        .store
+        .read(|c| bot::store::list_escalations(c, false))
+        .await
+        .unwrap();
+    assert_eq!(escalations.len(), 1, "{escalations:#?}");
+    assert_eq!(escalations[0].severity, "high");
+    let notices: Vec<String> = sim
         .comments(REPO, n)
         .await
         .into_iter()
-        .find(|c| c.body.contains("<!-- gastown:status"))
-        .unwrap();
-    assert!(comment.body.contains("is **failed**"), "{}", comment.body);
+        .map(|c| c.body)
+        .filter(|b| b.contains("<!-- gastown:escalation"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert!(
+        notices[0].contains("escalation · **high**"),
+        "{}",
+        notices[0]
+    );
+    assert!(
+        sim.labels(REPO, n)
+            .await
+            .contains(&"gt:escalated".to_string()),
+        "the issue carries the escalation's label"
+    );
 }
 
 /// The same loop on GitLab: a developer labels an issue in a nested project.

@@ -47,6 +47,7 @@ pub struct App {
     /// The agents' tools (HTTP and MCP).
     pub tools: Tools,
     pub catch_up: CatchUp,
+    pub patrol: crate::loops::patrol::Patrol,
 }
 
 /// What a bot is built from, before it is built.
@@ -138,12 +139,19 @@ impl AppBuilder {
                 config.clone(),
                 clock.clone(),
                 forges.clone(),
+                settings.clone(),
             ),
             tools: Tools {
                 store: store.clone(),
                 clock: clock.clone(),
                 config: config.clone(),
             },
+            patrol: crate::loops::patrol::Patrol::new(
+                store.clone(),
+                config.clone(),
+                clock.clone(),
+                sessions.clone(),
+            ),
             store,
             config,
             clock,

@@ -188,7 +188,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
 }
 
 /// A bot serving HTTP with its background loops (inbox worker, forge actions,
-/// catch-up, polecats), until [`Running::stop`].
+/// catch-up, polecats, refinery, patrol), until [`Running::stop`].
 pub struct Running {
     pub addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
@@ -233,6 +233,7 @@ pub fn start(app: App, listener: tokio::net::TcpListener) -> Running {
             stopped(stop_rx.clone()),
         )),
         tokio::spawn(app.refinery.clone().run(stopped(stop_rx.clone()))),
+        tokio::spawn(app.patrol.clone().run(stopped(stop_rx.clone()))),
     ];
     if let Some(p) = app.polecats.clone() {
         tasks.push(tokio::spawn(p.run(stopped(stop_rx.clone()))));

@@ -78,6 +78,9 @@ pub struct RepoConfig {
     /// The formula a sling uses when the issue names none (else `polecat-work`).
     #[serde(default)]
     pub default_formula: Option<String>,
+    /// Forge logins named by high and critical escalations (else whoever slung it).
+    #[serde(default)]
+    pub owners: Vec<String>,
 }
 
 fn default_rework() -> u32 {
@@ -98,6 +101,7 @@ impl Default for RepoConfig {
             labels: RepoLabels::default(),
             allow_protected_changes: Vec::new(),
             default_formula: None,
+            owners: Vec::new(),
         }
     }
 }

@@ -67,6 +67,10 @@ pub fn status_comment_with(bead: &Bead, steps: Option<(&str, &[ChecklistItem])>)
         .as_deref()
         .map(|why| format!("the town could not start: {}", town_text(why, MAX_LINE)));
     let (headline, next) = match bead.status {
+        // What the patrol holds it for says more than the status alone.
+        s if meta.notice.is_some() && s != BeadStatus::Blocked => {
+            (headline_of(s), meta.notice.as_deref().unwrap_or_default())
+        }
         BeadStatus::Open => (
             "queued",
             town_trouble
@@ -136,6 +140,19 @@ pub fn status_comment_with(bead: &Bead, steps: Option<(&str, &[ChecklistItem])>)
         status = bead.status,
         steps = steps.map_or(String::new(), |(formula, items)| checklist(formula, items)),
     )
+}
+
+fn headline_of(status: BeadStatus) -> &'static str {
+    match status {
+        BeadStatus::Open => "queued",
+        BeadStatus::Hooked => "hooked",
+        BeadStatus::InProgress => "working",
+        BeadStatus::Blocked => "blocked",
+        BeadStatus::Review => "in review",
+        BeadStatus::Closed => "closed",
+        BeadStatus::Failed => "failed",
+        BeadStatus::Tombstone => "removed",
+    }
 }
 
 /// The label an issue carries while its bead is hooked, worked or in review: at most
@@ -508,7 +525,9 @@ fn inline_code_safe(s: &str) -> String {
 }
 
 mod molecule;
+mod patrol;
 pub use molecule::*;
+pub use patrol::*;
 
 #[cfg(test)]
 mod tests;

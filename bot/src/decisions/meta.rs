@@ -47,6 +47,10 @@ pub struct TaskMeta {
     /// What its PR waits for, as the status comment shows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<String>,
+    /// What the patrol holds it for, while it does (a retry's wait, a stuck polecat, a
+    /// paused rig, work stopped because the issue changed), as its status comment says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
     /// Why its town cannot start, while it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub town_error: Option<String>,

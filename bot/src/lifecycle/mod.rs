@@ -8,6 +8,8 @@
 //! functions and adds its rule here, not its own copy of the pattern.
 
 pub mod approval;
+pub mod attempts;
+pub mod escalation;
 pub(crate) mod follow;
 pub mod molecule;
 pub(crate) mod outbox;
@@ -59,6 +61,11 @@ pub fn move_to(
 /// show it on its issue: the agent's and the session's records, and the bead's move.
 pub fn hook(tx: &Tx<'_>, hooking: &store::Hooking<'_>, now: Millis) -> Result<Bead, StoreError> {
     let agent = store::hook_bead(tx, hooking, now)?;
+    // Hooked again: what the patrol held it for is over.
+    let bead = store::get_bead(tx, hooking.bead_id)?;
+    if bead.bead_type == BeadType::Task && crate::decisions::meta::task(&bead).notice.is_some() {
+        crate::decisions::meta::update_task(tx, &bead.id, now, |t| t.notice = None)?;
+    }
     let payload = serde_json::json!({ "agent": agent.id, "branch": hooking.branch });
     move_to(
         tx,

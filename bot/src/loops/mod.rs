@@ -5,6 +5,7 @@
 //! - [`outbox`]: the forge writes transactions queued.
 //! - [`polecats`]: the dispatcher, who works which ready bead.
 //! - [`refinery`]: finished work through quality gates to a merged PR.
+//! - [`patrol`]: the witness and deacon, the town keeping itself healthy.
 //! - [`catchup`] and [`retention`]: what webhooks missed, and old deliveries.
 //!
 //! [`sessions`] starts, watches and settles the agents the dispatcher and the
@@ -13,6 +14,7 @@
 pub(crate) mod catchup;
 pub(crate) mod idle;
 pub(crate) mod outbox;
+pub mod patrol;
 pub(crate) mod polecats;
 pub(crate) mod refinery;
 pub mod retention;

@@ -22,15 +22,24 @@ pub struct ActionRunner {
     config: Arc<Config>,
     clock: SharedClock,
     forges: Forges,
+    /// Each rig's `.gastown.yaml` (the owners an escalation names).
+    settings: crate::forge::settings::RepoSettings,
 }
 
 impl ActionRunner {
-    pub fn new(store: Store, config: Arc<Config>, clock: SharedClock, forges: Forges) -> Self {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        clock: SharedClock,
+        forges: Forges,
+        settings: crate::forge::settings::RepoSettings,
+    ) -> Self {
         Self {
             store,
             config,
             clock,
             forges,
+            settings,
         }
     }
 
@@ -185,7 +194,121 @@ impl ActionRunner {
                 }
                 Ok(())
             }
+            ForgeAction::Escalation {
+                escalation,
+                number,
+                notice,
+            } => {
+                self.escalate(forge.as_ref(), &rig, &escalation, number, notice)
+                    .await
+            }
         }
+    }
+
+    /// Say an escalation: once per notice (found again by its marker after a crash),
+    /// with the label that a person removes to acknowledge it.
+    async fn escalate(
+        &self,
+        forge: &dyn Forge,
+        rig: &Rig,
+        escalation: &str,
+        number: Option<u64>,
+        notice: u32,
+    ) -> Result<(), ActionError> {
+        use crate::decisions::patrol::Severity;
+        let id = escalation.to_string();
+        let (bead, row, task) = self
+            .store
+            .read(move |c| {
+                let bead = store::get_bead(c, &id)?;
+                let row = store::escalation(c, &id)?;
+                let task = match row.as_ref().and_then(|r| r.about.clone()) {
+                    Some(t) => Some(store::get_bead(c, &t)?),
+                    None => None,
+                };
+                Ok((bead, row, task))
+            })
+            .await?;
+        let Some(row) = row else {
+            return Err(ActionError::Permanent(format!(
+                "{escalation} is not an escalation"
+            )));
+        };
+        if row.acked_at.is_some() && notice > 0 {
+            return Ok(());
+        }
+        let severity = Severity::parse(&row.severity).unwrap_or(Severity::High);
+        let repo = RepoPath::new(rig.path.clone());
+        let mentions = if severity.mentions() {
+            let base = &self.config.polecats.base_branch;
+            let owners = self
+                .settings
+                .or_defaults(&rig.id, forge, &repo, base)
+                .await
+                .owners
+                .clone();
+            if owners.is_empty() {
+                task.as_ref()
+                    .and_then(|t| crate::decisions::meta::task(t).slung_by)
+                    .into_iter()
+                    .collect()
+            } else {
+                owners
+            }
+        } else {
+            Vec::new()
+        };
+        let action = bead
+            .metadata
+            .get("action")
+            .and_then(|a| a.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let marker = comments::marker("escalation", &format!("{escalation}:{notice}"));
+        let body = comments::escalation_notice(
+            severity,
+            &bead.title,
+            &action,
+            &bead.body,
+            &mentions,
+            notice,
+            &marker,
+        );
+        let label = LabelSpec {
+            name: comments::ESCALATED_LABEL.into(),
+            description: Some("Gastown: a person is needed; remove to acknowledge".into()),
+            color: "b60205".into(),
+        };
+        if let Some(number) = number {
+            let existing = forge.comments(&repo, number, false).await?;
+            if !existing.iter().any(|c| c.body.contains(&marker)) {
+                forge.create_comment(&repo, number, false, &body).await?;
+            }
+            if notice == 0 {
+                forge
+                    .add_labels(&repo, number, std::slice::from_ref(&label))
+                    .await?;
+            }
+        }
+        if severity == Severity::Critical && notice == 0 {
+            let open = forge
+                .issues_with_label(&repo, comments::ESCALATED_LABEL)
+                .await?;
+            if !open.iter().any(|i| i.body.contains(&marker)) {
+                let title = comments::escalation_issue_title(
+                    task.as_ref()
+                        .map_or(bead.title.as_str(), |t| t.title.as_str()),
+                );
+                let about = task.as_ref().and_then(|t| t.forge_ref.clone());
+                let new = crate::forge::NewIssue {
+                    title,
+                    body: comments::escalation_issue_body(&body, about.as_deref()),
+                    labels: vec![label.name.clone()],
+                };
+                forge.create_issue(&repo, &new).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Create the bead's status comment or edit it in place; never a second one.

@@ -390,27 +390,25 @@ impl Polecats {
     }
 }
 
-/// A polecat ended without `gt_done`: its bead is tried again until
-/// `patrol.max_attempts`, then marked failed (and its issue says so).
-fn polecat_ended(
+/// A polecat ended without `gt_done`: a failed attempt ([`lifecycle::attempts`]): the
+/// bead is retried after its backoff until `patrol.max_attempts`, then fails and
+/// escalates.
+pub(crate) fn polecat_ended(
     tx: &Tx<'_>,
     bead: &Bead,
     ended: &Ended,
     config: &Config,
     now: Millis,
 ) -> Result<(), StoreError> {
-    let max = config.patrol.max_attempts;
-    // A polecat that stopped at a step a person approves did not fail.
-    let tried = bead
-        .attempts
-        .saturating_sub(crate::decisions::meta::task(bead).resumes);
-    let to = if tried < max {
-        BeadStatus::Open
-    } else {
-        BeadStatus::Failed
-    };
-    let payload = json!({ "reason": ended.why(), "attempts": bead.attempts,
-        "session": ended.session.id, "output_tail": ended.tail });
-    lifecycle::move_to(tx, &bead.id, to, None, Cause::new("gastown", &payload), now)?;
+    let why = ended.why();
+    store::note(
+        tx,
+        &bead.id,
+        "attempt_failed",
+        "gastown",
+        &json!({ "reason": why, "session": ended.session.id }),
+        now,
+    )?;
+    lifecycle::attempts::failed(tx, bead, &why, &ended.tail, config, now)?;
     Ok(())
 }

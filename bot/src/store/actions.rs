@@ -27,6 +27,14 @@ pub enum ForgeAction {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         close_issue: bool,
     },
+    /// Say escalation `escalation` (its `notice`th time, 0 when raised) on issue
+    /// `number` with the `gt:escalated` label; a critical one also opens an issue.
+    /// Composed when sent, so it names the owners `.gastown.yaml` names then.
+    Escalation {
+        escalation: String,
+        number: Option<u64>,
+        notice: u32,
+    },
 }
 
 impl ForgeAction {

@@ -216,6 +216,14 @@ pub fn live_sessions(conn: &Connection) -> Result<Vec<Session>> {
     Ok(rows)
 }
 
+pub fn get_session(conn: &Connection, id: &str) -> Result<Option<Session>> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM agent_sessions WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], session_from_row)
+        .optional()?)
+}
+
 pub fn sessions_of_bead(conn: &Connection, bead_id: &str) -> Result<Vec<Session>> {
     let sql = format!(
         "SELECT {SESSION_COLUMNS} FROM agent_sessions WHERE bead_id = ?1 ORDER BY started_at"

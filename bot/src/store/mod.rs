@@ -10,6 +10,7 @@
 mod actions;
 mod agents;
 mod beads;
+mod escalations;
 mod forge_ref;
 mod inbox;
 mod migrations;
@@ -32,8 +33,8 @@ pub use actions::{
 };
 pub use agents::{
     Agent, AgentStatus, Grant, Hooking, Role, Session, SessionState, agent_id, end_session,
-    get_agent, grant_for_token, hook_bead, list_agents, live_sessions, note, polecat_id,
-    sessions_of_bead, set_session_state,
+    get_agent, get_session, grant_for_token, hook_bead, list_agents, live_sessions, note,
+    polecat_id, sessions_of_bead, set_session_state,
 };
 pub use beads::{
     Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep,
@@ -41,6 +42,10 @@ pub use beads::{
     create_bead, deps_of, events_since, find_by_forge_ref, find_task_for_forge_ref, get_bead,
     list_beads, merge_requests_tested_at, ready_beads, refinery_queue, set_forge_ref, set_metadata,
     transition,
+};
+pub use escalations::{
+    Escalation, due_escalations, escalation, insert_escalation, list_escalations, set_acked,
+    set_renotified, unacked_about,
 };
 pub use forge_ref::{ForgeRef, NotAForgeRef, RefKind};
 pub use inbox::{

@@ -23,10 +23,18 @@ pub enum Wake {
     Dispatcher = 2,
     /// Merge requests or their pull requests that may have moved.
     Refinery = 3,
+    /// Sessions ended or stopped from outside the patrol (their processes to reap).
+    Patrol = 4,
 }
 
 impl Wake {
-    const ALL: [Wake; 4] = [Wake::Inbox, Wake::Actions, Wake::Dispatcher, Wake::Refinery];
+    const ALL: [Wake; 5] = [
+        Wake::Inbox,
+        Wake::Actions,
+        Wake::Dispatcher,
+        Wake::Refinery,
+        Wake::Patrol,
+    ];
 
     fn bit(self) -> u8 {
         1 << self as u8
@@ -35,7 +43,7 @@ impl Wake {
 
 /// One notify per loop, held by the store so every writer reaches the same ones.
 #[derive(Default)]
-pub struct Wakes([Notify; 4]);
+pub struct Wakes([Notify; 5]);
 
 impl Wakes {
     /// What the loop waits on between rounds.

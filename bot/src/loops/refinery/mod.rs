@@ -678,7 +678,7 @@ impl Refinery {
 
 /// A refinery session ended unfinished: a molecule step's gate run is judged; a run
 /// on a merge request is tried again ([`run_ended`]).
-fn refinery_ended(
+pub(crate) fn refinery_ended(
     tx: &store::Tx<'_>,
     bead: &Bead,
     ended: &Ended,

@@ -87,11 +87,16 @@ pub struct Ended {
     pub tail: String,
     /// Its quality gates as the town recorded them (see [`crate::decisions::gates`]).
     pub checks: Option<Vec<GateResult>>,
+    /// Why the bot stopped it (the patrol, a person, the forge), when it did.
+    pub stopped: Option<String>,
 }
 
 impl Ended {
     /// Why the agent's work did not finish, in the words its bead's history keeps.
     pub fn why(&self) -> String {
+        if let Some(why) = &self.stopped {
+            return why.clone();
+        }
         crate::decisions::comments::agent_ended_unfinished(self.code)
     }
 }
@@ -343,6 +348,7 @@ impl Sessions {
                     code,
                     tail,
                     checks,
+                    stopped: None,
                 });
             }
         }
@@ -372,6 +378,7 @@ impl Sessions {
                     .any(|x| x.id == s.id && x.state == SessionState::Done);
                 let state = match (said_done, e.code) {
                     (true, _) => SessionState::Done,
+                    (false, _) if e.stopped.is_some() => SessionState::Stopped,
                     (false, Some(_)) => SessionState::Exited,
                     (false, None) => SessionState::Lost,
                 };
@@ -411,6 +418,97 @@ impl Sessions {
             tracing::warn!(session = %agent, error = %e, "could not forget the agent's record");
         }
         Ok(outcome)
+    }
+
+    /// Stop a live session's agent for `why` and settle it: the runner kills its
+    /// process group, then `ending` decides what becomes of its bead. `None` if the
+    /// session had already ended.
+    pub async fn stop(
+        &self,
+        session_id: &str,
+        why: String,
+        ending: Ending,
+    ) -> Result<Option<BeadStatus>, SessionError> {
+        let id = session_id.to_string();
+        let found = self
+            .store
+            .read(move |c| {
+                let Some(s) = store::get_session(c, &id)? else {
+                    return Ok(None);
+                };
+                let agent = store::get_agent(c, &s.agent_id)?;
+                Ok(Some((s, agent)))
+            })
+            .await?;
+        let Some((session, agent)) = found.filter(|(s, _)| s.ended_at.is_none()) else {
+            return Ok(None);
+        };
+        let town = agent.town_id.clone();
+        if self.ensure_town(&town).await.is_ok() {
+            let (t, a) = (TownId(town.clone()), AgentId(session.id.clone()));
+            if let Err(e) = self.runner.stop_agent(&t, &a).await {
+                tracing::warn!(session = %session.id, error = %e, "could not stop the agent");
+            }
+        }
+        let tail = self.output_tail(&town, &session.id).await;
+        tracing::info!(session = %session.id, bead = %session.bead_id, why = %why, "agent stopped");
+        let ended = Ended {
+            town,
+            session,
+            code: None,
+            tail,
+            checks: None,
+            stopped: Some(why),
+        };
+        self.settle(ended, ending).await
+    }
+
+    /// Kill what the towns still run for sessions that have ended (stopped by the
+    /// forge or a person, in a transaction that could not reach the runner), and forget
+    /// their records. Only towns up in this process are looked at. Returns how many.
+    pub async fn reap(&self) -> Result<usize, SessionError> {
+        let towns: Vec<String> = self.towns.lock().await.iter().cloned().collect();
+        let mut reaped = 0;
+        for town in towns {
+            // The runner's list first: a session it runs was committed before it
+            // started, so the store read after it cannot miss a new one.
+            let running: Vec<String> = self
+                .runner
+                .agents(&TownId(town.clone()))
+                .await?
+                .into_iter()
+                .filter(|a| a.status == runner::AgentStatus::Running)
+                .map(|a| a.agent.0)
+                .collect();
+            if running.is_empty() {
+                continue;
+            }
+            let ended: Vec<String> = self
+                .store
+                .read(move |c| {
+                    let mut out = Vec::new();
+                    for id in running {
+                        if store::get_session(c, &id)?.is_some_and(|s| s.ended_at.is_some()) {
+                            out.push(id);
+                        }
+                    }
+                    Ok(out)
+                })
+                .await?;
+            for id in ended {
+                let (t, a) = (TownId(town.clone()), AgentId(id.clone()));
+                tracing::info!(town = %town, session = %id, "stopping an agent whose session ended");
+                if let Err(e) = self.runner.stop_agent(&t, &a).await {
+                    tracing::warn!(session = %id, error = %e, "could not stop the agent");
+                    continue;
+                }
+                if let Err(e) = self.runner.forget_agent(&t, &a).await {
+                    tracing::warn!(session = %id, error = %e, "could not forget the agent's record");
+                }
+                reaped += 1;
+            }
+        }
+        Ok(reaped)
     }
 
     /// The last few KB of an agent's output, best effort: the runner reads it as
