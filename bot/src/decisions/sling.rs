@@ -14,6 +14,9 @@ pub enum IssueDecision {
     Sling(Box<SlingRequest>),
     /// The issue is already a bead; slinging is idempotent.
     AlreadySlung { bead_id: String },
+    /// Its bead was closed unmerged or failed, and a writer slings it again: the same
+    /// bead opens again, its attempts counted afresh.
+    Reopen { bead_id: String },
     /// The person who added the label may not sling work: say so, do nothing else.
     Refuse { user: String },
     /// Nobody could ask the forge whether the person who added the label may write
@@ -59,8 +62,20 @@ pub fn decide_issue(
     if !wants_sling(event, sling_label) {
         return IssueDecision::Nothing;
     }
-    if let Some(bead) = existing.filter(|b| b.status != BeadStatus::Tombstone) {
+    let again = existing.filter(|b| {
+        b.status == BeadStatus::Failed
+            || (b.status == BeadStatus::Closed
+                && b.close_reason != Some(crate::store::CloseReason::Merged))
+    });
+    if let Some(bead) = existing.filter(|b| b.status != BeadStatus::Tombstone)
+        && (again.is_none() || !permission.is_some_and(|p| p.can_command()))
+    {
         return IssueDecision::AlreadySlung {
+            bead_id: bead.id.clone(),
+        };
+    }
+    if let Some(bead) = again {
+        return IssueDecision::Reopen {
             bead_id: bead.id.clone(),
         };
     }
@@ -87,6 +102,22 @@ pub fn decide_issue(
             ..Default::default()
         },
     }))
+}
+
+/// Why an issue event withdraws the work slung from it (the issue closed, the sling
+/// label taken off), if it does. Anyone who may close the issue or edit its labels may
+/// stop the work: stopping asks nothing of the town.
+pub fn withdrawal(event: &IssueEvent, sling_label: &str) -> Option<&'static str> {
+    match &event.action {
+        IssueAction::Closed => Some("the issue was closed"),
+        IssueAction::Unlabeled { label } if label == sling_label => {
+            Some("the sling label was removed")
+        }
+        IssueAction::Unlabeled { label } if crate::decisions::pick::is_formula_label(label) => {
+            Some("the formula label was removed")
+        }
+        _ => None,
+    }
 }
 
 /// An issue event on `o/r` by mara, as the decisions' tests need one.
@@ -139,6 +170,101 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn slung(status: BeadStatus, reason: Option<crate::store::CloseReason>) -> Bead {
+        Bead {
+            id: "gt-k3x9".into(),
+            bead_type: crate::store::BeadType::Task,
+            status,
+            close_reason: reason,
+            title: "Fix the flux".into(),
+            body: String::new(),
+            priority: 2,
+            town_id: None,
+            rig_id: Some("github:o/r".into()),
+            parent_id: None,
+            hook: None,
+            forge_ref: Some("github:o/r#7".into()),
+            created_by: "mara".into(),
+            created_at: 0,
+            updated_at: 0,
+            closed_at: None,
+            metadata: serde_json::json!({}),
+            branch: None,
+            attempts: 3,
+        }
+    }
+
+    #[test]
+    fn slinging_again_reopens_work_that_was_stopped_or_failed_never_merged_work() {
+        use crate::store::CloseReason;
+        let relabel = issue(
+            IssueAction::Labeled {
+                label: "gt:sling".into(),
+            },
+            &["gt:sling"],
+        );
+        let write = Some(Permission::Write);
+        let reopen = IssueDecision::Reopen {
+            bead_id: "gt-k3x9".into(),
+        };
+        let already = IssueDecision::AlreadySlung {
+            bead_id: "gt-k3x9".into(),
+        };
+        for (bead, expected) in [
+            (
+                slung(BeadStatus::Closed, Some(CloseReason::Wontfix)),
+                &reopen,
+            ),
+            (slung(BeadStatus::Failed, None), &reopen),
+            (
+                slung(BeadStatus::Closed, Some(CloseReason::Merged)),
+                &already,
+            ),
+            (slung(BeadStatus::InProgress, None), &already),
+        ] {
+            assert_eq!(
+                &decide_issue(&relabel, "gt:sling", Some(&bead), write),
+                expected
+            );
+        }
+        // A reader's relabel reopens nothing.
+        let stopped = slung(BeadStatus::Closed, Some(CloseReason::Wontfix));
+        assert_eq!(
+            decide_issue(&relabel, "gt:sling", Some(&stopped), Some(Permission::Read)),
+            already
+        );
+    }
+
+    #[test]
+    fn closing_the_issue_or_taking_the_label_off_withdraws_the_work() {
+        let closed = issue(IssueAction::Closed, &["gt:sling"]);
+        assert_eq!(
+            withdrawal(&closed, "gt:sling"),
+            Some("the issue was closed")
+        );
+        let off = |label: &str| {
+            issue(
+                IssueAction::Unlabeled {
+                    label: label.into(),
+                },
+                &[],
+            )
+        };
+        assert_eq!(
+            withdrawal(&off("gt:sling"), "gt:sling"),
+            Some("the sling label was removed")
+        );
+        assert_eq!(
+            withdrawal(&off("gt:formula:bugfix"), "gt:sling"),
+            Some("the formula label was removed")
+        );
+        assert_eq!(withdrawal(&off("bug"), "gt:sling"), None);
+        assert_eq!(
+            withdrawal(&issue(IssueAction::Edited, &[]), "gt:sling"),
+            None
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub(crate) mod follow;
 pub mod molecule;
 pub(crate) mod outbox;
 pub mod rework;
+pub mod withdraw;
 
 use crate::clock::Millis;
 use crate::store::{self, Bead, BeadStatus, BeadType, CloseReason, NewBead, StoreError, Tx, Wake};

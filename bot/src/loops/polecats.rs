@@ -131,7 +131,19 @@ impl Polecats {
         let (ready, busy) = self
             .store
             .read(move |c| {
-                let ready = store::ready_beads(c, now)?;
+                // A paused rig (its breaker, or a person) gets no new work; its merge
+                // requests still finish.
+                let paused: HashSet<String> = store::rig_pauses(c)?
+                    .into_iter()
+                    .map(|p| p.rig_id)
+                    .collect();
+                let ready = store::ready_beads(c, now)?
+                    .into_iter()
+                    .filter(|b| {
+                        b.bead_type == BeadType::MergeRequest
+                            || !b.rig_id.as_ref().is_some_and(|r| paused.contains(r))
+                    })
+                    .collect::<Vec<_>>();
                 let busy = store::list_agents(c)?;
                 Ok((ready, busy))
             })

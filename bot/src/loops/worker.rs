@@ -688,6 +688,18 @@ fn apply_issue(
     if crate::lifecycle::approval::wanted(issue) {
         crate::lifecycle::approval::by_label(conn, rig, issue, existing.as_ref(), permission, now)?;
     }
+    if let Some(task) = &existing {
+        if let Some(why) = sling::withdrawal(issue, label) {
+            crate::lifecycle::withdraw::withdraw(conn, task, why, &issue.actor.login, now)?;
+            return Ok(None);
+        }
+        // Taking the escalation's label off acknowledges it.
+        if matches!(&issue.action, webhooks::IssueAction::Unlabeled { label }
+            if label == crate::decisions::comments::ESCALATED_LABEL)
+        {
+            crate::lifecycle::escalation::ack_about(conn, &task.id, &issue.actor.login, now)?;
+        }
+    }
     match sling::decide_issue(issue, label, existing.as_ref(), permission) {
         IssueDecision::Sling(req) => {
             let planned = match lookups.plans.get(&issue_key(issue)) {
@@ -763,6 +775,11 @@ fn apply_issue(
             );
             tracing::warn!(rig = %rig.id, host = %issue.repo.host, %user, "{why}");
             return Ok(Some(why));
+        }
+        IssueDecision::Reopen { bead_id } => {
+            let task = store::get_bead(conn, &bead_id)?;
+            crate::lifecycle::withdraw::reopen(conn, &task, &issue.actor.login, now)?;
+            tracing::info!(bead = %bead_id, %forge_ref, "issue slung again: bead reopened");
         }
         IssueDecision::AlreadySlung { bead_id } => {
             tracing::debug!(bead = %bead_id, %forge_ref, "issue already slung");

@@ -1,0 +1,119 @@
+//! The patrol keeps the town healthy with nobody watching: an agent that goes silent
+//! is stopped and its bead retried, and work whose issue is closed stops at once.
+//! Agents are real processes; the town's clock is the test's, so the patrol's
+//! thresholds pass when the story says so, not after a sleep.
+
+use std::time::Duration;
+
+use bot::store::{BeadStatus, BeadType, CloseReason};
+use forge_sim::SimHandle;
+use gastown_tests::TestTown;
+
+const REPO: &str = "octo/hello";
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A plan whose polecat primes, then works (sleeps) far longer than any test waits,
+/// saying nothing meanwhile.
+fn slow_plan() -> String {
+    "Slow work.\n\n```gastown-plan\nfiles:\n  - path: docs/slow.md\n    content: |\n      slow\ncommands:\n  - sleep 300\ncommit: Slow work\n```\n".into()
+}
+
+async fn task(town: &TestTown) -> bot::store::Bead {
+    town.tasks().await.into_iter().next().expect("a task")
+}
+
+async fn working(town: &TestTown) {
+    town.run_until(WAIT, "the polecat to be at work", |b| {
+        b.iter()
+            .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::InProgress)
+    })
+    .await;
+}
+
+/// The agents the town still runs.
+async fn running(town: &TestTown) -> usize {
+    let town_id = runner::TownId(town.app.config.town.clone());
+    let sessions = town.app.sessions.as_ref().expect("a runner");
+    sessions
+        .runner()
+        .agents(&town_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.status == runner::AgentStatus::Running)
+        .count()
+}
+
+async fn status(sim: &SimHandle, n: u64) -> String {
+    gastown_tests::story::status_comment(sim, REPO, n).await
+}
+
+#[tokio::test]
+async fn an_agent_that_stops_sending_heartbeats_is_stopped_and_its_bead_retried() {
+    let (sim, town) =
+        gastown_tests::story::github_town(REPO, None, &[("GT_PATROL_BACKOFF_SECS", "[60]")]).await;
+    let n = gastown_tests::story::sling(&sim, REPO, "Slow", &slow_plan()).await;
+    working(&town).await;
+    assert_eq!(town.patrol().await, 0, "a fresh agent is left alone");
+    assert_eq!(running(&town).await, 1);
+
+    // 90 seconds without a heartbeat (the witness's default): dead.
+    town.clock.advance(90_000);
+    town.patrol().await;
+    let t = task(&town).await;
+    assert_eq!((t.status, t.attempts), (BeadStatus::Open, 1), "{t:#?}");
+    assert_eq!(running(&town).await, 0, "its process was stopped");
+    let failed: Vec<_> = town
+        .events(&t.id)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "attempt_failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].payload["reason"],
+        "the agent sent no heartbeat for 90 seconds and was stopped"
+    );
+    town.act().await;
+    let body = status(&sim, n).await;
+    assert!(
+        body.contains("attempt 1 of 5 did not finish (the agent sent no heartbeat for 90 seconds"),
+        "{body}"
+    );
+    // Its backoff over, a polecat starts on it again.
+    assert_eq!(town.polecats().await, 0);
+    town.clock.advance(60_000);
+    working(&town).await;
+    assert_eq!(task(&town).await.attempts, 2);
+}
+
+#[tokio::test]
+async fn closing_the_issue_stops_its_polecat_and_slinging_it_again_reopens_the_bead() {
+    let (sim, town) = gastown_tests::story::github_town(REPO, None, &[]).await;
+    let n = gastown_tests::story::sling(&sim, REPO, "Slow", &slow_plan()).await;
+    working(&town).await;
+
+    sim.close_issue("mara", REPO, n).await.unwrap();
+    town.settle().await;
+    let t = task(&town).await;
+    assert_eq!(
+        (t.status, t.close_reason),
+        (BeadStatus::Closed, Some(CloseReason::Wontfix))
+    );
+    assert!(
+        status(&sim, n)
+            .await
+            .contains("the issue was closed by @mara: the polecat was stopped")
+    );
+    // Its session ended with the delivery; the patrol reaps the process.
+    town.patrol().await;
+    assert_eq!(running(&town).await, 0);
+
+    // Reopened with its label on: the same bead, its attempts counted afresh.
+    sim.reopen_issue("mara", REPO, n).await.unwrap();
+    town.settle().await;
+    let again = task(&town).await;
+    assert_eq!(again.id, t.id);
+    assert_eq!((again.status, again.attempts), (BeadStatus::Open, 0));
+    assert_eq!(town.tasks().await.len(), 1, "no second bead");
+}
