@@ -42,6 +42,12 @@ pub enum Command {
     /// Inspect beads (units of work).
     #[command(subcommand)]
     Beads(BeadsCommand),
+    /// Pause or resume dispatch to a rig.
+    #[command(subcommand)]
+    Rig(crate::controls::RigCommand),
+    /// Escalations: the town asking a person.
+    #[command(subcommand)]
+    Escalations(crate::controls::EscalationsCommand),
     /// Inspect the town's agents (polecats) and what they work on.
     #[command(subcommand)]
     Agents(AgentsCommand),
@@ -199,6 +205,11 @@ pub enum BeadsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run a failed or stopped task again (its attempts counted afresh), or one
+    /// waiting out its retry's backoff now.
+    Retry { id: String },
+    /// Stop a task's polecats and close it `wontfix`.
+    Stop { id: String },
 }
 
 pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
@@ -207,7 +218,8 @@ pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
     })?)
 }
 
-fn open_store(config: &Config) -> anyhow::Result<Store> {
+/// The database `gt serve` uses, which must exist.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     if !config.database.exists() {
         bail!(
             "no database at {} (set GT_DATABASE or `database:` to the file gt serve uses)",
@@ -395,6 +407,8 @@ pub async fn run_beads(config: &Config, cmd: BeadsCommand) -> anyhow::Result<()>
                 );
             }
         }
+        BeadsCommand::Retry { id } => println!("{}", crate::controls::retry(&store, id).await?),
+        BeadsCommand::Stop { id } => println!("{}", crate::controls::stop(&store, id).await?),
         BeadsCommand::Show { id, json } => {
             let (bead, events) = store
                 .read(move |c| Ok((store::get_bead(c, &id)?, store::bead_events(c, &id)?)))
@@ -470,7 +484,7 @@ pub async fn town_summary(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<String> {
     use std::fmt::Write as _;
-    let (rigs, beads, inbox, unchecked) = store
+    let (rigs, beads, inbox, unchecked, patrol) = store
         .read(|c| {
             let counts = |sql: &str| -> store::Result<Vec<(String, i64)>> {
                 let mut stmt = c.prepare(sql)?;
@@ -489,6 +503,7 @@ pub async fn town_summary(
                      AND last_error LIKE '%was not acted on, because nobody can check%'
                      GROUP BY repo",
                 )?,
+                crate::controls::status_lines(c)?,
             ))
         })
         .await?;
@@ -527,5 +542,8 @@ pub async fn town_summary(
     }
     writeln!(out, "beads     {}", list(&beads))?;
     writeln!(out, "inbox     {}", list(&inbox))?;
+    for line in patrol {
+        writeln!(out, "{line}")?;
+    }
     Ok(out)
 }

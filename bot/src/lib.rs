@@ -21,6 +21,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod controls;
 pub mod decisions;
 pub mod edge;
 pub mod forge;

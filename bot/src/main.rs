@@ -50,6 +50,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => bot::app::server::serve(config).await,
         Command::Inbox(cmd) => bot::cli::run_inbox(&config, cmd).await,
         Command::Beads(cmd) => bot::cli::run_beads(&config, cmd).await,
+        Command::Rig(cmd) => {
+            let store = bot::cli::open_store(&config)?;
+            bot::controls::run_rig(&config, &store, cmd).await
+        }
+        Command::Escalations(cmd) => {
+            let store = bot::cli::open_store(&config)?;
+            bot::controls::run_escalations(&store, cmd).await
+        }
         Command::Agents(cmd) => bot::cli::run_agents(&config, cmd).await,
         Command::Status { .. } => bot::cli::run_status(&config).await,
         _ => unreachable!("commands without a configuration are handled above"),

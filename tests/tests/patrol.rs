@@ -117,3 +117,56 @@ async fn closing_the_issue_stops_its_polecat_and_slinging_it_again_reopens_the_b
     assert_eq!((again.status, again.attempts), (BeadStatus::Open, 0));
     assert_eq!(town.tasks().await.len(), 1, "no second bead");
 }
+
+/// A person pauses a rig from the CLI: queued work waits (and its issue says why),
+/// `gt status` shows the pause, and resuming lets it start.
+#[tokio::test]
+async fn a_person_pauses_a_rig_and_resumes_it_from_the_cli() {
+    use gastown_tests::process::gt;
+    let (sim, town) = gastown_tests::story::github_town(REPO, None, &[]).await;
+    let n = gastown_tests::story::sling(&sim, REPO, "Slow", &slow_plan()).await;
+    // The issue opened and labelled: two deliveries, then worked.
+    sim.wait_for_deliveries(2, WAIT).await.unwrap();
+    town.settle().await;
+    let db = town.database();
+    let env = [("GT_DATABASE", db.as_str())];
+    let rig = task(&town).await.rig_id.expect("a rig");
+    let said = gt(&["rig", "pause", &rig], &env).await;
+    assert!(said.contains("paused"), "{said}");
+    assert_eq!(town.polecats().await, 0, "a paused rig gets no new work");
+    // The CLI writes at the wall clock's time; bring the town's clock there.
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    use bot::clock::Clock;
+    town.clock
+        .advance((wall - town.clock.now_ms()).max(0) + 1_000);
+    town.act().await;
+    assert!(
+        status(&sim, n)
+            .await
+            .contains("dispatch to this repository is paused"),
+        "{}",
+        status(&sim, n).await
+    );
+    let summary = gt(&["status"], &env).await;
+    assert!(
+        summary.contains(&format!("paused    {rig} until resumed")),
+        "{summary}"
+    );
+
+    let said = gt(&["rig", "resume", &rig], &env).await;
+    assert!(said.contains("resumed"), "{said}");
+    working(&town).await;
+    // Stopped from the CLI: the task closes and the patrol reaps its process.
+    let id = task(&town).await.id;
+    let said = gt(&["beads", "stop", &id], &env).await;
+    assert!(said.contains("stopped"), "{said}");
+    town.patrol().await;
+    assert_eq!(running(&town).await, 0);
+    assert_eq!(task(&town).await.status, BeadStatus::Closed);
+    let said = gt(&["beads", "retry", &id], &env).await;
+    assert!(said.contains("open again"), "{said}");
+    assert_eq!(task(&town).await.status, BeadStatus::Open);
+}
