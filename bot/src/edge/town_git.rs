@@ -82,7 +82,11 @@ impl PushSink for RecordPushes {
         let payload = json!({ "branch": p.branch, "sha": p.sha, "rig": p.rig_id });
         let result = self
             .store
-            .write(move |c| store::note(c, &bead, "pushed", &agent, &payload, now))
+            .write(move |c| {
+                // A push is progress: the witness's stuck ladder starts again.
+                store::touch(c, &agent, true, now)?;
+                store::note(c, &bead, "pushed", &agent, &payload, now)
+            })
             .await;
         match result {
             Ok(()) => tracing::info!(bead = %p.bead_id, agent = %p.agent_id,
