@@ -113,28 +113,31 @@ pub fn nudge_of(conn: &Connection, session: &str) -> Result<Option<String>> {
 /// Beads an agent is hooked to (hooked or in progress) with no live session: zombie
 /// hooks, e.g. a session settled by a bot that crashed before it unhooked.
 pub fn orphaned_beads(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
+    ids(
+        conn,
         "SELECT b.id FROM beads AS b
          WHERE b.status IN ('hooked', 'in_progress') AND b.hook IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM agent_sessions AS s
                            WHERE s.bead_id = b.id AND s.ended_at IS NULL)
          ORDER BY b.id",
-    )?;
-    let rows = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    )
 }
 
 /// Agents marked working without a live session.
 pub fn idle_workers(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
+    ids(
+        conn,
         "SELECT a.id FROM agents AS a
          WHERE a.status = 'working'
            AND NOT EXISTS (SELECT 1 FROM agent_sessions AS s
                            WHERE s.agent_id = a.id AND s.ended_at IS NULL)
          ORDER BY a.id",
-    )?;
+    )
+}
+
+/// The first column of every row `sql` selects.
+fn ids(conn: &Connection, sql: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
