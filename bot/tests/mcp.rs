@@ -170,6 +170,7 @@ async fn an_mcp_client_finds_the_agent_tools_and_their_inputs() {
         .collect();
     let expected: BTreeMap<String, Vec<String>> = [
         ("gt_done", vec!["bead_id", "summary"]),
+        ("gt_escalate", vec!["details", "reason", "severity"]),
         ("gt_heartbeat", vec!["bead_id"]),
         ("gt_mol_advance", vec!["bead_id", "summary"]),
         ("gt_mol_current", vec![]),

@@ -205,6 +205,10 @@ pub struct AgentState {
     pub agent: AgentId,
     pub status: AgentStatus,
     pub started_at_ms: i64,
+    /// When its output last grew (its log's modification time, by the host's clock):
+    /// the patrol counts new output as progress.
+    #[serde(default)]
+    pub output_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -649,7 +649,23 @@ pub(crate) fn state(found: &OnDisk, alive: bool) -> AgentState {
         agent: found.record.agent.clone(),
         status,
         started_at_ms: found.record.started_at_ms,
+        output_at_ms: output_at(&found.host_root, &found.record.agent),
     }
+}
+
+/// The log's modification time, without following a link (the log is the agent's to
+/// write: hostile). `None` when there is no regular file there.
+fn output_at(host_root: &Path, agent: &AgentId) -> Option<i64> {
+    let meta = std::fs::symlink_metadata(host_root.join("run").join(&agent.0).join("log")).ok()?;
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    let at = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    i64::try_from(at.as_millis()).ok()
 }
 
 fn hostile(agent: &AgentId, file: &str) -> impl FnOnce(std::io::Error) -> RunnerError {

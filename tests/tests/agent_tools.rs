@@ -207,3 +207,73 @@ async fn gt_agent_status_notes_progress_and_gt_status_summarises_the_town() {
         "the old forms noted nothing"
     );
 }
+
+/// `gt_escalate` asks a person for the agent's bead: one escalation per reason, its
+/// severity checked; a stuck agent reads the patrol's nudge at its next tool call, once
+/// it moves the nudge is gone.
+#[tokio::test]
+async fn an_agent_escalates_and_reads_the_patrols_nudge_at_its_next_call() {
+    let town = TestTown::builder().start().await;
+    let bead = town.hooked_bead("octo/hello", "nux", NUX).await;
+    let ask = json!({ "reason": "the tests need a database I cannot start", "severity": "high" });
+    let (status, first) = call(&town, "escalate", Some(NUX), ask.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["severity"], "high");
+    let (_, again) = call(&town, "escalate", Some(NUX), ask).await;
+    assert_eq!(
+        again["escalation"], first["escalation"],
+        "asked twice, raised once"
+    );
+    let (status, bad) = call(
+        &town,
+        "escalate",
+        Some(NUX),
+        json!({ "reason": "x", "severity": "urgent" }),
+    )
+    .await;
+    assert_eq!(status, 422, "{bad}");
+    let (status, bad) = call(&town, "escalate", Some(NUX), json!({})).await;
+    assert!(
+        status == 422
+            && bad["error"]
+                .as_str()
+                .unwrap()
+                .contains("reason is required")
+    );
+    let escalations = town
+        .app
+        .store
+        .read(|c| bot::store::list_escalations(c, false))
+        .await
+        .unwrap();
+    assert_eq!(escalations.len(), 1);
+    assert_eq!(escalations[0].about.as_deref(), Some(bead.as_str()));
+
+    // Fifteen minutes of heartbeats and nothing else: the patrol nudges it.
+    let nudge_of = |res: reqwest::Response| {
+        res.headers()
+            .get("gastown-nudge")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let heartbeat = || {
+        reqwest::Client::new()
+            .post(town.url("/api/agent/v1/heartbeat"))
+            .bearer_auth(NUX)
+            .json(&json!({}))
+    };
+    for _ in 0..15 {
+        assert_eq!(nudge_of(heartbeat().send().await.unwrap()), None);
+        town.clock.advance(60_000);
+    }
+    town.patrol().await;
+    let nudge = nudge_of(heartbeat().send().await.unwrap()).expect("a nudge");
+    assert!(
+        nudge.contains("no progress from you for 15 minutes"),
+        "{nudge}"
+    );
+    // A heartbeat is not progress: the nudge stays until the agent does something.
+    assert!(nudge_of(heartbeat().send().await.unwrap()).is_some());
+    let (status, _) = call(&town, "status", Some(NUX), json!({ "message": "on it" })).await;
+    assert_eq!(status, 200);
+    assert_eq!(nudge_of(heartbeat().send().await.unwrap()), None);
+}

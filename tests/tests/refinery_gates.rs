@@ -233,7 +233,7 @@ async fn in_a_town_of_two_rigs_each_bead_is_refined_against_its_own_repository()
 }
 
 /// A refinery run that cannot work at all (here: its target branch does not exist) is
-/// retried once, then people are asked with the run's output; it is not the polecat's
+/// retried until `patrol.max_attempts`, then people are asked with the run's output; it is not the polecat's
 /// work to redo.
 #[tokio::test]
 async fn a_refinery_run_that_keeps_failing_asks_people_with_its_output() {
@@ -258,7 +258,7 @@ async fn a_refinery_run_that_keeps_failing_asks_people_with_its_output() {
     assert!(
         escalation
             .body
-            .contains("the refinery's run failed 2 times")
+            .contains("the refinery's run failed 5 times")
             && escalation.body.contains("release")
             && escalation.body.contains("@mara"),
         "{}",

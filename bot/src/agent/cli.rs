@@ -29,6 +29,15 @@ pub enum AgentCommand {
     Status { message: Option<String> },
     /// The branch is pushed and the work is finished.
     Done { summary: Option<String> },
+    /// Ask a person for help: `gt agent escalate "<reason>" [--severity high] [--details …]`.
+    Escalate {
+        reason: String,
+        /// low, medium (default), high (names the repository's owners) or critical.
+        #[arg(long)]
+        severity: Option<String>,
+        #[arg(long)]
+        details: Option<String>,
+    },
     /// The molecule's current step (`gt agent mol current`), or close it with a
     /// summary and get the next (`gt agent mol advance "<summary>"`).
     #[command(subcommand)]
@@ -103,6 +112,24 @@ async fn prime(json_out: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn escalate(
+    reason: String,
+    severity: Option<String>,
+    details: Option<String>,
+) -> anyhow::Result<()> {
+    let reply: crate::edge::agent_api::EscalateReply = ToolClient::from_env()?
+        .call(
+            "escalate",
+            &json!({ "reason": reason, "severity": severity, "details": details }),
+        )
+        .await?;
+    println!(
+        "escalation {} ({}) raised: a person will be asked",
+        reply.escalation, reply.severity
+    );
+    Ok(())
+}
+
 async fn heartbeat() -> anyhow::Result<()> {
     let _: serde_json::Value = ToolClient::from_env()?
         .call("heartbeat", &json!({}))
@@ -147,6 +174,11 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
         AgentCommand::Status { message } => status(message).await,
         AgentCommand::Done { summary } => done(summary).await,
         AgentCommand::Mol(cmd) => mol(cmd).await,
+        AgentCommand::Escalate {
+            reason,
+            severity,
+            details,
+        } => escalate(reason, severity, details).await,
         AgentCommand::Scripted => scripted().await,
         AgentCommand::Refinery => crate::agent::refinery_run::run().await,
     }

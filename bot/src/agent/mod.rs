@@ -48,6 +48,14 @@ impl ToolClient {
             .await
             .with_context(|| format!("cannot reach the town at {url}"))?;
         let status = res.status();
+        // The patrol's nudge rides on any answer: the agent's output shows it.
+        if let Some(nudge) = res
+            .headers()
+            .get(crate::edge::agent_api::NUDGE_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            eprintln!("{nudge}");
+        }
         let text = res.text().await.unwrap_or_default();
         if !status.is_success() {
             let msg = serde_json::from_str::<serde_json::Value>(&text)

@@ -390,20 +390,14 @@ pub fn review_too_big(bytes: usize, max: usize, marker: &str) -> String {
     )
 }
 
-/// Said when the refinery gives up on a run's report that its own copy of the
-/// repository contradicts (a forged or corrupted report): nothing landed.
-pub fn report_untrusted(mentions: &[String], why: &str, marker: &str) -> String {
-    format!(
-        "{marker}\n\
-         **Gastown** · escalation: the refinery's run reported commits that the bot's own \
-         copy of the repository contradicts, twice, so its report was not trusted and \
-         nothing was landed.\n\
-         {who}, a person is needed: look at the branch and the town, then sling the issue \
-         again or close it.\n{}",
-        details_block(why),
-        who = mention_list(mentions),
-    )
-}
+/// The reason the refinery gives when it gives up on a run's report that its own
+/// copy of the repository contradicts (a forged or corrupted report): nothing landed.
+pub const REPORT_UNTRUSTED: &str = "the refinery's run reported commits that the bot's own \
+     copy of the repository contradicts, twice, so its report was not trusted and nothing \
+     was landed";
+
+pub const REPORT_UNTRUSTED_ACTION: &str = "Look at the branch and the town, then run \
+     `gt beads retry` on the task or sling the issue again, or close it.";
 
 /// Said on the issue when `direct` landed the work (the issue is closed with it).
 pub fn landed_comment(target: &str, sha: &str, marker: &str) -> String {
@@ -439,23 +433,17 @@ pub fn refinery_run_failed(attempts: u32, why: &str) -> String {
     format!("the refinery's run failed {attempts} times: {why}")
 }
 
-/// Said when the refinery gives up: the people to ask are named so the forge tells them.
-pub fn escalation_comment(
-    mentions: &[String],
-    reason: &str,
-    details: &str,
-    marker: &str,
-) -> String {
-    let who = mention_list(mentions);
+/// The reason an escalation gives when the refinery runs out of rework attempts.
+pub fn refinery_gave_up(reworks: u32, reason: &str) -> String {
     format!(
-        "{marker}\n\
-         **Gastown** · escalation: the refinery cannot land this work and has run out of \
-         rework attempts. Last problem: {}.\n\
-         {who}, a person is needed: fix the branch by hand, or close this issue.\n{}",
-        town_text(reason, MAX_LINE),
-        details_block(details),
+        "the refinery cannot land this work and has run out of rework attempts ({reworks}). \
+         Last problem: {}",
+        town_text(reason, MAX_LINE)
     )
 }
+
+pub const REFINERY_GAVE_UP_ACTION: &str = "Fix the branch by hand, then run `gt beads \
+     retry` on the task, or close this issue.";
 
 /// `@a @b`, or "A maintainer" when there is nobody to name.
 fn mention_list(mentions: &[String]) -> String {

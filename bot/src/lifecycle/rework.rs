@@ -1,8 +1,8 @@
 //! Sending work back: a merge request that failed its gates, did not rebase, or was
 //! rejected by a review becomes a rework bead on the same branch, for a polecat, with
 //! what went wrong in its prompt. After the rig's `max_rework_attempts` the refinery
-//! stops trying and escalates to people instead (a comment with @mentions until the
-//! escalation system exists).
+//! stops trying and escalates to people instead (an escalation: a comment naming the
+//! rig's owners and the `gt:escalated` label).
 //!
 //! Everything here runs inside one store transaction: the merge request is closed,
 //! the rework (or the escalation) is created and the issue comment queued together,
@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::clock::Millis;
 use crate::decisions::comments;
 use crate::decisions::meta::{self, TaskMeta};
+use crate::decisions::patrol::{Durations, Severity};
 use crate::lifecycle::outbox::{CommentOn, queue_comment};
 use crate::lifecycle::{self, Cause};
 use crate::store::{self, Bead, BeadStatus, BeadType, CloseReason, NewBead, StoreError};
@@ -43,6 +44,7 @@ pub fn send_back(
     mr_id: &str,
     problem: &Problem<'_>,
     max_reworks: u32,
+    d: &Durations,
     now: Millis,
 ) -> Result<SentBack, StoreError> {
     let Some((mr, task)) = reject(conn, mr_id, problem, now)? else {
@@ -53,21 +55,16 @@ pub fn send_back(
     let rig = task.rig_id.clone().unwrap_or_default();
     if done >= max_reworks {
         let task = move_task(conn, &task, BeadStatus::Failed, problem, now)?;
-        if let Some(number) = number {
-            let key = format!("{}:escalated:{done}", task.id);
-            let mentions = vec![task.created_by.clone()];
-            let body = |marker: &str| {
-                comments::escalation_comment(&mentions, problem.reason, problem.details, marker)
-            };
-            queue_comment(
-                conn,
-                &on(&rig, &task.id, number),
-                "escalation",
-                &key,
-                body,
-                now,
-            )?;
-        }
+        let reason = comments::refinery_gave_up(done, problem.reason);
+        escalate(
+            conn,
+            &task,
+            &reason,
+            comments::REFINERY_GAVE_UP_ACTION,
+            problem,
+            d,
+            now,
+        )?;
         tracing::warn!(bead = %task.id, reworks = done, reason = problem.reason,
             "out of rework attempts: escalated to people");
         return Ok(SentBack::Escalated);
@@ -156,35 +153,50 @@ fn reject(
 
 /// Give up on a merge request without a rework, because what went wrong is not the
 /// polecat's work (the refinery's run could not be trusted): the merge request closes
-/// as rejected, the task fails, and its issue asks people (`body` writes the comment
-/// from the mentions and the marker). One transaction, like [`send_back`].
+/// as rejected, the task fails, and people are asked (an escalation). One
+/// transaction, like [`send_back`].
 pub fn give_up(
     conn: &store::Tx<'_>,
     mr_id: &str,
     problem: &Problem<'_>,
-    body: impl Fn(&[String], &str) -> String,
+    action: &str,
+    d: &Durations,
     now: Millis,
 ) -> Result<SentBack, StoreError> {
     let Some((mr, task)) = reject(conn, mr_id, problem, now)? else {
         return Ok(SentBack::AlreadySettled);
     };
     let task = move_task(conn, &task, BeadStatus::Failed, problem, now)?;
-    if let Some(number) = crate::lifecycle::outbox::issue_number(&task) {
-        let rig = task.rig_id.clone().unwrap_or_default();
-        let key = format!("{}:gave-up:{}", task.id, mr.id);
-        let mentions = vec![task.created_by.clone()];
-        queue_comment(
-            conn,
-            &on(&rig, &task.id, number),
-            "escalation",
-            &key,
-            |marker: &str| body(&mentions, marker),
-            now,
-        )?;
-    }
+    escalate(conn, &task, problem.reason, action, problem, d, now)?;
     tracing::warn!(bead = %task.id, merge_request = %mr.id, reason = problem.reason,
         "the refinery gave up on this work: escalated to people");
     Ok(SentBack::Escalated)
+}
+
+/// The refinery asks people: a high escalation about the task.
+fn escalate(
+    conn: &store::Tx<'_>,
+    task: &Bead,
+    reason: &str,
+    action: &str,
+    problem: &Problem<'_>,
+    d: &Durations,
+    now: Millis,
+) -> Result<(), StoreError> {
+    crate::lifecycle::escalation::raise(
+        conn,
+        &crate::lifecycle::escalation::Raise {
+            about: task,
+            severity: Severity::High,
+            source: "refinery",
+            reason,
+            action,
+            details: problem.details,
+        },
+        d,
+        now,
+    )?;
+    Ok(())
 }
 
 fn move_task(

@@ -17,7 +17,7 @@ use crate::decisions::comments;
 use crate::decisions::patrol::{self, Decision, Durations, Ladder, Severity, Snapshot, Unacked};
 use crate::lifecycle::escalation::{self, Raise};
 use crate::loops::sessions::{Ended, Ending, SessionError, Sessions};
-use crate::store::{self, BeadStatus, BeadType, Role, Store, StoreError};
+use crate::store::{self, BeadType, Role, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PatrolError {
@@ -35,6 +35,8 @@ pub struct Patrol {
     /// `None` when the bot runs no agents: the deacon's work still runs.
     sessions: Option<Sessions>,
     durations: Durations,
+    /// Each running agent's output time when last looked at.
+    outputs: Arc<tokio::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 impl Patrol {
@@ -51,6 +53,7 @@ impl Patrol {
             clock,
             sessions,
             durations,
+            outputs: Arc::default(),
         }
     }
 
@@ -74,9 +77,53 @@ impl Patrol {
             }
         }
         if let Some(sessions) = &self.sessions {
-            done += sessions.reap().await?;
+            let survey = sessions.survey().await?;
+            done += sessions.reap(&survey).await?;
+            self.output_grew(&survey, now).await?;
         }
         Ok(done)
+    }
+
+    /// New output is progress: a running agent whose log changed since the last tick
+    /// moves its session's clock on (compared with what this process saw last, never
+    /// with the bot's clock: the log's time is the host's).
+    async fn output_grew(
+        &self,
+        survey: &[(String, Vec<runner::AgentState>)],
+        now: Millis,
+    ) -> Result<usize, PatrolError> {
+        let mut grew = Vec::new();
+        {
+            let mut seen = self.outputs.lock().await;
+            let mut live = std::collections::HashSet::new();
+            for a in survey.iter().flat_map(|(_, agents)| agents) {
+                if a.status != runner::AgentStatus::Running {
+                    continue;
+                }
+                live.insert(a.agent.0.clone());
+                if let Some(at) = a.output_at_ms
+                    && seen
+                        .insert(a.agent.0.clone(), at)
+                        .is_some_and(|before| before != at)
+                {
+                    grew.push(a.agent.0.clone());
+                }
+            }
+            seen.retain(|id, _| live.contains(id));
+        }
+        if grew.is_empty() {
+            return Ok(0);
+        }
+        let n = grew.len();
+        self.store
+            .write(move |c| {
+                for s in &grew {
+                    store::progress_of_session(c, s, now)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(n)
     }
 
     async fn apply(&self, d: &Decision, now: Millis) -> Result<(), PatrolError> {
@@ -222,13 +269,11 @@ impl Patrol {
         let town = self.config.town.clone();
         self.store
             .write(move |c| {
-                let bead = store::get_bead(c, &id)?;
-                let live = store::sessions_of_bead(c, &id)?
-                    .iter()
-                    .any(|s| s.ended_at.is_none());
-                if live || !matches!(bead.status, BeadStatus::Hooked | BeadStatus::InProgress) {
+                // Looked at again in the transaction: only a zombie is released.
+                if !store::orphaned_beads(c)?.contains(&id) {
                     return Ok(());
                 }
+                let bead = store::get_bead(c, &id)?;
                 let Some(agent) = bead.hook.clone() else {
                     return Ok(());
                 };

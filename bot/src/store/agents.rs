@@ -77,6 +77,8 @@ pub struct Grant {
     pub town_id: String,
     pub rig_id: String,
     pub bead_id: String,
+    /// What the patrol wants the agent to read at this call (it seems stuck).
+    pub nudge: Option<String>,
 }
 
 /// The id of a rig's polecat called `name`.
@@ -245,7 +247,7 @@ pub fn set_session_state(conn: &Connection, id: &str, state: SessionState) -> Re
 pub fn grant_for_token(conn: &Connection, token_sha256: &str) -> Result<Option<Grant>> {
     Ok(conn
         .prepare_cached(
-            "SELECT s.id, a.id, a.name, a.role, a.town_id, a.rig_id, s.bead_id
+            "SELECT s.id, a.id, a.name, a.role, a.town_id, a.rig_id, s.bead_id, s.nudge
              FROM agent_sessions AS s JOIN agents AS a ON a.id = s.agent_id
              WHERE s.token_sha256 = ?1 AND s.ended_at IS NULL",
         )?
@@ -258,6 +260,7 @@ pub fn grant_for_token(conn: &Connection, token_sha256: &str) -> Result<Option<G
                 town_id: r.get(4)?,
                 rig_id: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
                 bead_id: r.get(6)?,
+                nudge: r.get(7)?,
             })
         })
         .optional()?)

@@ -60,13 +60,13 @@ pub fn touch(conn: &Connection, agent_id: &str, progress: bool, now: Millis) -> 
     Ok(())
 }
 
-/// Progress of the session working `bead_id` (its branch was pushed).
-pub fn progress_on_bead(conn: &Connection, bead_id: &str, now: Millis) -> Result<()> {
+/// Progress of a live session seen from outside it (its output grew).
+pub fn progress_of_session(conn: &Connection, session: &str, now: Millis) -> Result<()> {
     conn.prepare_cached(
         "UPDATE agent_sessions SET heartbeat_at = ?2, progress_at = ?2, ladder = 0, nudge = NULL
-         WHERE bead_id = ?1 AND ended_at IS NULL",
+         WHERE id = ?1 AND ended_at IS NULL",
     )?
-    .execute(params![bead_id, now])?;
+    .execute(params![session, now])?;
     Ok(())
 }
 
@@ -110,8 +110,10 @@ pub fn nudge_of(conn: &Connection, session: &str) -> Result<Option<String>> {
         .flatten())
 }
 
-/// Beads an agent is hooked to (hooked or in progress) with no live session: zombie
-/// hooks, e.g. a session settled by a bot that crashed before it unhooked.
+/// Beads an agent is hooked to (hooked or in progress) with no live session, whose
+/// last session did not finish its work: zombie hooks. A task whose agent said done
+/// and that is in progress again (its rework is worked as a bead of its own) is not
+/// one.
 pub fn orphaned_beads(conn: &Connection) -> Result<Vec<String>> {
     ids(
         conn,
@@ -119,6 +121,8 @@ pub fn orphaned_beads(conn: &Connection) -> Result<Vec<String>> {
          WHERE b.status IN ('hooked', 'in_progress') AND b.hook IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM agent_sessions AS s
                            WHERE s.bead_id = b.id AND s.ended_at IS NULL)
+           AND coalesce((SELECT s.state FROM agent_sessions AS s WHERE s.bead_id = b.id
+                         ORDER BY s.started_at DESC, s.rowid DESC LIMIT 1), 'lost') <> 'done'
          ORDER BY b.id",
     )
 }

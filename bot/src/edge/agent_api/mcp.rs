@@ -33,7 +33,8 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use super::{
-    AdvanceRequest, BeadScoped, DoneRequest, StatusRequest, ToolError, Tools, bearer, token_digest,
+    AdvanceRequest, BeadScoped, DoneRequest, EscalateRequest, StatusRequest, ToolError, Tools,
+    bearer, token_digest,
 };
 use crate::store::Grant;
 
@@ -377,6 +378,23 @@ impl GastownMcp {
     }
 
     #[tool(
+        description = "Ask a person for help: a one-line `reason`, optional `details` and \
+        `severity` (low, medium (default), high names the repository's owners, critical \
+        also opens an issue). Asking twice for the same reason raises one escalation."
+    )]
+    async fn gt_escalate(
+        &self,
+        ctx: RequestContext<RoleServer>,
+        Parameters(req): Parameters<EscalateRequest>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let tools = self.tools.clone();
+        self.call(&ctx, "gt_escalate", async move |g| {
+            tools.escalate(&g, &req).await
+        })
+        .await
+    }
+
+    #[tool(
         description = "Close the molecule step being worked with a `summary` of what \
         it produced (commit and push first), and get the next step, as gt_mol_current \
         does."
@@ -409,10 +427,12 @@ impl GastownMcp {
             Some(token) => self.tools.authenticate(token).await,
             None => Err(ToolError::Unauthorized),
         };
+        let mut nudge = None;
         let result = match grant {
             Ok(g) => {
                 let span = tracing::info_span!("mcp", tool = name, agent = %g.agent_id,
                     bead = %g.bead_id);
+                nudge = g.nudge.clone();
                 run(g).instrument(span).await
             }
             Err(e) => Err(e),
@@ -420,6 +440,13 @@ impl GastownMcp {
         match result {
             Ok(reply) => serde_json::to_value(reply)
                 .map(CallToolResult::structured)
+                .map(|mut r| {
+                    // The patrol's nudge, read with the answer.
+                    if let Some(n) = nudge {
+                        r.content.push(ContentBlock::text(n));
+                    }
+                    r
+                })
                 .map_err(|e| ErrorData::internal_error(format!("{name}: {e}"), None)),
             Err(e) => {
                 if let ToolError::Store(err) = &e {

@@ -2,6 +2,7 @@
 //! OpenAPI document, and over MCP. Every call carries the agent's bearer token; the
 //! token grants one agent and the bead on its hook, and nothing else.
 
+mod escalate;
 mod mcp;
 mod molecule;
 pub mod prompts;
@@ -20,6 +21,7 @@ use serde_json::json;
 use tracing::Instrument;
 use utoipa::OpenApi;
 
+pub use escalate::{EscalateReply, EscalateRequest};
 pub use molecule::{AdvanceRequest, DoneStep, MolReply, MoleculeInfo, StepInfo};
 pub use tools::{
     Ack, AgentInfo, BeadInfo, BeadScoped, DoneReply, DoneRequest, Incident, Prime, ReworkInfo,
@@ -36,12 +38,14 @@ pub fn router(tools: Tools) -> Router {
         .route("/api/agent/v1/done", post(done))
         .route("/api/agent/v1/mol/current", post(mol_current))
         .route("/api/agent/v1/mol/advance", post(mol_advance))
+        .route("/api/agent/v1/escalate", post(escalate))
         .route(
             "/api/agent/v1/refinery/assignment",
             post(refinery_assignment),
         )
         .route("/api/agent/v1/refinery/report", post(refinery_report))
         .route("/api/agent/v1/openapi.json", get(openapi))
+        .layer(axum::middleware::from_fn_with_state(tools.clone(), nudged))
         .with_state(tools.clone())
         .merge(mcp::mcp_router(tools.clone()))
         // Tool calls and MCP messages are a few lines of JSON: anything much bigger is
@@ -84,6 +88,34 @@ impl FromRequestParts<Tools> for Agent {
     }
 }
 
+/// The header a tool's answer carries while the patrol waits for the agent to move:
+/// the nudge, read at the agent's next tool call (`gt agent` prints it).
+pub const NUDGE_HEADER: &str = "gastown-nudge";
+
+/// Add the nudge, if the caller's session has one, to the tool's answer.
+async fn nudged(
+    State(tools): State<Tools>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    let nudge = match token {
+        Some(t) => tools.authenticate(&t).await.ok().and_then(|g| g.nudge),
+        None => None,
+    };
+    let mut response = next.run(request).await;
+    if let Some(value) = nudge.and_then(|n| header::HeaderValue::from_str(&n).ok()) {
+        response.headers_mut().insert(NUDGE_HEADER, value);
+    }
+    response
+}
+
 pub fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -119,6 +151,21 @@ async fn heartbeat(
     bytes: Bytes,
 ) -> Result<Json<Ack>, ToolError> {
     Ok(Json(tools.heartbeat(&g, &body(&bytes)?).await?))
+}
+
+#[utoipa::path(post, path = "/api/agent/v1/escalate", tag = "polecat", request_body = EscalateRequest,
+    responses((status = 200, body = EscalateReply),
+              (status = 422, description = "invalid input")),
+    security(("agent_token" = [])))]
+async fn escalate(
+    State(tools): State<Tools>,
+    Agent(g): Agent,
+    bytes: Bytes,
+) -> Result<Json<EscalateReply>, ToolError> {
+    let span = tracing::info_span!("gt_escalate", agent = %g.agent_id, bead = %g.bead_id);
+    Ok(Json(
+        tools.escalate(&g, &body(&bytes)?).instrument(span).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/agent/v1/status", tag = "polecat", request_body = StatusRequest,
@@ -217,7 +264,7 @@ async fn refinery_report(
     info(title = "gastown agent tools", description = "The tools agents in a town call. \
         Authenticate with `Authorization: Bearer $GT_TOKEN`; a token acts for one agent and \
         the bead on its hook."),
-    paths(prime, heartbeat, status, done, mol_current, mol_advance, refinery_assignment,
+    paths(prime, heartbeat, status, done, mol_current, mol_advance, escalate, refinery_assignment,
         refinery_report),
     modifiers(&BearerAuth),
 )]

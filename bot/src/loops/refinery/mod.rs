@@ -566,16 +566,16 @@ impl Refinery {
                 .await;
         }
         let (id, now, why) = (cx.mr.id.clone(), self.clock.now_ms(), why.to_string());
+        let d = crate::decisions::patrol::Durations::from(&self.config.patrol);
         self.store
             .write(move |c| {
                 let problem = rework::Problem {
-                    reason: "the refinery's report did not match the bot's mirror",
+                    reason: comments::REPORT_UNTRUSTED,
                     details: &why,
                     actor: "refinery",
                 };
                 // No rework: the run, not the polecat's work, is what went wrong.
-                let body = |who: &[String], m: &str| comments::report_untrusted(who, &why, m);
-                rework::give_up(c, &id, &problem, body, now)
+                rework::give_up(c, &id, &problem, comments::REPORT_UNTRUSTED_ACTION, &d, now)
             })
             .await?;
         Ok(Step::Moved)
@@ -610,6 +610,7 @@ impl Refinery {
             cx.config.max_rework_attempts,
         );
         let (reason, details, actor) = (reason.to_string(), details.to_string(), actor.to_string());
+        let d = crate::decisions::patrol::Durations::from(&self.config.patrol);
         self.store
             .write(move |c| {
                 let problem = rework::Problem {
@@ -617,7 +618,7 @@ impl Refinery {
                     details: &details,
                     actor: &actor,
                 };
-                rework::send_back(c, &id, &problem, max, now)
+                rework::send_back(c, &id, &problem, max, &d, now)
             })
             .await?;
         Ok(Step::Moved)
@@ -714,6 +715,7 @@ fn run_ended(
         details: &ended.tail,
         actor: "gastown",
     };
-    rework::send_back(tx, &mr.id, &problem, 0, now)?;
+    let d = crate::decisions::patrol::Durations::from(&config.patrol);
+    rework::send_back(tx, &mr.id, &problem, 0, &d, now)?;
     Ok(())
 }

@@ -463,22 +463,32 @@ impl Sessions {
         self.settle(ended, ending).await
     }
 
+    /// What each town up in this process runs and has recorded, as its runner says.
+    pub async fn survey(&self) -> Result<Vec<(String, Vec<runner::AgentState>)>, SessionError> {
+        let towns: Vec<String> = self.towns.lock().await.iter().cloned().collect();
+        let mut out = Vec::new();
+        for town in towns {
+            let agents = self.runner.agents(&TownId(town.clone())).await?;
+            out.push((town, agents));
+        }
+        Ok(out)
+    }
+
     /// Kill what the towns still run for sessions that have ended (stopped by the
     /// forge or a person, in a transaction that could not reach the runner), and forget
-    /// their records. Only towns up in this process are looked at. Returns how many.
-    pub async fn reap(&self) -> Result<usize, SessionError> {
-        let towns: Vec<String> = self.towns.lock().await.iter().cloned().collect();
+    /// their records. `survey` is the runners' list, read before the store: a session a
+    /// town runs was committed before it started, so the store cannot miss a new one.
+    /// Returns how many were reaped.
+    pub async fn reap(
+        &self,
+        survey: &[(String, Vec<runner::AgentState>)],
+    ) -> Result<usize, SessionError> {
         let mut reaped = 0;
-        for town in towns {
-            // The runner's list first: a session it runs was committed before it
-            // started, so the store read after it cannot miss a new one.
-            let running: Vec<String> = self
-                .runner
-                .agents(&TownId(town.clone()))
-                .await?
-                .into_iter()
+        for (town, agents) in survey {
+            let running: Vec<String> = agents
+                .iter()
                 .filter(|a| a.status == runner::AgentStatus::Running)
-                .map(|a| a.agent.0)
+                .map(|a| a.agent.0.clone())
                 .collect();
             if running.is_empty() {
                 continue;

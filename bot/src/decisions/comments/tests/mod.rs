@@ -8,6 +8,7 @@ use crate::store::BeadType;
 
 mod issue;
 mod molecule;
+mod patrol;
 mod pull_request;
 mod refinery;
 
