@@ -9,7 +9,6 @@ use clap::Subcommand;
 
 use crate::clock::{Clock, Millis, SystemClock, format_utc};
 use crate::config::Config;
-use crate::decisions::comments;
 use crate::store::{self, BeadStatus, BeadType, RigPause, Store};
 
 #[derive(Debug, Subcommand)]
@@ -116,8 +115,7 @@ pub async fn run_rig(config: &Config, store: &Store, cmd: RigCommand) -> anyhow:
                             until: None,
                         },
                     )?;
-                    let note = comments::paused_note(&by, None);
-                    crate::lifecycle::attempts::show_pause(c, &rig, Some(&note), now)?;
+                    crate::lifecycle::attempts::show_pause(c, &rig, now)?;
                     Ok(Ok(format!(
                         "{rig} paused: it gets no new work until `gt rig resume {rig}`"
                     )))
@@ -130,7 +128,7 @@ pub async fn run_rig(config: &Config, store: &Store, cmd: RigCommand) -> anyhow:
                     if !store::resume_rig(c, &rig)? {
                         return Ok(Err(format!("{rig} is not paused")));
                     }
-                    crate::lifecycle::attempts::show_pause(c, &rig, None, now)?;
+                    crate::lifecycle::attempts::show_pause(c, &rig, now)?;
                     c.wake(store::Wake::Dispatcher);
                     Ok(Ok(format!("{rig} resumed")))
                 })

@@ -170,3 +170,99 @@ async fn a_person_pauses_a_rig_and_resumes_it_from_the_cli() {
     assert!(said.contains("open again"), "{said}");
     assert_eq!(task(&town).await.status, BeadStatus::Open);
 }
+
+/// An agent that pushed its work and then crashed: the retry starts from its pushed
+/// branch, so nothing it pushed is lost, and the work lands in one pull request.
+#[tokio::test]
+async fn a_retry_starts_from_the_branch_the_crashed_agent_pushed() {
+    let (sim, town) =
+        gastown_tests::story::github_town(REPO, None, &[("GT_PATROL_BACKOFF_SECS", "[0]")]).await;
+    // The first attempt commits wip.md, pushes it and dies; a retry finds it there.
+    let plan = "Crashy.\n\n```gastown-plan\nfiles:\n  - path: docs/done.md\n    content: |\n      done\ncommands:\n  - \"test -f wip.md || { echo wip > wip.md && git add wip.md && git -c user.name=p -c user.email=p@example.com commit -qm 'Work in progress' && git push -q origin HEAD:$GT_BRANCH && exit 1; }\"\ncommit: Finish\n```\n";
+    gastown_tests::story::sling(&sim, REPO, "Crashy", plan).await;
+    let beads = town
+        .run_until(WAIT, "the retry to reach review", |b| {
+            b.iter()
+                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Review)
+        })
+        .await;
+    let t = beads
+        .iter()
+        .find(|b| b.bead_type == BeadType::Task)
+        .unwrap();
+    assert_eq!(t.attempts, 2, "one crash, one retry");
+    let branch = t.branch.clone().unwrap();
+    for file in ["wip.md", "docs/done.md"] {
+        assert!(
+            sim.read_file(REPO, &branch, file).await.unwrap().is_some(),
+            "{file} on {branch}"
+        );
+    }
+    let events = town.events(&t.id).await;
+    let pushes = events.iter().filter(|e| e.kind == "pushed").count();
+    assert!(
+        pushes >= 2,
+        "the crashed attempt's push and the retry's: {events:#?}"
+    );
+}
+
+/// Every attempt on a rig fails (its polecats cannot even check out the base branch):
+/// the bead fails after its attempts and escalates, the rig's breaker pauses it (said
+/// on the next issue and in `gt status`), and after the cool-down dispatch resumes.
+#[tokio::test]
+async fn a_rig_whose_attempts_keep_failing_trips_its_breaker_until_the_cool_down() {
+    let (sim, town) = gastown_tests::story::github_town(
+        REPO,
+        None,
+        &[
+            ("GT_POLECATS_BASE_BRANCH", "no-such-branch"),
+            ("GT_PATROL_BACKOFF_SECS", "[0]"),
+            ("GT_PATROL_MAX_ATTEMPTS", "3"),
+            ("GT_PATROL_BREAKER_THRESHOLD", "3"),
+        ],
+    )
+    .await;
+    gastown_tests::story::sling(&sim, REPO, "First", &slow_plan()).await;
+    let beads = town
+        .run_until(WAIT, "the first bead to fail", |b| {
+            b.iter()
+                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Failed)
+        })
+        .await;
+    let first = beads
+        .iter()
+        .find(|b| b.bead_type == BeadType::Task)
+        .unwrap();
+    assert_eq!(first.attempts, 3);
+    let pauses = town.app.store.read(bot::store::rig_pauses).await.unwrap();
+    assert_eq!(pauses.len(), 1, "the breaker tripped");
+    assert_eq!(pauses[0].reason, "3 attempts failed within 30 minutes");
+
+    let n = gastown_tests::story::sling(&sim, REPO, "Second", &slow_plan()).await;
+    sim.wait_for_deliveries(4, WAIT).await.unwrap();
+    town.settle().await;
+    assert_eq!(town.polecats().await, 0, "no new work while paused");
+    town.act().await;
+    assert!(
+        status(&sim, n)
+            .await
+            .contains("dispatch to this repository is paused until"),
+        "{}",
+        status(&sim, n).await
+    );
+    // The cool-down over, the patrol closes the breaker and the second is worked.
+    town.clock.advance(15 * 60_000);
+    town.patrol().await;
+    assert!(
+        town.app
+            .store
+            .read(bot::store::rig_pauses)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    town.run_until(WAIT, "the second bead to be hooked", |b| {
+        b.iter().any(|t| t.title == "Second" && t.attempts > 0)
+    })
+    .await;
+}

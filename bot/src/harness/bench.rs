@@ -45,6 +45,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// The patrol's tick over a town of `beads` beads and `agents` working agents (and,
+    /// to compare, one a tenth its size), SQLite reads and writes included: idle
+    /// (nothing due) and busy (10 sessions due for a nudge each tick).
+    Patrol {
+        #[arg(long, default_value_t = 100_000)]
+        beads: usize,
+        #[arg(long, default_value_t = 1_000)]
+        agents: usize,
+        #[arg(long, default_value_t = 100)]
+        ticks: usize,
+    },
     /// Expanding a 200-step formula into a molecule plan (in this process: parsing is
     /// done once, each run is `expand` alone), then storing the plan.
     Formula {
@@ -68,6 +79,28 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                  store_p50_ms={:.3} store_p99_ms={:.3} transactions_per_store=1",
                 r.steps, r.p50_ms, r.p99_ms, s.p50_ms, s.p99_ms
             );
+            Ok(())
+        }
+        BenchCommand::Patrol {
+            beads,
+            agents,
+            ticks,
+        } => {
+            for size in [beads / 10, beads] {
+                let f = crate::harness::bench_patrol::run(size, agents.min(size), ticks).await?;
+                println!(
+                    "beads={} agents={} idle_p50_ms={:.2} idle_p99_ms={:.2} busy_p50_ms={:.2} \
+                     busy_p99_ms={:.2} idle_forge_writes={} database_mb={:.1}",
+                    f.beads,
+                    f.agents,
+                    f.idle_p50_ms,
+                    f.idle_p99_ms,
+                    f.busy_p50_ms,
+                    f.busy_p99_ms,
+                    f.idle_forge_writes,
+                    f.database_mb
+                );
+            }
             Ok(())
         }
         BenchCommand::Sling { runner, runs } => {

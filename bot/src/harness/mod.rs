@@ -2,5 +2,6 @@
 //! bot as a newcomer and a benchmark see it, apart from the server's core.
 
 pub mod bench;
+pub(crate) mod bench_patrol;
 pub(crate) mod bench_sling;
 pub mod demo;

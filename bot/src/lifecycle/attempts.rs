@@ -104,24 +104,14 @@ fn trip_breaker(
             until,
             "the rig's breaker tripped: dispatch paused"
         );
-        show_pause(
-            tx,
-            rig,
-            Some(&comments::paused_note(&reason, Some(until))),
-            now,
-        )?;
+        show_pause(tx, rig, now)?;
     }
     Ok(())
 }
 
-/// Say on each queued task of the rig that dispatch is paused (`note`) or runs again
-/// (`None`).
-pub fn show_pause(
-    tx: &Tx<'_>,
-    rig: &str,
-    note: Option<&str>,
-    now: Millis,
-) -> Result<usize, StoreError> {
+/// Show on each queued task of the rig that dispatch is paused, or runs again: their
+/// status comments are written anew (the pause is read when they are).
+pub fn show_pause(tx: &Tx<'_>, rig: &str, now: Millis) -> Result<usize, StoreError> {
     let queued: Vec<String> = {
         let mut stmt = tx.prepare_cached(
             "SELECT id FROM beads WHERE rig_id = ?1 AND status = 'open' AND type = 'task'",
@@ -130,9 +120,7 @@ pub fn show_pause(
             .collect::<rusqlite::Result<Vec<_>>>()?
     };
     for id in &queued {
-        let bead = crate::decisions::meta::update_task(tx, id, now, |t| {
-            t.notice = note.map(str::to_string)
-        })?;
+        let bead = store::get_bead(tx, id)?;
         crate::lifecycle::outbox::queue_bead_update(tx, &bead, now)?;
     }
     Ok(queued.len())

@@ -594,8 +594,18 @@ pub fn checklist(
 /// The task's status comment as it reads now, its checklist included.
 pub fn status_comment(conn: &rusqlite::Connection, task: &Bead) -> Result<String, StoreError> {
     let steps = checklist(conn, task)?;
+    // A queued task of a paused rig says why it waits, as long as the pause lasts.
+    let mut shown = task.clone();
+    if task.status == crate::store::BeadStatus::Open
+        && let Some(rig) = task.rig_id.as_deref()
+        && let Some(p) = store::rig_pause(conn, rig)?
+        && let Some(meta) = shown.metadata.as_object_mut()
+    {
+        let note = crate::decisions::comments::paused_note(&p.reason, p.until);
+        meta.insert("notice".into(), serde_json::Value::String(note));
+    }
     Ok(crate::decisions::comments::status_comment_with(
-        task,
+        &shown,
         steps
             .as_ref()
             .map(|(f, items)| (f.as_str(), items.as_slice())),

@@ -70,11 +70,19 @@ impl Patrol {
         let snapshot = self.store.read(move |c| snapshot(c, now)).await?;
         let decisions = patrol::tick(&snapshot, now, &self.durations);
         let mut done = decisions.len();
-        for d in decisions {
-            let span = tracing::info_span!("patrol", decision = ?d);
-            if let Err(e) = self.apply(&d, now).instrument(span).await {
-                tracing::error!(decision = ?d, error = %e, "the patrol could not act");
-            }
+        // Decisions that only write run together, so the store's writer commits them
+        // in one group (each in its own savepoint); stopping agents waits on runners.
+        let (stops, writes): (Vec<_>, Vec<_>) = decisions
+            .into_iter()
+            .partition(|d| matches!(d, Decision::Dead { .. } | Decision::Stop { .. }));
+        let mut group = tokio::task::JoinSet::new();
+        for d in writes {
+            let me = self.clone();
+            group.spawn(async move { me.apply_logged(d, now).await });
+        }
+        while group.join_next().await.is_some() {}
+        for d in stops {
+            self.apply_logged(d, now).await;
         }
         if let Some(sessions) = &self.sessions {
             let survey = sessions.survey().await?;
@@ -126,6 +134,13 @@ impl Patrol {
         Ok(n)
     }
 
+    async fn apply_logged(&self, d: Decision, now: Millis) {
+        let span = tracing::info_span!("patrol", decision = ?d);
+        if let Err(e) = self.apply(&d, now).instrument(span).await {
+            tracing::error!(decision = ?d, error = %e, "the patrol could not act");
+        }
+    }
+
     async fn apply(&self, d: &Decision, now: Millis) -> Result<(), PatrolError> {
         match d {
             Decision::Dead { session, silent } => {
@@ -142,7 +157,7 @@ impl Patrol {
                     .write(move |c| {
                         if store::resume_rig(c, &rig)? {
                             tracing::info!(rig = %rig, "the rig's breaker closed: dispatch resumes");
-                            crate::lifecycle::attempts::show_pause(c, &rig, None, now)?;
+                            crate::lifecycle::attempts::show_pause(c, &rig, now)?;
                             c.wake(store::Wake::Dispatcher);
                         }
                         Ok(())

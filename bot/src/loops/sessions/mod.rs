@@ -291,6 +291,9 @@ impl Sessions {
             Err(e) => {
                 tracing::error!(session = %session, error = %e,
                     "the runner could not start the agent");
+                // The town may be gone (its container killed or removed): look again
+                // before the next start, which recreates it if it is.
+                self.towns.lock().await.remove(&town);
                 (SessionState::Lost, Err(e.into()))
             }
         };
