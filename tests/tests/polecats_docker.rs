@@ -263,3 +263,69 @@ async fn without_the_town_image_beads_wait_and_the_error_says_how_to_build_it() 
         .unwrap_err();
     assert!(err.to_string().contains("gt town-image build"), "{err}");
 }
+
+/// The town container is killed while its polecat works, after it pushed a commit:
+/// the lost agent costs one attempt, the town is recreated, and the retry starts from
+/// the pushed branch, so the work lands with nothing of it lost.
+#[tokio::test]
+async fn a_killed_town_container_is_recreated_and_the_retry_keeps_the_pushed_work() {
+    let Some(docker) = docker().await else { return };
+    let town_name = format!("k{}", std::process::id());
+    let _cleanup = RemoveTown(docker.clone(), TownId(town_name.clone()));
+    let (sim, _bot, town) = world(docker, &town_name, &[("GT_PATROL_BACKOFF_SECS", "[0]")]).await;
+    let body = "Slow work.\n\n```gastown-plan\nfiles:\n  - path: NOTE.md\n    content: |\n      done\ncommands:\n  - \"test -f wip.md || { echo wip > wip.md && git add wip.md && git -c user.name=p -c user.email=p@example.com commit -qm 'Work in progress' && git push -q origin HEAD:$GT_BRANCH && sleep 600; }\"\ncommit: Finish\n```\n";
+    let n = sim.open_issue("mara", REPO, "Slow", body).await.unwrap();
+    sim.add_label("mara", REPO, n, "gt:sling").await.unwrap();
+    let beads = town
+        .run_until(WAIT, "the work in progress to be pushed", |b| {
+            b.iter()
+                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::InProgress)
+        })
+        .await;
+    let task = beads
+        .iter()
+        .find(|b| b.bead_type == BeadType::Task)
+        .unwrap()
+        .clone();
+    let branch = task.branch.clone().unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while sim
+        .read_file(REPO, &branch, "wip.md")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "wip.md was never pushed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let before = containers_of(&town_name);
+    assert_eq!(before.len(), 1);
+    let killed = std::process::Command::new("docker")
+        .args(["kill", &before[0]])
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "{killed:?}");
+
+    let beads = town
+        .run_until(WAIT, "the retry to reach review", |b| {
+            b.iter()
+                .any(|t| t.id == task.id && t.status == BeadStatus::Review)
+        })
+        .await;
+    let done = beads.iter().find(|b| b.id == task.id).unwrap();
+    assert_eq!(done.attempts, 2, "the lost agent cost one attempt");
+    for file in ["wip.md", "NOTE.md"] {
+        assert!(
+            sim.read_file(REPO, &branch, file).await.unwrap().is_some(),
+            "{file} on {branch}"
+        );
+    }
+    assert_eq!(
+        containers_of(&town_name).len(),
+        1,
+        "one town container again"
+    );
+}

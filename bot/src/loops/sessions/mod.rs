@@ -328,6 +328,7 @@ impl Sessions {
                 .map(|s| (s.agent.0, s.status))
                 .collect();
             let now = self.clock.now_ms();
+            let mut lost_town = false;
             for session in sessions {
                 let status = states.get(&session.id).copied();
                 // Its start is still under way (the town writes the record as it starts,
@@ -341,7 +342,13 @@ impl Sessions {
                 let code = match status {
                     Some(runner::AgentStatus::Running) => continue,
                     Some(runner::AgentStatus::Exited { code }) => Some(code),
-                    Some(runner::AgentStatus::Lost) | None => None,
+                    Some(runner::AgentStatus::Lost) | None => {
+                        // Its wrapper died without a word: maybe with its container.
+                        // The town is looked at again (and recreated if it is gone)
+                        // before the next start in it.
+                        lost_town = true;
+                        None
+                    }
                 };
                 let tail = self.output_tail(&town, &session.id).await;
                 let checks = self.recorded_checks(&town, &session.id).await;
@@ -353,6 +360,9 @@ impl Sessions {
                     checks,
                     stopped: None,
                 });
+            }
+            if lost_town {
+                self.towns.lock().await.remove(&town);
             }
         }
         Ok(ended)
