@@ -34,7 +34,10 @@ async fn a_bot_killed_while_its_polecat_works_restarts_and_the_work_lands_once()
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gastown.db").display().to_string();
     let port = free_port();
-    let (listen, public) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
+    let (listen, public) = (
+        format!("127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}"),
+    );
     let (host, api) = (sim.addr().to_string(), sim.github_api_url());
     let env = [
         ("GT_DATABASE", db.as_str()),
@@ -49,9 +52,13 @@ async fn a_bot_killed_while_its_polecat_works_restarts_and_the_work_lands_once()
         ("GT_PATROL_TICK_SECS", "1"),
     ];
     let serve = GtServe::start(&env).await;
-    sim.set_hook(REPO, &format!("{}/webhooks/github", serve.url), GITHUB_SECRET)
-        .await
-        .unwrap();
+    sim.set_hook(
+        REPO,
+        &format!("{}/webhooks/github", serve.url),
+        GITHUB_SECRET,
+    )
+    .await
+    .unwrap();
     let plan = "Slow.\n\n```gastown-plan\nfiles:\n  - path: docs/slow.md\n    content: |\n      slow\ncommands:\n  - sleep 2\ncommit: Slow work\n```\n";
     let n = gastown_tests::story::sling(&sim, REPO, "Slow", plan).await;
 
@@ -76,7 +83,11 @@ async fn a_bot_killed_while_its_polecat_works_restarts_and_the_work_lands_once()
         if issue.closed_at.is_some() {
             break;
         }
-        assert!(Instant::now() < deadline, "the issue never closed: {:#?}", tasks(&env).await);
+        assert!(
+            Instant::now() < deadline,
+            "the issue never closed: {:#?}",
+            tasks(&env).await
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let landed = sim.read_file(REPO, "main", "docs/slow.md").await.unwrap();

@@ -56,6 +56,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         ticks: usize,
     },
+    /// Many polecats at once in one town: `per_rig` issues on each of `rigs`
+    /// repositories, all landed; the wall time, the bot's peak RSS and the database's
+    /// size.
+    Stress {
+        #[arg(long, value_enum, default_value = "local")]
+        runner: crate::harness::demo::DemoRunner,
+        #[arg(long, default_value_t = 5)]
+        rigs: usize,
+        #[arg(long, default_value_t = 6)]
+        per_rig: usize,
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
     /// Expanding a 200-step formula into a molecule plan (in this process: parsing is
     /// done once, each run is `expand` alone), then storing the plan.
     Formula {
@@ -101,6 +114,33 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                     f.database_mb
                 );
             }
+            Ok(())
+        }
+        BenchCommand::Stress {
+            runner,
+            rigs,
+            per_rig,
+            timeout_secs,
+        } => {
+            let f = crate::harness::bench_stress::run(
+                runner,
+                rigs,
+                per_rig,
+                Duration::from_secs(timeout_secs),
+            )
+            .await?;
+            println!(
+                "polecats={} rigs={} runner={} wall_s={:.1} merged={} lost={} \
+                 bot_peak_rss_mb={:.1} database_mb={:.2}",
+                f.polecats,
+                f.rigs,
+                f.runner,
+                f.wall_s,
+                f.merged,
+                f.lost,
+                f.bot_peak_rss_mb,
+                f.database_mb
+            );
             Ok(())
         }
         BenchCommand::Sling { runner, runs } => {

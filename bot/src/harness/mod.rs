@@ -4,4 +4,5 @@
 pub mod bench;
 pub(crate) mod bench_patrol;
 pub(crate) mod bench_sling;
+pub(crate) mod bench_stress;
 pub mod demo;
