@@ -1,6 +1,7 @@
 //! `gt demo`, the README's first command, run as a newcomer would: it must work the
 //! sample issues through the refinery's gates and pull requests onto main, one of them
-//! after a rework and one as a molecule of the bugfix formula, and exit 0.
+//! after a rework, one as a molecule of the bugfix formula and one retried by the patrol
+//! after its first polecat crashed, and exit 0.
 
 use gastown_tests::process::gt;
 
@@ -8,10 +9,10 @@ use gastown_tests::process::gt;
 async fn the_demo_lands_every_sample_issue_through_a_merged_pull_request() {
     let out = gt(&["demo", "--runner", "local", "--timeout", "120"], &[]).await;
     assert!(
-        out.contains("done: 4 issues worked, 4 pull requests merged, 4 files on main"),
+        out.contains("done: 5 issues worked, 5 pull requests merged, 5 files on main"),
         "{out}"
     );
-    for n in 1..=4 {
+    for n in 1..=5 {
         assert!(out.contains(&format!("#{n} merged from gt/gt-")), "{out}");
     }
     // The changelog's first draft fails the repository's gate and is reworked.
@@ -24,6 +25,8 @@ async fn the_demo_lands_every_sample_issue_through_a_merged_pull_request() {
         "molecule",
         "step reproduce closed: A check that fails while the typo is there",
         "step fix closed: Fix the typo in the greeting",
+        // The fifth's first polecat crashes after pushing a draft: the patrol retries.
+        "the patrol retries it after its backoff, from its pushed branch",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
     }
@@ -43,7 +46,7 @@ async fn the_demo_uses_the_town_container_when_docker_is_there() {
         "{out}"
     );
     assert!(
-        out.contains("done: 4 issues worked, 4 pull requests merged, 4 files on main"),
+        out.contains("done: 5 issues worked, 5 pull requests merged, 5 files on main"),
         "{out}"
     );
 }

@@ -82,6 +82,19 @@ fn bugfix_body() -> String {
         .to_string()
 }
 
+/// An issue whose first polecat pushes half its work and dies: the patrol counts the
+/// failed attempt, waits out the backoff, and the retry starts from the pushed branch.
+const CRASHY: (&str, &str) = ("Write the FAQ", "FAQ.md");
+
+fn crashy_body() -> String {
+    "An FAQ, in two commits.\n\n```gastown-plan\nfiles:\n  - path: FAQ.md\n    content: |\n      \
+     # FAQ\ncommands:\n  - \"test -f FAQ-draft.md || { echo draft > FAQ-draft.md && git add \
+     FAQ-draft.md && git -c user.name=polecat -c user.email=polecat@gastown.invalid commit -qm \
+     'Draft the FAQ' && git push -q origin HEAD:$GT_BRANCH && echo 'the polecat crashes after \
+     pushing its draft' && exit 1; }\"\ncommit: Write the FAQ\n```\n"
+        .to_string()
+}
+
 /// The demo repository's `.gastown.yaml`: one gate, and the refinery merges approved PRs.
 const GASTOWN_YAML: &str = "auto_merge: true\nquality_gates:\n  - name: no-todo\n    \
     run: \"! grep -rn TODO --include=*.md .\"\n    timeout_secs: 60\n";
@@ -221,7 +234,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let say = |what: &str| println!("{:>7.2}s  {what}", started.elapsed().as_secs_f64());
-    let stage = Stage::start(args.runner, &dir, &[], &say).await?;
+    // The patrol's backoff in seconds, so the demo shows a retry without the wait.
+    let stage = Stage::start(
+        args.runner,
+        &dir,
+        &[("GT_PATROL_BACKOFF_SECS", "[2]")],
+        &say,
+    )
+    .await?;
     let (sim, store) = (stage.sim.clone(), stage.store.clone());
     let addr = stage.running.addr;
 
@@ -241,6 +261,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     say(&format!(
         "mara labelled #{n} {title:?} gt:formula:bugfix: a molecule of the bugfix formula's steps"
     ));
+    let (title, _) = CRASHY;
+    let n = sim.open_issue("mara", REPO, title, &crashy_body()).await?;
+    sim.add_label("mara", REPO, n, "gt:sling").await?;
+    titles.insert(n, title);
+    say(&format!(
+        "mara labelled #{n} {title:?} gt:sling: its first polecat will crash after pushing a draft"
+    ));
 
     let outcome = follow(
         &sim,
@@ -255,7 +282,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             let main = sim.branch_sha(REPO, "main").await?.unwrap_or_default();
             let mut landed = 0;
             let paths = ISSUES.iter().map(|(_, path, _, _)| *path);
-            for path in paths.chain([BUGFIX.1]) {
+            for path in paths.chain([BUGFIX.1, CRASHY.1]) {
                 if sim.read_file(REPO, "main", path).await?.is_some() {
                     landed += 1;
                 }
@@ -387,6 +414,14 @@ async fn follow(
                             .map(|s| &s[..s.len().min(12)])
                             .unwrap_or("?")
                     ),
+                    ("attempt_failed", _) => format!(
+                        "the polecat ended without finishing ({}); the patrol retries it after \
+                         its backoff, from its pushed branch",
+                        e.payload["reason"].as_str().unwrap_or("?")
+                    ),
+                    ("status", Some("open")) if e.payload.get("attempts").is_some() => {
+                        String::new()
+                    }
                     ("status", Some("review")) => {
                         "gt_done: in review, merge request bead made".into()
                     }
@@ -399,6 +434,9 @@ async fn follow(
                     (k, _) => k.to_string(),
                 },
             };
+            if what.is_empty() {
+                continue;
+            }
             println!(
                 "{:>7.2}s  #{n} {:<24} {}  {what}",
                 started.elapsed().as_secs_f64(),
