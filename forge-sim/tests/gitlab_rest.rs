@@ -531,3 +531,38 @@ async fn labels_given_at_creation_are_label_events_once() {
     let open = &sim.deliveries()[0].payload;
     assert_eq!(open["changes"]["labels"]["current"][1]["title"], "b");
 }
+
+#[tokio::test]
+async fn a_branch_is_deleted_by_its_encoded_name_and_the_default_branch_is_refused() {
+    let w = gl_world().await;
+    let sim = &w.sim;
+    sim.commit_file(
+        "devi",
+        PROJECT,
+        "gt/gt-k3x9-done",
+        "done.md",
+        "done\n",
+        "Done",
+    )
+    .await
+    .unwrap();
+    let path = format!("/projects/{ENCODED}/repository/branches/gt%2Fgt-k3x9-done");
+    let r = call(sim, "devi", Method::DELETE, &path, &[]).await;
+    let status = r.status();
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        r.text().await.unwrap()
+    );
+    assert_eq!(
+        sim.branch_sha(PROJECT, "gt/gt-k3x9-done").await.unwrap(),
+        None
+    );
+    let again = call(sim, "devi", Method::DELETE, &path, &[]).await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json(again).await["message"], "404 Branch Not Found");
+    let main = format!("/projects/{ENCODED}/repository/branches/main");
+    let refused = call(sim, "devi", Method::DELETE, &main, &[]).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+}

@@ -854,6 +854,30 @@ async fn remove_label(c: Contract) {
     assert_eq!(c.seen_labels(n).await, vec!["bug".to_owned()]);
 }
 
+async fn delete_branch(c: Contract) {
+    c.push(MARA, "gt/gt-k3x9-done", "done.md", "done\n").await;
+    assert!(c.branch_sha("gt/gt-k3x9-done").await.is_some());
+    c.forge
+        .delete_branch(&c.path, "gt/gt-k3x9-done")
+        .await
+        .unwrap();
+    assert_eq!(c.branch_sha("gt/gt-k3x9-done").await, None);
+    // Gone already: not an error. The default branch: refused, and still there.
+    c.forge
+        .delete_branch(&c.path, "gt/gt-k3x9-done")
+        .await
+        .unwrap();
+    let err = c.forge.delete_branch(&c.path, "main").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ForgeError::Rejected { .. } | ForgeError::Forbidden { .. }
+        ),
+        "{err:?}"
+    );
+    assert!(c.branch_sha("main").await.is_some());
+}
+
 async fn label_added_by(c: Contract) {
     let n = c.open_issue(MARA, "Who slung it?", "").await;
     let added_by = || async {
@@ -1538,7 +1562,7 @@ macro_rules! contract_tests {
         contract_tests!(@ $forge:
             issue_read, create_issue, set_issue_state, issues_with_label,
             comments, create_comment, edit_comment,
-            add_labels, remove_label, label_added_by, permission,
+            add_labels, remove_label, delete_branch, label_added_by, permission,
             pull_request_lifecycle, open_pull_requests, reviews, review_comments,
             merge_each_method, merge_guard, statuses_and_checks, check_runs_in_checks,
             required_checks,

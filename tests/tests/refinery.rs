@@ -204,6 +204,10 @@ async fn on_gitlab_the_refinery_opens_a_merge_request_and_its_merge_closes_the_b
     assert_eq!(task.close_reason, Some(CloseReason::Merged));
     let file = sim.read_file(PROJECT, "main", "hello.md").await.unwrap();
     assert_eq!(String::from_utf8(file.unwrap()).unwrap(), "hello\n");
+    // The merged MR's source branch is deleted by the town.
+    town.act().await;
+    let branch = task.branch.as_deref().unwrap();
+    assert_eq!(sim.branch_sha(PROJECT, branch).await.unwrap(), None, "{branch}");
 }
 
 #[tokio::test]

@@ -174,6 +174,15 @@ async fn direct_lands_on_main_without_a_pr_and_both_of_two_polecats_on_one_file_
         "the second branch was rebased onto the first"
     );
     town.act().await;
+    // Their work merged, the town's branches are deleted from the forge.
+    for t in tasks(&beads) {
+        let branch = t.branch.as_deref().unwrap();
+        assert_eq!(
+            sim.branch_sha(REPO, branch).await.unwrap(),
+            None,
+            "{branch}"
+        );
+    }
     for n in [a, b] {
         let issue = sim.issue(REPO, n).await.unwrap();
         assert_eq!(issue.state, forge_sim::world::IssueState::Closed);

@@ -81,6 +81,13 @@ pub struct RepoConfig {
     /// Forge logins named by high and critical escalations (else whoever slung it).
     #[serde(default)]
     pub owners: Vec<String>,
+    /// Delete the town's `gt/` branch once its work merged.
+    #[serde(default = "yes")]
+    pub delete_merged_branches: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_rework() -> u32 {
@@ -102,6 +109,7 @@ impl Default for RepoConfig {
             allow_protected_changes: Vec::new(),
             default_formula: None,
             owners: Vec::new(),
+            delete_merged_branches: true,
         }
     }
 }

@@ -414,6 +414,11 @@ pub trait Forge: Send + Sync + 'static {
         git_ref: &str,
     ) -> ForgeResult<Option<Vec<u8>>>;
 
+    /// Delete a branch the town made once its work is merged. A branch that is gone
+    /// already is not an error; the default or a protected branch is refused by the
+    /// forge ([`ForgeError::Rejected`] or [`ForgeError::Forbidden`]).
+    async fn delete_branch(&self, repo: &RepoPath, branch: &str) -> ForgeResult<()>;
+
     /// The repository's clone URL as the forge reports it, with credentials the bot's
     /// git may use for it right now (an App's installation token expires: ask again
     /// rather than keep it).

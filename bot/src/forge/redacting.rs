@@ -111,6 +111,10 @@ impl Forge for RedactingForge {
         self.inner.remove_label(repo, number, label).await
     }
 
+    async fn delete_branch(&self, repo: &RepoPath, branch: &str) -> ForgeResult<()> {
+        self.inner.delete_branch(repo, branch).await
+    }
+
     async fn permission(&self, repo: &RepoPath, user: &str) -> ForgeResult<Permission> {
         self.inner.permission(repo, user).await
     }

@@ -53,6 +53,9 @@ pub fn move_to(
     let bead = step(tx, id, to, reason, cause, now)?;
     if bead.bead_type == BeadType::Task {
         molecule::follow_task(tx, &bead, cause, now)?;
+        if to == BeadStatus::Closed && reason == Some(CloseReason::Merged) {
+            crate::lifecycle::outbox::queue_branch_cleanup(tx, &bead, now)?;
+        }
     }
     crate::lifecycle::outbox::queue_bead_update(tx, &bead, now)?;
     Ok(bead)

@@ -43,6 +43,28 @@ pub fn queue_bead_update(
     Ok(())
 }
 
+/// Once a task's work merged, its branch on the forge has done its job: queue its
+/// deletion (the outbox asks the repository's `.gastown.yaml` first). Only the town's
+/// own `gt/` branches are ever deleted.
+pub fn queue_branch_cleanup(
+    conn: &crate::store::Tx<'_>,
+    bead: &Bead,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let (Some(rig), Some(branch)) = (bead.rig_id.as_deref(), bead.branch.as_deref()) else {
+        return Ok(());
+    };
+    if !branch.starts_with("gt/") {
+        return Ok(());
+    }
+    let key = format!("delete-branch:{rig}:{branch}");
+    let action = ForgeAction::DeleteBranch {
+        branch: branch.to_string(),
+    };
+    store::enqueue_action(conn, &key, rig, Some(&bead.id), &action, now)?;
+    Ok(())
+}
+
 /// Queue (or re-queue) posting the bead's status comment. Re-queuing after the bead
 /// moves is how the comment is kept current: one key per bead status.
 pub fn queue_status_comment(

@@ -194,6 +194,19 @@ impl ActionRunner {
                 }
                 Ok(())
             }
+            ForgeAction::DeleteBranch { branch } => {
+                let base = &self.config.polecats.base_branch;
+                let cfg = self
+                    .settings
+                    .or_defaults(&rig.id, forge.as_ref(), &repo, base)
+                    .await;
+                if !cfg.delete_merged_branches || !branch.starts_with("gt/") {
+                    return Ok(());
+                }
+                forge.delete_branch(&repo, &branch).await?;
+                tracing::info!(rig = %rig.id, %branch, "merged work's branch deleted");
+                Ok(())
+            }
             ForgeAction::Escalation {
                 escalation,
                 number,

@@ -27,6 +27,9 @@ pub enum ForgeAction {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         close_issue: bool,
     },
+    /// Delete the town's branch of work that merged, if the repository's
+    /// `.gastown.yaml` lets it (`delete_merged_branches`, on by default).
+    DeleteBranch { branch: String },
     /// Say escalation `escalation` (its `notice`th time, 0 when raised) on issue
     /// `number` with the `gt:escalated` label; a critical one also opens an issue.
     /// Composed when sent, so it names the owners `.gastown.yaml` names then.

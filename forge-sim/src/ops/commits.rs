@@ -262,6 +262,36 @@ impl Sim {
         Ok(sha)
     }
 
+    /// Delete a branch (needs write), announced like a push that deletes it. The
+    /// default branch and protected branches stay: 422, as GitHub refuses them.
+    pub async fn delete_branch(
+        &self,
+        actor: u64,
+        repo: &str,
+        branch: &str,
+    ) -> Result<(), SimError> {
+        let dir = {
+            let world = self.world();
+            let r = repo_of(&world, repo)?;
+            require(&world, r, actor, Permission::Write)?;
+            if branch == r.default_branch {
+                return Err(SimError::Invalid("Cannot delete the default branch".into()));
+            }
+            if r.protection.contains_key(branch) {
+                return Err(SimError::Invalid("Cannot delete a protected branch".into()));
+            }
+            r.git_dir.clone()
+        };
+        let _guard = self.push_lock.lock().await;
+        let before = git::refs(&dir).await?;
+        let name = format!("refs/heads/{branch}");
+        if !before.contains_key(&name) {
+            return Err(SimError::Invalid("Reference does not exist".into()));
+        }
+        git::ok(&dir, &["update-ref", "-d", &name], None, None).await?;
+        self.after_push(repo, actor, &before).await
+    }
+
     /// After a push by `pusher`: one `push` per changed ref, then `synchronize` for each
     /// open pull request whose head branch moved.
     pub async fn after_push(

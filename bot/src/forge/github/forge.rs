@@ -509,6 +509,23 @@ impl Forge for GithubForge {
         }
     }
 
+    async fn delete_branch(&self, repo: &RepoPath, branch: &str) -> ForgeResult<()> {
+        let route = Self::route(repo, &format!("git/refs/heads/{}", file_path(branch)));
+        match self
+            .send_empty("delete_branch", repo, http::Method::DELETE, &route)
+            .await
+        {
+            Ok(()) | Err(ForgeError::NotFound { .. }) => Ok(()),
+            // GitHub's answer for a ref that is not there (deleted already).
+            Err(ForgeError::Rejected {
+                status: 422,
+                message,
+                ..
+            }) if message.contains("does not exist") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn git_remote(&self, repo: &RepoPath) -> ForgeResult<GitRemote> {
         self.remote(repo).await
     }

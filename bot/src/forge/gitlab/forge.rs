@@ -582,6 +582,23 @@ impl Forge for GitlabForge {
         ok_or_none(r)
     }
 
+    async fn delete_branch(&self, repo: &RepoPath, branch: &str) -> ForgeResult<()> {
+        // The crate puts the name into the path as it is given: encode it here, or a
+        // `gt/...` branch would be two path segments.
+        let encoded =
+            percent_encoding::utf8_percent_encode(branch, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        let ep = ::gitlab::api::projects::repository::branches::DeleteBranch::builder()
+            .project(repo.as_str())
+            .branch(encoded)
+            .build()
+            .map_err(|e| build_err("delete_branch", repo)(e.to_string()))?;
+        match self.ignore("delete_branch", repo, ep).await {
+            Ok(()) | Err(ForgeError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn git_remote(&self, repo: &RepoPath) -> ForgeResult<GitRemote> {
         self.remote(repo).await
     }

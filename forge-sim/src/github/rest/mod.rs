@@ -90,6 +90,11 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/repos/{o}/{r}/raw/{*path}", get(repos::raw))
         // Branch names may hold slashes, so one route takes the rest.
         .route("/repos/{o}/{r}/branches/{*rest}", get(repos::branch_routes))
+        // `DELETE /git/refs/heads/<branch>`: the branch may hold slashes.
+        .route(
+            "/repos/{o}/{r}/git/refs/{*rest}",
+            axum::routing::delete(repos::delete_ref),
+        )
         .route("/repos/{o}/{r}/statuses/{sha}", post(repos::create_status))
         // `{ref}` may hold slashes (`heads/main`), so one route takes the rest.
         .route("/repos/{o}/{r}/commits/{*rest}", get(repos::commit_routes))

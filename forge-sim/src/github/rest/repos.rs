@@ -260,6 +260,21 @@ pub async fn branch_routes(
     }
 }
 
+/// `DELETE /repos/{o}/{r}/git/refs/heads/{branch}`: 204, or 422 for the default or a
+/// protected branch, or one that does not exist.
+pub async fn delete_ref(
+    State(sim): State<Arc<Sim>>,
+    caller: Caller,
+    Path((o, r, rest)): Path<(String, String, String)>,
+) -> Res {
+    let Some(branch) = rest.strip_prefix("heads/") else {
+        return Err(SimError::Invalid("Reference does not exist".into()).into());
+    };
+    sim.delete_branch(caller.actor()?, &full(&o, &r), branch)
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
 /// The protection summary GitHub shows anyone who can read the repository.
 fn protection_summary(contexts: Option<&Vec<String>>) -> Value {
     let contexts = contexts.cloned().unwrap_or_default();

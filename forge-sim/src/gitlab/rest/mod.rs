@@ -46,6 +46,10 @@ pub fn router(sim: Arc<Sim>) -> Router {
         )
         .route(&format!("{p}/pipelines"), get(project::pipelines))
         .route(
+            &format!("{p}/repository/branches/{{branch}}"),
+            axum::routing::delete(project::delete_branch),
+        )
+        .route(
             &format!("{p}/repository/files/{{file}}/raw"),
             get(project::file_raw),
         )

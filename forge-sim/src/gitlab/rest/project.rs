@@ -275,6 +275,23 @@ pub async fn pipelines(
     Ok(paginate(&sim, &uri, &p, items))
 }
 
+/// `DELETE .../repository/branches/:branch` (the name URL-encoded): 204; 404 "Branch
+/// Not Found"; 400 for the default or a protected branch.
+pub async fn delete_branch(
+    State(sim): State<Arc<Sim>>,
+    caller: Caller,
+    Path((id, branch)): Path<(String, String)>,
+) -> Res {
+    let path = project_path(&sim, &id)?;
+    match sim.delete_branch(caller.actor()?, &path, &branch).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(crate::SimError::Invalid(m)) if m == "Reference does not exist" => {
+            Err(GlError::not_found("Branch"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `GET .../repository/files/:path/raw?ref=`: the bytes, or 404 "File Not Found".
 pub async fn file_raw(
     State(sim): State<Arc<Sim>>,
