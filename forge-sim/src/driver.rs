@@ -479,6 +479,12 @@ impl SimHandle {
         self.sim().faults.inject(FaultKind::Delay(delay), n, None);
     }
 
+    /// The next `n` git pushes are declined by a pre-receive hook, as a forge's push
+    /// rule or branch protection declines them.
+    pub fn decline_pushes(&self, n: u32) {
+        self.sim().faults.decline_pushes(n);
+    }
+
     pub fn drop_deliveries(&self, n: u32) {
         self.sim().deliveries.drop_next(n);
     }

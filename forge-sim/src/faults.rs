@@ -60,6 +60,9 @@ impl Budget {
 #[derive(Debug, Default)]
 pub struct Faults {
     rules: Mutex<Vec<Rule>>,
+    /// Pushes still to decline, as a forge's pre-receive hook does (a protected
+    /// branch, a push rule): git answers the pusher `pre-receive hook declined`.
+    declined_pushes: std::sync::atomic::AtomicU32,
     /// Caller key (the `Authorization` value, or "" for anonymous) → budget.
     budgets: Mutex<HashMap<String, Budget>>,
 }
@@ -81,6 +84,25 @@ impl Faults {
 
     pub fn clear(&self) {
         self.rules.lock().expect("faults lock").clear();
+        self.declined_pushes
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Decline the next `n` pushes.
+    pub fn decline_pushes(&self, n: u32) {
+        self.declined_pushes
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether this push is one to decline (counting it if so).
+    pub(crate) fn take_declined_push(&self) -> bool {
+        self.declined_pushes
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok()
     }
 
     pub(crate) fn take(&self, path: &str) -> Option<FaultKind> {

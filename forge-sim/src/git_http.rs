@@ -123,11 +123,25 @@ async fn serve(
         } else {
             None
         };
+        // A declined push runs a pre-receive hook that refuses it, so the pusher sees
+        // what a forge's push rule says: `! [remote rejected] ... (pre-receive hook
+        // declined)`, and no ref moves.
+        let mut env = Vec::new();
+        if rest == "git-receive-pack" && sim.faults.take_declined_push() {
+            match declining_hooks(&sim.data_dir).await {
+                Ok(dir) => {
+                    env.push(("GIT_CONFIG_COUNT".into(), "1".into()));
+                    env.push(("GIT_CONFIG_KEY_0".into(), "core.hooksPath".into()));
+                    env.push(("GIT_CONFIG_VALUE_0".into(), dir.display().to_string()));
+                }
+                Err(e) => tracing::error!(error = %e, "cannot write the declining hook"),
+            }
+        }
         let cgi = CgiRequest {
             project_root: sim.data_dir.clone(),
             path_info,
             remote_user: login,
-            env: Vec::new(),
+            env,
             max_body: MAX_BODY,
         };
         // A push is answered once git is done, so its refs are final for `after_push`;
@@ -151,4 +165,24 @@ async fn serve(
     }
     .instrument(span)
     .await
+}
+
+/// A hooks directory whose pre-receive hook declines every push, made once.
+async fn declining_hooks(data_dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    let dir = data_dir.join(".declining-hooks");
+    let hook = dir.join("pre-receive");
+    if !hook.exists() {
+        tokio::fs::create_dir_all(&dir).await?;
+        let tmp = dir.join("pre-receive.tmp");
+        tokio::fs::write(
+            &tmp,
+            "#!/bin/sh\necho 'error: GH006: this push was declined by a rule of the \
+             repository (simulated)' >&2\nexit 1\n",
+        )
+        .await?;
+        use std::os::unix::fs::PermissionsExt;
+        tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).await?;
+        tokio::fs::rename(&tmp, &hook).await?;
+    }
+    Ok(dir)
 }

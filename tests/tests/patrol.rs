@@ -266,3 +266,40 @@ async fn a_rig_whose_attempts_keep_failing_trips_its_breaker_until_the_cool_down
     })
     .await;
 }
+
+/// The forge declines a push (a push rule, a protected branch): the polecat's push
+/// fails through the town's gateway, its attempt fails, and the retry pushes and
+/// lands; nothing is half-pushed in between.
+#[tokio::test]
+async fn a_push_the_forge_declines_costs_an_attempt_and_the_retry_lands() {
+    let (sim, town) =
+        gastown_tests::story::github_town(REPO, None, &[("GT_PATROL_BACKOFF_SECS", "[0]")]).await;
+    sim.decline_pushes(1);
+    let plan = "Add a note.\n\n```gastown-plan\nfiles:\n  - path: NOTE.md\n    content: |\n      noted\ncommit: Add a note\n```\n";
+    gastown_tests::story::sling(&sim, REPO, "Note", plan).await;
+    let beads = town
+        .run_until(WAIT, "the work to reach review", |b| {
+            b.iter()
+                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Review)
+        })
+        .await;
+    let t = beads
+        .iter()
+        .find(|b| b.bead_type == BeadType::Task)
+        .unwrap();
+    assert_eq!(t.attempts, 2, "the declined push cost one attempt");
+    let failed: Vec<_> = town
+        .events(&t.id)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "attempt_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    let branch = t.branch.as_deref().unwrap();
+    assert!(
+        sim.read_file(REPO, branch, "NOTE.md")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

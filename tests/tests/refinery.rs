@@ -207,7 +207,11 @@ async fn on_gitlab_the_refinery_opens_a_merge_request_and_its_merge_closes_the_b
     // The merged MR's source branch is deleted by the town.
     town.act().await;
     let branch = task.branch.as_deref().unwrap();
-    assert_eq!(sim.branch_sha(PROJECT, branch).await.unwrap(), None, "{branch}");
+    assert_eq!(
+        sim.branch_sha(PROJECT, branch).await.unwrap(),
+        None,
+        "{branch}"
+    );
 }
 
 #[tokio::test]
