@@ -279,6 +279,58 @@ async fn an_agent_that_exits_without_done_is_retried_after_its_backoff_then_esca
             .contains(&"gt:escalated".to_string()),
         "the issue carries the escalation's label"
     );
+    // Unacknowledged, it is said again 4 hours later (a reminder, once).
+    town.clock.advance(4 * 60 * 60_000);
+    town.patrol().await;
+    town.act().await;
+    let reminders = sim
+        .comments(REPO, n)
+        .await
+        .into_iter()
+        .filter(|c| {
+            c.body
+                .contains("reminder 1: nobody has acknowledged it yet")
+        })
+        .count();
+    assert_eq!(reminders, 1);
+    // mara takes the label off: acknowledged, and never said again.
+    sim.remove_label("mara", REPO, n, "gt:escalated")
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        town.settle().await;
+        let open = town
+            .app
+            .store
+            .read(|c| bot::store::list_escalations(c, false))
+            .await
+            .unwrap();
+        if open.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never acknowledged: {open:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let all = town
+        .app
+        .store
+        .read(|c| bot::store::list_escalations(c, true))
+        .await
+        .unwrap();
+    assert_eq!(all[0].acked_by.as_deref(), Some("mara"));
+    assert!(
+        town.app
+            .store
+            .read(|c| bot::store::due_escalations(c, i64::MAX))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing left to say"
+    );
 }
 
 /// The same loop on GitLab: a developer labels an issue in a nested project.

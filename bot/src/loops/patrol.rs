@@ -37,6 +37,9 @@ pub struct Patrol {
     durations: Durations,
     /// Each running agent's output time when last looked at.
     outputs: Arc<tokio::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    /// Broken invariants this process repaired (zombie hooks, idle workers), for the
+    /// log: a number that grows says something upstream is wrong.
+    repairs: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Patrol {
@@ -54,6 +57,7 @@ impl Patrol {
             sessions,
             durations,
             outputs: Arc::default(),
+            repairs: Arc::default(),
         }
     }
 
@@ -172,10 +176,15 @@ impl Patrol {
                     .await?;
                 Ok(())
             }
-            Decision::Release { bead } => self.release(bead, now).await,
+            Decision::Release { bead } => {
+                self.repaired();
+                self.release(bead, now).await
+            }
             Decision::Free { agent } => {
                 let agent = agent.clone();
-                tracing::warn!(agent = %agent, "an agent marked working had no live session: freed");
+                let repairs_total = self.repaired();
+                tracing::warn!(agent = %agent, repairs_total,
+                    "an agent marked working had no live session: freed");
                 self.store
                     .write(move |c| {
                         store::free_agent(c, &agent)?;
@@ -186,6 +195,13 @@ impl Patrol {
                 Ok(())
             }
         }
+    }
+
+    /// Count a repaired invariant; returns the count so far.
+    fn repaired(&self) -> u64 {
+        self.repairs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
     }
 
     /// Stop the session's agent and settle it by its role's rule.
@@ -282,6 +298,7 @@ impl Patrol {
     async fn release(&self, bead: &str, now: Millis) -> Result<(), PatrolError> {
         let (id, config) = (bead.to_string(), self.config.clone());
         let town = self.config.town.clone();
+        let repairs_total = self.repairs.load(std::sync::atomic::Ordering::Relaxed);
         self.store
             .write(move |c| {
                 // Looked at again in the transaction: only a zombie is released.
@@ -299,7 +316,8 @@ impl Patrol {
                 let Some(session) = last else {
                     return Ok(());
                 };
-                tracing::warn!(bead = %id, agent = %agent, "a zombie hook: released");
+                tracing::warn!(bead = %id, agent = %agent, repairs_total,
+                    "a zombie hook: released");
                 c.execute("UPDATE beads SET hook = NULL WHERE id = ?1", [&id])?;
                 let bead = store::get_bead(c, &id)?;
                 let ended = Ended {
