@@ -30,6 +30,25 @@ async fn working(town: &TestTown) {
     .await;
 }
 
+/// The task once its work is in review.
+async fn in_review(town: &TestTown) -> bot::store::Bead {
+    town.run_until(WAIT, "the work to reach review", |b| {
+        b.iter()
+            .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Review)
+    })
+    .await;
+    task(town).await
+}
+
+/// The attempts of `bead` that failed, as its history keeps them.
+async fn failed_attempts(town: &TestTown, bead: &str) -> Vec<bot::store::BeadEvent> {
+    town.events(bead)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "attempt_failed")
+        .collect()
+}
+
 /// The agents the town still runs.
 async fn running(town: &TestTown) -> usize {
     let town_id = runner::TownId(town.app.config.town.clone());
@@ -63,12 +82,7 @@ async fn an_agent_that_stops_sending_heartbeats_is_stopped_and_its_bead_retried(
     let t = task(&town).await;
     assert_eq!((t.status, t.attempts), (BeadStatus::Open, 1), "{t:#?}");
     assert_eq!(running(&town).await, 0, "its process was stopped");
-    let failed: Vec<_> = town
-        .events(&t.id)
-        .await
-        .into_iter()
-        .filter(|e| e.kind == "attempt_failed")
-        .collect();
+    let failed = failed_attempts(&town, &t.id).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(
         failed[0].payload["reason"],
@@ -180,16 +194,7 @@ async fn a_retry_starts_from_the_branch_the_crashed_agent_pushed() {
     // The first attempt commits wip.md, pushes it and dies; a retry finds it there.
     let plan = "Crashy.\n\n```gastown-plan\nfiles:\n  - path: docs/done.md\n    content: |\n      done\ncommands:\n  - \"test -f wip.md || { echo wip > wip.md && git add wip.md && git -c user.name=p -c user.email=p@example.com commit -qm 'Work in progress' && git push -q origin HEAD:$GT_BRANCH && exit 1; }\"\ncommit: Finish\n```\n";
     gastown_tests::story::sling(&sim, REPO, "Crashy", plan).await;
-    let beads = town
-        .run_until(WAIT, "the retry to reach review", |b| {
-            b.iter()
-                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Review)
-        })
-        .await;
-    let t = beads
-        .iter()
-        .find(|b| b.bead_type == BeadType::Task)
-        .unwrap();
+    let t = in_review(&town).await;
     assert_eq!(t.attempts, 2, "one crash, one retry");
     let branch = t.branch.clone().unwrap();
     for file in ["wip.md", "docs/done.md"] {
@@ -277,23 +282,9 @@ async fn a_push_the_forge_declines_costs_an_attempt_and_the_retry_lands() {
     sim.decline_pushes(1);
     let plan = "Add a note.\n\n```gastown-plan\nfiles:\n  - path: NOTE.md\n    content: |\n      noted\ncommit: Add a note\n```\n";
     gastown_tests::story::sling(&sim, REPO, "Note", plan).await;
-    let beads = town
-        .run_until(WAIT, "the work to reach review", |b| {
-            b.iter()
-                .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Review)
-        })
-        .await;
-    let t = beads
-        .iter()
-        .find(|b| b.bead_type == BeadType::Task)
-        .unwrap();
+    let t = in_review(&town).await;
     assert_eq!(t.attempts, 2, "the declined push cost one attempt");
-    let failed: Vec<_> = town
-        .events(&t.id)
-        .await
-        .into_iter()
-        .filter(|e| e.kind == "attempt_failed")
-        .collect();
+    let failed = failed_attempts(&town, &t.id).await;
     assert_eq!(failed.len(), 1, "{failed:#?}");
     let branch = t.branch.as_deref().unwrap();
     assert!(
