@@ -199,9 +199,19 @@ pub async fn run_escalations(store: &Store, cmd: EscalationsCommand) -> anyhow::
     Ok(())
 }
 
-/// The patrol's part of `gt status`: paused rigs and escalations waiting.
+/// The patrol's part of `gt status`: agents at work, paused rigs, escalations waiting.
 pub fn status_lines(c: &rusqlite::Connection) -> store::Result<Vec<String>> {
     let mut out = Vec::new();
+    let agents = store::list_agents(c)?;
+    let working = agents
+        .iter()
+        .filter(|a| a.status == store::AgentStatus::Working)
+        .count();
+    let live = store::live_sessions(c)?.len();
+    out.push(format!(
+        "agents    {working} working, {} idle, {live} live session(s)",
+        agents.len() - working
+    ));
     for p in store::rig_pauses(c)? {
         let until = p.until.map_or("until resumed".to_string(), |t| {
             format!("until {}", format_utc(t))

@@ -166,7 +166,9 @@ async fn a_person_pauses_a_rig_and_resumes_it_from_the_cli() {
     );
     let summary = gt(&["status"], &env).await;
     assert!(
-        summary.contains(&format!("paused    {rig} until resumed")),
+        summary.contains(&format!("paused    {rig} until resumed"))
+            && summary.contains("agents    0 working")
+            && summary.contains("escalations none waiting"),
         "{summary}"
     );
 
@@ -293,4 +295,45 @@ async fn a_push_the_forge_declines_costs_an_attempt_and_the_retry_lands() {
             .unwrap()
             .is_some()
     );
+}
+
+/// A polecat escalates with `gt agent escalate --severity critical`: the issue gets the
+/// notice naming the owners `.gastown.yaml` lists, and the label; the escalation also
+/// opens an issue of its own. Its work goes on.
+#[tokio::test]
+async fn a_critical_escalation_from_an_agent_names_the_owners_and_opens_an_issue() {
+    let (sim, town) =
+        gastown_tests::story::github_town(REPO, Some("owners: [ops-lead]\n"), &[]).await;
+    let plan = "Needs a key.\n\n```gastown-plan\nfiles:\n  - path: KEY.md\n    content: |\n      asked\ncommands:\n  - gt agent escalate 'the build needs a license key nobody gave me' --severity critical\ncommit: Ask for the key\n```\n";
+    let n = gastown_tests::story::sling(&sim, REPO, "Key", plan).await;
+    in_review(&town).await;
+    town.act().await;
+    let notice = sim
+        .comments(REPO, n)
+        .await
+        .into_iter()
+        .find(|c| c.body.contains("<!-- gastown:escalation"))
+        .expect("the escalation's notice")
+        .body;
+    assert!(
+        notice.contains("escalation · **critical**")
+            && notice.contains("the build needs a license key nobody gave me")
+            && notice.contains("@ops-lead"),
+        "{notice}"
+    );
+    assert!(
+        sim.labels(REPO, n)
+            .await
+            .contains(&"gt:escalated".to_string())
+    );
+    let mut opened = Vec::new();
+    for m in (1..n + 10).filter(|m| *m != n) {
+        if let Some(issue) = sim.issue(REPO, m).await
+            && issue.title.starts_with("Gastown escalation: Key")
+        {
+            opened.push(issue);
+        }
+    }
+    assert_eq!(opened.len(), 1, "one issue of its own");
+    assert!(opened[0].labels.contains(&"gt:escalated".to_string()));
 }
