@@ -235,6 +235,12 @@ async fn a_pull_request_closed_without_merging_rejects_the_work() {
         forge_sim::world::IssueState::Open,
         "the issue stays open for another try"
     );
+    town.act().await;
+    let status = story::status_comment(&sim, REPO, n).await;
+    assert!(
+        status.contains("the pull request was closed by @mara"),
+        "{status}"
+    );
 }
 
 /// GitLab end to end: a developer's approval merges the MR once the pipeline the

@@ -49,6 +49,19 @@ pub fn apply_pull_request_closed(
     if task.status == BeadStatus::Closed {
         return Ok(Some(task));
     }
+    if !merged {
+        // Closed unmerged by a person: say so on the issue, and stop a rework of it
+        // that a polecat may be working right now.
+        let why = "the pull request was closed";
+        let note = crate::decisions::comments::closed_on_forge(why, actor);
+        crate::decisions::meta::update_task(conn, &task_id, now, |t| t.notice = Some(note))?;
+        for child in store::children(conn, &task_id)? {
+            if child.bead_type == BeadType::Task {
+                crate::lifecycle::withdraw::withdraw(conn, &child, why, actor, now)?;
+            }
+        }
+    }
+    let task = store::get_bead(conn, &task_id)?;
     close(task).map(Some)
 }
 
