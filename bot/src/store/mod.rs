@@ -165,8 +165,15 @@ struct Inner {
     path: PathBuf,
     writer: mpsc::UnboundedSender<Job>,
     readers: Mutex<Vec<Connection>>,
+    /// Reads at once: each holds a connection with its own page cache, so a burst of
+    /// agents' tool calls queues here instead of growing the bot's memory with it.
+    reading: tokio::sync::Semaphore,
     wakes: Arc<Wakes>,
 }
+
+/// Connections kept for reads, and reads run at once (a 2-core host gains nothing from
+/// more; WAL lets them all run beside the writer).
+const READERS: usize = 8;
 
 impl Store {
     /// Open (creating if needed) the database at `path`, run pending migrations, and
@@ -206,6 +213,7 @@ impl Store {
                 path,
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
+                reading: tokio::sync::Semaphore::new(READERS),
                 wakes,
             }),
         })
@@ -243,6 +251,12 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
+        let _permit = self
+            .inner
+            .reading
+            .acquire()
+            .await
+            .expect("the readers' semaphore is never closed");
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.read_blocking(f))
             .await
@@ -257,7 +271,12 @@ impl Store {
             None => open_connection(&self.inner.path, true)?,
         };
         let result = f(&conn);
-        self.inner.readers.lock().expect("reader pool").push(conn);
+        let mut pool = self.inner.readers.lock().expect("reader pool");
+        // Past the pool's size (reads from blocking threads are not queued), the
+        // connection closes and its cache goes with it.
+        if pool.len() < READERS {
+            pool.push(conn);
+        }
         result
     }
 }
