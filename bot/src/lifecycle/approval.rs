@@ -85,32 +85,10 @@ pub fn comment_wanted(comment: &CommentEvent) -> bool {
 /// A line that is `/gt approve` (with nothing but spaces after), not inside a fenced
 /// code block, an indented code block or a quote.
 pub fn says_approve(body: &str) -> bool {
-    let mut fence: Option<String> = None;
-    for line in body.lines() {
-        let t = line.trim_start();
-        let marker: String = t.chars().take_while(|c| *c == '`' || *c == '~').collect();
-        if marker.len() >= 3 {
-            match &fence {
-                Some(open) if marker.starts_with(open.as_str()) => fence = None,
-                None => fence = Some(marker),
-                _ => {}
-            }
-            continue;
-        }
-        if fence.is_some()
-            || line.starts_with("    ")
-            || line.starts_with('\t')
-            || t.starts_with('>')
-        {
-            continue;
-        }
-        let mut words = t.split_whitespace();
-        if words.next() == Some("/gt") && words.next() == Some("approve") && words.next().is_none()
-        {
-            return true;
-        }
-    }
-    false
+    crate::decisions::deps::prose_lines(body).any(|line| {
+        let mut words = line.split_whitespace();
+        words.next() == Some("/gt") && words.next() == Some("approve") && words.next().is_none()
+    })
 }
 
 /// Act on a `/gt approve` comment: approve the waiting step if its author may, and
