@@ -240,6 +240,22 @@ impl SimHandle {
             .edit_issue(self.actor(as_user)?, repo, number, patch)
     }
 
+    /// Edit an issue's body, as its author or a maintainer does (an `edited` webhook).
+    pub async fn edit_issue_body(
+        &self,
+        as_user: &str,
+        repo: &str,
+        number: u64,
+        body: &str,
+    ) -> Result<(), SimError> {
+        let patch = IssuePatch {
+            body: Some(body.to_string()),
+            ..Default::default()
+        };
+        self.sim()
+            .edit_issue(self.actor(as_user)?, repo, number, patch)
+    }
+
     pub async fn reopen_issue(
         &self,
         as_user: &str,

@@ -68,7 +68,7 @@ pub fn status_comment_with(bead: &Bead, steps: Option<(&str, &[ChecklistItem])>)
         .map(|why| format!("the town could not start: {}", town_text(why, MAX_LINE)));
     let (headline, next) = match bead.status {
         // What the patrol holds it for says more than the status alone.
-        s if meta.notice.is_some() && s != BeadStatus::Blocked => {
+        s if meta.notice.is_some() && approval.is_none() => {
             (headline_of(s), meta.notice.as_deref().unwrap_or_default())
         }
         BeadStatus::Open => (
@@ -512,8 +512,10 @@ fn inline_code_safe(s: &str) -> String {
         .collect()
 }
 
+mod deps;
 mod molecule;
 mod patrol;
+pub use deps::*;
 pub use molecule::*;
 pub use patrol::*;
 

@@ -47,6 +47,15 @@ pub struct TaskMeta {
     /// What its PR waits for, as the status comment shows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<String>,
+    /// The issues its body says it depends on (forge refs), and those of them not slung
+    /// yet, which it waits for (blocked) until they are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unslung: Vec<String>,
+    /// Blockers that failed or closed unmerged, about which a person was asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blockers_escalated: Vec<String>,
     /// What the patrol holds it for, while it does (a retry's wait, a stuck polecat, a
     /// paused rig, work stopped because the issue changed), as its status comment says.
     #[serde(skip_serializing_if = "Option::is_none")]

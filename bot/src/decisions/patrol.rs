@@ -63,6 +63,9 @@ pub struct Snapshot {
     pub orphaned_beads: Vec<String>,
     /// Agents marked working with nothing on their hook.
     pub idle_workers: Vec<String>,
+    /// Tasks held by a blocker that failed or closed unmerged (dependent, blocker),
+    /// nobody asked about yet.
+    pub held: Vec<(String, String)>,
 }
 
 /// One thing the patrol does.
@@ -84,6 +87,8 @@ pub enum Decision {
     Release { bead: String },
     /// An agent marked working with no hook is free.
     Free { agent: String },
+    /// A task's blocker failed or closed unmerged: it stays blocked, a person is asked.
+    Held { dependent: String, blocker: String },
 }
 
 /// Everything due at `now`, in a stable order: dead before stuck, the ladder's
@@ -115,6 +120,10 @@ pub fn tick(s: &Snapshot, now: Millis, d: &Durations) -> Vec<Decision> {
             .iter()
             .map(|a| Decision::Free { agent: a.clone() }),
     );
+    out.extend(s.held.iter().map(|(dependent, blocker)| Decision::Held {
+        dependent: dependent.clone(),
+        blocker: blocker.clone(),
+    }));
     out
 }
 

@@ -9,6 +9,7 @@
 
 pub mod approval;
 pub mod attempts;
+pub mod depends;
 pub mod escalation;
 pub(crate) mod follow;
 pub mod molecule;

@@ -594,15 +594,39 @@ pub fn checklist(
 /// The task's status comment as it reads now, its checklist included.
 pub fn status_comment(conn: &rusqlite::Connection, task: &Bead) -> Result<String, StoreError> {
     let steps = checklist(conn, task)?;
-    // A queued task of a paused rig says why it waits, as long as the pause lasts.
+    // What a queued task waits for, read when the comment is written: the work it
+    // depends on, else its rig's pause, else the issues it names that are not slung.
     let mut shown = task.clone();
-    if task.status == crate::store::BeadStatus::Open
-        && let Some(rig) = task.rig_id.as_deref()
-        && let Some(p) = store::rig_pause(conn, rig)?
-        && let Some(meta) = shown.metadata.as_object_mut()
+    let meta = crate::decisions::meta::task(task);
+    let note = match task.status {
+        _ if meta.notice.is_some() => None,
+        crate::store::BeadStatus::Open => {
+            let blockers = crate::lifecycle::depends::waiting_on(conn, task)?;
+            let pause = match task.rig_id.as_deref() {
+                Some(rig) => store::rig_pause(conn, rig)?,
+                None => None,
+            };
+            if !blockers.is_empty() {
+                Some(crate::decisions::comments::waiting_for_blockers(&blockers))
+            } else {
+                pause.map(|p| crate::decisions::comments::paused_note(&p.reason, p.until))
+            }
+        }
+        crate::store::BeadStatus::Blocked if !meta.unslung.is_empty() => {
+            let rig = task.rig_id.clone().unwrap_or_default();
+            let names: Vec<String> = meta
+                .unslung
+                .iter()
+                .map(|f| crate::lifecycle::depends::short(f, &rig))
+                .collect();
+            Some(crate::decisions::comments::waiting_for_unslung(&names))
+        }
+        _ => None,
+    };
+    if let Some(note) = note
+        && let Some(m) = shown.metadata.as_object_mut()
     {
-        let note = crate::decisions::comments::paused_note(&p.reason, p.until);
-        meta.insert("notice".into(), serde_json::Value::String(note));
+        m.insert("notice".into(), serde_json::Value::String(note));
     }
     Ok(crate::decisions::comments::status_comment_with(
         &shown,

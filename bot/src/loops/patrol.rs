@@ -176,6 +176,15 @@ impl Patrol {
                     .await?;
                 Ok(())
             }
+            Decision::Held { dependent, blocker } => {
+                let (dep, blk, d) = (dependent.clone(), blocker.clone(), self.durations.clone());
+                self.store
+                    .write(move |c| {
+                        crate::lifecycle::depends::blocker_gave_up(c, &dep, &blk, &d, now)
+                    })
+                    .await?;
+                Ok(())
+            }
             Decision::Release { bead } => {
                 self.repaired();
                 self.release(bead, now).await
@@ -361,5 +370,6 @@ fn snapshot(c: &rusqlite::Connection, now: Millis) -> Result<Snapshot, StoreErro
             .collect(),
         orphaned_beads: store::orphaned_beads(c)?,
         idle_workers: store::idle_workers(c)?,
+        held: crate::lifecycle::depends::held_by_failures(c)?,
     })
 }

@@ -20,7 +20,7 @@ use crate::decisions::sling::{self, IssueDecision};
 use crate::forge::formulas::Planned;
 use crate::forge::registry::Forges;
 use crate::forge::{Permission, RepoPath};
-use crate::store::{self, BeadType, InboxRow, NewBead, Rig, Store, StoreError};
+use crate::store::{self, BeadStatus, BeadType, InboxRow, NewBead, Rig, Store, StoreError};
 
 /// Deliveries worked per transaction at most.
 const BATCH: usize = 128;
@@ -693,6 +693,20 @@ fn apply_issue(
             crate::lifecycle::withdraw::withdraw(conn, task, why, &issue.actor.login, now)?;
             return Ok(None);
         }
+        // An edited body may name other dependencies.
+        if issue.action == webhooks::IssueAction::Edited
+            && matches!(task.status, BeadStatus::Open | BeadStatus::Blocked)
+        {
+            let refs = crate::decisions::deps::parse(issue.body.as_deref().unwrap_or_default());
+            crate::lifecycle::depends::follow_body(
+                conn,
+                task,
+                rig,
+                &refs,
+                &issue.actor.login,
+                now,
+            )?;
+        }
         // Taking the escalation's label off acknowledges it.
         if matches!(&issue.action, webhooks::IssueAction::Unlabeled { label }
             if label == crate::decisions::comments::ESCALATED_LABEL)
@@ -745,6 +759,10 @@ fn apply_issue(
                 tracing::info!(bead = %bead.id, molecule = %molecule.id, formula = %p.plan.formula,
                     steps = p.plan.steps.len(), "molecule poured");
             }
+            // The issues its body depends on, and the tasks that waited for this one.
+            let refs = crate::decisions::deps::parse(&bead.body);
+            crate::lifecycle::depends::follow_body(conn, &bead, rig, &refs, &bead.created_by, now)?;
+            crate::lifecycle::depends::link_waiting(conn, &bead, now)?;
             let bead = store::get_bead(conn, &bead.id)?;
             tracing::info!(bead = %bead.id, %forge_ref, "issue slung: bead created");
             if reachable {
@@ -778,7 +796,16 @@ fn apply_issue(
         }
         IssueDecision::Reopen { bead_id } => {
             let task = store::get_bead(conn, &bead_id)?;
-            crate::lifecycle::withdraw::reopen(conn, &task, &issue.actor.login, now)?;
+            let task = crate::lifecycle::withdraw::reopen(conn, &task, &issue.actor.login, now)?;
+            let refs = crate::decisions::deps::parse(issue.body.as_deref().unwrap_or_default());
+            crate::lifecycle::depends::follow_body(
+                conn,
+                &task,
+                rig,
+                &refs,
+                &issue.actor.login,
+                now,
+            )?;
             tracing::info!(bead = %bead_id, %forge_ref, "issue slung again: bead reopened");
         }
         IssueDecision::AlreadySlung { bead_id } => {

@@ -272,6 +272,46 @@ pub fn deps_of(conn: &Connection, bead_id: &str) -> Result<Vec<(String, DepType)
     Ok(rows)
 }
 
+/// The beads that depend on `bead_id` by `dep`.
+pub fn dependents_of(conn: &Connection, bead_id: &str, dep: DepType) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT bead_id FROM bead_deps WHERE depends_on_id = ?1 AND type = ?2 ORDER BY rowid",
+    )?;
+    let rows = stmt
+        .query_map(params![bead_id, dep.as_str()], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Remove a dependency edge, recording it in the bead's history. False if there was
+/// none.
+pub fn remove_dep(
+    conn: &Connection,
+    bead_id: &str,
+    depends_on: &str,
+    dep: DepType,
+    actor: &str,
+    now: Millis,
+) -> Result<bool> {
+    let removed = conn.execute(
+        "DELETE FROM bead_deps WHERE bead_id = ?1 AND depends_on_id = ?2 AND type = ?3",
+        params![bead_id, depends_on, dep.as_str()],
+    )? == 1;
+    if removed {
+        append_event(
+            conn,
+            bead_id,
+            "dep_removed",
+            actor,
+            None,
+            None,
+            &serde_json::json!({ "depends_on": depends_on, "type": dep.as_str() }),
+            now,
+        )?;
+    }
+    Ok(removed)
+}
+
 /// Beads by priority then age, tombstones hidden.
 pub fn list_beads(conn: &Connection, status: Option<BeadStatus>) -> Result<Vec<Bead>> {
     let sql = format!(
@@ -286,10 +326,10 @@ pub fn list_beads(conn: &Connection, status: Option<BeadStatus>) -> Result<Vec<B
     Ok(rows)
 }
 
-/// Ready = open, and every `blocks`/`waits-for` blocker closed (a molecule is never
-/// worked itself: its task and steps are). A failed blocker is not
-/// closed, so its dependents stay blocked rather than building on a failure; a
-/// tombstoned blocker no longer exists and blocks nothing. A bead waiting out its
+/// Ready = open, and every `blocks`/`waits-for` blocker closed as merged or done (a
+/// molecule is never worked itself: its task and steps are). A failed blocker, or one
+/// closed as rejected or won't-fix, keeps its dependents blocked rather than letting
+/// them build on a failure; a tombstoned blocker no longer exists and blocks nothing. A bead waiting out its
 /// retry's backoff is ready from its `retry_at`.
 pub fn ready_beads(conn: &Connection, now: Millis) -> Result<Vec<Bead>> {
     let sql = format!(
@@ -299,7 +339,9 @@ pub fn ready_beads(conn: &Connection, now: Millis) -> Result<Vec<Bead>> {
            AND NOT EXISTS (
                SELECT 1 FROM bead_deps AS d JOIN beads AS x ON x.id = d.depends_on_id
                WHERE d.bead_id = b.id AND d.type IN ('blocks', 'waits-for')
-                 AND x.status NOT IN ('closed', 'tombstone'))
+                 AND x.status <> 'tombstone'
+                 AND NOT (x.status = 'closed'
+                          AND coalesce(x.close_reason, 'done') IN ('merged', 'done')))
          ORDER BY b.priority, b.created_at, b.id"
     );
     let mut stmt = conn.prepare_cached(&sql)?;

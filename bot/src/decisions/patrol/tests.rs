@@ -251,6 +251,22 @@ fn zombie_hooks_are_released_and_idle_workers_freed_every_tick() {
 }
 
 #[test]
+fn a_task_held_by_a_blocker_that_gave_up_is_asked_about() {
+    let d = durations();
+    let s = Snapshot {
+        held: vec![("gt-ui".into(), "gt-api".into())],
+        ..Snapshot::default()
+    };
+    assert_eq!(
+        tick(&s, 0, &d),
+        [Decision::Held {
+            dependent: "gt-ui".into(),
+            blocker: "gt-api".into()
+        }]
+    );
+}
+
+#[test]
 fn a_quiet_town_needs_nothing() {
     let d = durations();
     let s = Snapshot {
