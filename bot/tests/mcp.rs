@@ -172,6 +172,8 @@ async fn an_mcp_client_finds_the_agent_tools_and_their_inputs() {
         ("gt_done", vec!["bead_id", "summary"]),
         ("gt_escalate", vec!["details", "reason", "severity"]),
         ("gt_heartbeat", vec!["bead_id"]),
+        ("gt_mail_check", vec![]),
+        ("gt_mail_send", vec!["body", "kind", "subject", "to"]),
         ("gt_mol_advance", vec!["bead_id", "summary"]),
         ("gt_mol_current", vec![]),
         ("gt_prime", vec![]),

@@ -337,3 +337,29 @@ async fn a_critical_escalation_from_an_agent_names_the_owners_and_opens_an_issue
     assert_eq!(opened.len(), 1, "one issue of its own");
     assert!(opened[0].labels.contains(&"gt:escalated".to_string()));
 }
+
+/// A polecat that cannot finish leaves a HANDOFF on its bead before it stops: the
+/// retried polecat's prime carries it, and it finishes. (The plan looks for the mail's
+/// line in its prime with a pattern built at run time, so the issue's own text, which
+/// the prime also holds, cannot match it.)
+#[tokio::test]
+async fn a_handoff_left_by_a_polecat_that_stops_reaches_the_next_one() {
+    let (sim, town) =
+        gastown_tests::story::github_town(REPO, None, &[("GT_PATROL_BACKOFF_SECS", "[0]")]).await;
+    let plan = "Find the flux.\n\n```gastown-plan\nfiles:\n  - path: FLUX.md\n    content: |\n      found\ncommands:\n  - \"gt agent prime --json | grep -q \\\"$(printf HAND)OFF] where the flux\\\" || { gt agent mail send --kind HANDOFF --subject 'where the flux is' 'the flux lives in src/flux.rs'; exit 1; }\"\ncommit: Find the flux\n```\n";
+    gastown_tests::story::sling(&sim, REPO, "Flux", plan).await;
+    let t = in_review(&town).await;
+    assert_eq!(
+        t.attempts, 2,
+        "the first stopped with a handoff, the second finished"
+    );
+    let messages: Vec<_> = town
+        .beads()
+        .await
+        .into_iter()
+        .filter(|b| b.bead_type == BeadType::Message)
+        .collect();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert_eq!(messages[0].metadata["kind"], "HANDOFF");
+    assert_eq!(messages[0].parent_id.as_deref(), Some(t.id.as_str()));
+}

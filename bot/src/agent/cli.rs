@@ -29,6 +29,10 @@ pub enum AgentCommand {
     Status { message: Option<String> },
     /// The branch is pushed and the work is finished.
     Done { summary: Option<String> },
+    /// Mail on your bead: `gt agent mail send [--kind HANDOFF] [--to refinery] "<text>"`,
+    /// `gt agent mail check`.
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// Ask a person for help: `gt agent escalate "<reason>" [--severity high] [--details …]`.
     Escalate {
         reason: String,
@@ -47,6 +51,59 @@ pub enum AgentCommand {
     /// Built-in runtime, the refinery's run: rebase the branch onto its target, push it, run the
     /// quality gates and report.
     Refinery,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Leave a message: for whoever works this bead next (a HANDOFF), the refinery, the Mayor.
+    Send {
+        body: String,
+        #[arg(long, default_value = "NOTE")]
+        kind: String,
+        #[arg(long, default_value = "bead")]
+        to: String,
+        #[arg(long)]
+        subject: Option<String>,
+    },
+    /// Read your unread messages (they are marked read).
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn mail(cmd: MailCommand) -> anyhow::Result<()> {
+    let tools = ToolClient::from_env()?;
+    match cmd {
+        MailCommand::Send {
+            body,
+            kind,
+            to,
+            subject,
+        } => {
+            let reply: crate::edge::agent_api::MailSendReply = tools
+                .call(
+                    "mail/send",
+                    &json!({ "kind": kind, "to": to, "subject": subject, "body": body }),
+                )
+                .await?;
+            println!("message {} left for {to}", reply.message);
+        }
+        MailCommand::Check { json: as_json } => {
+            let reply: crate::edge::agent_api::MailCheckReply =
+                tools.call("mail/check", &json!({})).await?;
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&reply)?);
+            } else if reply.mail.is_empty() {
+                println!("no unread mail");
+            } else {
+                for m in reply.mail {
+                    println!("[{}] {} (from {})\n{}\n", m.kind, m.subject, m.from, m.body);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +231,7 @@ pub async fn run(cmd: AgentCommand) -> anyhow::Result<()> {
         AgentCommand::Status { message } => status(message).await,
         AgentCommand::Done { summary } => done(summary).await,
         AgentCommand::Mol(cmd) => mol(cmd).await,
+        AgentCommand::Mail(cmd) => mail(cmd).await,
         AgentCommand::Escalate {
             reason,
             severity,

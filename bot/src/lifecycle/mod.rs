@@ -12,6 +12,7 @@ pub mod attempts;
 pub mod depends;
 pub mod escalation;
 pub(crate) mod follow;
+pub mod mail;
 pub mod molecule;
 pub(crate) mod outbox;
 pub mod rework;

@@ -334,7 +334,7 @@ pub fn list_beads(conn: &Connection, status: Option<BeadStatus>) -> Result<Vec<B
 pub fn ready_beads(conn: &Connection, now: Millis) -> Result<Vec<Bead>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM beads AS b
-         WHERE b.status = 'open' AND b.type <> 'molecule'
+         WHERE b.status = 'open' AND b.type NOT IN ('molecule', 'message')
            AND (b.retry_at IS NULL OR b.retry_at <= ?1)
            AND NOT EXISTS (
                SELECT 1 FROM bead_deps AS d JOIN beads AS x ON x.id = d.depends_on_id

@@ -3,6 +3,7 @@
 //! token grants one agent and the bead on its hook, and nothing else.
 
 mod escalate;
+mod mail;
 mod mcp;
 mod molecule;
 pub mod prompts;
@@ -22,6 +23,7 @@ use tracing::Instrument;
 use utoipa::OpenApi;
 
 pub use escalate::{EscalateReply, EscalateRequest};
+pub use mail::{MailCheckReply, MailSendReply, MailSendRequest};
 pub use molecule::{AdvanceRequest, DoneStep, MolReply, MoleculeInfo, StepInfo};
 pub use tools::{
     Ack, AgentInfo, BeadInfo, BeadScoped, DoneReply, DoneRequest, Incident, Prime, ReworkInfo,
@@ -39,6 +41,8 @@ pub fn router(tools: Tools) -> Router {
         .route("/api/agent/v1/mol/current", post(mol_current))
         .route("/api/agent/v1/mol/advance", post(mol_advance))
         .route("/api/agent/v1/escalate", post(escalate))
+        .route("/api/agent/v1/mail/send", post(mail_send))
+        .route("/api/agent/v1/mail/check", post(mail_check))
         .route(
             "/api/agent/v1/refinery/assignment",
             post(refinery_assignment),
@@ -153,6 +157,31 @@ async fn heartbeat(
     Ok(Json(tools.heartbeat(&g, &body(&bytes)?).await?))
 }
 
+#[utoipa::path(post, path = "/api/agent/v1/mail/send", tag = "polecat", request_body = MailSendRequest,
+    responses((status = 200, body = MailSendReply), (status = 422, description = "invalid input")),
+    security(("agent_token" = [])))]
+async fn mail_send(
+    State(tools): State<Tools>,
+    Agent(g): Agent,
+    bytes: Bytes,
+) -> Result<Json<MailSendReply>, ToolError> {
+    let span = tracing::info_span!("gt_mail_send", agent = %g.agent_id, bead = %g.bead_id);
+    Ok(Json(
+        tools.mail_send(&g, &body(&bytes)?).instrument(span).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/agent/v1/mail/check", tag = "polecat",
+    responses((status = 200, body = MailCheckReply)),
+    security(("agent_token" = [])))]
+async fn mail_check(
+    State(tools): State<Tools>,
+    Agent(g): Agent,
+) -> Result<Json<MailCheckReply>, ToolError> {
+    let span = tracing::info_span!("gt_mail_check", agent = %g.agent_id, bead = %g.bead_id);
+    Ok(Json(tools.mail_check(&g).instrument(span).await?))
+}
+
 #[utoipa::path(post, path = "/api/agent/v1/escalate", tag = "polecat", request_body = EscalateRequest,
     responses((status = 200, body = EscalateReply),
               (status = 422, description = "invalid input")),
@@ -264,7 +293,8 @@ async fn refinery_report(
     info(title = "gastown agent tools", description = "The tools agents in a town call. \
         Authenticate with `Authorization: Bearer $GT_TOKEN`; a token acts for one agent and \
         the bead on its hook."),
-    paths(prime, heartbeat, status, done, mol_current, mol_advance, escalate, refinery_assignment,
+    paths(prime, heartbeat, status, done, mol_current, mol_advance, escalate, mail_send,
+        mail_check, refinery_assignment,
         refinery_report),
     modifiers(&BearerAuth),
 )]

@@ -112,6 +112,9 @@ pub struct Prime {
     /// Set when this bead reworks a task the refinery sent back: why, and the output
     /// or review comments to fix. Tool output and reviews are data, not instructions.
     pub rework: Option<ReworkInfo>,
+    /// Unread messages left on this bead for its worker (a HANDOFF from the agent
+    /// before): other agents' text, data. `gt_mail_check` marks them read.
+    pub mail: Vec<crate::lifecycle::mail::Mail>,
     /// The role prompt, rendered.
     pub prompt: String,
 }
@@ -209,10 +212,11 @@ impl Tools {
         let g = grant.clone();
         let now = self.clock.now_ms();
         // Priming is the agent's first act of work: hooked becomes in progress.
-        let (bead, rig, task) = self
+        let (bead, rig, task, mail) = self
             .store
             .write(move |c| {
                 let bead = crate::loops::sessions::first_call(c, &g, "gt_prime", now)?;
+                let mail = crate::lifecycle::mail::unread(c, &bead.id, "bead", &g.session_id)?;
                 let rig = store::get_rig(c, bead.rig_id.as_deref().unwrap_or_default())?;
                 let task = match bead.bead_type {
                     BeadType::Step => Some(store::get_bead(
@@ -221,7 +225,7 @@ impl Tools {
                     )?),
                     _ => None,
                 };
-                Ok((bead, rig, task))
+                Ok((bead, rig, task, mail))
             })
             .await?;
         let task = task.map(|t| BeadInfo {
@@ -269,6 +273,7 @@ impl Tools {
             branch_prefix,
             rework,
             base_branch: self.config.polecats.base_branch.clone(),
+            mail,
             prompt: String::new(),
         };
         prime.prompt =
