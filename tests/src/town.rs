@@ -341,6 +341,15 @@ impl TestTown {
             .expect("polecat round")
     }
 
+    /// The escalations nobody acknowledged (with `all`, every one), newest first.
+    pub async fn escalations(&self, all: bool) -> Vec<store::Escalation> {
+        self.app
+            .store
+            .read(move |c| store::list_escalations(c, all))
+            .await
+            .expect("read escalations")
+    }
+
     /// One tick of the patrol at the town's clock: dead and stuck agents, zombie hooks,
     /// breakers, escalations due.
     pub async fn patrol(&self) -> usize {

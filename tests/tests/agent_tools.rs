@@ -240,12 +240,7 @@ async fn an_agent_escalates_and_reads_the_patrols_nudge_at_its_next_call() {
                 .unwrap()
                 .contains("reason is required")
     );
-    let escalations = town
-        .app
-        .store
-        .read(|c| bot::store::list_escalations(c, false))
-        .await
-        .unwrap();
+    let escalations = town.escalations(false).await;
     assert_eq!(escalations.len(), 1);
     assert_eq!(escalations[0].about.as_deref(), Some(bead.as_str()));
 

@@ -252,12 +252,7 @@ async fn an_agent_that_exits_without_done_is_retried_after_its_backoff_then_esca
     town.act().await;
     assert!(status(sim.clone()).await.contains("is **failed**"));
     // A person is asked: one escalation, its notice naming who slung it, the label.
-    let escalations = town
-        .app
-        .store
-        .read(|c| bot::store::list_escalations(c, false))
-        .await
-        .unwrap();
+    let escalations = town.escalations(false).await;
     assert_eq!(escalations.len(), 1, "{escalations:#?}");
     assert_eq!(escalations[0].severity, "high");
     let notices: Vec<String> = sim
@@ -300,12 +295,7 @@ async fn an_agent_that_exits_without_done_is_retried_after_its_backoff_then_esca
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         town.settle().await;
-        let open = town
-            .app
-            .store
-            .read(|c| bot::store::list_escalations(c, false))
-            .await
-            .unwrap();
+        let open = town.escalations(false).await;
         if open.is_empty() {
             break;
         }
@@ -315,12 +305,7 @@ async fn an_agent_that_exits_without_done_is_retried_after_its_backoff_then_esca
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let all = town
-        .app
-        .store
-        .read(|c| bot::store::list_escalations(c, true))
-        .await
-        .unwrap();
+    let all = town.escalations(true).await;
     assert_eq!(all[0].acked_by.as_deref(), Some("mara"));
     assert!(
         town.app
