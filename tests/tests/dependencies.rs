@@ -212,3 +212,61 @@ async fn a_blocker_that_fails_keeps_its_dependent_waiting_and_asks_a_person() {
         .count();
     assert_eq!(notices, 1);
 }
+
+/// The same order on GitLab, in a nested project: `Depends on #N` names an issue of
+/// the same project.
+#[tokio::test]
+async fn on_gitlab_the_ui_waits_for_the_api_and_lands_after_it() {
+    const PROJECT: &str = "town/tools/hello";
+    let (sim, town) = story::gitlab_town(PROJECT, Some("merge_strategy: direct\n")).await;
+    let api = story::gitlab_sling(&sim, PROJECT, "API", &plan("api.md", "The API.")).await;
+    story::gitlab_sling(
+        &sim,
+        PROJECT,
+        "UI",
+        &plan("ui.md", &format!("The UI.\n\nDepends on #{api}")),
+    )
+    .await;
+    let beads = town
+        .run_until(WAIT, "both to land", |b| {
+            ["API", "UI"].iter().all(|t| {
+                b.iter().any(|x| {
+                    x.bead_type == BeadType::Task && x.title == *t && x.status == BeadStatus::Closed
+                })
+            })
+        })
+        .await;
+    let (a, u) = (task(&beads, "API"), task(&beads, "UI"));
+    let api_closed = town
+        .events(&a.id)
+        .await
+        .into_iter()
+        .find(|e| e.to_status.as_deref() == Some("closed"))
+        .unwrap()
+        .id;
+    let ui_hooked = town
+        .events(&u.id)
+        .await
+        .into_iter()
+        .find(|e| e.to_status.as_deref() == Some("hooked"))
+        .unwrap()
+        .id;
+    assert!(
+        ui_hooked > api_closed,
+        "the UI started after the API landed"
+    );
+    let deps = town
+        .app
+        .store
+        .read({
+            let id = u.id.clone();
+            move |c| bot::store::deps_of(c, &id)
+        })
+        .await
+        .unwrap();
+    assert!(
+        deps.iter()
+            .any(|(b, t)| *b == a.id && *t == bot::store::DepType::Blocks),
+        "{deps:#?}"
+    );
+}
