@@ -45,6 +45,9 @@ pub enum Command {
     /// Pause or resume dispatch to a rig.
     #[command(subcommand)]
     Rig(crate::controls::RigCommand),
+    /// Convoys: batches of issues that land together, tracked on a forge issue.
+    #[command(subcommand)]
+    Convoy(crate::controls::ConvoyCommand),
     /// Escalations: the town asking a person.
     #[command(subcommand)]
     Escalations(crate::controls::EscalationsCommand),

@@ -36,6 +36,27 @@ pub enum EscalationsCommand {
     Ack { id: String },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ConvoyCommand {
+    /// Track issues that must land together: `gt convoy create "Release 2" octo/hello#12
+    /// octo/hello#13` (a slung issue's `<repo>#<n>`, its forge ref, or its bead id).
+    Create {
+        title: String,
+        #[arg(required = true)]
+        issues: Vec<String>,
+    },
+    /// Track more issues (a landed convoy opens again).
+    Add {
+        convoy: String,
+        #[arg(required = true)]
+        issues: Vec<String>,
+    },
+    /// Every convoy, with where it is.
+    List,
+    /// One convoy and its tracked issues.
+    Show { convoy: String },
+}
+
 /// Who a CLI change is recorded as.
 fn operator() -> String {
     format!(
@@ -236,4 +257,108 @@ pub fn status_lines(c: &rusqlite::Connection) -> store::Result<Vec<String>> {
         }
     ));
     Ok(out)
+}
+
+/// The task a person names on the CLI: its bead id, its forge ref, or `<repo>#<n>`.
+fn task_named(c: &rusqlite::Connection, name: &str) -> store::Result<Result<store::Bead, String>> {
+    if let Ok(b) = store::get_bead(c, name) {
+        return Ok(Ok(b));
+    }
+    if let Some(b) = store::find_task_for_forge_ref(c, name)? {
+        return Ok(Ok(b));
+    }
+    if let Some((path, n)) = name.rsplit_once('#')
+        && let Ok(n) = n.parse::<u64>()
+    {
+        for rig in store::list_rigs(c)? {
+            if rig.path == path {
+                let forge_ref = store::ForgeRef::issue(&rig.id, n).to_string();
+                if let Some(b) = store::find_task_for_forge_ref(c, &forge_ref)? {
+                    return Ok(Ok(b));
+                }
+            }
+        }
+    }
+    Ok(Err(format!(
+        "{name} is not a slung issue (give its bead id, its forge ref, or <repo>#<n>)"
+    )))
+}
+
+pub async fn run_convoy(store: &Store, cmd: ConvoyCommand) -> anyhow::Result<()> {
+    let (by, now) = (operator(), now());
+    let said: Result<String, String> = match cmd {
+        ConvoyCommand::Create { title, issues } => {
+            store
+                .write(move |c| {
+                    let mut tasks = Vec::new();
+                    for i in &issues {
+                        match task_named(c, i)? {
+                            Ok(t) => tasks.push(t),
+                            Err(e) => return Ok(Err(e)),
+                        }
+                    }
+                    let convoy = crate::lifecycle::convoy::create(c, &title, &tasks, &by, now)?;
+                    Ok(Ok(format!(
+                        "convoy {} tracks {} issue(s); its tracking issue opens on the forge",
+                        convoy.id,
+                        tasks.len()
+                    )))
+                })
+                .await?
+        }
+        ConvoyCommand::Add { convoy, issues } => {
+            store
+                .write(move |c| {
+                    for i in &issues {
+                        match task_named(c, i)? {
+                            Ok(t) => {
+                                crate::lifecycle::convoy::add(c, &convoy, &t, &by, now)?;
+                            }
+                            Err(e) => return Ok(Err(e)),
+                        }
+                    }
+                    Ok(Ok(format!("convoy {convoy} tracks {} more", issues.len())))
+                })
+                .await?
+        }
+        ConvoyCommand::List => {
+            let lines = store
+                .read(|c| {
+                    let mut out = Vec::new();
+                    for b in store::list_beads(c, None)? {
+                        if b.bead_type == store::BeadType::Convoy {
+                            let n = crate::lifecycle::convoy::tracked(c, &b)?.len();
+                            out.push(format!(
+                                "{}  {:<8} {} issue(s)  {}{}",
+                                b.id,
+                                b.status,
+                                n,
+                                b.title,
+                                b.forge_ref.map(|f| format!("  ({f})")).unwrap_or_default()
+                            ));
+                        }
+                    }
+                    Ok(out)
+                })
+                .await?;
+            Ok(if lines.is_empty() {
+                "no convoys".into()
+            } else {
+                lines.join("\n")
+            })
+        }
+        ConvoyCommand::Show { convoy } => {
+            store
+                .read(move |c| {
+                    let b = store::get_bead(c, &convoy)?;
+                    if b.bead_type != store::BeadType::Convoy {
+                        return Ok(Err(format!("{convoy} is not a convoy")));
+                    }
+                    crate::lifecycle::convoy::status_comment(c, &b).map(Ok)
+                })
+                .await?
+        }
+    };
+    println!("{}", said.map_err(anyhow::Error::msg)?);
+    Ok(())
 }

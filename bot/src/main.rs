@@ -54,6 +54,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = bot::cli::open_store(&config)?;
             bot::controls::run_rig(&config, &store, cmd).await
         }
+        Command::Convoy(cmd) => {
+            let store = bot::cli::open_store(&config)?;
+            bot::controls::run_convoy(&store, cmd).await
+        }
         Command::Escalations(cmd) => {
             let store = bot::cli::open_store(&config)?;
             bot::controls::run_escalations(&store, cmd).await

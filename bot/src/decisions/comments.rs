@@ -512,9 +512,11 @@ fn inline_code_safe(s: &str) -> String {
         .collect()
 }
 
+mod convoy;
 mod deps;
 mod molecule;
 mod patrol;
+pub use convoy::*;
 pub use deps::*;
 pub use molecule::*;
 pub use patrol::*;

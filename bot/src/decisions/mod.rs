@@ -3,6 +3,7 @@
 
 pub mod ai_verdict;
 pub mod comments;
+pub mod convoy;
 pub mod deps;
 pub mod fence;
 pub mod formula;

@@ -9,6 +9,7 @@
 
 pub mod approval;
 pub mod attempts;
+pub mod convoy;
 pub mod depends;
 pub mod escalation;
 pub(crate) mod follow;
@@ -58,6 +59,7 @@ pub fn move_to(
         if to == BeadStatus::Closed && reason == Some(CloseReason::Merged) {
             crate::lifecycle::outbox::queue_branch_cleanup(tx, &bead, now)?;
         }
+        convoy::follow(tx, &bead, now)?;
     }
     crate::lifecycle::outbox::queue_bead_update(tx, &bead, now)?;
     Ok(bead)

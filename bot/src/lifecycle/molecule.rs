@@ -593,6 +593,9 @@ pub fn checklist(
 
 /// The task's status comment as it reads now, its checklist included.
 pub fn status_comment(conn: &rusqlite::Connection, task: &Bead) -> Result<String, StoreError> {
+    if task.bead_type == BeadType::Convoy {
+        return crate::lifecycle::convoy::status_comment(conn, task);
+    }
     let steps = checklist(conn, task)?;
     // What a queued task waits for, read when the comment is written: the work it
     // depends on, else its rig's pause, else the issues it names that are not slung.

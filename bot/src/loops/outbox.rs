@@ -194,6 +194,9 @@ impl ActionRunner {
                 }
                 Ok(())
             }
+            ForgeAction::TrackingIssue { convoy } => {
+                self.tracking_issue(forge.as_ref(), &rig, &convoy).await
+            }
             ForgeAction::DeleteBranch { branch } => {
                 let base = &self.config.polecats.base_branch;
                 let cfg = self
@@ -216,6 +219,64 @@ impl ActionRunner {
                     .await
             }
         }
+    }
+
+    /// A convoy's tracking issue: opened once (found again by its marker after a
+    /// crash), recorded on the convoy, reopened when the convoy is.
+    async fn tracking_issue(
+        &self,
+        forge: &dyn Forge,
+        rig: &Rig,
+        convoy: &str,
+    ) -> Result<(), ActionError> {
+        let id = convoy.to_string();
+        let bead = self.store.read(move |c| store::get_bead(c, &id)).await?;
+        let repo = RepoPath::new(rig.path.clone());
+        let number = match crate::lifecycle::outbox::issue_number(&bead) {
+            Some(n) => n,
+            None => {
+                let marker = comments::marker("convoy", &bead.id);
+                let found = forge
+                    .issues_with_label(&repo, comments::CONVOY_LABEL)
+                    .await?
+                    .into_iter()
+                    .find(|i| i.body.contains(&marker));
+                let issue = match found {
+                    Some(i) => i,
+                    None => {
+                        let new = crate::forge::NewIssue {
+                            title: comments::tracking_issue_title(&bead.title),
+                            body: comments::tracking_issue_body(&marker),
+                            labels: vec![comments::CONVOY_LABEL.to_string()],
+                        };
+                        forge.create_issue(&repo, &new).await?
+                    }
+                };
+                let (id, rig_id, n, now) = (
+                    bead.id.clone(),
+                    rig.id.clone(),
+                    issue.number,
+                    self.clock.now_ms(),
+                );
+                self.store
+                    .write(move |c| {
+                        let forge_ref = store::ForgeRef::issue(&rig_id, n).to_string();
+                        let bead = store::set_forge_ref(c, &id, &forge_ref)?;
+                        crate::lifecycle::outbox::queue_bead_update(c, &bead, now)
+                    })
+                    .await?;
+                issue.number
+            }
+        };
+        if bead.status != store::BeadStatus::Closed {
+            let issue = forge.issue(&repo, number).await?;
+            if issue.state == crate::forge::State::Closed {
+                forge
+                    .set_issue_state(&repo, number, crate::forge::State::Open)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Say an escalation: once per notice (found again by its marker after a crash),

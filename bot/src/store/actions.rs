@@ -27,6 +27,9 @@ pub enum ForgeAction {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         close_issue: bool,
     },
+    /// Open the convoy's tracking issue (or find it again by its marker) and keep its
+    /// state the convoy's.
+    TrackingIssue { convoy: String },
     /// Delete the town's branch of work that merged, if the repository's
     /// `.gastown.yaml` lets it (`delete_merged_branches`, on by default).
     DeleteBranch { branch: String },

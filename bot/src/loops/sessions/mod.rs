@@ -229,12 +229,19 @@ impl Sessions {
             .unwrap_or_else(|| self.config.town.clone());
         let rig_id = bead.rig_id.clone().unwrap_or_default();
         self.ensure_town(&town).await?;
+        // Numbered by the bead's sessions so far, not its attempts: a person's retry
+        // counts attempts afresh, and a session id is never used twice.
+        let b = bead.id.clone();
+        let earlier = self
+            .store
+            .read(move |c| Ok(store::sessions_of_bead(c, &b)?.len()))
+            .await?;
         let session = format!(
             "{}-{}-{}-a{}",
             plan.role,
             sanitize(&plan.name),
             bead.id,
-            bead.attempts + 1
+            earlier + 1
         );
         let (token, digest) = crate::ids::mint_token();
         let now = self.clock.now_ms();

@@ -6,6 +6,7 @@
 use super::*;
 use crate::store::BeadType;
 
+mod convoy;
 mod deps;
 mod issue;
 mod molecule;
