@@ -32,15 +32,26 @@ pub async fn github_town(
 
 /// The same on a simulated GitLab with the nested project `project`.
 pub async fn gitlab_town(project: &str, gastown_yaml: Option<&str>) -> (SimHandle, TestTown) {
+    gitlab_town_with(project, gastown_yaml, &[]).await
+}
+
+/// [`gitlab_town`] with `GT_*` settings.
+pub async fn gitlab_town_with(
+    project: &str,
+    gastown_yaml: Option<&str>,
+    env: &[(&str, &str)],
+) -> (SimHandle, TestTown) {
     let (sim, bot) = crate::forge::gitlab_with_project(project).await;
     if let Some(yaml) = gastown_yaml {
         configure(&sim, "devi", project, yaml).await;
     }
-    let town = TestTown::builder()
+    let mut builder = TestTown::builder()
         .gitlab_forge(&sim.gitlab_api_url(), &sim.addr().to_string(), &bot.token)
-        .local_runner()
-        .start()
-        .await;
+        .local_runner();
+    for (k, v) in env {
+        builder = builder.env(k, v);
+    }
+    let town = builder.start().await;
     sim.set_gitlab_hook(project, &town.url("/webhooks/gitlab"), GITLAB_TOKEN)
         .unwrap();
     (sim, town)

@@ -184,3 +184,71 @@ async fn a_convoy_lands_once_after_its_last_issue_whatever_happened_on_the_way()
         assert!(list.contains(&format!("- [x] #{n} {title}")), "{list}");
     }
 }
+
+/// On GitLab, in a nested project: the tracking issue is opened there, and a convoy
+/// whose tracked issue fails does not land and says which one holds it.
+#[tokio::test]
+async fn on_gitlab_a_convoy_held_by_a_failed_issue_says_so_and_does_not_land() {
+    const PROJECT: &str = "town/tools/hello";
+    let (sim, town) = story::gitlab_town_with(
+        PROJECT,
+        Some("merge_strategy: direct\n"),
+        &[("GT_PATROL_MAX_ATTEMPTS", "1")],
+    )
+    .await;
+    let ok = story::gitlab_sling(&sim, PROJECT, "Docs", &plan("docs.md", "true")).await;
+    // No plan: its polecat gives up, and with one attempt allowed the bead fails.
+    let bad = story::gitlab_sling(&sim, PROJECT, "Vague", "Make it better somehow.").await;
+    sim.wait_for_deliveries(4, WAIT).await.unwrap();
+    town.settle().await;
+    let db = town.database();
+    let env = [("GT_DATABASE", db.as_str())];
+    let said = gt(
+        &[
+            "convoy",
+            "create",
+            "Docs release",
+            &format!("{PROJECT}#{ok}"),
+            &format!("{PROJECT}#{bad}"),
+        ],
+        &env,
+    )
+    .await;
+    assert!(said.contains("tracks 2 issue(s)"), "{said}");
+    catch_up(&town);
+    let convoy = town
+        .beads()
+        .await
+        .into_iter()
+        .find(|c| c.bead_type == BeadType::Convoy)
+        .unwrap();
+    town.run_until(WAIT, "the docs to land and the vague one to fail", |b| {
+        b.iter()
+            .any(|t| t.title == "Docs" && t.status == BeadStatus::Closed)
+            && b.iter()
+                .any(|t| t.title == "Vague" && t.status == BeadStatus::Failed)
+    })
+    .await;
+    town.act().await;
+    let id = convoy.id.clone();
+    let convoy = town
+        .app
+        .store
+        .read(move |c| bot::store::get_bead(c, &id))
+        .await
+        .unwrap();
+    assert_eq!(
+        convoy.status,
+        BeadStatus::Open,
+        "a failed issue holds the convoy"
+    );
+    let issue = bot::store::ForgeRef::issue_number(convoy.forge_ref.as_deref().unwrap()).unwrap();
+    let list = story::status_comment(&sim, PROJECT, issue).await;
+    assert!(
+        list.contains(&format!(
+            "**held**: #{bad} failed or closed without landing"
+        )) && list.contains(&format!("- [x] #{ok} Docs")),
+        "{list}"
+    );
+    assert!(sim.issue(PROJECT, issue).await.unwrap().closed_at.is_none());
+}
