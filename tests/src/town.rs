@@ -350,6 +350,27 @@ impl TestTown {
             .expect("read escalations")
     }
 
+    /// One bead as the store holds it now.
+    pub async fn bead(&self, id: &str) -> Bead {
+        let id = id.to_string();
+        self.app
+            .store
+            .read(move |c| store::get_bead(c, &id))
+            .await
+            .expect("read a bead")
+    }
+
+    /// Bring the town's clock to the wall clock's: what a `gt` process wrote (at its own
+    /// time) is then due for the town's loops.
+    pub fn catch_up_to_wall_clock(&self) {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis() as i64;
+        let now = bot::clock::Clock::now_ms(&*self.clock);
+        self.clock.advance((wall - now).max(0) + 1_000);
+    }
+
     /// One tick of the patrol at the town's clock: dead and stuck agents, zombie hooks,
     /// breakers, escalations due.
     pub async fn patrol(&self) -> usize {

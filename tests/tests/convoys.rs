@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use bot::clock::Clock;
 use bot::store::{BeadStatus, BeadType, CloseReason};
 use forge_sim::SimHandle;
 use gastown_tests::TestTown;
@@ -20,15 +19,23 @@ fn plan(path: &str, command: &str) -> String {
     )
 }
 
-/// The CLI writes at the wall clock's time: bring the town's clock there, so what it
-/// queued is due.
-fn catch_up(town: &TestTown) {
-    let wall = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    town.clock
-        .advance((wall - town.clock.now_ms()).max(0) + 1_000);
+/// A person makes a convoy of `issues` with `gt convoy create`; the town's clock is
+/// brought to theirs. Returns the convoy's bead.
+async fn convoy_created(town: &TestTown, title: &str, issues: &[String]) -> bot::store::Bead {
+    let db = town.database();
+    let mut args = vec!["convoy", "create", title];
+    args.extend(issues.iter().map(String::as_str));
+    let said = gt(&args, &[("GT_DATABASE", db.as_str())]).await;
+    assert!(
+        said.contains(&format!("tracks {} issue(s)", issues.len())),
+        "{said}"
+    );
+    town.catch_up_to_wall_clock();
+    town.beads()
+        .await
+        .into_iter()
+        .find(|c| c.bead_type == BeadType::Convoy && c.title == title)
+        .expect("a convoy bead")
 }
 
 async fn closed_as(town: &TestTown, title: &str) -> Option<(BeadStatus, Option<CloseReason>)> {
@@ -53,39 +60,12 @@ async fn a_convoy_lands_once_after_its_last_issue_whatever_happened_on_the_way()
     let b = story::sling(&sim, REPO, "API", &plan("api.md", &wait)).await;
     sim.wait_for_deliveries(4, WAIT).await.unwrap();
     town.settle().await;
+    let issues = [format!("{REPO}#{a}"), format!("{REPO}#{b}")];
+    let convoy_id = convoy_created(&town, "Release 2", &issues).await.id;
+    town.act().await;
     let db = town.database();
     let env = [("GT_DATABASE", db.as_str())];
-    let said = gt(
-        &[
-            "convoy",
-            "create",
-            "Release 2",
-            &format!("{REPO}#{a}"),
-            &format!("{REPO}#{b}"),
-        ],
-        &env,
-    )
-    .await;
-    assert!(said.contains("tracks 2 issue(s)"), "{said}");
-    catch_up(&town);
-    town.act().await;
-    let convoy = town
-        .beads()
-        .await
-        .into_iter()
-        .find(|c| c.bead_type == BeadType::Convoy)
-        .expect("a convoy bead");
-    let convoy_id = convoy.id.clone();
-    let convoy_bead = || {
-        let id = convoy_id.clone();
-        let store = town.app.store.clone();
-        async move {
-            store
-                .read(move |c| bot::store::get_bead(c, &id))
-                .await
-                .unwrap()
-        }
-    };
+    let convoy_bead = || town.bead(&convoy_id);
     let issue = bot::store::ForgeRef::issue_number(
         convoy_bead()
             .await
@@ -150,7 +130,7 @@ async fn a_convoy_lands_once_after_its_last_issue_whatever_happened_on_the_way()
     }
     let said = gt(&["convoy", "add", &convoy_id, &format!("{REPO}#{c}")], &env).await;
     assert!(said.contains("tracks 1 more"), "{said}");
-    catch_up(&town);
+    town.catch_up_to_wall_clock();
 
     // The API may finish now: everything lands, and the convoy with it, once.
     std::fs::write(&flag, "go").unwrap();
@@ -201,27 +181,8 @@ async fn on_gitlab_a_convoy_held_by_a_failed_issue_says_so_and_does_not_land() {
     let bad = story::gitlab_sling(&sim, PROJECT, "Vague", "Make it better somehow.").await;
     sim.wait_for_deliveries(4, WAIT).await.unwrap();
     town.settle().await;
-    let db = town.database();
-    let env = [("GT_DATABASE", db.as_str())];
-    let said = gt(
-        &[
-            "convoy",
-            "create",
-            "Docs release",
-            &format!("{PROJECT}#{ok}"),
-            &format!("{PROJECT}#{bad}"),
-        ],
-        &env,
-    )
-    .await;
-    assert!(said.contains("tracks 2 issue(s)"), "{said}");
-    catch_up(&town);
-    let convoy = town
-        .beads()
-        .await
-        .into_iter()
-        .find(|c| c.bead_type == BeadType::Convoy)
-        .unwrap();
+    let issues = [format!("{PROJECT}#{ok}"), format!("{PROJECT}#{bad}")];
+    let convoy = convoy_created(&town, "Docs release", &issues).await;
     town.run_until(WAIT, "the docs to land and the vague one to fail", |b| {
         b.iter()
             .any(|t| t.title == "Docs" && t.status == BeadStatus::Closed)
@@ -230,13 +191,7 @@ async fn on_gitlab_a_convoy_held_by_a_failed_issue_says_so_and_does_not_land() {
     })
     .await;
     town.act().await;
-    let id = convoy.id.clone();
-    let convoy = town
-        .app
-        .store
-        .read(move |c| bot::store::get_bead(c, &id))
-        .await
-        .unwrap();
+    let convoy = town.bead(&convoy.id).await;
     assert_eq!(
         convoy.status,
         BeadStatus::Open,

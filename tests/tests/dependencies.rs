@@ -31,6 +31,17 @@ fn task<'a>(beads: &'a [Bead], title: &str) -> &'a Bead {
         .unwrap_or_else(|| panic!("no task {title}: {beads:#?}"))
 }
 
+/// The id of the event at which `bead` first reached `status`: events are numbered in
+/// the order they happened, so two of them tell which came first.
+async fn reached(town: &TestTown, bead: &str, status: &str) -> i64 {
+    town.events(bead)
+        .await
+        .into_iter()
+        .find(|e| e.to_status.as_deref() == Some(status))
+        .unwrap_or_else(|| panic!("{bead} never {status}"))
+        .id
+}
+
 /// Deliveries up to `n` have arrived and been worked.
 async fn settled(sim: &SimHandle, town: &TestTown, n: usize) {
     sim.wait_for_deliveries(n, WAIT).await.unwrap();
@@ -77,20 +88,8 @@ async fn the_ui_waits_for_the_api_it_depends_on_and_lands_after_it() {
     assert_eq!(a.close_reason, Some(CloseReason::Merged));
     assert_eq!(u.close_reason, Some(CloseReason::Merged));
     // The UI was hooked only after the API's work merged.
-    let api_closed = town
-        .events(&a.id)
-        .await
-        .into_iter()
-        .find(|e| e.to_status.as_deref() == Some("closed"))
-        .unwrap()
-        .id;
-    let ui_hooked = town
-        .events(&u.id)
-        .await
-        .into_iter()
-        .find(|e| e.to_status.as_deref() == Some("hooked"))
-        .unwrap()
-        .id;
+    let api_closed = reached(&town, &a.id, "closed").await;
+    let ui_hooked = reached(&town, &u.id, "hooked").await;
     assert!(
         ui_hooked > api_closed,
         "the UI started after the API landed"
@@ -237,20 +236,8 @@ async fn on_gitlab_the_ui_waits_for_the_api_and_lands_after_it() {
         })
         .await;
     let (a, u) = (task(&beads, "API"), task(&beads, "UI"));
-    let api_closed = town
-        .events(&a.id)
-        .await
-        .into_iter()
-        .find(|e| e.to_status.as_deref() == Some("closed"))
-        .unwrap()
-        .id;
-    let ui_hooked = town
-        .events(&u.id)
-        .await
-        .into_iter()
-        .find(|e| e.to_status.as_deref() == Some("hooked"))
-        .unwrap()
-        .id;
+    let api_closed = reached(&town, &a.id, "closed").await;
+    let ui_hooked = reached(&town, &u.id, "hooked").await;
     assert!(
         ui_hooked > api_closed,
         "the UI started after the API landed"

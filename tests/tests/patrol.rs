@@ -149,13 +149,7 @@ async fn a_person_pauses_a_rig_and_resumes_it_from_the_cli() {
     assert!(said.contains("paused"), "{said}");
     assert_eq!(town.polecats().await, 0, "a paused rig gets no new work");
     // The CLI writes at the wall clock's time; bring the town's clock there.
-    let wall = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    use bot::clock::Clock;
-    town.clock
-        .advance((wall - town.clock.now_ms()).max(0) + 1_000);
+    town.catch_up_to_wall_clock();
     town.act().await;
     assert!(
         status(&sim, n)

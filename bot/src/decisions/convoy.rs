@@ -18,12 +18,7 @@ pub struct Tracked {
 
 impl Tracked {
     fn landed(&self) -> bool {
-        self.status == BeadStatus::Closed
-            && matches!(
-                self.close_reason,
-                None | Some(CloseReason::Merged | CloseReason::Done)
-            )
-            && !self.merge_request_open
+        crate::store::landed(self.status, self.close_reason) && !self.merge_request_open
     }
 
     fn gave_up(&self) -> bool {

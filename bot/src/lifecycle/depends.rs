@@ -195,12 +195,7 @@ pub fn waiting_on(
             continue;
         }
         let b = store::get_bead(conn, &blocker)?;
-        let landed = b.status == BeadStatus::Tombstone
-            || (b.status == BeadStatus::Closed
-                && matches!(
-                    b.close_reason,
-                    None | Some(store::CloseReason::Merged | store::CloseReason::Done)
-                ));
+        let landed = b.status == BeadStatus::Tombstone || store::landed(b.status, b.close_reason);
         if b.bead_type == BeadType::Task && !landed {
             let name = b
                 .forge_ref

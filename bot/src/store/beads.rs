@@ -74,6 +74,14 @@ impl BeadStatus {
     }
 }
 
+/// Whether a bead in `status`, closed for `reason`, counts as its work landed: closed as
+/// merged or done (a failure, a rejection or a won't-fix does not). `ready_beads` says
+/// the same in SQL.
+pub fn landed(status: BeadStatus, reason: Option<CloseReason>) -> bool {
+    status == BeadStatus::Closed
+        && matches!(reason, None | Some(CloseReason::Merged | CloseReason::Done))
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Bead {
     pub id: String,

@@ -40,8 +40,8 @@ pub use beads::{
     Bead, BeadEvent, BeadStatus, BeadType, CloseReason, DepType, NewBead, add_dep,
     add_planned_deps, annotate, bead_events, branch_owner, children, clear_metadata_in_town,
     create_bead, dependents_of, deps_of, events_since, find_by_forge_ref, find_task_for_forge_ref,
-    get_bead, list_beads, merge_requests_tested_at, ready_beads, refinery_queue, remove_dep,
-    set_forge_ref, set_metadata, transition,
+    get_bead, landed, list_beads, merge_requests_tested_at, ready_beads, refinery_queue,
+    remove_dep, set_forge_ref, set_metadata, transition,
 };
 pub use escalations::{
     Escalation, due_escalations, escalation, insert_escalation, list_escalations, set_acked,

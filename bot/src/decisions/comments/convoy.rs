@@ -54,11 +54,7 @@ pub fn convoy_status(convoy: &Bead, landing: &Landing, items: &[ConvoyItem]) -> 
     };
     let mut list = String::new();
     for item in items {
-        let done = item.status == BeadStatus::Closed
-            && matches!(
-                item.close_reason,
-                None | Some(CloseReason::Merged | CloseReason::Done)
-            );
+        let done = crate::store::landed(item.status, item.close_reason);
         let state = match (item.status, item.close_reason) {
             (BeadStatus::Closed, Some(r)) => r.to_string(),
             (s, _) => s.to_string(),
