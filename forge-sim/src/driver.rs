@@ -454,6 +454,12 @@ impl SimHandle {
         self.sim().deliveries.wait_done(n, timeout).await
     }
 
+    /// Sync point: wait until every delivery logged so far has finished.
+    pub async fn wait_for_all_deliveries(&self, timeout: Duration) -> Result<(), SimError> {
+        let n = self.sim().deliveries.log().len();
+        self.sim().deliveries.wait_done(n, timeout).await
+    }
+
     /// Send a logged delivery again, as GitHub's "Redeliver" button does.
     pub fn redeliver(&self, guid: &str) -> bool {
         self.sim().deliveries.redeliver(guid)

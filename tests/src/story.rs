@@ -97,6 +97,15 @@ pub async fn gitlab_sling(sim: &SimHandle, project: &str, title: &str, body: &st
     iid
 }
 
+/// Sync point: what the forge has sent so far has arrived, been worked, and the bot's
+/// answers are on the forge.
+pub async fn settled(sim: &SimHandle, town: &TestTown) {
+    sim.wait_for_all_deliveries(std::time::Duration::from_secs(30))
+        .await
+        .expect("the forge's deliveries to finish");
+    town.settle().await;
+}
+
 /// The bot's status comment on issue `n`.
 pub async fn status_comment(sim: &SimHandle, repo: &str, n: u64) -> String {
     sim.comments(repo, n)

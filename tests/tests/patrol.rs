@@ -108,7 +108,7 @@ async fn closing_the_issue_stops_its_polecat_and_slinging_it_again_reopens_the_b
     working(&town).await;
 
     sim.close_issue("mara", REPO, n).await.unwrap();
-    town.settle().await;
+    gastown_tests::story::settled(&sim, &town).await;
     let t = task(&town).await;
     assert_eq!(
         (t.status, t.close_reason),
@@ -125,7 +125,7 @@ async fn closing_the_issue_stops_its_polecat_and_slinging_it_again_reopens_the_b
 
     // Reopened with its label on: the same bead, its attempts counted afresh.
     sim.reopen_issue("mara", REPO, n).await.unwrap();
-    town.settle().await;
+    gastown_tests::story::settled(&sim, &town).await;
     let again = task(&town).await;
     assert_eq!(again.id, t.id);
     assert_eq!((again.status, again.attempts), (BeadStatus::Open, 0));

@@ -77,6 +77,21 @@ pub struct RepoRef {
 pub struct Actor {
     pub login: String,
     pub id: Option<u64>,
+    /// An automation, not a person: a GitHub account of type `Bot` (Apps), a GitLab
+    /// project or group access token's user, or GitLab itself (system notes). The
+    /// town never takes orders from one.
+    #[serde(default)]
+    pub bot: bool,
+}
+
+impl Actor {
+    pub fn person(login: impl Into<String>) -> Self {
+        Self {
+            login: login.into(),
+            id: None,
+            bot: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -41,11 +41,14 @@ impl Repository {
 struct User {
     login: String,
     id: Option<u64>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 impl From<User> for Actor {
     fn from(u: User) -> Self {
         Actor {
+            bot: u.kind.as_deref() == Some("Bot") || u.login.ends_with("[bot]"),
             login: u.login,
             id: u.id,
         }

@@ -46,10 +46,22 @@ struct User {
 impl From<User> for Actor {
     fn from(u: User) -> Self {
         Actor {
+            bot: is_token_user(&u.username),
             login: u.username,
             id: u.id,
         }
     }
+}
+
+/// GitLab names the users of project and group access tokens `project_<id>_bot…` and
+/// `group_<id>_bot…`: automations, whatever their display name says.
+fn is_token_user(username: &str) -> bool {
+    ["project_", "group_"].iter().any(|prefix| {
+        username.strip_prefix(prefix).is_some_and(|rest| {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            digits > 0 && rest[digits..].starts_with("_bot")
+        })
+    })
 }
 
 #[derive(Deserialize)]
@@ -151,6 +163,7 @@ fn push(d: &Delivery) -> Result<Option<ForgeEvent>, ParseError> {
     Ok(Some(ForgeEvent::Push(PushEvent {
         repo: p.project.into_ref(d.host),
         actor: Actor {
+            bot: is_token_user(&p.user_username),
             login: p.user_username,
             id: p.user_id,
         },

@@ -38,8 +38,7 @@ static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
 /// The issues `body` depends on, in the order written, each once.
 pub fn parse(body: &str) -> Vec<IssueRef> {
     let mut out: Vec<IssueRef> = Vec::new();
-    for line in prose_lines(body) {
-        let line = without_inline_code(line);
+    for line in super::markdown::prose_lines(body) {
         for phrase in PHRASE.find_iter(&line) {
             let mut rest = &line[phrase.end()..];
             while let Some(c) = REFERENCE.captures(rest) {
@@ -54,45 +53,6 @@ pub fn parse(body: &str) -> Vec<IssueRef> {
                 }
                 rest = &rest[whole.end()..];
             }
-        }
-    }
-    out
-}
-
-/// The lines of a Markdown text outside fenced code blocks, indented code blocks and
-/// quotes: what its author says, as opposed to what it shows or cites.
-pub fn prose_lines(body: &str) -> impl Iterator<Item = &str> {
-    let mut fence: Option<String> = None;
-    body.lines().filter(move |line| {
-        let t = line.trim_start();
-        let marker: String = t.chars().take_while(|c| *c == '`' || *c == '~').collect();
-        if marker.len() >= 3 {
-            match &fence {
-                Some(open) if marker.starts_with(open.as_str()) => fence = None,
-                None => fence = Some(marker),
-                _ => {}
-            }
-            return false;
-        }
-        !(fence.is_some()
-            || line.starts_with("    ")
-            || line.starts_with('\t')
-            || t.starts_with('>'))
-    })
-}
-
-/// The line with its inline code spans blanked out.
-fn without_inline_code(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut in_code = false;
-    for ch in line.chars() {
-        if ch == '`' {
-            in_code = !in_code;
-            out.push(' ');
-        } else if in_code {
-            out.push(' ');
-        } else {
-            out.push(ch);
         }
     }
     out

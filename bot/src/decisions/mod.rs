@@ -2,6 +2,7 @@
 //! them directly.
 
 pub mod ai_verdict;
+pub mod command;
 pub mod comments;
 pub mod convoy;
 pub mod deps;
@@ -9,6 +10,7 @@ pub mod fence;
 pub mod formula;
 pub mod gates;
 pub mod landing;
+pub mod markdown;
 pub mod meta;
 pub mod patrol;
 pub mod pick;

@@ -132,10 +132,7 @@ pub(crate) fn test_issue(action: IssueAction, labels: &[&str], body: &str) -> Is
             id: None,
             default_branch: None,
         },
-        actor: Actor {
-            login: "mara".into(),
-            id: None,
-        },
+        actor: Actor::person("mara"),
         number: 7,
         title: "Fix the flux".into(),
         body: Some(body.into()),

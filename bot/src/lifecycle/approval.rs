@@ -85,10 +85,12 @@ pub fn comment_wanted(comment: &CommentEvent) -> bool {
 /// A line that is `/gt approve` (with nothing but spaces after), not inside a fenced
 /// code block, an indented code block or a quote.
 pub fn says_approve(body: &str) -> bool {
-    crate::decisions::deps::prose_lines(body).any(|line| {
-        let mut words = line.split_whitespace();
-        words.next() == Some("/gt") && words.next() == Some("approve") && words.next().is_none()
-    })
+    crate::decisions::markdown::prose_lines(body)
+        .iter()
+        .any(|line| {
+            let mut words = line.split_whitespace();
+            words.next() == Some("/gt") && words.next() == Some("approve") && words.next().is_none()
+        })
 }
 
 /// Act on a `/gt approve` comment: approve the waiting step if its author may, and

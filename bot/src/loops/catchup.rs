@@ -194,10 +194,7 @@ fn labeled_event(
             id: None,
             default_branch: None,
         },
-        actor: Actor {
-            login: labeller.to_string(),
-            id: None,
-        },
+        actor: Actor::person(labeller),
         number: issue.number,
         title: issue.title.clone(),
         body: Some(issue.body.clone()),

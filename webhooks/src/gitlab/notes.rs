@@ -32,6 +32,9 @@ struct Attributes {
     position: Option<IgnoredAny>,
     #[serde(rename = "type")]
     note_type: Option<String>,
+    /// GitLab's own notes ("added label", "mentioned in"): nobody wrote them.
+    #[serde(default)]
+    system: bool,
 }
 
 #[derive(Deserialize)]
@@ -90,9 +93,11 @@ pub(super) fn note(d: &Delivery) -> Result<Option<ForgeEvent>, ParseError> {
         },
     };
     let review_comment = diff_note && matches!(kind, Kind::MergeRequest);
+    let mut actor: crate::event::Actor = p.user.into();
+    actor.bot |= a.system;
     let event = CommentEvent {
         repo: p.project.into_ref(d.host),
-        actor: p.user.into(),
+        actor,
         target,
         comment_id: a.id,
         body: a.note.unwrap_or_default(),
