@@ -9,7 +9,7 @@ use clap::Subcommand;
 
 use crate::clock::{Clock, Millis, SystemClock, format_utc};
 use crate::config::Config;
-use crate::store::{self, BeadStatus, BeadType, RigPause, Store};
+use crate::store::{self, RigPause, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum RigCommand {
@@ -76,20 +76,7 @@ pub async fn retry(store: &Store, id: String) -> anyhow::Result<String> {
     store
         .write(move |c| {
             let bead = store::get_bead(c, &id)?;
-            Ok(match bead.status {
-                BeadStatus::Failed | BeadStatus::Closed if bead.bead_type == BeadType::Task => {
-                    crate::lifecycle::withdraw::reopen(c, &bead, &by, now)?;
-                    Ok(format!("{id} is open again, its attempts counted from zero"))
-                }
-                BeadStatus::Open => {
-                    store::set_retry_at(c, &id, None)?;
-                    c.wake(store::Wake::Dispatcher);
-                    Ok(format!("{id} is ready now"))
-                }
-                s => Err(format!(
-                    "{id} is {s}: only a failed or closed task, or one waiting to retry, can be retried"
-                )),
-            })
+            crate::lifecycle::withdraw::retry(c, &bead, &by, now)
         })
         .await?
         .map_err(anyhow::Error::msg)
@@ -101,16 +88,8 @@ pub async fn stop(store: &Store, id: String) -> anyhow::Result<String> {
     store
         .write(move |c| {
             let bead = store::get_bead(c, &id)?;
-            if bead.bead_type != BeadType::Task {
-                return Ok(Err(format!("{id} is a {}; stop its task", bead.bead_type)));
-            }
             let why = "the work was stopped with `gt beads stop`";
-            Ok(
-                match crate::lifecycle::withdraw::withdraw(c, &bead, why, &by, now)? {
-                    true => Ok(format!("{id} stopped and closed")),
-                    false => Err(format!("{id} is {}: nothing to stop", bead.status)),
-                },
-            )
+            crate::lifecycle::withdraw::stop(c, &bead, why, &by, now)
         })
         .await?
         .map_err(anyhow::Error::msg)

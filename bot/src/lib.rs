@@ -29,6 +29,8 @@ pub mod gitgate;
 pub mod harness;
 pub mod ids;
 pub mod lifecycle;
+pub mod llm;
 pub mod loops;
+pub mod mayor;
 pub(crate) mod redact;
 pub mod store;

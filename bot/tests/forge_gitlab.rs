@@ -255,7 +255,8 @@ async fn pages_through_notes_and_skips_system_notes() {
         CommentRef {
             number: 1,
             on_pull_request: false,
-            id: 250
+            id: 250,
+            on_diff: false,
         }
     );
     assert!(all.iter().all(|c| !c.body.starts_with("added")));

@@ -270,6 +270,22 @@ impl SimHandle {
             .edit_issue(self.actor(as_user)?, repo, number, patch)
     }
 
+    /// React to a comment (a review comment when `on_diff`) with GitHub reaction
+    /// `content`; returns the reaction id (the one already there when `as_user` gave
+    /// that content before).
+    pub async fn react(
+        &self,
+        as_user: &str,
+        repo: &str,
+        comment_id: u64,
+        on_diff: bool,
+        content: &str,
+    ) -> Result<u64, SimError> {
+        self.sim()
+            .react(self.actor(as_user)?, repo, comment_id, on_diff, content)
+            .map(|(r, _)| r.id)
+    }
+
     // Code and pull requests.
 
     /// Commit one file onto `branch` (branching from the default branch if new), as the
@@ -383,6 +399,21 @@ impl SimHandle {
         self.issue(repo, number)
             .await
             .map(|i| i.comments)
+            .unwrap_or_default()
+    }
+
+    /// The reactions on a comment (an issue, pull request conversation or review
+    /// comment), oldest first, as (login, content).
+    pub async fn reactions(&self, repo: &str, comment_id: u64) -> Vec<(String, String)> {
+        let world = self.sim().world();
+        world
+            .repo(repo)
+            .and_then(|r| r.reactions.get(&comment_id))
+            .map(|rs| {
+                rs.iter()
+                    .map(|x| (world.login(x.user).to_owned(), x.content.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

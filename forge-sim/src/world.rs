@@ -76,6 +76,17 @@ pub struct Comment {
     pub updated_at: i64,
 }
 
+/// A reaction on a comment: a GitHub reaction (on an issue or review comment; `content`
+/// is one of GitHub's eight) or a GitLab award emoji (on a note or diff note; `content`
+/// is the emoji's name). One person gives a content once per comment on both forges.
+#[derive(Debug, Clone)]
+pub struct Reaction {
+    pub id: u64,
+    pub user: u64,
+    pub content: String,
+    pub created_at: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IssueState {
@@ -243,6 +254,10 @@ pub struct Repo {
     pub protection: BTreeMap<String, Vec<String>>,
     pub hook: Option<Hook>,
     pub next_number: u64,
+    /// Comment id (issue comment, review comment, GitLab note or diff note) → the
+    /// reactions on it, oldest first. Ids are unique across the world, so one map
+    /// serves every kind of comment.
+    pub reactions: BTreeMap<u64, Vec<Reaction>>,
 }
 
 impl Repo {
@@ -264,6 +279,22 @@ impl Repo {
         self.labels
             .iter()
             .find(|l| l.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The number of the issue or pull request whose conversation holds comment `id`.
+    pub fn comment_number(&self, id: u64) -> Option<u64> {
+        self.issues
+            .values()
+            .find(|i| i.comments.iter().any(|c| c.id == id))
+            .map(|i| i.number)
+    }
+
+    /// The number of the pull request whose diff holds review comment `id`.
+    pub fn review_comment_number(&self, id: u64) -> Option<u64> {
+        self.pulls
+            .values()
+            .find(|p| p.review_comments.iter().any(|c| c.id == id))
+            .map(|p| p.number)
     }
 
     pub fn comment_mut(&mut self, id: u64) -> Option<(u64, &mut Comment)> {

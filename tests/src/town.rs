@@ -377,6 +377,11 @@ impl TestTown {
         self.app.patrol.tick().await.expect("patrol tick")
     }
 
+    /// Answer every Mayor turn due: the model's tool loop, then the answer queued.
+    pub async fn mayor(&self) -> usize {
+        self.app.mayor.drain().await.expect("mayor turns")
+    }
+
     /// One round of the refinery: start runs, judge reports, land work.
     pub async fn refinery(&self) -> usize {
         self.app.refinery.step().await.expect("refinery round")
@@ -394,6 +399,7 @@ impl TestTown {
         let start = std::time::Instant::now();
         loop {
             self.drain().await;
+            self.mayor().await;
             self.polecats().await;
             self.refinery().await;
             self.act().await;

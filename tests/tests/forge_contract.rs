@@ -24,8 +24,9 @@ use bot::clock::SystemClock;
 use bot::forge::config::{ForgeConfig, build_forge_with_policy};
 use bot::forge::resilience::{Policy, RetrySettings, Sleeper};
 use bot::forge::{
-    CheckState, CommitStatus, Forge, ForgeError, LabelSpec, MergeMethod, MergeOutcome, NewIssue,
-    NewPullRequest, Permission, PullRequestUpdate, RepoPath, ReviewState, State,
+    CheckState, CommentRef, CommitStatus, Forge, ForgeError, LabelSpec, MergeMethod, MergeOutcome,
+    NewIssue, NewPullRequest, Permission, PullRequestUpdate, Reaction, RepoPath, ReviewState,
+    State,
 };
 use forge_sim::ops::CheckRunInput;
 use forge_sim::world::IssueState;
@@ -416,6 +417,31 @@ impl Contract {
         }
     }
 
+    /// React to a comment as a person does (a GitHub reaction, a GitLab award emoji).
+    async fn react(&self, who: &str, at: &CommentRef, reaction: Reaction) {
+        match self.kind {
+            Kind::GitHub => {
+                self.sim
+                    .react(who, self.repo, at.id, at.on_diff, reaction.github())
+                    .await
+                    .unwrap();
+            }
+            Kind::GitLab => {
+                self.sim
+                    .gl_award(
+                        who,
+                        self.repo,
+                        at.number,
+                        at.on_pull_request,
+                        at.id,
+                        reaction.gitlab(),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     async fn press_merge(&self, who: &str, n: u64) {
         match self.kind {
             Kind::GitHub => {
@@ -587,6 +613,24 @@ impl Contract {
 
     async fn seen_pull_comments(&self, n: u64) -> Vec<forge_sim::world::Comment> {
         self.sim.comments(self.repo, self.number(n, true)).await
+    }
+
+    /// The reactions on a comment as (login, the forge's name for it), oldest first.
+    async fn seen_reactions(&self, comment: u64) -> Vec<(String, String)> {
+        match self.kind {
+            Kind::GitHub => self.sim.reactions(self.repo, comment).await,
+            Kind::GitLab => self.sim.gl_awards(self.repo, comment).await,
+        }
+    }
+
+    /// What the forge calls `reaction` (GitHub's reaction content, GitLab's emoji name),
+    /// given by `who`.
+    fn reaction_by(&self, who: &str, reaction: Reaction) -> (String, String) {
+        let name = match self.kind {
+            Kind::GitHub => reaction.github(),
+            Kind::GitLab => reaction.gitlab(),
+        };
+        (who.to_owned(), name.to_owned())
     }
 
     async fn seen_labels(&self, n: u64) -> Vec<String> {
@@ -799,6 +843,106 @@ async fn edit_comment(c: Contract) {
     assert_eq!(seen[0].id, status.at.id);
     assert_eq!(seen[0].body, "bead is **done**");
     assert_eq!(seen[1].body, "thanks");
+}
+
+// Reactions.
+
+/// The bot acknowledges a command on a comment: 👀 when it takes it, swapped for its
+/// answer's reaction when done. Adding one twice, or taking off one that is not there,
+/// is no error, and what other people gave stays.
+async fn acknowledge(c: &Contract, at: &CommentRef) {
+    // Mara saw it too: her 👀 is hers, not the bot's.
+    c.react(MARA, at, Reaction::Seen).await;
+    let forge = &c.forge;
+    forge
+        .add_reaction(&c.path, at, Reaction::Seen)
+        .await
+        .unwrap();
+    forge
+        .add_reaction(&c.path, at, Reaction::Seen)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.seen_reactions(at.id).await,
+        vec![
+            c.reaction_by(MARA, Reaction::Seen),
+            c.reaction_by(BOT, Reaction::Seen)
+        ],
+        "one 👀 from the bot however often it is added"
+    );
+
+    forge
+        .add_reaction(&c.path, at, Reaction::Done)
+        .await
+        .unwrap();
+    forge
+        .remove_reaction(&c.path, at, Reaction::Seen)
+        .await
+        .unwrap();
+    forge
+        .remove_reaction(&c.path, at, Reaction::Seen)
+        .await
+        .unwrap();
+    // Never given: taking it off is not an error, and leaves nothing behind.
+    forge
+        .remove_reaction(&c.path, at, Reaction::Failed)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.seen_reactions(at.id).await,
+        vec![
+            c.reaction_by(MARA, Reaction::Seen),
+            c.reaction_by(BOT, Reaction::Done)
+        ],
+        "the bot's 👀 swapped for its answer; Mara's stays"
+    );
+}
+
+async fn comment_reactions(c: Contract) {
+    let n = c.open_issue(MARA, "React to me", "").await;
+    c.comment(MARA, n, "/gt sling").await;
+    let on_issue = c.forge.comments(&c.path, n, false).await.unwrap();
+    assert!(!on_issue[0].at.on_diff);
+    acknowledge(&c, &on_issue[0].at).await;
+
+    // On a pull request's conversation.
+    let (pr, _) = c.open_pull(MARA, "feature", "src/lib.rs").await;
+    c.comment_pull(MARA, pr, "/gt merge").await;
+    let on_pr = c.forge.comments(&c.path, pr, true).await.unwrap();
+    acknowledge(&c, &on_pr[0].at).await;
+
+    // On a line of its diff.
+    c.review_comment(MARA, pr, "src/lib.rs", 1, "/gt retry")
+        .await;
+    let line = &c.forge.review_comments(&c.path, pr).await.unwrap()[0];
+    let on_diff = CommentRef {
+        number: pr,
+        on_pull_request: true,
+        id: line.id,
+        on_diff: true,
+    };
+    acknowledge(&c, &on_diff).await;
+
+    // A comment that is not there is.
+    let gone = CommentRef {
+        id: 999_999,
+        ..on_issue[0].at.clone()
+    };
+    let err = c
+        .forge
+        .add_reaction(&c.path, &gone, Reaction::Seen)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ForgeError::NotFound {
+                call: "add_reaction",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 // Labels.
@@ -1561,7 +1705,7 @@ macro_rules! contract_tests {
     ($forge:ident) => {
         contract_tests!(@ $forge:
             issue_read, create_issue, set_issue_state, issues_with_label,
-            comments, create_comment, edit_comment,
+            comments, create_comment, edit_comment, comment_reactions,
             add_labels, remove_label, delete_branch, label_added_by, permission,
             pull_request_lifecycle, open_pull_requests, reviews, review_comments,
             merge_each_method, merge_guard, statuses_and_checks, check_runs_in_checks,

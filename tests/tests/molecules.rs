@@ -435,7 +435,13 @@ async fn a_writers_gt_approve_comment_approves_the_waiting_step_and_a_readers_do
     let said = sim.comments(REPO, n).await;
     assert!(
         said.iter()
-            .any(|c| c.body.contains("@mara approved step `look`")),
+            .any(|c| c.body.contains("✅ `/gt approve`: step `look` approved")),
         "{said:#?}"
     );
+    // ana was told why nothing happened, once.
+    let refused = said
+        .iter()
+        .filter(|c| c.body.contains("@ana, only people with write access"))
+        .count();
+    assert_eq!(refused, 1, "{said:#?}");
 }

@@ -17,9 +17,9 @@ const PLAN: &str = "Greet the world.\n\n```gastown-plan\nfiles:\n  - path: hello
 
 async fn world(model: &FakeModel) -> (SimHandle, TestTown, u64) {
     let review = [
-        ("GT_REVIEW_API_URL", model.url.as_str()),
-        ("GT_REVIEW_MODEL", "test-model"),
-        ("GT_REVIEW_TIMEOUT_SECS", "1"),
+        ("GT_LLM_API_URL", model.url.as_str()),
+        ("GT_LLM_MODEL", "test-model"),
+        ("GT_LLM_TIMEOUT_SECS", "1"),
     ];
     let (sim, town) = story::github_town(REPO, None, &review).await;
     let n = story::sling(&sim, REPO, "Greet", PLAN).await;

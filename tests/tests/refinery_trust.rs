@@ -308,8 +308,8 @@ async fn a_report_whose_commits_are_not_commit_ids_is_refused() {
 async fn a_diff_too_big_for_the_ai_review_is_never_approved_by_it() {
     let model = FakeModel::start(Behaviour::Say(FakeModel::verdict("approve", "LGTM.", &[]))).await;
     let review = [
-        ("GT_REVIEW_API_URL", model.url.as_str()),
-        ("GT_REVIEW_MODEL", "test-model"),
+        ("GT_LLM_API_URL", model.url.as_str()),
+        ("GT_LLM_MODEL", "test-model"),
         ("GT_REVIEW_MAX_DIFF_BYTES", "1000"),
     ];
     // A change of some 2 kB, over the limit of 1 kB.

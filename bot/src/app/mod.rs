@@ -48,6 +48,8 @@ pub struct App {
     pub tools: Tools,
     pub catch_up: CatchUp,
     pub patrol: crate::loops::patrol::Patrol,
+    /// Answers free text addressed to the bot.
+    pub mayor: crate::mayor::Mayor,
 }
 
 /// What a bot is built from, before it is built.
@@ -151,6 +153,13 @@ impl AppBuilder {
                 config.clone(),
                 clock.clone(),
                 sessions.clone(),
+            ),
+            mayor: crate::mayor::Mayor::new(
+                store.clone(),
+                config.clone(),
+                clock.clone(),
+                forges.clone(),
+                worker.clone(),
             ),
             store,
             config,

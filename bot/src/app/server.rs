@@ -234,6 +234,7 @@ pub fn start(app: App, listener: tokio::net::TcpListener) -> Running {
         )),
         tokio::spawn(app.refinery.clone().run(stopped(stop_rx.clone()))),
         tokio::spawn(app.patrol.clone().run(stopped(stop_rx.clone()))),
+        tokio::spawn(app.mayor.clone().run(stopped(stop_rx.clone()))),
     ];
     if let Some(p) = app.polecats.clone() {
         tasks.push(tokio::spawn(p.run(stopped(stop_rx.clone()))));

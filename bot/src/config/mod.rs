@@ -20,7 +20,8 @@ use webhooks::ForgeKind;
 
 pub use patrol::PatrolConfig;
 pub use town::{
-    PolecatsConfig, RefineryConfig, ReviewConfig, RunnerConfig, RunnerKind, RuntimeConfig,
+    LlmConfig, MayorConfig, PolecatsConfig, RefineryConfig, ReviewConfig, RunnerConfig, RunnerKind,
+    RuntimeConfig,
 };
 pub use yaml::LocatedDoc;
 
@@ -75,7 +76,11 @@ pub struct Config {
     #[serde(default)]
     pub refinery: RefineryConfig,
     #[serde(default)]
+    pub llm: LlmConfig,
+    #[serde(default)]
     pub review: ReviewConfig,
+    #[serde(default)]
+    pub mayor: MayorConfig,
     /// Added to (or replacing) the built-in runtimes; see [`Config::runtime`].
     #[serde(default)]
     pub runtimes: BTreeMap<String, RuntimeConfig>,
@@ -111,6 +116,8 @@ pub struct GithubConfig {
     pub token_env: String,
     pub app_id: Option<u64>,
     pub app_private_key_file_env: String,
+    /// The bot's login: `@<bot_name>` addresses it; its comments are never orders.
+    pub bot_name: String,
 }
 
 impl Default for GithubConfig {
@@ -122,6 +129,7 @@ impl Default for GithubConfig {
             token_env: "GT_GITHUB_TOKEN".into(),
             app_id: None,
             app_private_key_file_env: "GT_GITHUB_APP_PRIVATE_KEY_FILE".into(),
+            bot_name: "gastown-bot".into(),
         }
     }
 }
@@ -146,6 +154,8 @@ pub struct GitlabConfig {
     /// The webhook is a group webhook: every project of the group delivers, so `rigs`
     /// is required.
     pub group_webhook: bool,
+    /// The bot's username: `@<bot_name>` addresses it; its notes are never orders.
+    pub bot_name: String,
 }
 
 impl Default for GitlabConfig {
@@ -156,6 +166,7 @@ impl Default for GitlabConfig {
             api_url: None,
             token_env: "GT_GITLAB_TOKEN".into(),
             group_webhook: false,
+            bot_name: "gastown-bot".into(),
         }
     }
 }
@@ -297,7 +308,7 @@ impl Default for InboxConfig {
 pub struct Secrets {
     pub github_webhook: Vec<String>,
     pub gitlab_webhook: Vec<String>,
-    pub review_api_key: Option<String>,
+    pub llm_api_key: Option<String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -312,8 +323,8 @@ impl fmt::Debug for Secrets {
                 &format!("{} configured", self.gitlab_webhook.len()),
             )
             .field(
-                "review_api_key",
-                &self.review_api_key.as_ref().map(|_| "configured"),
+                "llm_api_key",
+                &self.llm_api_key.as_ref().map(|_| "configured"),
             )
             .finish()
     }
@@ -441,16 +452,29 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
         "/refinery/merge_strategy",
         EnvKind::Text,
     ),
-    ("GT_REVIEW_API_URL", "/review/api_url", EnvKind::Text),
-    ("GT_REVIEW_MODEL", "/review/model", EnvKind::Text),
+    ("GT_LLM_API_URL", "/llm/api_url", EnvKind::Text),
+    ("GT_LLM_MODEL", "/llm/model", EnvKind::Text),
+    ("GT_LLM_API_KEY_ENV", "/llm/api_key_env", EnvKind::Text),
+    ("GT_LLM_TIMEOUT_SECS", "/llm/timeout_secs", EnvKind::Integer),
+    ("GT_REVIEW_AI", "/review/ai", EnvKind::Bool),
     (
-        "GT_REVIEW_API_KEY_ENV",
-        "/review/api_key_env",
-        EnvKind::Text,
+        "GT_MAYOR_MAX_TOOL_STEPS",
+        "/mayor/max_tool_steps",
+        EnvKind::Integer,
     ),
     (
-        "GT_REVIEW_TIMEOUT_SECS",
-        "/review/timeout_secs",
+        "GT_MAYOR_MAX_TOKENS_PER_TURN",
+        "/mayor/max_tokens_per_turn",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_MAYOR_HISTORY_TURNS",
+        "/mayor/history_turns",
+        EnvKind::Integer,
+    ),
+    (
+        "GT_MAYOR_MAX_ATTEMPTS",
+        "/mayor/max_attempts",
         EnvKind::Integer,
     ),
     (
@@ -466,6 +490,7 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
         EnvKind::Text,
     ),
     ("GT_GITHUB_API_URL", "/github/api_url", EnvKind::Text),
+    ("GT_GITHUB_BOT_NAME", "/github/bot_name", EnvKind::Text),
     ("GT_GITHUB_TOKEN_ENV", "/github/token_env", EnvKind::Text),
     ("GT_GITHUB_APP_ID", "/github/app_id", EnvKind::Integer),
     (
@@ -476,6 +501,7 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
     ("GT_GITLAB_HOST", "/gitlab/host", EnvKind::Text),
     ("GT_GITLAB_API_URL", "/gitlab/api_url", EnvKind::Text),
     ("GT_GITLAB_TOKEN_ENV", "/gitlab/token_env", EnvKind::Text),
+    ("GT_GITLAB_BOT_NAME", "/gitlab/bot_name", EnvKind::Text),
     (
         "GT_GITLAB_GROUP_WEBHOOK",
         "/gitlab/group_webhook",
@@ -687,7 +713,7 @@ impl Config {
         config.secrets = Secrets {
             github_webhook: split_secrets(env(&config.github.webhook_secret_env)),
             gitlab_webhook: split_secrets(env(&config.gitlab.webhook_token_env)),
-            review_api_key: env(&config.review.api_key_env).filter(|k| !k.is_empty()),
+            llm_api_key: env(&config.llm.api_key_env).filter(|k| !k.is_empty()),
         };
         config.redactor = std::sync::Arc::new(secrets::redactor(&config, env));
         Ok(config)

@@ -12,7 +12,7 @@ pub fn redactor(config: &super::Config, env: &dyn Fn(&str) -> Option<String>) ->
     let mut values: Vec<String> = Vec::new();
     values.extend(s.github_webhook.iter().cloned());
     values.extend(s.gitlab_webhook.iter().cloned());
-    values.extend(s.review_api_key.iter().cloned());
+    values.extend(s.llm_api_key.iter().cloned());
     for var in [&config.github.token_env, &config.gitlab.token_env] {
         values.extend(env(var));
     }

@@ -77,31 +77,70 @@ pub struct RuntimeConfig {
     pub prompt_file: Option<PathBuf>,
 }
 
-/// The refinery's optional AI review: a model behind an OpenAI-compatible
-/// `chat/completions` endpoint reads each passing diff and approves or rejects it.
-/// Off while `api_url` is unset.
+/// The model the Mayor and the refinery's AI review talk to: any OpenAI-compatible
+/// `chat/completions` API with tool calling. Both are off while `api_url` is unset.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ReviewConfig {
-    /// e.g. `https://api.openai.com/v1`; `None` turns the review off.
+pub struct LlmConfig {
+    /// e.g. `https://api.openai.com/v1`.
     pub api_url: Option<String>,
     pub model: String,
     /// The variable holding the API key (sent as a bearer token), if the endpoint
     /// needs one.
     pub api_key_env: String,
     pub timeout_secs: u64,
-    /// Diffs are cut to this many bytes before they are sent.
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            api_url: None,
+            model: "gpt-4o-mini".into(),
+            api_key_env: "GT_LLM_API_KEY".into(),
+            timeout_secs: 120,
+        }
+    }
+}
+
+/// The refinery's optional AI review: the `llm` model reads each passing diff and
+/// approves or rejects it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewConfig {
+    /// Review with the model when `llm` has one.
+    pub ai: bool,
+    /// A diff over this many bytes is not sent: a person must review it.
     pub max_diff_bytes: usize,
 }
 
 impl Default for ReviewConfig {
     fn default() -> Self {
         Self {
-            api_url: None,
-            model: "gpt-4o-mini".into(),
-            api_key_env: "GT_REVIEW_API_KEY".into(),
-            timeout_secs: 120,
+            ai: true,
             max_diff_bytes: 200_000,
+        }
+    }
+}
+
+/// How much one Mayor turn may do: the model's tool loop is bounded in steps and
+/// tokens, and a turn whose model cannot be reached is tried a few times, then said
+/// to have failed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MayorConfig {
+    pub max_tool_steps: u32,
+    pub max_tokens_per_turn: u64,
+    pub history_turns: usize,
+    pub max_attempts: u32,
+}
+
+impl Default for MayorConfig {
+    fn default() -> Self {
+        Self {
+            max_tool_steps: 8,
+            max_tokens_per_turn: 40_000,
+            history_turns: 10,
+            max_attempts: 3,
         }
     }
 }

@@ -512,10 +512,12 @@ fn inline_code_safe(s: &str) -> String {
         .collect()
 }
 
+mod commands;
 mod convoy;
 mod deps;
 mod molecule;
 mod patrol;
+pub use commands::*;
 pub use convoy::*;
 pub use deps::*;
 pub use molecule::*;

@@ -21,6 +21,9 @@ pub struct TaskMeta {
     /// Who slung it, with what permission, by which label (kept for the history).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slung_by: Option<String>,
+    /// Who slung it for them, when not the label: `the Mayor (turn 12)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slung_via: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permission: Option<crate::forge::Permission>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -42,6 +42,19 @@ pub fn is_formula_label(label: &str) -> bool {
         .is_some_and(|name| !name.is_empty())
 }
 
+/// A var given as `key=value` on a `/gt sling` line: an integer or a boolean when it
+/// reads as one (the formula's declarations check the type), else a string.
+pub fn var_value(v: &str) -> serde_json::Value {
+    if let Ok(n) = v.parse::<i64>() {
+        return n.into();
+    }
+    match v {
+        "true" => true.into(),
+        "false" => false.into(),
+        _ => v.into(),
+    }
+}
+
 /// The formula and vars for a sling of `event`. `Err` names what is wrong with the
 /// issue's ```` ```gastown ```` block.
 pub fn pick(event: &IssueEvent, default_formula: Option<&str>) -> Result<Pick, String> {

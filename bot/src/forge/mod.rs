@@ -81,6 +81,45 @@ pub struct CommentRef {
     pub number: u64,
     pub on_pull_request: bool,
     pub id: u64,
+    /// A comment on a line of a PR/MR diff (a GitHub pull request review comment, a
+    /// GitLab `DiffNote`) rather than on the conversation. GitHub keeps the two kinds
+    /// apart (`/pulls/comments/{id}` vs `/issues/comments/{id}`); GitLab reaches both
+    /// through the merge request's notes.
+    #[serde(default)]
+    pub on_diff: bool,
+}
+
+/// The bot's acknowledgement on a comment it was asked something in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reaction {
+    /// The command was accepted and is being worked on (👀).
+    Seen,
+    /// The command was answered (GitHub 🚀, GitLab ✅).
+    Done,
+    /// The command failed (GitHub 😕, GitLab ❌).
+    Failed,
+}
+
+impl Reaction {
+    /// GitHub's reaction `content` (GitHub only offers +1, -1, laugh, confused, heart,
+    /// hooray, rocket, eyes): eyes, rocket, confused.
+    pub fn github(self) -> &'static str {
+        match self {
+            Reaction::Seen => "eyes",
+            Reaction::Done => "rocket",
+            Reaction::Failed => "confused",
+        }
+    }
+
+    /// GitLab's award emoji `name`: eyes, white_check_mark, x.
+    pub fn gitlab(self) -> &'static str {
+        match self {
+            Reaction::Seen => "eyes",
+            Reaction::Done => "white_check_mark",
+            Reaction::Failed => "x",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,6 +388,21 @@ pub trait Forge: Send + Sync + 'static {
         at: &CommentRef,
         body: &str,
     ) -> ForgeResult<Comment>;
+
+    /// Put the bot's `reaction` on the comment; one already there is not an error.
+    async fn add_reaction(
+        &self,
+        repo: &RepoPath,
+        at: &CommentRef,
+        reaction: Reaction,
+    ) -> ForgeResult<()>;
+    /// Take the bot's `reaction` off the comment; one that is not there is not an error.
+    async fn remove_reaction(
+        &self,
+        repo: &RepoPath,
+        at: &CommentRef,
+        reaction: Reaction,
+    ) -> ForgeResult<()>;
 
     /// Add labels, creating any the repository does not have yet.
     async fn add_labels(

@@ -98,6 +98,24 @@ impl Forge for RedactingForge {
         self.inner.edit_comment(repo, at, &self.body(body)).await
     }
 
+    async fn add_reaction(
+        &self,
+        repo: &RepoPath,
+        at: &CommentRef,
+        reaction: Reaction,
+    ) -> ForgeResult<()> {
+        self.inner.add_reaction(repo, at, reaction).await
+    }
+
+    async fn remove_reaction(
+        &self,
+        repo: &RepoPath,
+        at: &CommentRef,
+        reaction: Reaction,
+    ) -> ForgeResult<()> {
+        self.inner.remove_reaction(repo, at, reaction).await
+    }
+
     async fn add_labels(
         &self,
         repo: &RepoPath,

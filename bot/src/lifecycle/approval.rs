@@ -1,10 +1,9 @@
-//! A person approves the `human` step a molecule waits for: the `gt:approved` label,
-//! or a comment with a line `/gt approve` (the least of the commands issue's parser:
-//! code blocks and quotes do not count). Only people with write access approve; an
+//! A person approves the `human` step a molecule waits for: the `gt:approved` label
+//! (here), or the `/gt approve` command (with the other commands). Only people with write access approve; an
 //! approval is of the step waiting at that moment, and the bot takes the label off
 //! again either way, so it never approves a later step by being left on.
 
-use webhooks::{CommentAction, CommentEvent, CommentTarget, IssueAction, IssueEvent, IssueState};
+use webhooks::{IssueAction, IssueEvent, IssueState};
 
 use crate::clock::Millis;
 use crate::decisions::comments::{self, APPROVED_LABEL};
@@ -72,67 +71,4 @@ fn say_approved(
     let key = format!("{}:approved:{step}", task.id);
     let body = |marker: &str| comments::step_approved(step, user, marker);
     queue_comment(tx, &on, "approved", &key, body, now)
-}
-
-/// Whether a new comment on an issue says `/gt approve` on a line of its own, outside
-/// code blocks and quotes.
-pub fn comment_wanted(comment: &CommentEvent) -> bool {
-    comment.action == CommentAction::Created
-        && matches!(comment.target, CommentTarget::Issue { .. })
-        && says_approve(&comment.body)
-}
-
-/// A line that is `/gt approve` (with nothing but spaces after), not inside a fenced
-/// code block, an indented code block or a quote.
-pub fn says_approve(body: &str) -> bool {
-    crate::decisions::markdown::prose_lines(body)
-        .iter()
-        .any(|line| {
-            let mut words = line.split_whitespace();
-            words.next() == Some("/gt") && words.next() == Some("approve") && words.next().is_none()
-        })
-}
-
-/// Act on a `/gt approve` comment: approve the waiting step if its author may, and
-/// say so on the issue. Someone without write access is not answered here (the
-/// commands issue's parser replies to every refused command).
-pub fn by_comment(
-    tx: &Tx<'_>,
-    rig: &Rig,
-    comment: &CommentEvent,
-    number: u64,
-    task: Option<&Bead>,
-    permission: Option<Permission>,
-    now: Millis,
-) -> Result<(), StoreError> {
-    let Some(task) = task else {
-        return Ok(());
-    };
-    let user = &comment.actor.login;
-    if !permission.is_some_and(Permission::can_command) {
-        tracing::info!(bead = %task.id, %user, "/gt approve ignored: no write access");
-        return Ok(());
-    }
-    let Some(step) = molecule::approve(tx, task, user, now)? else {
-        tracing::info!(bead = %task.id, %user, "/gt approve: no step waits for an approval");
-        return Ok(());
-    };
-    say_approved(tx, rig, task, number, &step, user, now)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::says_approve;
-
-    #[test]
-    fn only_a_line_of_its_own_outside_code_and_quotes_approves() {
-        assert!(says_approve("Looks good.\n/gt approve\n"));
-        assert!(says_approve("  /gt approve  "));
-        assert!(!says_approve("/gt approve please"));
-        assert!(!says_approve("I will /gt approve later"));
-        assert!(!says_approve("> /gt approve"));
-        assert!(!says_approve("```\n/gt approve\n```"));
-        assert!(!says_approve("    /gt approve"));
-        assert!(says_approve("```\ncode\n```\n/gt approve"));
-    }
 }

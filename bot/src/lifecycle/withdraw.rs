@@ -9,7 +9,9 @@ use serde_json::json;
 use crate::clock::Millis;
 use crate::decisions::comments;
 use crate::lifecycle::{self, Cause};
-use crate::store::{self, Bead, BeadStatus, CloseReason, SessionState, StoreError, Tx, Wake};
+use crate::store::{
+    self, Bead, BeadStatus, BeadType, CloseReason, SessionState, StoreError, Tx, Wake,
+};
 
 /// Stop and close the work slung from an issue, for `why`, as `by` did. False when
 /// there was nothing to stop (already in review, landed or closed).
@@ -81,4 +83,54 @@ pub fn reopen(tx: &Tx<'_>, task: &Bead, by: &str, now: Millis) -> Result<Bead, S
         Cause::new(by, &payload),
         now,
     )
+}
+
+/// A person stops a task (`gt beads stop`, `/gt stop`, the Mayor's `gt_stop`): what
+/// to tell them, or why there was nothing to stop.
+pub fn stop(
+    tx: &Tx<'_>,
+    bead: &Bead,
+    why: &str,
+    by: &str,
+    now: Millis,
+) -> Result<Result<String, String>, StoreError> {
+    let id = &bead.id;
+    if bead.bead_type != BeadType::Task {
+        return Ok(Err(format!("{id} is a {}; stop its task", bead.bead_type)));
+    }
+    Ok(match withdraw(tx, bead, why, by, now)? {
+        true => Ok(format!("{id} stopped and closed as won't-fix")),
+        false => Err(format!("{id} is {}: nothing to stop", bead.status)),
+    })
+}
+
+/// A person asks for a task again (`gt beads retry`, `/gt retry`, `gt_retry`): a
+/// failed or stopped one opens with its attempts counted afresh; one waiting out its
+/// backoff starts now.
+pub fn retry(
+    tx: &Tx<'_>,
+    bead: &Bead,
+    by: &str,
+    now: Millis,
+) -> Result<Result<String, String>, StoreError> {
+    let id = &bead.id;
+    Ok(match bead.status {
+        BeadStatus::Failed | BeadStatus::Closed
+            if bead.bead_type == BeadType::Task
+                && bead.close_reason != Some(CloseReason::Merged) =>
+        {
+            reopen(tx, bead, by, now)?;
+            Ok(format!(
+                "{id} is open again, its attempts counted from zero"
+            ))
+        }
+        BeadStatus::Open if bead.bead_type == BeadType::Task => {
+            store::set_retry_at(tx, id, None)?;
+            tx.wake(Wake::Dispatcher);
+            Ok(format!("{id} is ready now"))
+        }
+        s => Err(format!(
+            "{id} is {s}: only a failed or stopped task, or one waiting to retry, can be retried"
+        )),
+    })
 }

@@ -13,7 +13,7 @@ use crate::clock::{Millis, SharedClock};
 use crate::config::Config;
 use crate::decisions::comments::{self, StatusLabel};
 use crate::forge::registry::Forges;
-use crate::forge::{CommentRef, Forge, ForgeError, LabelSpec, RepoPath};
+use crate::forge::{CommentRef, Forge, ForgeError, LabelSpec, Reaction, RepoPath};
 use crate::store::{self, Action, ForgeAction, Rig, StatusCommentRow, Store, StoreError};
 
 #[derive(Clone)]
@@ -80,6 +80,9 @@ impl ActionRunner {
                     || matches!(e, ActionError::Permanent(_)) =>
             {
                 tracing::error!(error = %e, attempts, "forge action failed for good");
+                if action.kind == "answer" {
+                    self.answer_failed(action).await;
+                }
                 let msg = e.to_string();
                 self.store
                     .write(move |c| store::fail_action(c, id, now, &msg))
@@ -218,6 +221,56 @@ impl ActionRunner {
                 self.escalate(forge.as_ref(), &rig, &escalation, number, notice)
                     .await
             }
+            ForgeAction::React { asker, reaction } => {
+                let (rig_id, id) = (rig.id.clone(), asker.id);
+                if self
+                    .store
+                    .read(move |c| store::answered(c, &rig_id, id))
+                    .await?
+                {
+                    return Ok(());
+                }
+                forge.add_reaction(&repo, &asker, reaction).await?;
+                Ok(())
+            }
+            ForgeAction::Answer {
+                asker,
+                body,
+                marker,
+                outcome,
+            } => {
+                let thread = forge
+                    .comments(&repo, asker.number, asker.on_pull_request)
+                    .await?;
+                if !thread.iter().any(|c| c.body.contains(&marker)) {
+                    forge
+                        .create_comment(&repo, asker.number, asker.on_pull_request, &body)
+                        .await?;
+                }
+                if let Some(outcome) = outcome {
+                    acknowledge(forge.as_ref(), &repo, &asker, outcome).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// An answer that could not be posted, for good: the comment must not keep its 👀
+    /// as if the bot were still at it. Its ❌ says it failed (the log says why).
+    async fn answer_failed(&self, action: &Action) {
+        let Ok(ForgeAction::Answer { asker, .. }) = action.forge_action() else {
+            return;
+        };
+        let rig_id = action.rig_id.clone();
+        let Ok(Some(rig)) = self.store.read(move |c| store::find_rig(c, &rig_id)).await else {
+            return;
+        };
+        let Some(forge) = self.forges.for_rig(&rig) else {
+            return;
+        };
+        let repo = RepoPath::new(rig.path.clone());
+        if let Err(e) = acknowledge(forge.as_ref(), &repo, &asker, Reaction::Failed).await {
+            tracing::warn!(error = %e, "could not mark the unanswered comment as failed");
         }
     }
 
@@ -410,6 +463,7 @@ impl ActionRunner {
                 number: row.number,
                 on_pull_request: row.on_pull_request,
                 id: row.comment_id,
+                on_diff: false,
             }),
             // Posted before a crash but not recorded? Find it by its marker.
             None => forge
@@ -446,4 +500,21 @@ enum ActionError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Permanent(String),
+}
+
+/// Swap the bot's 👀 on a comment for `outcome` (and take off the other outcome, left
+/// by an earlier answer to the same comment before an edit).
+async fn acknowledge(
+    forge: &dyn Forge,
+    repo: &RepoPath,
+    asker: &CommentRef,
+    outcome: Reaction,
+) -> Result<(), ForgeError> {
+    forge.add_reaction(repo, asker, outcome).await?;
+    for stale in [Reaction::Seen, Reaction::Done, Reaction::Failed] {
+        if stale != outcome {
+            forge.remove_reaction(repo, asker, stale).await?;
+        }
+    }
+    Ok(())
 }

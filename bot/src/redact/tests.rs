@@ -48,7 +48,7 @@ fn a_dumped_environment_loses_every_secret() {
     // What a polecat gets by pointing the bot at /proc/self/environ.
     let environ = format!(
         "PATH=/usr/bin\0HOME=/root\0GT_GITHUB_TOKEN={TOKEN}\0GT_GITHUB_WEBHOOK_SECRET={WEBHOOK}\0\
-         GT_REVIEW_API_KEY=not-a-known-value-1234\0DATABASE_PASSWORD=hunter2hunter2\0GT_LOG=info\0"
+         GT_LLM_API_KEY=not-a-known-value-1234\0DATABASE_PASSWORD=hunter2hunter2\0GT_LOG=info\0"
     );
     let out = redactor().redact(&environ);
     for secret in [TOKEN, WEBHOOK, "not-a-known-value-1234", "hunter2hunter2"] {
@@ -180,7 +180,7 @@ fn from_config_knows_every_secret_the_configuration_names() {
             "new-webhook-1,old-webhook-2".to_string(),
         ),
         ("GT_GITLAB_WEBHOOK_TOKEN", "gitlab-hook-token".to_string()),
-        ("GT_REVIEW_API_KEY", "review-model-key".to_string()),
+        ("GT_LLM_API_KEY", "review-model-key".to_string()),
         ("GT_GITHUB_APP_PRIVATE_KEY_FILE", key.display().to_string()),
         ("GT_RUNTIMES", runtimes.to_string()),
     ]

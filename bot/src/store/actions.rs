@@ -41,6 +41,20 @@ pub enum ForgeAction {
         number: Option<u64>,
         notice: u32,
     },
+    /// Put the bot's `reaction` on the comment that asked it something (the 👀 that
+    /// says a command was seen). Skipped once the comment's answer is out.
+    React {
+        asker: crate::forge::CommentRef,
+        reaction: crate::forge::Reaction,
+    },
+    /// Answer a comment in its thread (once, found again by `marker`), then swap the
+    /// 👀 for `outcome` (none for a refusal, which never got one).
+    Answer {
+        asker: crate::forge::CommentRef,
+        body: String,
+        marker: String,
+        outcome: Option<crate::forge::Reaction>,
+    },
 }
 
 impl ForgeAction {
@@ -239,4 +253,23 @@ pub fn save_status_comment(
         ],
     )?;
     Ok(())
+}
+
+/// Whether an answer to comment `comment_id` of the rig is already on the forge: a 👀
+/// that failed and is retried after it would say the bot is still looking.
+pub fn answered(conn: &Connection, rig_id: &str, comment_id: u64) -> Result<bool> {
+    // Keys between `answer:…:` and `answer:…;` are the ones with the prefix (`;`
+    // follows `:`), a range the key's index answers.
+    let from = answer_key_prefix(rig_id, comment_id);
+    let to = format!("{};", from.trim_end_matches(':'));
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM actions WHERE key > ?1 AND key < ?2 AND status = 'done' LIMIT 1",
+        )?
+        .exists([from, to])?)
+}
+
+/// The keys of the answers to one comment start with this.
+pub fn answer_key_prefix(rig_id: &str, comment_id: u64) -> String {
+    format!("answer:{rig_id}:{comment_id}:")
 }

@@ -275,6 +275,54 @@ const MIGRATIONS: &[&str] = &[
         WHERE next_notice_at IS NOT NULL;
     CREATE INDEX escalations_about ON escalations (about) WHERE acked_at IS NULL;
     "#,
+    // 7: comments addressed to the bot, and the Mayor's turns in each thread.
+    r#"
+    -- Every comment that asked the bot something: the command lines already run (an
+    -- edit runs only those it adds; a redelivery runs none) and whether its author was
+    -- told they may not command the town (once).
+    CREATE TABLE comment_commands (
+        rig_id      TEXT NOT NULL,
+        comment_id  INTEGER NOT NULL,
+        author      TEXT NOT NULL,
+        lines       TEXT NOT NULL,
+        refused     INTEGER NOT NULL DEFAULT 0,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (rig_id, comment_id)
+    );
+
+    ALTER TABLE conversations ADD COLUMN rig_id TEXT;
+    ALTER TABLE conversations ADD COLUMN tokens_in INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN tokens_out INTEGER NOT NULL DEFAULT 0;
+
+    -- One request to the Mayor and its answer: a work queue (queued until answered or
+    -- failed for good), and the thread's history for the turns after it.
+    CREATE TABLE conversation_turns (
+        id               INTEGER PRIMARY KEY,
+        conversation_id  INTEGER NOT NULL REFERENCES conversations(id),
+        rig_id           TEXT NOT NULL,
+        comment_id       INTEGER NOT NULL,
+        number           INTEGER NOT NULL,
+        on_pull_request  INTEGER NOT NULL,
+        on_diff          INTEGER NOT NULL,
+        author           TEXT NOT NULL,
+        request          TEXT NOT NULL,
+        answer           TEXT,
+        actions          TEXT NOT NULL DEFAULT '[]',
+        status           TEXT NOT NULL DEFAULT 'queued'
+                           CHECK (status IN ('queued', 'answered', 'failed')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER NOT NULL,
+        tokens_in        INTEGER NOT NULL DEFAULT 0,
+        tokens_out       INTEGER NOT NULL DEFAULT 0,
+        error            TEXT,
+        created_at       INTEGER NOT NULL,
+        finished_at      INTEGER,
+        UNIQUE (rig_id, comment_id)
+    );
+    CREATE INDEX conversation_turns_due ON conversation_turns (next_attempt_at)
+        WHERE status = 'queued';
+    "#,
 ];
 
 /// Bring the schema up to date. Refuses a database written by a newer `gt`.

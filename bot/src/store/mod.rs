@@ -10,6 +10,7 @@
 mod actions;
 mod agents;
 mod beads;
+mod commands;
 mod escalations;
 mod forge_ref;
 mod inbox;
@@ -28,8 +29,9 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 pub use actions::{
-    Action, ForgeAction, StatusCommentRow, due_actions, enqueue_action, fail_action, finish_action,
-    list_actions, next_action_due, retry_action, save_status_comment, status_comment,
+    Action, ForgeAction, StatusCommentRow, answer_key_prefix, answered, due_actions,
+    enqueue_action, fail_action, finish_action, list_actions, next_action_due, retry_action,
+    save_status_comment, status_comment,
 };
 pub use agents::{
     Agent, AgentStatus, Grant, Hooking, Role, Session, SessionState, agent_id, end_session,
@@ -42,6 +44,10 @@ pub use beads::{
     create_bead, dependents_of, deps_of, events_since, find_by_forge_ref, find_task_for_forge_ref,
     get_bead, landed, list_beads, merge_requests_tested_at, ready_beads, refinery_queue,
     remove_dep, set_forge_ref, set_metadata, transition,
+};
+pub use commands::{
+    SeenComment, Thread, Turn, TurnEnd, due_turns, finish_turn, history, mayor_tokens,
+    next_turn_due, queue_turn, record_comment, retry_turn, seen_comment, turns_of,
 };
 pub use escalations::{
     Escalation, due_escalations, escalation, insert_escalation, list_escalations, set_acked,

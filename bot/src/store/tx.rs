@@ -25,15 +25,18 @@ pub enum Wake {
     Refinery = 3,
     /// Sessions ended or stopped from outside the patrol (their processes to reap).
     Patrol = 4,
+    /// Requests queued for the Mayor.
+    Mayor = 5,
 }
 
 impl Wake {
-    const ALL: [Wake; 5] = [
+    const ALL: [Wake; 6] = [
         Wake::Inbox,
         Wake::Actions,
         Wake::Dispatcher,
         Wake::Refinery,
         Wake::Patrol,
+        Wake::Mayor,
     ];
 
     fn bit(self) -> u8 {
@@ -43,7 +46,7 @@ impl Wake {
 
 /// One notify per loop, held by the store so every writer reaches the same ones.
 #[derive(Default)]
-pub struct Wakes([Notify; 5]);
+pub struct Wakes([Notify; 6]);
 
 impl Wakes {
     /// What the loop waits on between rounds.

@@ -5,7 +5,9 @@
 
 use serde_json::{Value, json};
 
-use crate::world::{Comment, Issue, Label, PullRequest, Repo, Review, ReviewComment, World};
+use crate::world::{
+    Comment, Issue, Label, PullRequest, Reaction, Repo, Review, ReviewComment, World,
+};
 
 /// The simulator's public addresses, needed for every `*_url` field.
 #[derive(Debug, Clone)]
@@ -232,8 +234,19 @@ impl Urls {
             "updated_at": time(c.updated_at),
             "author_association": association(world, repo, c.author),
             "body": c.body,
-            "reactions": reactions(&a),
+            "reactions": reaction_counts(&a, repo.reactions.get(&c.id)),
             "performed_via_github_app": null,
+        })
+    }
+
+    /// A reaction on a comment, as `POST .../reactions` answers it.
+    pub fn reaction(&self, world: &World, r: &Reaction) -> Value {
+        json!({
+            "id": r.id,
+            "node_id": node_id("REA", r.id),
+            "user": self.user(world, r.user),
+            "content": r.content,
+            "created_at": time(r.created_at),
         })
     }
 
@@ -370,7 +383,7 @@ impl Urls {
             "pull_request_url": p,
             "author_association": association(world, repo, c.author),
             "_links": {"self": {"href": a}, "html": {"href": h}, "pull_request": {"href": p}},
-            "reactions": reactions(&a),
+            "reactions": reaction_counts(&a, repo.reactions.get(&c.id)),
             "start_line": null,
             "original_start_line": null,
             "start_side": null,
@@ -394,12 +407,22 @@ pub(crate) fn association(world: &World, repo: &Repo, user: u64) -> &'static str
     }
 }
 
+/// The reaction rollup of something nobody can react to in the simulator (issues).
 pub(crate) fn reactions(url: &str) -> Value {
-    json!({
+    reaction_counts(url, None)
+}
+
+/// The reaction rollup GitHub embeds in a comment: how many of each content.
+pub(crate) fn reaction_counts(url: &str, given: Option<&Vec<Reaction>>) -> Value {
+    let given = given.map_or(&[][..], Vec::as_slice);
+    let mut v = json!({
         "url": format!("{url}/reactions"),
-        "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
-        "confused": 0, "heart": 0, "rocket": 0, "eyes": 0,
-    })
+        "total_count": given.len(),
+    });
+    for content in crate::ops::GITHUB_REACTIONS {
+        v[content] = json!(given.iter().filter(|r| r.content == content).count());
+    }
+    v
 }
 
 /// Percent-encode a path segment (label names have spaces and colons).

@@ -3,7 +3,7 @@
 
 use crate::driver::SimHandle;
 use crate::error::SimError;
-use crate::ops::gitlab::{GlIssueEdit, GlStatusInput, MergeRefusal};
+use crate::ops::gitlab::{AwardRefusal, GlIssueEdit, GlStatusInput, MergeRefusal};
 use crate::world::{IssueState, Permission};
 
 impl SimHandle {
@@ -128,6 +128,38 @@ impl SimHandle {
     ) -> Result<u64, SimError> {
         self.sim()
             .gl_note(self.gl_actor(as_user)?, path, iid, mr, body)
+    }
+
+    /// Award emoji `name` on a note of issue `iid` (of merge request `iid` when `mr`,
+    /// diff notes included); returns the award id.
+    pub async fn gl_award(
+        &self,
+        as_user: &str,
+        path: &str,
+        iid: u64,
+        mr: bool,
+        note_id: u64,
+        name: &str,
+    ) -> Result<u64, AwardRefusal> {
+        self.sim()
+            .gl_award(self.gl_actor(as_user)?, path, iid, mr, note_id, name)
+            .map(|a| a.id)
+    }
+
+    /// The award emoji on a note (an issue, merge request or diff note), oldest first,
+    /// as (username, name).
+    pub async fn gl_awards(&self, project: &str, note_id: u64) -> Vec<(String, String)> {
+        let world = self.sim().world();
+        world
+            .repo(project)
+            .filter(|r| world.gitlab.contains_key(&r.id))
+            .and_then(|r| r.reactions.get(&note_id))
+            .map(|rs| {
+                rs.iter()
+                    .map(|x| (world.login(x.user).to_owned(), x.content.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Open a merge request; returns its iid.

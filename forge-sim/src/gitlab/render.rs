@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 
 use super::model::{GitlabProject, Pipeline};
 use crate::github::render::Urls;
-use crate::world::{Comment, Issue, IssueState, Label, PullRequest, Repo, ReviewComment, World};
+use crate::world::{
+    Comment, Issue, IssueState, Label, PullRequest, Reaction, Repo, ReviewComment, World,
+};
 
 /// RFC 3339 with milliseconds, as GitLab's REST API writes timestamps.
 pub fn time(secs: i64) -> String {
@@ -348,6 +350,57 @@ pub fn note(
         "confidential": false,
         "internal": false,
     })
+}
+
+/// An award emoji on note `note` (`awardable_type` `Note`), as the award emoji API
+/// answers it; `url` is only set for custom emoji, which the simulator has none of.
+pub fn award(urls: &Urls, world: &World, note: u64, a: &Reaction) -> Value {
+    json!({
+        "id": a.id,
+        "name": a.content,
+        "user": user(urls, world, a.user),
+        "created_at": time(a.created_at),
+        "updated_at": time(a.created_at),
+        "awardable_id": note,
+        "awardable_type": "Note",
+        "url": null,
+    })
+}
+
+/// The signed-in user (`GET /user`): the embedded user and the account's own fields.
+pub fn current_user(urls: &Urls, world: &World, id: u64) -> Value {
+    let mut v = user(urls, world, id);
+    let login = world.login(id);
+    let bot = world.users.get(&id).is_some_and(|u| u.kind == "Bot");
+    for (k, val) in [
+        ("created_at", json!(time(0))),
+        ("bio", json!("")),
+        ("location", json!("")),
+        ("public_email", Value::Null),
+        ("linkedin", json!("")),
+        ("twitter", json!("")),
+        ("website_url", json!("")),
+        ("organization", json!("")),
+        ("job_title", json!("")),
+        ("bot", json!(bot)),
+        ("last_sign_in_at", Value::Null),
+        ("confirmed_at", json!(time(0))),
+        ("last_activity_on", Value::Null),
+        ("email", json!(format!("{login}@users.noreply.sim"))),
+        ("theme_id", json!(1)),
+        ("color_scheme_id", json!(1)),
+        ("projects_limit", json!(100_000)),
+        ("current_sign_in_at", Value::Null),
+        ("identities", json!([])),
+        ("can_create_group", json!(true)),
+        ("can_create_project", json!(true)),
+        ("two_factor_enabled", json!(false)),
+        ("external", json!(false)),
+        ("private_profile", json!(false)),
+    ] {
+        v[k] = val;
+    }
+    v
 }
 
 /// A line comment on an MR's diff as a `DiffNote` with its `position`.

@@ -420,6 +420,8 @@ impl Sim {
             .get_mut(&number)
             .expect("comment_mut found it here");
         issue.comments.retain(|c| c.id != id);
+        // Its reactions go with it.
+        r.reactions.remove(&id);
         let (r, issue) = {
             let r = world.repo(repo).expect("checked above");
             (r, r.issues.get(&number).expect("still there"))

@@ -7,10 +7,12 @@ mod commits;
 pub mod gitlab;
 mod issues;
 mod pulls;
+mod reactions;
 
 pub use commits::{CheckRunInput, StatusInput};
 pub use issues::IssuePatch;
 pub use pulls::{NewPull, PullPatch};
+pub use reactions::GITHUB_REACTIONS;
 
 use serde_json::Value;
 
@@ -161,6 +163,7 @@ impl Sim {
                 protection: Default::default(),
                 hook: None,
                 next_number: 1,
+                reactions: Default::default(),
             },
         );
         Ok(id)

@@ -129,6 +129,47 @@ impl Forge for GithubForge {
         Ok(c.into_comment(at.number, at.on_pull_request))
     }
 
+    async fn add_reaction(
+        &self,
+        repo: &RepoPath,
+        at: &CommentRef,
+        reaction: Reaction,
+    ) -> ForgeResult<()> {
+        // 201 for a new reaction, 200 with the caller's existing one: either is done.
+        let route = Self::reactions_route(repo, at);
+        let body = json!({"content": reaction.github()});
+        let _: GhReaction = self
+            .send("add_reaction", repo, http::Method::POST, &route, &body)
+            .await?;
+        Ok(())
+    }
+
+    async fn remove_reaction(
+        &self,
+        repo: &RepoPath,
+        at: &CommentRef,
+        reaction: Reaction,
+    ) -> ForgeResult<()> {
+        // GitHub deletes a reaction by its id. Listing shows everyone's, and telling the
+        // bot's apart needs its login, which an App's installation token cannot ask
+        // for: reacting again answers the bot's own (200), or makes it (201), either
+        // way with the id to delete.
+        let route = Self::reactions_route(repo, at);
+        let body = json!({"content": reaction.github()});
+        let mine: GhReaction = self
+            .send("remove_reaction", repo, http::Method::POST, &route, &body)
+            .await?;
+        let route = format!("{route}/{}", mine.id);
+        match self
+            .send_empty("remove_reaction", repo, http::Method::DELETE, &route)
+            .await
+        {
+            // 404: gone meanwhile, which is what was wanted.
+            Ok(()) | Err(ForgeError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn add_labels(
         &self,
         repo: &RepoPath,

@@ -264,9 +264,13 @@ impl GithubForge {
     ) -> ForgeResult<T> {
         let crab = self.crab(repo).await?;
         // POSTs that create things must not be repeated blindly; adding labels to an
-        // issue is a set union and a repeated status only adds a history entry.
-        let idempotent =
-            method != http::Method::POST || matches!(call, "add_labels" | "set_status");
+        // issue is a set union, a repeated status only adds a history entry, and a
+        // repeated reaction answers the one already there.
+        let idempotent = method != http::Method::POST
+            || matches!(
+                call,
+                "add_labels" | "set_status" | "add_reaction" | "remove_reaction"
+            );
         self.run_with(call, repo, idempotent, || {
             let crab = &crab;
             let method = method.clone();
@@ -332,6 +336,13 @@ impl GithubForge {
 
     fn route(repo: &RepoPath, rest: &str) -> String {
         format!("/repos/{}/{rest}", repo.as_str())
+    }
+
+    /// A comment's reactions: an issue (or PR conversation) comment's, or a review
+    /// comment's when the comment is on the diff.
+    fn reactions_route(repo: &RepoPath, at: &CommentRef) -> String {
+        let kind = if at.on_diff { "pulls" } else { "issues" };
+        Self::route(repo, &format!("{kind}/comments/{}/reactions", at.id))
     }
 }
 

@@ -58,6 +58,7 @@ impl GhComment {
                 number,
                 on_pull_request,
                 id: self.id,
+                on_diff: false,
             },
             body: self.body.unwrap_or_default(),
             author: login(self.user),
@@ -65,6 +66,13 @@ impl GhComment {
             created_at: millis(&self.created_at),
         }
     }
+}
+
+/// A reaction: `POST .../reactions` answers the new one (201) or the caller's existing
+/// one of that content (200).
+#[derive(Deserialize)]
+pub(super) struct GhReaction {
+    pub(super) id: u64,
 }
 
 #[derive(Deserialize)]

@@ -189,6 +189,49 @@ impl Forge for GitlabForge {
         Ok(self.note(repo, note, at.number, at.on_pull_request))
     }
 
+    async fn add_reaction(
+        &self,
+        repo: &RepoPath,
+        at: &CommentRef,
+        reaction: Reaction,
+    ) -> ForgeResult<()> {
+        const CALL: &str = "add_reaction";
+        let name = reaction.gitlab();
+        // GitLab refuses a second award of a name by the same user, so look first.
+        if self.own_award(CALL, repo, at, name).await?.is_some() {
+            return Ok(());
+        }
+        match self.create_award(CALL, repo, at, name).await {
+            Ok(()) => Ok(()),
+            // The refusal of a duplicate is a 404 ("Award Emoji Name has already been
+            // taken"), as is a note that is gone: the bot's award there now tells.
+            Err(e @ ForgeError::NotFound { .. }) => {
+                match self.own_award(CALL, repo, at, name).await? {
+                    Some(_) => Ok(()),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn remove_reaction(
+        &self,
+        repo: &RepoPath,
+        at: &CommentRef,
+        reaction: Reaction,
+    ) -> ForgeResult<()> {
+        const CALL: &str = "remove_reaction";
+        let Some(award) = self.own_award(CALL, repo, at, reaction.gitlab()).await? else {
+            return Ok(());
+        };
+        match self.delete_award(CALL, repo, at, award).await {
+            // 404: removed meanwhile, which is what was wanted.
+            Ok(()) | Err(ForgeError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn add_labels(
         &self,
         repo: &RepoPath,
@@ -601,5 +644,97 @@ impl Forge for GitlabForge {
 
     async fn git_remote(&self, repo: &RepoPath) -> ForgeResult<GitRemote> {
         self.remote(repo).await
+    }
+}
+
+/// Award emoji on a note: the note is reached through its issue, or its merge request
+/// (diff notes included).
+impl GitlabForge {
+    /// The id of the bot's own award `name` on the note, if it is there.
+    async fn own_award(
+        &self,
+        call: &'static str,
+        repo: &RepoPath,
+        at: &CommentRef,
+        name: &str,
+    ) -> ForgeResult<Option<u64>> {
+        let awards: Vec<GlAward> = if at.on_pull_request {
+            let ep = gm::notes::awards::MergeRequestNoteAwards::builder()
+                .project(repo.as_str())
+                .merge_request(at.number)
+                .note(at.id)
+                .build()
+                .map_err(|e| build_err(call, repo)(e.to_string()))?;
+            self.all(call, repo, ep).await?
+        } else {
+            let ep = gi::notes::awards::IssueNoteAwards::builder()
+                .project(repo.as_str())
+                .issue(at.number)
+                .note(at.id)
+                .build()
+                .map_err(|e| build_err(call, repo)(e.to_string()))?;
+            self.all(call, repo, ep).await?
+        };
+        let me = self.me(call, repo).await?;
+        Ok(awards
+            .into_iter()
+            .find(|a| a.name == name && a.user.username.eq_ignore_ascii_case(me))
+            .map(|a| a.id))
+    }
+
+    async fn create_award(
+        &self,
+        call: &'static str,
+        repo: &RepoPath,
+        at: &CommentRef,
+        name: &str,
+    ) -> ForgeResult<()> {
+        if at.on_pull_request {
+            let ep = gm::notes::awards::CreateMergeRequestNoteAward::builder()
+                .project(repo.as_str())
+                .merge_request(at.number)
+                .note(at.id)
+                .name(name)
+                .build()
+                .map_err(|e| build_err(call, repo)(e.to_string()))?;
+            self.ignore(call, repo, ep).await
+        } else {
+            let ep = gi::notes::awards::CreateIssueNoteAward::builder()
+                .project(repo.as_str())
+                .issue(at.number)
+                .note(at.id)
+                .name(name)
+                .build()
+                .map_err(|e| build_err(call, repo)(e.to_string()))?;
+            self.ignore(call, repo, ep).await
+        }
+    }
+
+    async fn delete_award(
+        &self,
+        call: &'static str,
+        repo: &RepoPath,
+        at: &CommentRef,
+        award: u64,
+    ) -> ForgeResult<()> {
+        if at.on_pull_request {
+            let ep = gm::notes::awards::DeleteMergeRequestNoteAward::builder()
+                .project(repo.as_str())
+                .merge_request(at.number)
+                .note(at.id)
+                .award(award)
+                .build()
+                .map_err(|e| build_err(call, repo)(e.to_string()))?;
+            self.ignore(call, repo, ep).await
+        } else {
+            let ep = gi::notes::awards::DeleteIssueNoteAward::builder()
+                .project(repo.as_str())
+                .issue(at.number)
+                .note(at.id)
+                .award(award)
+                .build()
+                .map_err(|e| build_err(call, repo)(e.to_string()))?;
+            self.ignore(call, repo, ep).await
+        }
     }
 }

@@ -12,7 +12,10 @@
 //!   (`only_allow_merge_if_pipeline_succeeds`), whatever the branch;
 //! - checks are commit statuses plus the latest pipeline of the ref (named `pipeline`);
 //! - `MergeMethod::Rebase` merges with the project's own merge method (GitLab has no
-//!   per-merge rebase flag); `Squash` sets `squash`.
+//!   per-merge rebase flag); `Squash` sets `squash`;
+//! - reactions are award emoji on notes, which GitLab refuses to give twice (404 "Award
+//!   Emoji Name has already been taken") and deletes by award id: the client lists a
+//!   note's awards and picks the bot's own by its username (`GET /user`, asked once).
 
 use ::gitlab::api::{ApiError, AsyncQuery, Endpoint, Pageable, Pagination};
 use serde::de::DeserializeOwned;
@@ -36,6 +39,8 @@ pub struct GitlabForge {
     host: String,
     web_base: String,
     rest: GitlabRest,
+    /// The bot's username (`GET /user`), asked the first time a reaction needs it.
+    me: tokio::sync::OnceCell<String>,
 }
 
 impl fmt::Debug for GitlabForge {
@@ -72,7 +77,23 @@ impl GitlabForge {
             host,
             web_base,
             rest,
+            me: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// The username the token acts as, asked once and kept: the bot's own award emoji
+    /// are told apart from other people's by it.
+    async fn me(&self, call: &'static str, repo: &RepoPath) -> ForgeResult<&str> {
+        self.me
+            .get_or_try_init(|| async {
+                let ep = ::gitlab::api::users::CurrentUser::builder()
+                    .build()
+                    .map_err(|e| build_err(call, repo)(e.to_string()))?;
+                let me: self::types::GlUser = self.one(call, repo, ep).await?;
+                Ok(me.username)
+            })
+            .await
+            .map(String::as_str)
     }
 
     fn span(call: &'static str, repo: &RepoPath) -> tracing::Span {
@@ -144,6 +165,7 @@ impl GitlabForge {
                 number,
                 on_pull_request: on_mr,
                 id: n.id,
+                on_diff: n.kind.as_deref() == Some("DiffNote"),
             },
             body: n.body,
             author: n.author.username,

@@ -11,6 +11,14 @@ pub(super) struct GlUser {
     pub(super) username: String,
 }
 
+/// An award emoji (a reaction) on a note.
+#[derive(Deserialize)]
+pub(super) struct GlAward {
+    pub(super) id: u64,
+    pub(super) name: String,
+    pub(super) user: GlUser,
+}
+
 #[derive(Deserialize)]
 pub(super) struct GlIssue {
     pub(super) iid: u64,

@@ -12,8 +12,6 @@
 //! `review.max_diff_bytes` is not sent at all: it is never approved, the issue says a
 //! person must review it, and it goes to a PR that needs one.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use tracing::Instrument;
@@ -24,6 +22,7 @@ use crate::config::Config;
 pub use crate::decisions::ai_verdict::{AiVerdict, ReviewNote, parse_verdict};
 use crate::decisions::comments;
 use crate::decisions::fence::Fence;
+use crate::llm::{Llm, LlmError};
 use crate::store;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,14 +40,21 @@ pub enum ReviewError {
     TooBig { bytes: usize, max: usize },
 }
 
+impl From<LlmError> for ReviewError {
+    fn from(e: LlmError) -> Self {
+        match e {
+            LlmError::Timeout(s) => Self::Timeout(s),
+            LlmError::Unreachable(why) => Self::Unreachable(why),
+            LlmError::Refused { status, body } => Self::Refused { status, body },
+            LlmError::Unreadable(why) => Self::Unreadable(why),
+        }
+    }
+}
+
 /// The configured model, or `None` when the review is off.
 #[derive(Clone)]
 pub struct ReviewModel {
-    http: reqwest::Client,
-    url: String,
-    model: String,
-    key: Option<String>,
-    timeout_secs: u64,
+    llm: Llm,
     max_diff_bytes: usize,
 }
 
@@ -82,20 +88,17 @@ pub fn messages(title: &str, issue: &str, diff: &str) -> (String, String) {
 
 impl ReviewModel {
     pub fn from_config(config: &Config) -> Option<Self> {
-        let r = &config.review;
-        let url = r.api_url.as_deref()?.trim_end_matches('/').to_string();
+        if !config.review.ai {
+            return None;
+        }
         Some(Self {
-            http: reqwest::Client::new(),
-            url: format!("{url}/chat/completions"),
-            model: r.model.clone(),
-            key: config.secrets.review_api_key.clone(),
-            timeout_secs: r.timeout_secs,
-            max_diff_bytes: r.max_diff_bytes,
+            llm: Llm::from_config(config)?,
+            max_diff_bytes: config.review.max_diff_bytes,
         })
     }
 
     pub fn model(&self) -> &str {
-        &self.model
+        self.llm.model()
     }
 
     pub fn max_diff_bytes(&self) -> usize {
@@ -115,45 +118,15 @@ impl ReviewModel {
             });
         }
         let (system, user) = messages(title, issue, diff);
-        let body = json!({
-            "model": self.model,
-            "temperature": 0,
-            "messages": [
-                { "role": "system", "content": system },
-                { "role": "user", "content": user },
-            ],
-        });
-        let mut req = self
-            .http
-            .post(&self.url)
-            .timeout(Duration::from_secs(self.timeout_secs))
-            .json(&body);
-        if let Some(key) = &self.key {
-            req = req.bearer_auth(key);
-        }
-        let res = req.send().await.map_err(|e| self.transport(e))?;
-        let status = res.status();
-        let text = res.text().await.map_err(|e| self.transport(e))?;
-        if !status.is_success() {
-            return Err(ReviewError::Refused {
-                status: status.as_u16(),
-                body: super::gates::tail(&text, 300).to_string(),
-            });
-        }
-        let answer: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ReviewError::Unreadable(format!("not JSON ({e})")))?;
-        let content = answer["choices"][0]["message"]["content"]
-            .as_str()
+        let messages = [
+            json!({ "role": "system", "content": system }),
+            json!({ "role": "user", "content": user }),
+        ];
+        let reply = self.llm.chat(&messages, &[]).await?;
+        let content = reply
+            .content
             .ok_or_else(|| ReviewError::Unreadable("no choices[0].message.content".into()))?;
-        parse_verdict(content).map_err(ReviewError::Unreadable)
-    }
-
-    fn transport(&self, e: reqwest::Error) -> ReviewError {
-        if e.is_timeout() {
-            ReviewError::Timeout(self.timeout_secs)
-        } else {
-            ReviewError::Unreachable(e.without_url().to_string())
-        }
+        parse_verdict(&content).map_err(ReviewError::Unreadable)
     }
 }
 

@@ -5,6 +5,7 @@ mod app;
 mod hooks;
 mod issues;
 mod pulls;
+mod reactions;
 mod repos;
 
 use std::collections::HashMap;
@@ -63,6 +64,22 @@ pub fn router(sim: Arc<Sim>) -> Router {
                 // GitHub also takes POST for PATCH; octocrab's `update_comment` uses it.
                 .post(issues::patch_comment)
                 .delete(issues::delete_comment),
+        )
+        .route(
+            "/repos/{o}/{r}/issues/comments/{id}/reactions",
+            get(reactions::list::<false>).post(reactions::create::<false>),
+        )
+        .route(
+            "/repos/{o}/{r}/issues/comments/{id}/reactions/{reaction}",
+            axum::routing::delete(reactions::delete::<false>),
+        )
+        .route(
+            "/repos/{o}/{r}/pulls/comments/{id}/reactions",
+            get(reactions::list::<true>).post(reactions::create::<true>),
+        )
+        .route(
+            "/repos/{o}/{r}/pulls/comments/{id}/reactions/{reaction}",
+            axum::routing::delete(reactions::delete::<true>),
         )
         .route("/repos/{o}/{r}/issues/{n}/events", get(issues::list_events))
         .route(

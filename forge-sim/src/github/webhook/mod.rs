@@ -14,7 +14,9 @@ mod pulls;
 
 use serde_json::{Value, json};
 
-use super::render::{Urls, association, encode, node_id, opt_time, reactions, time};
+use super::render::{
+    Urls, association, encode, node_id, opt_time, reaction_counts, reactions, time,
+};
 use crate::world::{Comment, Issue, IssueState, Label, Repo, World};
 
 /// Where an event happens: the addresses, the world and the repository. Every webhook
@@ -187,7 +189,7 @@ impl At<'_> {
             "updated_at": time(c.updated_at),
             "author_association": self.association(c.author),
             "body": c.body,
-            "reactions": reactions(&a),
+            "reactions": reaction_counts(&a, self.repo.reactions.get(&c.id)),
             "performed_via_github_app": null,
         })
     }

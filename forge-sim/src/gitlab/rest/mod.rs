@@ -3,6 +3,7 @@
 //! numeric id or URL-encoded path; issues and merge requests by `iid`. Handlers only
 //! translate HTTP to [`crate::ops::gitlab`] and world reads to JSON.
 
+mod awards;
 mod issues;
 mod mrs;
 mod notes;
@@ -29,6 +30,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
     let p = "/projects/{id}";
     Router::new()
         .route("/users", get(project::users))
+        .route("/user", get(awards::current_user))
         .route(p, get(project::get_project).put(project::edit_project))
         .route(&format!("{p}/members/all/{{user}}"), get(project::member))
         .route(
@@ -70,6 +72,14 @@ pub fn router(sim: Arc<Sim>) -> Router {
             put(notes::edit::<false>),
         )
         .route(
+            &format!("{p}/issues/{{iid}}/notes/{{note}}/award_emoji"),
+            get(awards::list::<false>).post(awards::create::<false>),
+        )
+        .route(
+            &format!("{p}/issues/{{iid}}/notes/{{note}}/award_emoji/{{award}}"),
+            get(awards::get_one::<false>).delete(awards::delete::<false>),
+        )
+        .route(
             &format!("{p}/issues/{{iid}}/resource_label_events"),
             get(issues::label_events),
         )
@@ -88,6 +98,14 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route(
             &format!("{p}/merge_requests/{{iid}}/notes/{{note}}"),
             put(notes::edit::<true>),
+        )
+        .route(
+            &format!("{p}/merge_requests/{{iid}}/notes/{{note}}/award_emoji"),
+            get(awards::list::<true>).post(awards::create::<true>),
+        )
+        .route(
+            &format!("{p}/merge_requests/{{iid}}/notes/{{note}}/award_emoji/{{award}}"),
+            get(awards::get_one::<true>).delete(awards::delete::<true>),
         )
         .route(
             &format!("{p}/merge_requests/{{iid}}/approvals"),

@@ -5,10 +5,12 @@
 //! GitLab reports several changes as one event (all label changes of an edit are one
 //! `update` with `changes.labels`), so the acts snapshot before and compare after.
 
+mod awards;
 mod ci;
 mod issues;
 mod mrs;
 
+pub use awards::AwardRefusal;
 pub use ci::GlStatusInput;
 pub use issues::GlIssueEdit;
 pub use mrs::MergeRefusal;
@@ -126,6 +128,7 @@ impl Sim {
                 protection: Default::default(),
                 hook: None,
                 next_number: 1,
+                reactions: Default::default(),
             },
         );
         world.gitlab.insert(id, GitlabProject::default());

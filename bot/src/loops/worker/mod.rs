@@ -22,6 +22,11 @@ use crate::forge::registry::Forges;
 use crate::forge::{Permission, RepoPath};
 use crate::store::{self, BeadStatus, BeadType, InboxRow, NewBead, Rig, Store, StoreError};
 
+mod commands;
+mod slings;
+pub use commands::thread_ref;
+pub use slings::{Slings, apply_slings};
+
 /// Deliveries worked per transaction at most.
 const BATCH: usize = 128;
 
@@ -87,6 +92,8 @@ struct Lookups {
     /// The molecule plan of each issue about to be slung, or what is wrong with its
     /// formula (the formula's name, the problems).
     plans: HashMap<IssueKey, PlanFor>,
+    /// The issues a writer's `/gt sling` slings, as the sling label's event would.
+    slings: HashMap<IssueKey, IssueEvent>,
 }
 
 impl Lookups {
@@ -174,9 +181,7 @@ impl Worker {
         for (row, events) in parsed {
             let Ok(events) = events else { continue };
             for event in events {
-                if let ForgeEvent::Comment(comment) = event
-                    && crate::lifecycle::approval::comment_wanted(comment)
-                {
+                if let ForgeEvent::Comment(comment) | ForgeEvent::ReviewComment(comment) = event {
                     self.look_up_commenter(row.id, comment, &mut lookups).await;
                 }
                 let ForgeEvent::Issue(issue) = event else {
@@ -217,7 +222,7 @@ impl Worker {
                     continue;
                 };
                 if slings && p.can_command() {
-                    match self.plan(forge.as_ref(), issue).await {
+                    match self.plan(forge.as_ref(), issue, None).await {
                         Ok(plan) => {
                             lookups.plans.insert(issue_key(issue), plan);
                         }
@@ -231,13 +236,65 @@ impl Worker {
         lookups
     }
 
-    /// The permission of someone whose comment asks for something only writers may.
+    /// For a comment addressed to the bot: its author's permission, and for a writer's
+    /// `/gt sling` the issue and its molecule plan.
     async fn look_up_commenter(&self, row: i64, comment: &CommentEvent, lookups: &mut Lookups) {
-        if let Some(forge) = self.forges.get(comment.repo.forge, &comment.repo.host) {
-            let user = &comment.actor.login;
-            self.look_up_permission(row, forge.as_ref(), &comment.repo, user, lookups)
-                .await;
+        let Some(addressed) = commands::asked(&self.config, comment) else {
+            return;
+        };
+        if comment.action == webhooks::CommentAction::Deleted {
+            return;
         }
+        let Some(forge) = self.forges.get(comment.repo.forge, &comment.repo.host) else {
+            return;
+        };
+        let user = &comment.actor.login;
+        let Some(p) = self
+            .look_up_permission(row, forge.as_ref(), &comment.repo, user, lookups)
+            .await
+        else {
+            return;
+        };
+        let Some(line) = commands::wants_sling(&addressed, comment) else {
+            return;
+        };
+        let (webhooks::CommentTarget::Issue { number }, true) = (&comment.target, p.can_command())
+        else {
+            return;
+        };
+        let Ok(crate::decisions::command::Command::Sling(args)) = &line.command else {
+            return;
+        };
+        let rig = store::rig_id(comment.repo.forge, &comment.repo.host, &comment.repo.path);
+        let repo = RepoPath::new(comment.repo.path.clone());
+        let label = self
+            .settings
+            .sling_label(&self.config, &rig, Some(forge.as_ref()), &repo)
+            .await;
+        lookups
+            .sling_labels
+            .insert(repo_key(&comment.repo), label.clone());
+        lookups
+            .reachable
+            .insert((comment.repo.forge, comment.repo.host.to_ascii_lowercase()));
+        let issue = match forge.issue(&repo, *number).await {
+            Ok(issue) => issue,
+            Err(e) => {
+                lookups.failed.insert(row, e.to_string());
+                return;
+            }
+        };
+        let event = commands::sling_event(comment, &issue, &label, args.formula.as_deref());
+        match self.plan(forge.as_ref(), &event, Some(&args.vars)).await {
+            Ok(plan) => {
+                lookups.plans.insert(issue_key(&event), plan);
+            }
+            Err(e) => {
+                lookups.failed.insert(row, e.to_string());
+                return;
+            }
+        }
+        lookups.slings.insert(issue_key(&event), event);
     }
 
     /// Ask the forge what `user` may do in `repo` and keep it for the batch; a forge
@@ -275,15 +332,22 @@ impl Worker {
         &self,
         forge: &dyn crate::forge::Forge,
         issue: &IssueEvent,
+        vars: Option<&std::collections::BTreeMap<String, String>>,
     ) -> Result<PlanFor, crate::forge::ForgeError> {
         let rig = store::rig_id(issue.repo.forge, &issue.repo.host, &issue.repo.path);
         let repo = RepoPath::new(issue.repo.path.clone());
         let base = &self.config.polecats.base_branch;
         let settings = self.settings.or_defaults(&rig, forge, &repo, base).await;
-        let pick = match crate::decisions::pick::pick(issue, settings.default_formula.as_deref()) {
-            Ok(pick) => pick,
-            Err(problem) => return Ok(Err(("(the issue's block)".into(), problem))),
-        };
+        let mut pick =
+            match crate::decisions::pick::pick(issue, settings.default_formula.as_deref()) {
+                Ok(pick) => pick,
+                Err(problem) => return Ok(Err(("(the issue's block)".into(), problem))),
+            };
+        // `/gt sling key=value`: a writer's vars win over the issue's block.
+        for (k, v) in vars.into_iter().flatten() {
+            pick.vars
+                .insert(k.clone(), crate::decisions::pick::var_value(v));
+        }
         let branch = settings.target_branch.as_deref().unwrap_or(base);
         let planned = self
             .formulas
@@ -543,29 +607,12 @@ fn apply(
         };
         match event {
             ForgeEvent::Issue(issue) => {
-                if let Some(why) = apply_issue(conn, config, &rig, issue, lookups, now)? {
+                if let Some(why) = apply_issue(conn, config, &rig, issue, lookups, now, None)? {
                     unchecked = Some(why);
                 }
             }
-            ForgeEvent::Comment(comment) if crate::lifecycle::approval::comment_wanted(comment) => {
-                let webhooks::CommentTarget::Issue { number } = comment.target else {
-                    continue;
-                };
-                let forge_ref = store::ForgeRef::issue(&rig.id, number).to_string();
-                let task = store::find_task_for_forge_ref(conn, &forge_ref)?;
-                let permission = lookups
-                    .permissions
-                    .get(&permission_key(&comment.repo, &comment.actor.login))
-                    .copied();
-                crate::lifecycle::approval::by_comment(
-                    conn,
-                    &rig,
-                    comment,
-                    number,
-                    task.as_ref(),
-                    permission,
-                    now,
-                )?;
+            ForgeEvent::Comment(comment) => {
+                commands::on_comment(conn, config, &rig, comment, false, lookups, now)?;
             }
             ForgeEvent::PullRequest(pr)
                 if matches!(
@@ -606,6 +653,7 @@ fn apply(
                 crate::lifecycle::follow::nudge(conn, &rig.id, Some(r.number), None, now)?
             }
             ForgeEvent::ReviewComment(c) => {
+                commands::on_comment(conn, config, &rig, c, true, lookups, now)?;
                 let number = match &c.target {
                     webhooks::CommentTarget::PullRequest { number, .. } => Some(*number),
                     _ => None,
@@ -674,6 +722,7 @@ fn apply_issue(
     issue: &IssueEvent,
     lookups: &Lookups,
     now: Millis,
+    priority: Option<u8>,
 ) -> Result<Option<String>, StoreError> {
     let forge_ref = store::ForgeRef::issue(&rig.id, issue.number).to_string();
     let existing = store::find_task_for_forge_ref(conn, &forge_ref)?;
@@ -738,7 +787,7 @@ fn apply_issue(
                     bead_type: BeadType::Task,
                     title: req.title,
                     body: req.body,
-                    priority: 2,
+                    priority: priority.unwrap_or(2),
                     town_id: Some(rig.town_id.clone()),
                     rig_id: Some(rig.id.clone()),
                     parent_id: None,
