@@ -1,9 +1,10 @@
-//! A fake OpenAI-compatible model server for the refinery's AI review: the one
-//! external service the tests stand in for. It answers `POST /v1/chat/completions`
-//! the way the real API does (a `choices[0].message.content` string), with whatever
-//! the test tells it to say, and keeps every request so a test can read what the
-//! bot sent.
+//! A fake OpenAI-compatible model server for the refinery's AI review and the Mayor:
+//! the one external service the tests stand in for. It answers `POST
+//! /v1/chat/completions` the way the real API does (a `choices[0].message` with
+//! `content` or `tool_calls`, and `usage`), with whatever the test scripts, and keeps
+//! every request so a test can read what the bot sent.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,11 +24,22 @@ pub enum Behaviour {
     Slow(Duration, String),
     /// Fail with this HTTP status.
     Fail(u16),
+    /// Call these tools (name, arguments), as a model using tools does.
+    Call(Vec<(String, Value)>),
+}
+
+impl Behaviour {
+    /// Call one tool.
+    pub fn call(name: &str, args: Value) -> Self {
+        Self::Call(vec![(name.to_string(), args)])
+    }
 }
 
 #[derive(Clone, Default)]
 struct Shared {
     behaviour: Arc<Mutex<Option<Behaviour>>>,
+    /// Answers for the next requests, in order; then `behaviour` again.
+    script: Arc<Mutex<VecDeque<Behaviour>>>,
     requests: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -60,6 +72,11 @@ impl FakeModel {
         *self.shared.behaviour.lock().unwrap() = Some(behaviour);
     }
 
+    /// Answer the next requests with these, one each, in order.
+    pub fn script(&self, answers: Vec<Behaviour>) {
+        *self.shared.script.lock().unwrap() = answers.into();
+    }
+
     /// Every request body so far.
     pub fn requests(&self) -> Vec<Value> {
         self.shared.requests.lock().unwrap().clone()
@@ -77,8 +94,10 @@ impl FakeModel {
 
 async fn complete(State(shared): State<Shared>, Json(body): Json<Value>) -> Response {
     shared.requests.lock().unwrap().push(body);
-    let behaviour = shared.behaviour.lock().unwrap().clone();
+    let scripted = shared.script.lock().unwrap().pop_front();
+    let behaviour = scripted.or_else(|| shared.behaviour.lock().unwrap().clone());
     let content = match behaviour {
+        Some(Behaviour::Call(calls)) => return tool_calls(&calls),
         Some(Behaviour::Say(c)) => c,
         Some(Behaviour::Slow(wait, c)) => {
             tokio::time::sleep(wait).await;
@@ -103,6 +122,30 @@ async fn complete(State(shared): State<Shared>, Json(body): Json<Value>) -> Resp
             "message": { "role": "assistant", "content": content },
             "finish_reason": "stop",
         }],
+        "usage": { "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120 },
+    }))
+    .into_response()
+}
+
+fn tool_calls(calls: &[(String, Value)]) -> Response {
+    let calls: Vec<Value> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, (name, args))| {
+            json!({ "id": format!("call_{i}"), "type": "function",
+                    "function": { "name": name, "arguments": args.to_string() } })
+        })
+        .collect();
+    Json(json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "model": "test-model",
+        "choices": [{
+            "index": 0,
+            "message": { "role": "assistant", "content": null, "tool_calls": calls },
+            "finish_reason": "tool_calls",
+        }],
+        "usage": { "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120 },
     }))
     .into_response()
 }

@@ -48,27 +48,39 @@ fn quoted_line(line: &str) -> String {
     format!("`/gt {line}`")
 }
 
-/// The answer to a comment's commands, one item per line in the order they ran.
+/// The answer to a comment's commands: one paragraph per line, in the order they ran.
 pub fn command_answer(author: &str, outcomes: &[Outcome], marker: &str) -> String {
-    let mut out = format!("{marker}\n@{}\n\n", inline_code_safe(author));
+    let mut out = format!("{marker}\n@{}\n", inline_code_safe(author));
+    let table = help_table();
     let mut help = false;
     for o in outcomes {
+        out.push('\n');
         match &o.result {
-            Ok(said) => out.push_str(&format!("- ✅ {}: {said}\n", quoted_line(&o.line))),
+            Ok(said) if said.contains('\n') => {
+                out.push_str(&format!(
+                    "✅ {}:\n\n{}\n",
+                    quoted_line(&o.line),
+                    said.trim_end()
+                ));
+            }
+            Ok(said) => out.push_str(&format!("✅ {}: {said}\n", quoted_line(&o.line))),
             Err(r) => {
-                out.push_str(&format!("- ❌ {}: {}", quoted_line(&o.line), r.problem));
+                let stop = if r.problem.ends_with('.') { "" } else { "." };
+                out.push_str(&format!("❌ {}: {}{stop}", quoted_line(&o.line), r.problem));
                 if let Some(usage) = r.usage {
                     out.push_str(&format!(" The form is `{usage}`."));
                 }
                 out.push('\n');
-                help |= r.show_help || r.usage.is_none();
+                help |= r.show_help;
             }
         }
     }
-    if help {
+    let listed = outcomes
+        .iter()
+        .any(|o| o.result.as_ref().is_ok_and(|s| s.contains(&table)));
+    if help && !listed {
         out.push_str(&format!(
-            "\n<details><summary>Commands</summary>\n\n{}</details>\n",
-            help_table()
+            "\n<details><summary>Commands</summary>\n\n{table}</details>\n"
         ));
     }
     out

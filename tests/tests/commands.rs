@@ -1,0 +1,367 @@
+//! Steering the town from comments, with no model configured: a writer's `/gt` lines
+//! run in order and are answered in the thread, the 👀 on their comment turning into
+//! ✅ or ❌; mistakes are answered with the right form; readers, bots, quoted commands,
+//! edits and redeliveries do only what they should. On simulated GitHub and GitLab.
+
+use std::time::Duration;
+
+use bot::store::{BeadStatus, BeadType, CloseReason};
+use forge_sim::SimHandle;
+use gastown_tests::{TestTown, story};
+
+const REPO: &str = "octo/hello";
+const PROJECT: &str = "acme/platform/api";
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Work that keeps its polecat busy far longer than any test waits.
+fn slow_plan() -> String {
+    "Slow work.\n\n```gastown-plan\nfiles:\n  - path: docs/slow.md\n    content: |\n      slow\ncommands:\n  - sleep 300\ncommit: Slow work\n```\n".into()
+}
+
+/// The bot's answers on issue `n`, oldest first.
+async fn answers(sim: &SimHandle, repo: &str, n: u64) -> Vec<String> {
+    sim.comments(repo, n)
+        .await
+        .into_iter()
+        .map(|c| c.body)
+        .filter(|b| b.contains("<!-- gastown:answer") || b.contains("<!-- gastown:refused"))
+        .collect()
+}
+
+async fn task(town: &TestTown) -> bot::store::Bead {
+    town.tasks().await.into_iter().next().expect("a task")
+}
+
+async fn working(town: &TestTown) {
+    town.run_until(WAIT, "the polecat to be at work", |b| {
+        b.iter()
+            .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::InProgress)
+    })
+    .await;
+}
+
+/// The bot's reactions on a GitHub comment.
+async fn bots_reactions(sim: &SimHandle, comment: u64) -> Vec<String> {
+    sim.reactions(REPO, comment)
+        .await
+        .into_iter()
+        .filter(|(who, _)| who == "gastown-bot")
+        .map(|(_, what)| what)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_writers_commands_run_in_order_and_are_answered_with_a_reaction() {
+    let (sim, town) = story::github_town(REPO, None, &[]).await;
+    let n = story::sling(&sim, REPO, "Slow", &slow_plan()).await;
+    working(&town).await;
+
+    let c = sim
+        .comment(
+            "mara",
+            REPO,
+            n,
+            "Enough for today.\n\n/gt status\n/gt stop\n",
+        )
+        .await
+        .unwrap();
+    story::settled(&sim, &town).await;
+
+    let t = task(&town).await;
+    assert_eq!(
+        (t.status, t.close_reason),
+        (BeadStatus::Closed, Some(CloseReason::Wontfix))
+    );
+    let said = answers(&sim, REPO, n).await;
+    assert_eq!(said.len(), 1, "{said:#?}");
+    let status_at = said[0].find("✅ `/gt status`").expect("status answered");
+    let stop_at = said[0].find("✅ `/gt stop`").expect("stop answered");
+    assert!(status_at < stop_at, "in the order written: {}", said[0]);
+    assert!(
+        said[0].contains(&format!("{} is in_progress", t.id)),
+        "{}",
+        said[0]
+    );
+    assert_eq!(
+        bots_reactions(&sim, c).await,
+        ["rocket"],
+        "👀 swapped for ✅"
+    );
+
+    // Stopped work runs again when asked.
+    sim.comment("mara", REPO, n, "/gt retry").await.unwrap();
+    story::settled(&sim, &town).await;
+    let t = task(&town).await;
+    assert_eq!((t.status, t.attempts), (BeadStatus::Open, 0));
+}
+
+#[tokio::test]
+async fn mistakes_are_answered_with_the_right_form_and_a_cross() {
+    let (sim, town) = story::github_town(REPO, None, &[]).await;
+    let n = sim
+        .open_issue("mara", REPO, "Idea", "Later.")
+        .await
+        .unwrap();
+    let c = sim
+        .comment(
+            "mara",
+            REPO,
+            n,
+            "/gt sling priority=9\n/gt frobnicate\n/gt help",
+        )
+        .await
+        .unwrap();
+    story::settled(&sim, &town).await;
+
+    let said = answers(&sim, REPO, n).await;
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(
+        said[0].contains(
+            "❌ `/gt sling priority=9`: priority is 0 (highest) to 4, not `9`. The form is \
+         `/gt sling [formula=<name>] [rig=<owner/repo>] [priority=<0-4>] [key=value…]`."
+        ),
+        "{}",
+        said[0]
+    );
+    assert!(said[0].contains("❌ `/gt frobnicate`: `/gt frobnicate` is not a command"));
+    assert!(
+        said[0].contains("| `/gt convoy create <title> #1 #2 …` |"),
+        "the commands listed"
+    );
+    assert!(town.tasks().await.is_empty(), "nothing slung");
+    assert_eq!(bots_reactions(&sim, c).await, ["confused"]);
+}
+
+#[tokio::test]
+async fn commands_in_code_or_quotes_and_comments_by_bots_do_nothing() {
+    let (sim, town) = story::github_town(REPO, None, &[]).await;
+    let n = story::sling(&sim, REPO, "Slow", &slow_plan()).await;
+    working(&town).await;
+    sim.add_user("ci-helper[bot]").await.unwrap();
+
+    let quoted = sim
+        .comment(
+            "mara",
+            REPO,
+            n,
+            "To stop it, write:\n\n```\n/gt stop\n```\n\n> /gt stop\n\n`/gt stop`",
+        )
+        .await
+        .unwrap();
+    sim.comment("gastown-bot", REPO, n, "/gt stop")
+        .await
+        .unwrap();
+    sim.comment("ci-helper[bot]", REPO, n, "/gt stop")
+        .await
+        .unwrap();
+    story::settled(&sim, &town).await;
+
+    assert_eq!(task(&town).await.status, BeadStatus::InProgress);
+    assert!(answers(&sim, REPO, n).await.is_empty());
+    assert!(bots_reactions(&sim, quoted).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_reader_is_told_once_what_access_is_needed_and_nothing_happens() {
+    let (sim, town) = story::github_town(REPO, None, &[]).await;
+    sim.add_user("ana").await.unwrap();
+    sim.grant(REPO, "ana", forge_sim::Permission::Read)
+        .await
+        .unwrap();
+    let n = story::sling(&sim, REPO, "Slow", &slow_plan()).await;
+    working(&town).await;
+
+    let c = sim.comment("ana", REPO, n, "/gt stop").await.unwrap();
+    story::settled(&sim, &town).await;
+    sim.edit_comment("ana", REPO, c, "/gt stop\n/gt retry")
+        .await
+        .unwrap();
+    sim.comment("ana", REPO, n, "@gastown-bot please stop this")
+        .await
+        .unwrap();
+    story::settled(&sim, &town).await;
+
+    assert_eq!(task(&town).await.status, BeadStatus::InProgress);
+    let said = answers(&sim, REPO, n).await;
+    assert_eq!(said.len(), 2, "one per comment: {said:#?}");
+    assert!(said[0].contains("@ana, only people with write access to this repository"));
+    assert!(
+        bots_reactions(&sim, c).await.is_empty(),
+        "no 👀 for a refusal"
+    );
+}
+
+#[tokio::test]
+async fn an_edit_runs_only_the_lines_it_added_and_a_redelivery_runs_nothing() {
+    let (sim, town) = story::github_town(REPO, None, &[]).await;
+    let n = story::sling(&sim, REPO, "Slow", &slow_plan()).await;
+    working(&town).await;
+
+    let c = sim.comment("mara", REPO, n, "/gt status").await.unwrap();
+    story::settled(&sim, &town).await;
+    let created = sim.deliveries().last().unwrap().guid.clone();
+    sim.edit_comment("mara", REPO, c, "/gt status\n/gt stop")
+        .await
+        .unwrap();
+    story::settled(&sim, &town).await;
+    assert!(sim.redeliver(&created));
+    story::settled(&sim, &town).await;
+
+    let said = answers(&sim, REPO, n).await;
+    assert_eq!(said.len(), 2, "{said:#?}");
+    assert!(said[1].contains("✅ `/gt stop`"), "{}", said[1]);
+    assert!(
+        !said[1].contains("/gt status"),
+        "status ran once: {}",
+        said[1]
+    );
+    assert_eq!(task(&town).await.status, BeadStatus::Closed);
+}
+
+#[tokio::test]
+async fn gt_sling_slings_an_unlabelled_issue_with_its_options() {
+    let (sim, town) = story::github_town(REPO, None, &[]).await;
+    let n = sim
+        .open_issue("mara", REPO, "Slow", &slow_plan())
+        .await
+        .unwrap();
+    sim.comment(
+        "mara",
+        REPO,
+        n,
+        "/gt sling priority=1 rig=octo/elsewhere\n/gt sling priority=1",
+    )
+    .await
+    .unwrap();
+    story::settled(&sim, &town).await;
+
+    let t = task(&town).await;
+    assert_eq!((t.priority, t.created_by.as_str()), (1, "mara"));
+    let said = answers(&sim, REPO, n).await;
+    assert!(
+        said[0].contains(
+            "❌ `/gt sling priority=1 rig=octo/elsewhere`: work lands in its issue's repository"
+        ),
+        "{}",
+        said[0]
+    );
+    assert!(said[0].contains(&format!("✅ `/gt sling priority=1`: slung as {}", t.id)));
+    assert!(story::status_comment(&sim, REPO, n).await.contains(&t.id));
+    working(&town).await;
+}
+
+#[tokio::test]
+async fn a_convoy_is_made_and_grown_from_comments() {
+    let (sim, town) = story::github_town(REPO, None, &[]).await;
+    let a = story::sling(&sim, REPO, "API", &slow_plan()).await;
+    let b = story::sling(&sim, REPO, "UI", &slow_plan()).await;
+    let c = story::sling(&sim, REPO, "Docs", &slow_plan()).await;
+    story::settled(&sim, &town).await;
+
+    sim.comment(
+        "mara",
+        REPO,
+        a,
+        &format!("/gt convoy create Release 2 #{a} #{b}"),
+    )
+    .await
+    .unwrap();
+    story::settled(&sim, &town).await;
+    let said = answers(&sim, REPO, a).await;
+    assert!(
+        said[0].contains("✅ `/gt convoy create Release 2"),
+        "{}",
+        said[0]
+    );
+    let convoy = town
+        .beads()
+        .await
+        .into_iter()
+        .find(|b| b.bead_type == BeadType::Convoy)
+        .expect("a convoy");
+    assert_eq!(convoy.title, "Release 2");
+    let tracking = bot::store::ForgeRef::issue_number(convoy.forge_ref.as_deref().unwrap())
+        .expect("its tracking issue");
+
+    sim.comment(
+        "mara",
+        REPO,
+        tracking,
+        &format!("/gt convoy add #{c}\n/gt convoy status"),
+    )
+    .await
+    .unwrap();
+    story::settled(&sim, &town).await;
+    let said = answers(&sim, REPO, tracking).await;
+    assert!(said[0].contains("now tracks"), "{}", said[0]);
+    assert!(
+        said[0].contains("Docs"),
+        "the status lists the added issue: {}",
+        said[0]
+    );
+}
+
+/// The same commands on GitLab: award emoji instead of reactions, notes for answers.
+#[tokio::test]
+async fn on_gitlab_commands_are_acknowledged_with_award_emoji() {
+    let (sim, town) = story::gitlab_town(PROJECT, None).await;
+    sim.add_user("rea").await.unwrap();
+    sim.add_member(PROJECT, "rea", 20).unwrap();
+    let n = story::gitlab_sling(&sim, PROJECT, "Slow", &slow_plan()).await;
+    working(&town).await;
+
+    let note = sim
+        .gl_comment("devi", PROJECT, n, false, "/gt status\n/gt stop now")
+        .await
+        .unwrap();
+    let reader = sim
+        .gl_comment("rea", PROJECT, n, false, "/gt stop")
+        .await
+        .unwrap();
+    story::settled(&sim, &town).await;
+
+    assert_eq!(task(&town).await.status, BeadStatus::InProgress);
+    let said = answers(&sim, PROJECT, n).await;
+    assert_eq!(said.len(), 2, "{said:#?}");
+    assert!(said[0].contains("✅ `/gt status`"), "{}", said[0]);
+    assert!(said[0].contains("❌ `/gt stop now`: `/gt stop` takes no arguments"));
+    assert!(said[1].contains("@rea, only people with write access"));
+    let awards = |id| {
+        let sim = &sim;
+        async move {
+            sim.gl_awards(PROJECT, id)
+                .await
+                .into_iter()
+                .filter(|(who, _)| who == "gastown-bot")
+                .map(|(_, name)| name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(awards(note).await, ["x"]);
+    assert!(awards(reader).await.is_empty());
+
+    sim.gl_comment("devi", PROJECT, n, false, "/gt stop")
+        .await
+        .unwrap();
+    story::settled(&sim, &town).await;
+    assert_eq!(task(&town).await.status, BeadStatus::Closed);
+}
+
+#[tokio::test]
+async fn free_text_without_a_model_gets_the_commands() {
+    let (sim, town) = story::github_town(REPO, None, &[]).await;
+    let n = sim
+        .open_issue("mara", REPO, "Idea", "Later.")
+        .await
+        .unwrap();
+    let c = sim
+        .comment("mara", REPO, n, "@gastown-bot what is the town doing?")
+        .await
+        .unwrap();
+    story::settled(&sim, &town).await;
+    let said = answers(&sim, REPO, n).await;
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(said[0].contains("this town has no model configured"));
+    assert!(said[0].contains("| `/gt status` |"));
+    assert_eq!(bots_reactions(&sim, c).await, ["confused"]);
+}
