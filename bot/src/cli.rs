@@ -42,6 +42,8 @@ pub enum Command {
     /// Inspect beads (units of work).
     #[command(subcommand)]
     Beads(BeadsCommand),
+    /// Sling an issue as the sling label does: `gt sling owner/repo#12`.
+    Sling(crate::controls::SlingCommand),
     /// Pause or resume dispatch to a rig.
     #[command(subcommand)]
     Rig(crate::controls::RigCommand),
@@ -213,6 +215,14 @@ pub enum BeadsCommand {
     Retry { id: String },
     /// Stop a task's polecats and close it `wontfix`.
     Stop { id: String },
+    /// Approve the `human` formula step the task waits for.
+    Approve { id: String },
+    /// Send the task's pull request in review back to a polecat with these words.
+    Rework {
+        id: String,
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
+    },
 }
 
 pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
@@ -412,6 +422,13 @@ pub async fn run_beads(config: &Config, cmd: BeadsCommand) -> anyhow::Result<()>
         }
         BeadsCommand::Retry { id } => println!("{}", crate::controls::retry(&store, id).await?),
         BeadsCommand::Stop { id } => println!("{}", crate::controls::stop(&store, id).await?),
+        BeadsCommand::Approve { id } => {
+            println!("{}", crate::controls::approve(&store, id).await?)
+        }
+        BeadsCommand::Rework { id, words } => println!(
+            "{}",
+            crate::controls::rework(config, &store, id, words.join(" ")).await?
+        ),
         BeadsCommand::Show { id, json } => {
             let (bead, events) = store
                 .read(move |c| Ok((store::get_bead(c, &id)?, store::bead_events(c, &id)?)))

@@ -341,3 +341,144 @@ pub async fn run_convoy(store: &Store, cmd: ConvoyCommand) -> anyhow::Result<()>
     println!("{}", said.map_err(anyhow::Error::msg)?);
     Ok(())
 }
+
+/// `gt beads approve <id>`: approve the `human` step the task's molecule waits for.
+pub async fn approve(store: &Store, id: String) -> anyhow::Result<String> {
+    let (by, now) = (operator(), now());
+    store
+        .write(move |c| {
+            let bead = store::get_bead(c, &id)?;
+            Ok(
+                match crate::lifecycle::molecule::approve(c, &bead, &by, now)? {
+                    Some(step) => Ok(format!("step {step} of {id} approved")),
+                    None => Err(format!("no step of {id} waits for an approval")),
+                },
+            )
+        })
+        .await?
+        .map_err(anyhow::Error::msg)
+}
+
+/// `gt beads rework <id> <words>`: the task's pull request in review goes back to a
+/// polecat with these words (as `/gt rework` on the PR does).
+pub async fn rework(
+    config: &Config,
+    store: &Store,
+    id: String,
+    words: String,
+) -> anyhow::Result<String> {
+    let (by, now) = (operator(), now());
+    let d = crate::decisions::patrol::Durations::from(&config.patrol);
+    store
+        .write(move |c| {
+            let in_review = store::children(c, &id)?.into_iter().find(|b| {
+                b.bead_type == store::BeadType::MergeRequest
+                    && b.status == store::BeadStatus::Review
+            });
+            let Some(mr) = in_review else {
+                return Ok(Err(format!("{id} has no pull request in review")));
+            };
+            let reason = format!("{by} asked for changes");
+            let problem = crate::lifecycle::rework::Problem {
+                reason: &reason,
+                details: &words,
+                actor: &by,
+            };
+            Ok(
+                match crate::lifecycle::rework::send_back(c, &mr.id, &problem, u32::MAX, &d, now)? {
+                    crate::lifecycle::rework::SentBack::Rework(b) => {
+                        Ok(format!("{} sent back to a polecat as {}", mr.id, b.id))
+                    }
+                    _ => Err(format!("{} is not waiting in review", mr.id)),
+                },
+            )
+        })
+        .await?
+        .map_err(anyhow::Error::msg)
+}
+
+/// What `gt sling` slings.
+#[derive(Debug, clap::Args)]
+pub struct SlingCommand {
+    /// The issue: `owner/repo#12` (`group/sub/project#12` on GitLab), of a rig.
+    pub issue: String,
+    #[arg(long)]
+    pub formula: Option<String>,
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=4))]
+    pub priority: Option<u8>,
+    /// A formula var, `key=value` (repeatable).
+    #[arg(long = "var")]
+    pub vars: Vec<String>,
+}
+
+/// `gt sling owner/repo#12`: what the sling label or `/gt sling` does, as the
+/// operator: the issue read from the forge, its formula planned, the bead made.
+pub async fn sling(config: Config, cmd: SlingCommand) -> anyhow::Result<String> {
+    let (path, number) = cmd
+        .issue
+        .rsplit_once('#')
+        .and_then(|(p, n)| Some((p.to_string(), n.parse::<u64>().ok()?)))
+        .ok_or_else(|| anyhow::anyhow!("give the issue as owner/repo#12, not {}", cmd.issue))?;
+    let mut vars = std::collections::BTreeMap::new();
+    for v in &cmd.vars {
+        let (k, val) = v
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--var {v}: write key=value"))?;
+        vars.insert(k.to_string(), val.to_string());
+    }
+    let (forges, _) = crate::app::server::forges_from_config(&config, &|k| std::env::var(k).ok())?;
+    let app = crate::app::App::builder(config, std::sync::Arc::new(SystemClock))
+        .forges(forges)
+        .build()?;
+    let rig = app
+        .store
+        .read(move |c| {
+            Ok(store::list_rigs(c)?
+                .into_iter()
+                .find(|r| r.path.eq_ignore_ascii_case(&path)))
+        })
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{} is not a rig of the town", cmd.issue))?;
+    let forge = app
+        .forges
+        .for_rig(&rig)
+        .ok_or_else(|| anyhow::anyhow!("no forge client for {}:{}", rig.forge, rig.host))?;
+    let repo = crate::forge::RepoPath::new(rig.path.clone());
+    let issue = forge.issue(&repo, number).await?;
+    let repo_ref = webhooks::RepoRef {
+        forge: rig.forge,
+        host: rig.host.clone(),
+        path: rig.path.clone(),
+        id: None,
+        default_branch: None,
+    };
+    let args = crate::decisions::command::SlingArgs {
+        formula: cmd.formula,
+        rig: None,
+        priority: cmd.priority,
+        vars,
+    };
+    let by = webhooks::Actor::person(operator());
+    let prepared = app
+        .worker
+        .prepare_slings(
+            forge.as_ref(),
+            &repo_ref,
+            &by,
+            crate::forge::Permission::Admin,
+            &[(issue, args)],
+        )
+        .await?;
+    let config = app.config.clone();
+    let slung = app
+        .store
+        .write(move |c| {
+            crate::loops::worker::apply_slings(c, &config, &rig, &prepared, "the gt CLI", now())
+        })
+        .await?;
+    match slung.into_iter().next() {
+        Some(Ok(b)) => Ok(format!("{} slung as {}", cmd.issue, b.id)),
+        Some(Err(why)) => Err(anyhow::anyhow!(why)),
+        None => Err(anyhow::anyhow!("nothing slung")),
+    }
+}

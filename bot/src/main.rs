@@ -50,6 +50,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => bot::app::server::serve(config).await,
         Command::Inbox(cmd) => bot::cli::run_inbox(&config, cmd).await,
         Command::Beads(cmd) => bot::cli::run_beads(&config, cmd).await,
+        Command::Sling(cmd) => {
+            bot::cli::open_store(&config)?;
+            println!("{}", bot::controls::sling(config, cmd).await?);
+            Ok(())
+        }
         Command::Rig(cmd) => {
             let store = bot::cli::open_store(&config)?;
             bot::controls::run_rig(&config, &store, cmd).await

@@ -93,3 +93,15 @@ pub async fn gt(args: &[&str], env: &[(&str, &str)]) -> String {
     );
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
+
+/// Run `gt` expecting it to fail; returns what it said on stderr.
+pub async fn gt_fails(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(gt_binary());
+    cmd.args(args).env_remove("GT_CONFIG").env("GT_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.expect("run gt");
+    assert!(!out.status.success(), "gt {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

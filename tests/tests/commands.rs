@@ -365,3 +365,40 @@ async fn free_text_without_a_model_gets_the_commands() {
     assert!(said[0].contains("| `/gt status` |"));
     assert_eq!(bots_reactions(&sim, c).await, ["confused"]);
 }
+
+/// The operator's equivalents: `gt sling` reads the issue from the forge and slings it
+/// as the label would, `gt beads approve` and `gt beads rework` as their commands do.
+#[tokio::test]
+async fn the_gt_cli_slings_an_issue_as_the_command_does() {
+    use gastown_tests::process::{gt, gt_fails};
+    let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
+    let town = TestTown::builder()
+        .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
+        .start()
+        .await;
+    story::hook_github(&sim, REPO, &town).await;
+    let n = sim
+        .open_issue("mara", REPO, "Slow", &slow_plan())
+        .await
+        .unwrap();
+    story::settled(&sim, &town).await;
+
+    let db = town.database();
+    let api = sim.github_api_url();
+    let host = sim.addr().to_string();
+    let env = [
+        ("GT_DATABASE", db.as_str()),
+        ("GT_GITHUB_API_URL", api.as_str()),
+        ("GT_GITHUB_HOST", host.as_str()),
+        ("GT_GITHUB_TOKEN", bot.token.as_str()),
+    ];
+    let said = gt(&["sling", &format!("{REPO}#{n}"), "--priority", "1"], &env).await;
+    assert!(said.contains("slung as gt-"), "{said}");
+    let t = task(&town).await;
+    assert_eq!(t.priority, 1);
+    assert_eq!(t.metadata["slung_via"], "the gt CLI");
+    let again = gt_fails(&["sling", &format!("{REPO}#{n}")], &env).await;
+    assert!(again.contains("is already slung"), "{again}");
+    let approve = gt_fails(&["beads", "approve", &t.id], &env).await;
+    assert!(approve.contains("no step of"), "{approve}");
+}
