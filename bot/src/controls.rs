@@ -385,7 +385,14 @@ pub async fn rework(
                 actor: &by,
             };
             Ok(
-                match crate::lifecycle::rework::send_back(c, &mr.id, &problem, u32::MAX, &d, now)? {
+                match crate::lifecycle::rework::send_back(
+                    c,
+                    &mr.id,
+                    &problem,
+                    crate::decisions::comments::PERSONS_REWORK,
+                    &d,
+                    now,
+                )? {
                     crate::lifecycle::rework::SentBack::Rework(b) => {
                         Ok(format!("{} sent back to a polecat as {}", mr.id, b.id))
                     }

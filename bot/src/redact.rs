@@ -205,12 +205,14 @@ static SHAPES: LazyLock<Vec<Shape>> = LazyLock::new(|| {
             true,
         ),
         // GitHub: classic, OAuth, user-to-server, server-to-server, refresh; fine-grained.
-        shape(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_]{16,}", false),
-        shape(r"\bgithub_pat_[A-Za-z0-9_]{20,}", false),
+        // These prefixes are distinctive enough to match glued to a word too (`Xghp_…`
+        // would otherwise slip past a word boundary).
+        shape(r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_]{16,}", false),
+        shape(r"github_pat_[A-Za-z0-9_]{20,}", false),
         // GitLab: personal, deploy, runner, CI job, trigger, feed, incoming mail,
         // agent, SCIM, OAuth app, feature flag, workspace tokens.
         shape(
-            r"\bgl(?:pat|dt|rt|rtr|cbt|ptt|ft|imt|agent|soat|oas|ffct|wt|cr)-[A-Za-z0-9_-]{16,}",
+            r"gl(?:pat|dt|rt|rtr|cbt|ptt|ft|imt|agent|soat|oas|ffct|wt|cr)-[A-Za-z0-9_-]{16,}",
             false,
         ),
         // OpenAI and Anthropic keys (sk-…, sk-proj-…, sk-ant-…).
@@ -225,7 +227,7 @@ static SHAPES: LazyLock<Vec<Shape>> = LazyLock::new(|| {
             false,
         ),
         // Our own agent session tokens (see `agent_api::mint_token`).
-        shape(r"\bgta_[A-Za-z0-9_-]{20,}", false),
+        shape(r"gta_[A-Za-z0-9_-]{20,}", false),
     ]
 });
 

@@ -402,3 +402,100 @@ async fn the_gt_cli_slings_an_issue_as_the_command_does() {
     let approve = gt_fails(&["beads", "approve", &t.id], &env).await;
     assert!(approve.contains("no step of"), "{approve}");
 }
+
+/// Work that failed for good asks a person; `/gt ack` answers the escalation and
+/// `/gt retry` runs it again.
+#[tokio::test]
+async fn a_failed_issue_is_acknowledged_and_retried_from_comments() {
+    let (sim, town) = story::github_town(REPO, None, &[("GT_PATROL_MAX_ATTEMPTS", "1")]).await;
+    // No plan: the scripted runtime refuses and exits non-zero.
+    let n = story::sling(&sim, REPO, "Vague wish", "Make it better somehow.").await;
+    town.run_until(WAIT, "the work to fail", |b| {
+        b.iter()
+            .any(|t| t.bead_type == BeadType::Task && t.status == BeadStatus::Failed)
+    })
+    .await;
+    assert_eq!(town.escalations(false).await.len(), 1);
+
+    sim.comment("mara", REPO, n, "/gt ack\n/gt ack\n/gt retry")
+        .await
+        .unwrap();
+    story::settled(&sim, &town).await;
+    assert!(town.escalations(false).await.is_empty(), "acknowledged");
+    let said = answers(&sim, REPO, n).await;
+    assert!(
+        said[0].contains("✅ `/gt ack`: 1 escalation(s) acknowledged"),
+        "{}",
+        said[0]
+    );
+    assert!(said[0].contains("❌ `/gt ack`: no escalation about this work waits for anyone"));
+    assert!(said[0].contains("is open again, its attempts counted from zero"));
+    let t = task(&town).await;
+    assert_eq!((t.status, t.attempts), (BeadStatus::Open, 0));
+}
+
+/// On the refinery's pull request, `/gt rework` sends the work back with the words.
+#[tokio::test]
+async fn gt_rework_on_the_pull_request_sends_the_work_back_with_the_words() {
+    const PLAN: &str = "Add a greeting.\n\n```gastown-plan\nfiles:\n  - path: hello.md\n    content: |\n      hello\ncommit: Add hello.md\n```\n";
+    let (sim, town) = story::github_town(REPO, None, &[]).await;
+    let issue = story::sling(&sim, REPO, "Greet", PLAN).await;
+    let beads = town
+        .run_until(WAIT, "a pull request in review", |b| {
+            story::in_review(b) == 1
+        })
+        .await;
+    let mr = beads
+        .iter()
+        .find(|b| b.bead_type == BeadType::MergeRequest)
+        .unwrap();
+    let pr = bot::store::ForgeRef::merge_request_number(mr.forge_ref.as_deref().unwrap()).unwrap();
+
+    let c = sim
+        .comment(
+            "mara",
+            REPO,
+            pr,
+            "/gt status\n/gt rework Say hello to the world, not just hello.",
+        )
+        .await
+        .unwrap();
+    story::settled(&sim, &town).await;
+    let said = answers(&sim, REPO, pr).await;
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(
+        said[0].contains(&format!("its pull request is #{pr}")),
+        "{}",
+        said[0]
+    );
+    assert!(said[0].contains("✅ `/gt rework Say hello"), "{}", said[0]);
+    assert!(
+        said[0].contains("sent back to a polecat as gt-"),
+        "{}",
+        said[0]
+    );
+    let rework = town
+        .tasks()
+        .await
+        .into_iter()
+        .find(|t| t.title.starts_with("Rework 1:"))
+        .expect("a rework");
+    assert_eq!(
+        rework.metadata["details"],
+        "Say hello to the world, not just hello."
+    );
+    town.act().await;
+    let notes: Vec<String> = sim
+        .comments(REPO, issue)
+        .await
+        .into_iter()
+        .map(|c| c.body)
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|b| b.contains("this work was sent back (rework 1): @mara asked for changes")),
+        "{notes:#?}"
+    );
+    assert_eq!(bots_reactions(&sim, c).await, ["rocket"]);
+}

@@ -411,14 +411,25 @@ pub fn landed_comment(target: &str, sha: &str, marker: &str) -> String {
 /// Said on the issue when the refinery sends work back to a polecat. The details are
 /// tool output (untrusted), so they go in a fenced block that cannot be closed early.
 pub fn rework_comment(attempt: u32, max: u32, reason: &str, details: &str, marker: &str) -> String {
+    let (who, count) = match max {
+        // A person's rework (`/gt rework`) is not one of the refinery's, nor counted.
+        PERSONS_REWORK => ("this work was sent back", format!("rework {attempt}")),
+        _ => (
+            "the refinery sent this work back",
+            format!("rework {attempt} of {max}"),
+        ),
+    };
     format!(
         "{marker}\n\
-         **Gastown** · the refinery sent this work back (rework {attempt} of {max}): {}.\n\
+         **Gastown** · {who} ({count}): {}.\n\
          A polecat is reworking the same branch.\n{}",
         town_text(reason, MAX_LINE),
         details_block(details),
     )
 }
+
+/// The rework limit a person's `/gt rework` goes back with: never reached.
+pub const PERSONS_REWORK: u32 = u32::MAX;
 
 /// Why an agent's work did not finish, as its bead's history and an escalation say it.
 pub fn agent_ended_unfinished(code: Option<i32>) -> String {
@@ -464,6 +475,16 @@ fn mention_list(mentions: &[String]) -> String {
 const MAX_LINE: usize = 500;
 const MAX_SUMMARY: usize = 8 * 1024;
 const MAX_DETAILS: usize = 16 * 1024;
+
+/// One line of someone else's words (an issue's title, an agent's summary, a model's
+/// name for something), safe anywhere in a comment: no line breaks, no HTML, no
+/// mentions, token shapes redacted, about `max` bytes at most.
+fn one_line(text: &str, max: usize) -> String {
+    town_text(text, max)
+        .replace(['\n', '\r'], " ")
+        .replace('@', "@\u{200b}")
+        .replace('<', "&lt;")
+}
 
 /// A piece of text from the town as a comment shows it: token shapes redacted and
 /// capped, with a note of what was cut.

@@ -503,7 +503,7 @@ impl Toolbox<'_> {
                 summary: format!(
                     "slung {} in a convoy, {}, whose tracking issue opens shortly",
                     listed.join(", "),
-                    crate::decisions::comments::plain(&a.convoy_title)
+                    crate::decisions::comments::quoted(&a.convoy_title)
                 ),
                 link: None,
             }),

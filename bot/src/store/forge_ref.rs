@@ -58,6 +58,17 @@ impl ForgeRef {
     }
 }
 
+impl ForgeRef {
+    /// The pull/merge request number of a merge-request ref; `None` for anything else.
+    pub fn merge_request_number(forge_ref: &str) -> Option<u64> {
+        forge_ref
+            .parse::<ForgeRef>()
+            .ok()
+            .filter(|r| r.on == RefKind::MergeRequest)
+            .map(|r| r.number)
+    }
+}
+
 impl fmt::Display for ForgeRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}{}{}", self.rig_id, self.on.mark(), self.number)

@@ -66,7 +66,8 @@ pub fn command_answer(author: &str, outcomes: &[Outcome], marker: &str) -> Strin
             Ok(said) => out.push_str(&format!("✅ {}: {said}\n", quoted_line(&o.line))),
             Err(r) => {
                 let stop = if r.problem.ends_with('.') { "" } else { "." };
-                out.push_str(&format!("❌ {}: {}{stop}", quoted_line(&o.line), r.problem));
+                let problem = r.problem.replace("<!--", "&lt;!--");
+                out.push_str(&format!("❌ {}: {problem}{stop}", quoted_line(&o.line)));
                 if let Some(usage) = r.usage {
                     out.push_str(&format!(" The form is `{usage}`."));
                 }
@@ -141,11 +142,16 @@ pub fn mayor_off(author: &str, marker: &str) -> String {
     )
 }
 
-/// Model output as a comment may show it.
-fn model_text(text: &str) -> String {
-    town_text(text, MAX_SUMMARY)
+/// Model output (or an error that may echo it) as a comment may show it: token shapes
+/// redacted, capped, and inert — no HTML (so no hidden text, no fake `<details>` of
+/// actions, no forged markers), no entities that decode to a mention, no images, no
+/// mentions.
+fn model_text(text: &str, max: usize) -> String {
+    town_text(text, max)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace("![", "!\\[")
         .replace('@', "@\u{200b}")
-        .replace("<!--", "&lt;!--")
 }
 
 fn actions_list(actions: &[ActionTaken]) -> String {
@@ -157,7 +163,8 @@ fn actions_list(actions: &[ActionTaken]) -> String {
         let link = a
             .link
             .as_deref()
-            .map(|l| format!(" ({})", l.replace(['(', ')', ' '], "")))
+            .filter(|l| safe_link(l))
+            .map(|l| format!(" ({l})"))
             .unwrap_or_default();
         out.push_str(&format!(
             "- `{}`: {}{link}\n",
@@ -168,12 +175,18 @@ fn actions_list(actions: &[ActionTaken]) -> String {
     out
 }
 
+/// A link the forge gave (an issue's URL), shown only when it is plainly one.
+fn safe_link(l: &str) -> bool {
+    (l.starts_with("https://") || l.starts_with("http://"))
+        && !l.contains(|c: char| c.is_whitespace() || "()[]<>`\"'".contains(c))
+}
+
 /// The Mayor's answer: its words, then what its tools did.
 pub fn mayor_answer(author: &str, text: &str, actions: &[ActionTaken], marker: &str) -> String {
     format!(
         "{marker}\n@{}\n\n{}\n\n<details><summary>What the Mayor did</summary>\n\n{}</details>\n",
         inline_code_safe(author),
-        model_text(text.trim()),
+        model_text(text.trim(), MAX_SUMMARY),
         actions_list(actions)
     )
 }
@@ -185,7 +198,7 @@ pub fn mayor_failed(author: &str, why: &str, actions: &[ActionTaken], marker: &s
         "{marker}\n@{}, the Mayor could not answer: {}. Ask again, or use a `/gt` command \
          (`/gt help` lists them).\n\n{}",
         inline_code_safe(author),
-        town_text(why, 300),
+        model_text(&why.replace(['\n', '\r'], " "), 300),
         actions_list(actions)
     )
 }
@@ -269,13 +282,13 @@ pub fn task_status(
     out
 }
 
-/// A short text from a model or an issue, quoted on one line: no markup that could
-/// ping, link or hide anything.
-pub fn plain(text: &str) -> String {
-    let line: String = text
+/// A short text from a model or an issue, quoted on one line: besides
+/// [`super::one_line`]'s care, no link, cross-reference or code span either.
+pub fn quoted(text: &str) -> String {
+    let line: String = super::one_line(text, 200)
         .chars()
-        .filter(|c| !matches!(c, '`' | '\n' | '\r' | '<' | '>' | '[' | ']'))
-        .take(200)
+        .filter(|c| !matches!(c, '`' | '[' | ']'))
         .collect();
-    format!("“{}”", line.replace('@', "@\u{200b}"))
+    let inert = line.replace('#', "#\u{200b}").replace("://", ":\u{200b}//");
+    format!("“{inert}”")
 }

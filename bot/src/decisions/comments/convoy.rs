@@ -86,10 +86,5 @@ pub fn convoy_landed(names: &[String], marker: &str) -> String {
 }
 
 fn plain_title(title: &str) -> String {
-    title
-        .chars()
-        .take(120)
-        .collect::<String>()
-        .replace(['\n', '\r'], " ")
-        .replace('@', "@\u{200b}")
+    super::one_line(title, 120)
 }

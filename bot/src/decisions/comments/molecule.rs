@@ -89,13 +89,9 @@ pub fn step_approved(step: &str, by: &str, marker: &str) -> String {
     )
 }
 
-/// One line of the issue's own words, safe inside a list item: no line breaks, no
-/// mentions that would notify anyone, no HTML.
+/// One line of the issue's own words, safe inside a list item.
 fn plain(text: &str) -> String {
-    town_text(text, MAX_LINE)
-        .replace(['\n', '\r'], " ")
-        .replace('@', "@\u{200b}")
-        .replace('<', "&lt;")
+    super::one_line(text, MAX_LINE)
 }
 
 /// Said when the work changed no file, so there is nothing to merge: the issue is

@@ -532,7 +532,7 @@ fn status(here: &Here<'_>) -> Result<Result<String, Refusal>, StoreError> {
     let pr = store::children(here.tx, &task.id)?
         .into_iter()
         .filter(|b| b.bead_type == BeadType::MergeRequest)
-        .filter_map(|b| store::ForgeRef::issue_number(b.forge_ref.as_deref()?))
+        .filter_map(|b| store::ForgeRef::merge_request_number(b.forge_ref.as_deref()?))
         .next_back();
     let max = here.config.patrol.max_attempts;
     Ok(Ok(comments::task_status(&task, max, steps, pr)))
@@ -559,7 +559,14 @@ fn rework(here: &Here<'_>, words: &str) -> Result<Result<String, Refusal>, Store
     };
     let d = crate::decisions::patrol::Durations::from(&here.config.patrol);
     Ok(
-        match rework::send_back(here.tx, &mr.id, &problem, u32::MAX, &d, here.now)? {
+        match rework::send_back(
+            here.tx,
+            &mr.id,
+            &problem,
+            crate::decisions::comments::PERSONS_REWORK,
+            &d,
+            here.now,
+        )? {
             SentBack::Rework(b) => Ok(format!("sent back to a polecat as {}", b.id)),
             SentBack::Escalated => Ok("the work failed and people were asked".into()),
             SentBack::AlreadySettled => Err(Refusal::new(format!(

@@ -6,6 +6,7 @@
 use super::*;
 use crate::store::BeadType;
 
+mod commands;
 mod convoy;
 mod deps;
 mod issue;

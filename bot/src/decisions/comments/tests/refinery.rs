@@ -254,3 +254,22 @@ fn a_rework_from_the_ai_review() {
     );
     insta::assert_snapshot!(ai_review_rejected(""), @"the AI review rejected it: no reason given");
 }
+
+#[test]
+fn a_persons_rework_is_not_counted_as_the_refinerys() {
+    insta::assert_snapshot!(
+        rework_comment(2, PERSONS_REWORK, "@mara asked for changes", "Use the builder.", &marked("rework")),
+        @r#"
+    <!-- gastown:rework gt-k3x9:1 -->
+    **Gastown** · this work was sent back (rework 2): @mara asked for changes.
+    A polecat is reworking the same branch.
+
+    <details><summary>What failed</summary>
+
+    ```text
+    Use the builder.
+    ```
+    </details>
+    "#
+    );
+}
