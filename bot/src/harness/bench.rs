@@ -45,6 +45,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// From a `/gt help` comment on the simulated forge to the bot's reaction on it and
+    /// to its answer in the thread.
+    Commands {
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+    },
     /// The patrol's tick over a town of `beads` beads and `agents` working agents (and,
     /// to compare, one a tenth its size), SQLite reads and writes included: idle
     /// (nothing due) and busy (10 sessions due for a nudge each tick).
@@ -143,6 +149,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        BenchCommand::Commands { runs } => crate::harness::bench_commands::run(runs.max(2)).await,
         BenchCommand::Sling { runner, runs } => {
             crate::harness::bench_sling::run(&runner, runs).await
         }
