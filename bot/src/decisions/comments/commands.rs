@@ -242,9 +242,12 @@ pub fn without_markers(text: &str) -> String {
         .join("\n")
 }
 
-/// `/gt status` on a convoy's tracking issue: the town's summary and the convoy.
+/// `/gt status` on a convoy's tracking issue: the repository's work and the convoy.
 pub fn town_status(town: &[String], convoy: Option<&str>) -> String {
-    let mut out = format!("the town:\n\n```text\n{}\n```\n", town.join("\n"));
+    let mut out = format!(
+        "this repository in the town:\n\n```text\n{}\n```\n",
+        town.join("\n").replace("```", "'''")
+    );
     if let Some(c) = convoy {
         out.push('\n');
         out.push_str(&without_markers(c));

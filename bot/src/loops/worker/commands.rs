@@ -510,7 +510,7 @@ fn sling(
 /// the town.
 fn status(here: &Here<'_>) -> Result<Result<String, Refusal>, StoreError> {
     if let Some(convoy) = here.convoy()? {
-        let town = crate::controls::status_lines(here.tx)?;
+        let town = rig_lines(here.tx, here.rig)?;
         let convoy = crate::lifecycle::convoy::status_comment(here.tx, &convoy)?;
         return Ok(Ok(comments::town_status(&town, Some(&convoy))));
     }
@@ -536,6 +536,33 @@ fn status(here: &Here<'_>) -> Result<Result<String, Refusal>, StoreError> {
         .next_back();
     let max = here.config.patrol.max_attempts;
     Ok(Ok(comments::task_status(&task, max, steps, pr)))
+}
+
+/// The town as seen from one repository (a commenter may see only the repository
+/// they write to): its tasks by status, its pause, its escalations waiting.
+fn rig_lines(tx: &Tx<'_>, rig: &Rig) -> Result<Vec<String>, StoreError> {
+    let beads: Vec<Bead> = store::list_beads(tx, None)?
+        .into_iter()
+        .filter(|b| b.rig_id.as_deref() == Some(rig.id.as_str()))
+        .collect();
+    let mut by_status: std::collections::BTreeMap<String, usize> = Default::default();
+    for b in beads.iter().filter(|b| b.bead_type == BeadType::Task) {
+        *by_status.entry(b.status.to_string()).or_default() += 1;
+    }
+    let tasks: Vec<String> = by_status.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let mut out = vec![format!("tasks       {}", tasks.join(", "))];
+    if let Some(p) = store::rig_pauses(tx)?
+        .into_iter()
+        .find(|p| p.rig_id == rig.id)
+    {
+        out.push(format!("paused      {}", p.reason));
+    }
+    let waiting = store::list_escalations(tx, false)?
+        .iter()
+        .filter(|e| beads.iter().any(|b| b.id == e.bead_id))
+        .count();
+    out.push(format!("escalations {waiting} waiting"));
+    Ok(out)
 }
 
 /// `/gt rework <words>` on a refinery PR: closed as rejected, its task back to a

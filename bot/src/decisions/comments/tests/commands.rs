@@ -201,7 +201,7 @@ fn an_answer_of_several_lines_goes_below_its_command() {
 
     ✅ `/gt status`:
 
-    the town:
+    this repository in the town:
 
     ```text
     agents    1 working, 2 idle, 1 live session(s)
@@ -454,7 +454,7 @@ fn status_on_a_tracking_issue_shows_the_town_and_the_convoy() {
                   - [ ] #12 Add the API · `in_progress`";
     let said = town_status(&town, Some(convoy));
     insta::assert_snapshot!(said, @r#"
-    the town:
+    this repository in the town:
 
     ```text
     agents    1 working, 2 idle, 1 live session(s)
@@ -467,7 +467,7 @@ fn status_on_a_tracking_issue_shows_the_town_and_the_convoy() {
     "#);
     assert!(!said.contains("<!--"));
     insta::assert_snapshot!(town_status(&town, None), @r#"
-    the town:
+    this repository in the town:
 
     ```text
     agents    1 working, 2 idle, 1 live session(s)
