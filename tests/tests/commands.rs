@@ -499,3 +499,34 @@ async fn gt_rework_on_the_pull_request_sends_the_work_back_with_the_words() {
     );
     assert_eq!(bots_reactions(&sim, c).await, ["rocket"]);
 }
+
+/// A comment names only its own repository's issues: its author's access was checked
+/// there, not elsewhere in the town.
+#[tokio::test]
+async fn a_comment_cannot_reach_into_another_repository() {
+    let (sim, town) = story::github_town(REPO, None, &[]).await;
+    let a = story::sling(&sim, REPO, "API", &slow_plan()).await;
+    story::settled(&sim, &town).await;
+    sim.comment(
+        "mara",
+        REPO,
+        a,
+        &format!("/gt convoy create Mixed #{a} octo/secret#1"),
+    )
+    .await
+    .unwrap();
+    story::settled(&sim, &town).await;
+    let said = answers(&sim, REPO, a).await;
+    assert!(
+        said[0].contains("octo/secret#1 is in another repository"),
+        "{}",
+        said[0]
+    );
+    assert!(
+        town.beads()
+            .await
+            .iter()
+            .all(|b| b.bead_type != BeadType::Convoy),
+        "no convoy made"
+    );
+}

@@ -145,32 +145,26 @@ impl Here<'_> {
         }))
     }
 
-    /// The task slung from an issue a command names, in this rig or another of the
-    /// town's on the same forge.
+    /// The task slung from an issue a command names. Only this repository's: the
+    /// commenter's access was checked here, not in the town's other repositories
+    /// (whose titles a convoy's status would show).
     fn named_task(&self, r: &IssueRef) -> Result<Result<Bead, Refusal>, StoreError> {
-        let rig = match &r.repo {
-            None => Some(self.rig.id.clone()),
-            Some(path) => store::list_rigs(self.tx)?
-                .into_iter()
-                .find(|g| {
-                    g.forge == self.rig.forge
-                        && g.host.eq_ignore_ascii_case(&self.rig.host)
-                        && g.path.eq_ignore_ascii_case(path)
-                })
-                .map(|g| g.id),
-        };
-        let task = match rig {
-            Some(rig) => {
-                let forge_ref = store::ForgeRef::issue(&rig, r.number).to_string();
-                store::find_task_for_forge_ref(self.tx, &forge_ref)?
-            }
-            None => None,
-        };
-        Ok(task.ok_or_else(|| {
-            Refusal::new(format!(
-                "{r} is not slung (sling it first: `/gt sling` on it)"
-            ))
-        }))
+        if let Some(path) = &r.repo
+            && !path.eq_ignore_ascii_case(&self.rig.path)
+        {
+            return Ok(Err(Refusal::new(format!(
+                "{r} is in another repository: a comment names issues of this one (the \
+                 operator's `gt convoy` can track others)"
+            ))));
+        }
+        let forge_ref = store::ForgeRef::issue(&self.rig.id, r.number).to_string();
+        Ok(
+            store::find_task_for_forge_ref(self.tx, &forge_ref)?.ok_or_else(|| {
+                Refusal::new(format!(
+                    "{r} is not slung (sling it first: `/gt sling` on it)"
+                ))
+            }),
+        )
     }
 }
 
@@ -415,9 +409,10 @@ fn run(here: &Here<'_>, command: &Command) -> Result<Result<String, Refusal>, St
         }
         Command::ConvoyAdd { convoy, issues } => {
             let convoy = match convoy {
-                Some(id) => store::get_bead(tx, id)
-                    .ok()
-                    .filter(|b| b.bead_type == BeadType::Convoy),
+                Some(id) => store::get_bead(tx, id).ok().filter(|b| {
+                    b.bead_type == BeadType::Convoy
+                        && b.rig_id.as_deref() == Some(here.rig.id.as_str())
+                }),
                 None => here.convoy()?,
             };
             let Some(convoy) = convoy else {
