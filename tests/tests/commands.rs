@@ -451,6 +451,21 @@ async fn gt_rework_on_the_pull_request_sends_the_work_back_with_the_words() {
         .unwrap();
     let pr = bot::store::ForgeRef::merge_request_number(mr.forge_ref.as_deref().unwrap()).unwrap();
 
+    // A command on a line of the diff is answered in the conversation.
+    let on_line = sim
+        .review_comment("mara", REPO, pr, "hello.md", 1, "/gt status")
+        .await
+        .unwrap();
+    story::settled(&sim, &town).await;
+    let said = answers(&sim, REPO, pr).await;
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(
+        said[0].contains(&format!("its pull request is #{pr}")),
+        "{}",
+        said[0]
+    );
+    assert_eq!(bots_reactions(&sim, on_line).await, ["rocket"]);
+
     let c = sim
         .comment(
             "mara",
@@ -462,7 +477,8 @@ async fn gt_rework_on_the_pull_request_sends_the_work_back_with_the_words() {
         .unwrap();
     story::settled(&sim, &town).await;
     let said = answers(&sim, REPO, pr).await;
-    assert_eq!(said.len(), 1, "{said:#?}");
+    assert_eq!(said.len(), 2, "{said:#?}");
+    let said = &said[1..];
     assert!(
         said[0].contains(&format!("its pull request is #{pr}")),
         "{}",
@@ -529,4 +545,24 @@ async fn a_comment_cannot_reach_into_another_repository() {
             .all(|b| b.bead_type != BeadType::Convoy),
         "no convoy made"
     );
+}
+
+/// Never 👀 then nothing: an answer the forge will not take, after every retry, leaves
+/// ❌ on the comment instead of a 👀 that says the bot is still at it.
+#[tokio::test]
+async fn an_answer_the_forge_refuses_for_good_leaves_a_cross() {
+    let (sim, town) = story::github_town(REPO, None, &[("GT_WORKER_MAX_ATTEMPTS", "1")]).await;
+    let n = sim
+        .open_issue("mara", REPO, "Idea", "Later.")
+        .await
+        .unwrap();
+    let c = sim.comment("mara", REPO, n, "/gt help").await.unwrap();
+    sim.wait_for_all_deliveries(WAIT).await.unwrap();
+    town.drain().await;
+    // The thread's comments cannot be read or written for the client's every attempt.
+    sim.fail_next(5, 502, Some(&format!("/repos/{REPO}/issues/{n}/comments")));
+    town.act().await;
+
+    assert!(answers(&sim, REPO, n).await.is_empty());
+    assert_eq!(bots_reactions(&sim, c).await, ["confused"]);
 }

@@ -326,3 +326,50 @@ async fn a_turn_stops_at_its_limit_of_tool_calls() {
         said[0]
     );
 }
+
+/// On GitLab: the same turn, answered in a note, with award emoji.
+#[tokio::test]
+async fn on_gitlab_the_mayor_answers_in_a_note() {
+    const PROJECT: &str = "acme/platform/api";
+    let model = FakeModel::start(Behaviour::Say("Nothing is running yet.".into())).await;
+    let (sim, town) = story::gitlab_town_with(
+        PROJECT,
+        None,
+        &[
+            ("GT_LLM_API_URL", model.url.as_str()),
+            ("GT_REVIEW_AI", "false"),
+        ],
+    )
+    .await;
+    let iid = sim
+        .gl_open_issue("devi", PROJECT, "Q", "Questions.")
+        .await
+        .unwrap();
+    let note = sim
+        .gl_comment("devi", PROJECT, iid, false, "@gastown-bot what is running?")
+        .await
+        .unwrap();
+    answered(&sim, &town).await;
+    let said: Vec<String> = sim
+        .comments(PROJECT, iid)
+        .await
+        .into_iter()
+        .map(|c| c.body)
+        .filter(|b| b.contains("<!-- gastown:mayor"))
+        .collect();
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(said[0].contains("Nothing is running yet."));
+    let awards: Vec<String> = sim
+        .gl_awards(PROJECT, note)
+        .await
+        .into_iter()
+        .filter(|(who, _)| who == "gastown-bot")
+        .map(|(_, name)| name)
+        .collect();
+    assert_eq!(awards, ["white_check_mark"]);
+    let user = messages(&model.requests()[0]).last().unwrap()["content"].to_string();
+    assert!(
+        user.contains("acme/platform/api") || user.contains("issue #"),
+        "{user}"
+    );
+}
