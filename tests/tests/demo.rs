@@ -1,7 +1,8 @@
 //! `gt demo`, the README's first command, run as a newcomer would: it must work the
 //! sample issues through the refinery's gates and pull requests onto main, one of them
 //! after a rework, one as a molecule of the bugfix formula and one retried by the patrol
-//! after its first polecat crashed, and exit 0.
+//! after its first polecat crashed, and two the Mayor opened when asked in a comment,
+//! and exit 0.
 
 use gastown_tests::process::gt;
 
@@ -9,10 +10,10 @@ use gastown_tests::process::gt;
 async fn the_demo_lands_every_sample_issue_through_a_merged_pull_request() {
     let out = gt(&["demo", "--runner", "local", "--timeout", "120"], &[]).await;
     assert!(
-        out.contains("done: 5 issues worked, 5 pull requests merged, 5 files on main"),
+        out.contains("done: 7 issues worked, 7 pull requests merged, 7 files on main"),
         "{out}"
     );
-    for n in 1..=5 {
+    for n in [1, 2, 3, 4, 5, 7, 8] {
         assert!(out.contains(&format!("#{n} merged from gt/gt-")), "{out}");
     }
     // The changelog's first draft fails the repository's gate and is reworked.
@@ -27,6 +28,12 @@ async fn the_demo_lands_every_sample_issue_through_a_merged_pull_request() {
         "step fix closed: Fix the typo in the greeting",
         // The fifth's first polecat crashes after pushing a draft: the patrol retries.
         "the patrol retries it after its backoff, from its pushed branch",
+        // mara steers from comments: a command, then the Mayor splits an issue in two.
+        "mara commented `/gt status` on #1; the bot answered ✅ `/gt status`: gt-",
+        "the Mayor answered on #6: I opened two issues and slung them in a convoy",
+        "- `gt_sling_batch`: slung [#7]",
+        "its tracking issue lists the issues that land together",
+        "the convoy landed: every tracked issue merged",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
     }
@@ -46,7 +53,7 @@ async fn the_demo_uses_the_town_container_when_docker_is_there() {
         "{out}"
     );
     assert!(
-        out.contains("done: 5 issues worked, 5 pull requests merged, 5 files on main"),
+        out.contains("done: 7 issues worked, 7 pull requests merged, 7 files on main"),
         "{out}"
     );
 }

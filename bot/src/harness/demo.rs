@@ -234,45 +234,54 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let say = |what: &str| println!("{:>7.2}s  {what}", started.elapsed().as_secs_f64());
-    // The patrol's backoff in seconds, so the demo shows a retry without the wait.
+    // The patrol's backoff in seconds, so the demo shows a retry without the wait; the
+    // Mayor's model a scripted stand-in (no provider is reachable from a demo).
+    let stand_in = crate::harness::demo_mayor::start_stand_in().await?;
     let stage = Stage::start(
         args.runner,
         &dir,
-        &[("GT_PATROL_BACKOFF_SECS", "[2]")],
+        &[
+            ("GT_PATROL_BACKOFF_SECS", "[2]"),
+            ("GT_LLM_API_URL", stand_in.url.as_str()),
+            ("GT_LLM_MODEL", "demo-stand-in"),
+            ("GT_REVIEW_AI", "false"),
+        ],
         &say,
     )
     .await?;
     let (sim, store) = (stage.sim.clone(), stage.store.clone());
     let addr = stage.running.addr;
 
-    let mut titles = HashMap::new();
+    let mut titles: HashMap<u64, String> = HashMap::new();
     for (title, path, text, draft) in ISSUES {
         let n = sim
             .open_issue("mara", REPO, title, &issue_body(path, text, *draft))
             .await?;
         sim.add_label("mara", REPO, n, "gt:sling").await?;
-        titles.insert(n, *title);
+        titles.insert(n, title.to_string());
         say(&format!("mara labelled #{n} {title:?} gt:sling"));
     }
     let (title, _) = BUGFIX;
     let n = sim.open_issue("mara", REPO, title, &bugfix_body()).await?;
     sim.add_label("mara", REPO, n, "gt:formula:bugfix").await?;
-    titles.insert(n, title);
+    titles.insert(n, title.to_string());
     say(&format!(
         "mara labelled #{n} {title:?} gt:formula:bugfix: a molecule of the bugfix formula's steps"
     ));
     let (title, _) = CRASHY;
     let n = sim.open_issue("mara", REPO, title, &crashy_body()).await?;
     sim.add_label("mara", REPO, n, "gt:sling").await?;
-    titles.insert(n, title);
+    titles.insert(n, title.to_string());
     say(&format!(
         "mara labelled #{n} {title:?} gt:sling: its first polecat will crash after pushing a draft"
     ));
+    let first = titles.keys().min().copied().unwrap_or(1);
+    comments(&sim, first, &say).await?;
 
     let outcome = follow(
         &sim,
         &store,
-        &titles,
+        &mut titles,
         started,
         Duration::from_secs(args.timeout),
     )
@@ -282,7 +291,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             let main = sim.branch_sha(REPO, "main").await?.unwrap_or_default();
             let mut landed = 0;
             let paths = ISSUES.iter().map(|(_, path, _, _)| *path);
-            for path in paths.chain([BUGFIX.1, CRASHY.1]) {
+            let mayors = crate::harness::demo_mayor::PATHS;
+            for path in paths.chain([BUGFIX.1, CRASHY.1]).chain(mayors) {
                 if sim.read_file(REPO, "main", path).await?.is_some() {
                     landed += 1;
                 }
@@ -311,8 +321,37 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     }
     stage.stop(args.keep).await?;
+    drop(stand_in);
     drop(tmp);
     result
+}
+
+/// mara steers the town from comments: a command on the first issue, then a request to
+/// the Mayor on a new one, which opens and slings two issues in a convoy.
+async fn comments(sim: &forge_sim::SimHandle, first: u64, say: &Say<'_>) -> anyhow::Result<()> {
+    use crate::harness::demo_mayor::{ask, gist};
+    let said = ask(sim, first, "/gt status").await?;
+    for line in gist(&said) {
+        say(&format!(
+            "mara commented `/gt status` on #{first}; the bot answered {line}"
+        ));
+    }
+    let n = sim
+        .open_issue(
+            "mara",
+            REPO,
+            "Document the commands",
+            "People should learn to steer the town from comments.",
+        )
+        .await?;
+    let ask_mayor =
+        "@gastown-bot Split this into a usage guide and a commands FAQ, the FAQ after the guide.";
+    say(&format!("mara asked the Mayor on #{n}: {ask_mayor:?}"));
+    let said = ask(sim, n, ask_mayor).await?;
+    for line in gist(&said) {
+        say(&format!("the Mayor answered on #{n}: {line}"));
+    }
+    Ok(())
 }
 
 pub type Say<'a> = dyn Fn(&str) + 'a;
@@ -360,7 +399,7 @@ async fn pick_runner(
 async fn follow(
     sim: &forge_sim::SimHandle,
     store: &store::Store,
-    titles: &HashMap<u64, &str>,
+    titles: &mut HashMap<u64, String>,
     started: Instant,
     timeout: Duration,
 ) -> anyhow::Result<Vec<(u64, String)>> {
@@ -390,7 +429,14 @@ async fn follow(
             let Some(n) = crate::lifecycle::outbox::issue_number(&task) else {
                 continue;
             };
-            let what = match molecule_line(&bead, e).or_else(|| refinery_line(&bead, e)) {
+            // Issues the Mayor opened join the timeline as their tasks appear.
+            if task.bead_type == BeadType::Task {
+                titles.entry(n).or_insert_with(|| task.title.clone());
+            }
+            let what = match convoy_line(&bead, e)
+                .or_else(|| molecule_line(&bead, e))
+                .or_else(|| refinery_line(&bead, e))
+            {
                 Some(line) if line.is_empty() => continue,
                 Some(line) => line,
                 None => match (e.kind.as_str(), e.to_status.as_deref()) {
@@ -440,7 +486,7 @@ async fn follow(
             println!(
                 "{:>7.2}s  #{n} {:<24} {}  {what}",
                 started.elapsed().as_secs_f64(),
-                titles.get(&n).copied().unwrap_or(""),
+                titles.get(&n).map_or("", String::as_str),
                 bead.id
             );
         }
@@ -475,7 +521,7 @@ async fn follow(
                 println!(
                     "{:>7.2}s  #{n} {:<24} {}  the refinery put PR #{pr} up for review; mara approves it",
                     started.elapsed().as_secs_f64(),
-                    titles.get(&n).copied().unwrap_or(""),
+                    titles.get(&n).map_or("", String::as_str),
                     t.id
                 );
                 sim.approve("mara", REPO, pr).await?;
@@ -497,6 +543,18 @@ async fn follow(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// How the demo tells a convoy: made, and landed; `None` is not a convoy's.
+fn convoy_line(bead: &store::Bead, e: &store::BeadEvent) -> Option<String> {
+    (bead.bead_type == BeadType::Convoy).then(|| match (e.kind.as_str(), e.to_status.as_deref()) {
+        ("created", _) => format!(
+            "convoy {} {:?}: its tracking issue lists the issues that land together",
+            bead.id, bead.title
+        ),
+        ("status", Some("closed")) => "the convoy landed: every tracked issue merged".into(),
+        _ => String::new(),
+    })
 }
 
 /// How the demo tells a molecule's walk: each step as it starts, waits for its gate or

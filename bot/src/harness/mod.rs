@@ -7,3 +7,4 @@ pub(crate) mod bench_patrol;
 pub(crate) mod bench_sling;
 pub(crate) mod bench_stress;
 pub mod demo;
+pub(crate) mod demo_mayor;

@@ -268,7 +268,7 @@ pub fn task_status(
     if let Some(reason) = task.close_reason {
         parts[0].push_str(&format!(" ({reason})"));
     }
-    if matches!(task.status, S::Open | S::Hooked | S::InProgress | S::Failed) {
+    if task.attempts > 0 && matches!(task.status, S::Open | S::Hooked | S::InProgress | S::Failed) {
         parts.push(format!("attempt {} of {max_attempts}", task.attempts));
     }
     if let Some((done, total)) = steps {
