@@ -116,6 +116,17 @@ pub async fn status_comment(sim: &SimHandle, repo: &str, n: u64) -> String {
         .body
 }
 
+/// What the bot put on a comment: GitHub reactions' contents or GitLab award emoji
+/// names (the simulator keeps both as reactions on the comment), by the bot's account.
+pub async fn bots_reactions(sim: &SimHandle, repo: &str, comment: u64) -> Vec<String> {
+    sim.reactions(repo, comment)
+        .await
+        .into_iter()
+        .filter(|(who, _)| who == "gastown-bot")
+        .map(|(_, what)| what)
+        .collect()
+}
+
 /// How many merge requests wait in review on their PR.
 pub fn in_review(beads: &[Bead]) -> usize {
     beads

@@ -40,16 +40,6 @@ async fn working(town: &TestTown) {
     .await;
 }
 
-/// The bot's reactions on a GitHub comment.
-async fn bots_reactions(sim: &SimHandle, comment: u64) -> Vec<String> {
-    sim.reactions(REPO, comment)
-        .await
-        .into_iter()
-        .filter(|(who, _)| who == "gastown-bot")
-        .map(|(_, what)| what)
-        .collect()
-}
-
 #[tokio::test]
 async fn a_writers_commands_run_in_order_and_are_answered_with_a_reaction() {
     let (sim, town) = story::github_town(REPO, None, &[]).await;
@@ -83,7 +73,7 @@ async fn a_writers_commands_run_in_order_and_are_answered_with_a_reaction() {
         said[0]
     );
     assert_eq!(
-        bots_reactions(&sim, c).await,
+        story::bots_reactions(&sim, REPO, c).await,
         ["rocket"],
         "👀 swapped for ✅"
     );
@@ -129,7 +119,7 @@ async fn mistakes_are_answered_with_the_right_form_and_a_cross() {
         "the commands listed"
     );
     assert!(town.tasks().await.is_empty(), "nothing slung");
-    assert_eq!(bots_reactions(&sim, c).await, ["confused"]);
+    assert_eq!(story::bots_reactions(&sim, REPO, c).await, ["confused"]);
 }
 
 #[tokio::test]
@@ -158,7 +148,7 @@ async fn commands_in_code_or_quotes_and_comments_by_bots_do_nothing() {
 
     assert_eq!(task(&town).await.status, BeadStatus::InProgress);
     assert!(answers(&sim, REPO, n).await.is_empty());
-    assert!(bots_reactions(&sim, quoted).await.is_empty());
+    assert!(story::bots_reactions(&sim, REPO, quoted).await.is_empty());
 }
 
 #[tokio::test]
@@ -186,7 +176,7 @@ async fn a_reader_is_told_once_what_access_is_needed_and_nothing_happens() {
     assert_eq!(said.len(), 2, "one per comment: {said:#?}");
     assert!(said[0].contains("@ana, only people with write access to this repository"));
     assert!(
-        bots_reactions(&sim, c).await.is_empty(),
+        story::bots_reactions(&sim, REPO, c).await.is_empty(),
         "no 👀 for a refusal"
     );
 }
@@ -326,19 +316,12 @@ async fn on_gitlab_commands_are_acknowledged_with_award_emoji() {
     assert!(said[0].contains("✅ `/gt status`"), "{}", said[0]);
     assert!(said[0].contains("❌ `/gt stop now`: `/gt stop` takes no arguments"));
     assert!(said[1].contains("@rea, only people with write access"));
-    let awards = |id| {
-        let sim = &sim;
-        async move {
-            sim.gl_awards(PROJECT, id)
-                .await
-                .into_iter()
-                .filter(|(who, _)| who == "gastown-bot")
-                .map(|(_, name)| name)
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(awards(note).await, ["x"]);
-    assert!(awards(reader).await.is_empty());
+    assert_eq!(story::bots_reactions(&sim, PROJECT, note).await, ["x"]);
+    assert!(
+        story::bots_reactions(&sim, PROJECT, reader)
+            .await
+            .is_empty()
+    );
 
     sim.gl_comment("devi", PROJECT, n, false, "/gt stop")
         .await
@@ -363,7 +346,7 @@ async fn free_text_without_a_model_gets_the_commands() {
     assert_eq!(said.len(), 1, "{said:#?}");
     assert!(said[0].contains("this town has no model configured"));
     assert!(said[0].contains("| `/gt status` |"));
-    assert_eq!(bots_reactions(&sim, c).await, ["confused"]);
+    assert_eq!(story::bots_reactions(&sim, REPO, c).await, ["confused"]);
 }
 
 /// The operator's equivalents: `gt sling` reads the issue from the forge and slings it
@@ -464,7 +447,7 @@ async fn gt_rework_on_the_pull_request_sends_the_work_back_with_the_words() {
         "{}",
         said[0]
     );
-    assert_eq!(bots_reactions(&sim, on_line).await, ["rocket"]);
+    assert_eq!(story::bots_reactions(&sim, REPO, on_line).await, ["rocket"]);
 
     let c = sim
         .comment(
@@ -513,7 +496,7 @@ async fn gt_rework_on_the_pull_request_sends_the_work_back_with_the_words() {
             .any(|b| b.contains("this work was sent back (rework 1): @mara asked for changes")),
         "{notes:#?}"
     );
-    assert_eq!(bots_reactions(&sim, c).await, ["rocket"]);
+    assert_eq!(story::bots_reactions(&sim, REPO, c).await, ["rocket"]);
 }
 
 /// A comment names only its own repository's issues: its author's access was checked
@@ -564,5 +547,5 @@ async fn an_answer_the_forge_refuses_for_good_leaves_a_cross() {
     town.act().await;
 
     assert!(answers(&sim, REPO, n).await.is_empty());
-    assert_eq!(bots_reactions(&sim, c).await, ["confused"]);
+    assert_eq!(story::bots_reactions(&sim, REPO, c).await, ["confused"]);
 }

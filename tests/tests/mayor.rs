@@ -36,15 +36,6 @@ async fn answers(sim: &SimHandle, n: u64) -> Vec<String> {
         .collect()
 }
 
-async fn bots_reactions(sim: &SimHandle, comment: u64) -> Vec<String> {
-    sim.reactions(REPO, comment)
-        .await
-        .into_iter()
-        .filter(|(who, _)| who == "gastown-bot")
-        .map(|(_, what)| what)
-        .collect()
-}
-
 /// The comment arrives, the Mayor takes its turn, the answer is posted.
 async fn answered(sim: &SimHandle, town: &TestTown) {
     story::settled(sim, town).await;
@@ -148,7 +139,7 @@ async fn splitting_work_makes_a_convoy_of_three_slung_in_order_with_one_reply() 
         "with links: {}",
         said[0]
     );
-    assert_eq!(bots_reactions(&sim, c).await, ["rocket"]);
+    assert_eq!(story::bots_reactions(&sim, REPO, c).await, ["rocket"]);
 
     // The UI's issue names the API's, so the dependency is on the forge too.
     let requests = model.requests();
@@ -300,7 +291,7 @@ async fn a_model_that_times_out_gets_one_clear_reply_and_a_cross() {
     );
     assert!(said[0].contains("No action was taken."));
     assert!(town.tasks().await.is_empty(), "nothing half-done");
-    assert_eq!(bots_reactions(&sim, c).await, ["confused"]);
+    assert_eq!(story::bots_reactions(&sim, REPO, c).await, ["confused"]);
 }
 
 #[tokio::test]
@@ -359,13 +350,7 @@ async fn on_gitlab_the_mayor_answers_in_a_note() {
         .collect();
     assert_eq!(said.len(), 1, "{said:#?}");
     assert!(said[0].contains("Nothing is running yet."));
-    let awards: Vec<String> = sim
-        .gl_awards(PROJECT, note)
-        .await
-        .into_iter()
-        .filter(|(who, _)| who == "gastown-bot")
-        .map(|(_, name)| name)
-        .collect();
+    let awards = story::bots_reactions(&sim, PROJECT, note).await;
     assert_eq!(awards, ["white_check_mark"]);
     let user = messages(&model.requests()[0]).last().unwrap()["content"].to_string();
     assert!(

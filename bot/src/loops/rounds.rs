@@ -30,3 +30,53 @@ pub async fn run<R, E, Fut>(
         }
     }
 }
+
+/// The shape of a loop over a work queue (a table of due rows): work while rounds find
+/// work; when one finds none, wait until the next row is due (`next_due` says in how
+/// long; at most a second), something wakes the loop, or shutdown.
+pub async fn queue<E, Fut, Due>(
+    what: &'static str,
+    notify: &Notify,
+    shutdown: impl Future<Output = ()>,
+    mut round: impl FnMut() -> Fut,
+    mut next_due: impl FnMut() -> Due,
+) where
+    E: Display,
+    Fut: Future<Output = Result<usize, E>>,
+    Due: Future<Output = Option<Duration>>,
+{
+    tokio::pin!(shutdown);
+    loop {
+        let wait = match round().await {
+            Ok(0) => next_due()
+                .await
+                .unwrap_or(Duration::from_secs(1))
+                .min(Duration::from_secs(1)),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, loop = what, "round failed; retrying");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = notify.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Rounds until one finds nothing to do: the sync point tests use. Returns how much
+/// was done.
+pub async fn until_idle<E, Fut>(mut round: impl FnMut() -> Fut) -> Result<usize, E>
+where
+    Fut: Future<Output = Result<usize, E>>,
+{
+    let mut total = 0;
+    loop {
+        match round().await? {
+            0 => return Ok(total),
+            n => total += n,
+        }
+    }
+}

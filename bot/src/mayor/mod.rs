@@ -83,38 +83,18 @@ impl Mayor {
 
     /// Step until no turn is due: the tests' sync point.
     pub async fn drain(&self) -> Result<usize, StoreError> {
-        let mut total = 0;
-        loop {
-            match self.step().await? {
-                0 => return Ok(total),
-                n => total += n,
-            }
-        }
+        crate::loops::rounds::until_idle(|| self.step()).await
     }
 
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            let wait = match self.step().await {
-                Ok(0) => {
-                    let next = self.store.read(store::next_turn_due).await.ok().flatten();
-                    let ms = next
-                        .map(|t| (t - self.clock.now_ms()).clamp(0, 1_000))
-                        .unwrap_or(1_000);
-                    Duration::from_millis(ms as u64)
-                }
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "the Mayor could not reach the store");
-                    Duration::from_secs(1)
-                }
-            };
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = self.store.wakes().of(store::Wake::Mayor).notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
+        let notify = self.store.wakes().of(store::Wake::Mayor);
+        let next_due = || async {
+            let next = self.store.read(store::next_turn_due).await.ok().flatten()?;
+            Some(Duration::from_millis(
+                (next - self.clock.now_ms()).max(0) as u64
+            ))
+        };
+        crate::loops::rounds::queue("mayor", notify, shutdown, || self.step(), next_due).await
     }
 
     async fn turn(&self, turn: &Turn) -> Result<(), StoreError> {

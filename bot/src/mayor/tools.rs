@@ -141,20 +141,7 @@ struct OneBead {
     bead: String,
 }
 
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-struct SlingOne {
-    issue: Option<String>,
-    title: Option<String>,
-    body: Option<String>,
-    formula: Option<String>,
-    priority: Option<u8>,
-    #[serde(default)]
-    vars: BTreeMap<String, String>,
-}
-
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct BatchTask {
     key: String,
     #[serde(flatten)]
@@ -163,8 +150,9 @@ struct BatchTask {
     depends_on: Vec<String>,
 }
 
-/// [`SlingOne`]'s fields inside a batch task (flatten cannot deny unknown fields, so
-/// the task's own check lists them).
+/// One issue to sling: an existing one, or a new one to open. Read after
+/// [`check_fields`], as serde's `flatten` (a batch task holds one) cannot refuse
+/// unknown fields itself.
 #[derive(Deserialize, Clone)]
 struct SlingOneFields {
     issue: Option<String>,
@@ -381,15 +369,10 @@ impl Toolbox<'_> {
     }
 
     async fn sling(&self, call: &ToolCall) -> Result<Called, String> {
-        let a: SlingOne = args(call)?;
-        let s = SlingOneFields {
-            issue: a.issue,
-            title: a.title,
-            body: a.body,
-            formula: a.formula,
-            priority: a.priority,
-            vars: a.vars,
-        };
+        let raw: Value = args(call)?;
+        check_fields("gt_sling", &raw, &SLING_FIELDS)?;
+        let s: SlingOneFields =
+            serde_json::from_value(raw).map_err(|e| format!("gt_sling: bad arguments: {e}"))?;
         let sling_args = Self::sling_args(&s)?;
         let issue = self.issue_for(&s, "").await?;
         let slung = self.slings(vec![(issue.clone(), sling_args)], None).await?;
@@ -453,7 +436,7 @@ impl Toolbox<'_> {
             .tasks
             .iter()
             .map(|t| {
-                check_task_fields(t)?;
+                check_fields("gt_sling_batch: a task", t, &TASK_FIELDS)?;
                 serde_json::from_value::<BatchTask>(t.clone())
                     .map_err(|e| format!("gt_sling_batch: bad task: {e}"))
             })
@@ -650,23 +633,25 @@ impl Toolbox<'_> {
     }
 }
 
-/// The fields a batch task may have (serde's flatten cannot refuse the others).
-fn check_task_fields(t: &Value) -> Result<(), String> {
-    const KNOWN: [&str; 8] = [
-        "key",
-        "depends_on",
-        "issue",
-        "title",
-        "body",
-        "formula",
-        "priority",
-        "vars",
-    ];
-    let obj = t
+const SLING_FIELDS: [&str; 6] = ["issue", "title", "body", "formula", "priority", "vars"];
+const TASK_FIELDS: [&str; 8] = [
+    "issue",
+    "title",
+    "body",
+    "formula",
+    "priority",
+    "vars",
+    "key",
+    "depends_on",
+];
+
+/// An object with no field but `known`.
+fn check_fields(what: &str, v: &Value, known: &[&str]) -> Result<(), String> {
+    let obj = v
         .as_object()
-        .ok_or("gt_sling_batch: each task is an object")?;
-    match obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        Some(k) => Err(format!("gt_sling_batch: a task has an unknown field `{k}`")),
+        .ok_or_else(|| format!("{what}: give an object"))?;
+    match obj.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(format!("{what}: unknown field `{k}`")),
         None => Ok(()),
     }
 }
