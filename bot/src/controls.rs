@@ -235,6 +235,16 @@ pub fn status_lines(c: &rusqlite::Connection) -> store::Result<Vec<String>> {
             list.join(", ")
         }
     ));
+    let spent = store::mayor_spend(c, None)?;
+    if spent.turns > 0 {
+        out.push(format!(
+            "mayor     {} turn(s), {} tokens in, {} out, cost {:.4}",
+            spent.turns,
+            spent.tokens_in,
+            spent.tokens_out,
+            spent.cost_micros as f64 / 1e6
+        ));
+    }
     Ok(out)
 }
 

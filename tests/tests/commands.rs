@@ -549,3 +549,82 @@ async fn an_answer_the_forge_refuses_for_good_leaves_a_cross() {
     assert!(answers(&sim, REPO, n).await.is_empty());
     assert_eq!(story::bots_reactions(&sim, REPO, c).await, ["confused"]);
 }
+
+/// The rest of the commands on GitLab: a sling with its options, help, a convoy made
+/// and grown, a retry, each good and bad, answered in notes.
+#[tokio::test]
+async fn on_gitlab_sling_convoy_retry_and_help_work_from_notes() {
+    let (sim, town) = story::gitlab_town(PROJECT, None).await;
+    let a = sim
+        .gl_open_issue("devi", PROJECT, "API", &slow_plan())
+        .await
+        .unwrap();
+    let b = story::gitlab_sling(&sim, PROJECT, "UI", &slow_plan()).await;
+    sim.gl_comment(
+        "devi",
+        PROJECT,
+        a,
+        false,
+        "/gt sling priority=0\n/gt sling priority=0\n/gt help",
+    )
+    .await
+    .unwrap();
+    story::settled(&sim, &town).await;
+    let said = answers(&sim, PROJECT, a).await;
+    assert!(
+        said[0].contains("✅ `/gt sling priority=0`: slung as gt-"),
+        "{}",
+        said[0]
+    );
+    assert!(
+        said[0].contains("❌ `/gt sling priority=0`: this issue is already slung"),
+        "{}",
+        said[0]
+    );
+    assert!(said[0].contains("| `/gt ack` |"), "{}", said[0]);
+
+    sim.gl_comment(
+        "devi",
+        PROJECT,
+        b,
+        false,
+        &format!("/gt convoy create Platform #{a} #{b}\n/gt convoy add #999\n/gt convoy status"),
+    )
+    .await
+    .unwrap();
+    story::settled(&sim, &town).await;
+    let said = answers(&sim, PROJECT, b).await;
+    assert!(
+        said[0].contains("✅ `/gt convoy create Platform"),
+        "{}",
+        said[0]
+    );
+    assert!(
+        said[0].contains("❌ `/gt convoy add #999`: name the convoy"),
+        "{}",
+        said[0]
+    );
+    assert!(said[0].contains("✅ `/gt convoy status`"), "{}", said[0]);
+
+    sim.gl_comment(
+        "devi",
+        PROJECT,
+        b,
+        false,
+        "/gt stop\n/gt retry\n/gt retry now",
+    )
+    .await
+    .unwrap();
+    story::settled(&sim, &town).await;
+    let said = answers(&sim, PROJECT, b).await;
+    assert!(said[1].contains("✅ `/gt retry`: gt-"), "{}", said[1]);
+    assert!(
+        said[1].contains("❌ `/gt retry now`: `/gt retry` takes no arguments"),
+        "{}",
+        said[1]
+    );
+    let tasks = town.tasks().await;
+    let ui = tasks.iter().find(|t| t.title == "UI").unwrap();
+    assert_eq!(ui.status, BeadStatus::Open);
+    assert_eq!(tasks.iter().find(|t| t.title == "API").unwrap().priority, 0);
+}

@@ -162,7 +162,14 @@ async fn splitting_work_makes_a_convoy_of_three_slung_in_order_with_one_reply() 
 #[tokio::test]
 async fn a_follow_up_is_sent_with_the_threads_earlier_turns() {
     let model = FakeModel::start(Behaviour::Say("Nothing is running.".into())).await;
-    let (sim, town) = town_with(&model, &[]).await;
+    let (sim, town) = town_with(
+        &model,
+        &[
+            ("GT_LLM_INPUT_PRICE_PER_MILLION", "2.5"),
+            ("GT_LLM_OUTPUT_PRICE_PER_MILLION", "10"),
+        ],
+    )
+    .await;
     let n = sim
         .open_issue("mara", REPO, "Q", "Questions.")
         .await
@@ -187,17 +194,32 @@ async fn a_follow_up_is_sent_with_the_threads_earlier_turns() {
     assert_eq!(second[2], "\"assistant\": Nothing is running.");
     assert!(second.last().unwrap().contains("and now?"));
     assert_eq!(answers(&sim, n).await.len(), 2);
-    let (tokens_in, tokens_out) = town
+    let spent = town
         .app
         .store
-        .read(|c| bot::store::mayor_tokens(c, None))
+        .read(|c| bot::store::mayor_spend(c, None))
         .await
         .unwrap();
+    // Each answer: 100 prompt and 20 completion tokens, at 2.5 and 10 per million.
     assert_eq!(
-        (tokens_in, tokens_out),
-        (200, 40),
-        "tokens recorded per town"
+        (
+            spent.turns,
+            spent.tokens_in,
+            spent.tokens_out,
+            spent.cost_micros
+        ),
+        (2, 200, 40, 900),
+        "tokens and cost recorded per town"
     );
+    let rig = bot::store::rig_id(webhooks::ForgeKind::GitHub, &sim.addr().to_string(), REPO);
+    let thread = bot::store::ForgeRef::issue(&rig, n).to_string();
+    let one = town
+        .app
+        .store
+        .read(move |c| bot::store::mayor_spend(c, Some(&thread)))
+        .await
+        .unwrap();
+    assert_eq!(one.turns, 2, "and per thread");
 }
 
 #[tokio::test]

@@ -456,6 +456,16 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
     ("GT_LLM_MODEL", "/llm/model", EnvKind::Text),
     ("GT_LLM_API_KEY_ENV", "/llm/api_key_env", EnvKind::Text),
     ("GT_LLM_TIMEOUT_SECS", "/llm/timeout_secs", EnvKind::Integer),
+    (
+        "GT_LLM_INPUT_PRICE_PER_MILLION",
+        "/llm/input_price_per_million",
+        EnvKind::Number,
+    ),
+    (
+        "GT_LLM_OUTPUT_PRICE_PER_MILLION",
+        "/llm/output_price_per_million",
+        EnvKind::Number,
+    ),
     ("GT_REVIEW_AI", "/review/ai", EnvKind::Bool),
     (
         "GT_MAYOR_MAX_TOOL_STEPS",

@@ -89,6 +89,10 @@ pub struct LlmConfig {
     /// needs one.
     pub api_key_env: String,
     pub timeout_secs: u64,
+    /// What a million prompt (input) tokens cost, to record each turn's cost; 0 when
+    /// unknown.
+    pub input_price_per_million: f64,
+    pub output_price_per_million: f64,
 }
 
 impl Default for LlmConfig {
@@ -98,7 +102,18 @@ impl Default for LlmConfig {
             model: "gpt-4o-mini".into(),
             api_key_env: "GT_LLM_API_KEY".into(),
             timeout_secs: 120,
+            input_price_per_million: 0.0,
+            output_price_per_million: 0.0,
         }
+    }
+}
+
+impl LlmConfig {
+    /// What `tokens` (in, out) cost, in millionths of the prices' currency.
+    pub fn cost_micros(&self, tokens: (u64, u64)) -> i64 {
+        (tokens.0 as f64 * self.input_price_per_million
+            + tokens.1 as f64 * self.output_price_per_million)
+            .round() as i64
     }
 }
 

@@ -166,6 +166,7 @@ impl Mayor {
         };
         let rig_id = rig.map_or(turn.thread.rig_id.clone(), |r| r.id.clone());
         let actions = json!(ended.actions);
+        let cost_micros = self.config.llm.cost_micros(ended.tokens);
         self.store
             .write(move |c| {
                 let (answered, answer, error) = match &ended.answer {
@@ -178,6 +179,7 @@ impl Mayor {
                     actions: &actions,
                     tokens_in: ended.tokens.0 as i64,
                     tokens_out: ended.tokens.1 as i64,
+                    cost_micros,
                     error,
                 };
                 store::finish_turn(c, id, &end, now)?;

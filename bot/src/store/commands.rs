@@ -211,6 +211,8 @@ pub struct TurnEnd<'a> {
     pub actions: &'a serde_json::Value,
     pub tokens_in: i64,
     pub tokens_out: i64,
+    /// What the tokens cost, in millionths of the price's currency.
+    pub cost_micros: i64,
     pub error: Option<&'a str>,
 }
 
@@ -218,7 +220,7 @@ pub fn finish_turn(tx: &Tx<'_>, id: i64, end: &TurnEnd<'_>, now: Millis) -> Resu
     tx.prepare_cached(
         "UPDATE conversation_turns SET status = ?2, answer = ?3, actions = ?4,
            tokens_in = tokens_in + ?5, tokens_out = tokens_out + ?6, error = ?7,
-           attempts = attempts + 1, finished_at = ?8
+           attempts = attempts + 1, finished_at = ?8, cost_micros = cost_micros + ?9
          WHERE id = ?1",
     )?
     .execute(params![
@@ -229,14 +231,21 @@ pub fn finish_turn(tx: &Tx<'_>, id: i64, end: &TurnEnd<'_>, now: Millis) -> Resu
         end.tokens_in,
         end.tokens_out,
         end.error,
-        now
+        now,
+        end.cost_micros
     ])?;
     tx.prepare_cached(
         "UPDATE conversations SET tokens_in = tokens_in + ?2, tokens_out = tokens_out + ?3,
-           updated_at = ?4
+           cost_micros = cost_micros + ?5, updated_at = ?4
          WHERE id = (SELECT conversation_id FROM conversation_turns WHERE id = ?1)",
     )?
-    .execute(params![id, end.tokens_in, end.tokens_out, now])?;
+    .execute(params![
+        id,
+        end.tokens_in,
+        end.tokens_out,
+        now,
+        end.cost_micros
+    ])?;
     Ok(())
 }
 
@@ -250,11 +259,28 @@ pub fn retry_turn(tx: &Tx<'_>, id: i64, at: Millis, error: &str) -> Result<()> {
     Ok(())
 }
 
-/// Tokens the Mayor spent: (in, out), for one thread or (with `None`) the whole town.
-pub fn mayor_tokens(c: &Connection, forge_ref: Option<&str>) -> Result<(i64, i64)> {
+/// What the Mayor spent, for one thread or (with `None`) the whole town.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MayorSpend {
+    pub turns: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost_micros: i64,
+}
+
+pub fn mayor_spend(c: &Connection, forge_ref: Option<&str>) -> Result<MayorSpend> {
     Ok(c.prepare_cached(
-        "SELECT COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0) FROM conversations
-         WHERE ?1 IS NULL OR forge_ref = ?1",
+        "SELECT COUNT(t.id), COALESCE(SUM(t.tokens_in), 0), COALESCE(SUM(t.tokens_out), 0),
+                COALESCE(SUM(t.cost_micros), 0)
+         FROM conversation_turns t JOIN conversations v ON v.id = t.conversation_id
+         WHERE ?1 IS NULL OR v.forge_ref = ?1",
     )?
-    .query_row([forge_ref], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    .query_row([forge_ref], |r| {
+        Ok(MayorSpend {
+            turns: r.get(0)?,
+            tokens_in: r.get(1)?,
+            tokens_out: r.get(2)?,
+            cost_micros: r.get(3)?,
+        })
+    })?)
 }

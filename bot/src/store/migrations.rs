@@ -294,6 +294,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE conversations ADD COLUMN rig_id TEXT;
     ALTER TABLE conversations ADD COLUMN tokens_in INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE conversations ADD COLUMN tokens_out INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN cost_micros INTEGER NOT NULL DEFAULT 0;
 
     -- One request to the Mayor and its answer: a work queue (queued until answered or
     -- failed for good), and the thread's history for the turns after it.
@@ -315,6 +316,7 @@ const MIGRATIONS: &[&str] = &[
         next_attempt_at  INTEGER NOT NULL,
         tokens_in        INTEGER NOT NULL DEFAULT 0,
         tokens_out       INTEGER NOT NULL DEFAULT 0,
+        cost_micros      INTEGER NOT NULL DEFAULT 0,
         error            TEXT,
         created_at       INTEGER NOT NULL,
         finished_at      INTEGER,

@@ -46,7 +46,7 @@ pub use beads::{
     remove_dep, set_forge_ref, set_metadata, transition,
 };
 pub use commands::{
-    SeenComment, Thread, Turn, TurnEnd, due_turns, finish_turn, history, mayor_tokens,
+    MayorSpend, SeenComment, Thread, Turn, TurnEnd, due_turns, finish_turn, history, mayor_spend,
     next_turn_due, queue_turn, record_comment, retry_turn, seen_comment, turns_of,
 };
 pub use escalations::{
