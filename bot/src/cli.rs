@@ -125,7 +125,44 @@ pub enum TownImageCommand {
         /// Extra Debian packages for your agents' tools (comma-separated).
         #[arg(long, value_delimiter = ',')]
         packages: Vec<String>,
+        /// Agent CLIs to add (comma-separated: codex, claude, opencode, kilo): each
+        /// pinned binary from its npm package, checksum-verified, no Node in the image.
+        #[arg(long = "agent", value_delimiter = ',', value_parser = parse_agent)]
+        agents: Vec<runner::agents::AgentCli>,
+        /// Where downloaded agent packages are kept, so a second build is instant.
+        #[arg(long, env = "GT_AGENT_CACHE")]
+        cache: Option<PathBuf>,
     },
+    /// Fetch agent CLIs (pinned, checksum-verified) into a directory laid out as the
+    /// image holds them, for `runner/town-image/Dockerfile` to `COPY agents/ /`.
+    Fetch {
+        #[arg(long = "agent", value_delimiter = ',', value_parser = parse_agent, required = true)]
+        agents: Vec<runner::agents::AgentCli>,
+        /// The directory to fill (e.g. runner/town-image/agents).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, env = "GT_AGENT_CACHE")]
+        cache: Option<PathBuf>,
+    },
+}
+
+fn parse_agent(name: &str) -> Result<runner::agents::AgentCli, String> {
+    runner::agents::AgentCli::parse(name).ok_or_else(|| {
+        let all: Vec<&str> = runner::agents::AgentCli::ALL
+            .iter()
+            .map(|a| a.pin().name)
+            .collect();
+        format!("unknown agent {name:?}: use one of {}", all.join(", "))
+    })
+}
+
+/// `$XDG_CACHE_HOME/gastown/agents`, else `~/.cache/gastown/agents`.
+fn default_agent_cache() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("gastown").join("agents")
 }
 
 /// Build the image and print its tag; progress goes to stderr as it happens.
@@ -135,6 +172,8 @@ pub async fn run_town_image(cmd: TownImageCommand) -> anyhow::Result<()> {
             suite,
             mirror,
             packages,
+            agents,
+            cache,
         } => {
             let opts = runner::image::ImageOptions {
                 suite,
@@ -144,12 +183,22 @@ pub async fn run_town_image(cmd: TownImageCommand) -> anyhow::Result<()> {
             };
             let started = std::time::Instant::now();
             let mut progress = |line: &str| eprintln!("  {line}");
-            let tag = runner::image::build_town_image(&opts, &mut progress).await?;
+            let cache = cache.unwrap_or_else(default_agent_cache);
+            let tag =
+                runner::image::build_town_image_with_agents(&opts, &agents, &cache, &mut progress)
+                    .await?;
             eprintln!(
                 "town image ready in {:.1}s",
                 started.elapsed().as_secs_f64()
             );
             println!("{tag}");
+            Ok(())
+        }
+        TownImageCommand::Fetch { agents, out, cache } => {
+            let cache = cache.unwrap_or_else(default_agent_cache);
+            let mut progress = |line: &str| eprintln!("  {line}");
+            runner::image::stage_agents(&agents, &cache, &out, &mut progress).await?;
+            println!("{}", out.display());
             Ok(())
         }
     }

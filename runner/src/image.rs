@@ -315,6 +315,199 @@ async fn import(
     Ok(())
 }
 
+/// The town image with `agents` on top: the base image (built or found) plus a layer
+/// holding each CLI's pinned binary under `/opt/gastown/agents/` and a command in
+/// `/usr/local/bin/`, tagged `repo:<hash of the base and the pins>` and `:latest` (the
+/// image the town runs is the one last built). Downloads are cached in `cache`.
+pub async fn build_town_image_with_agents(
+    opts: &ImageOptions,
+    agents: &[crate::agents::AgentCli],
+    cache: &std::path::Path,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<String, RunnerError> {
+    let base = build_town_image(opts, progress).await?;
+    if agents.is_empty() {
+        return Ok(base);
+    }
+    let mut agents = agents.to_vec();
+    agents.sort();
+    agents.dedup();
+    let pins: Vec<String> = agents
+        .iter()
+        .map(|a| {
+            format!(
+                "{}@{}={}",
+                a.pin().package,
+                a.pin().version,
+                a.pin().integrity
+            )
+        })
+        .collect();
+    let recipe = format!("gastown-town agents v1\nbase={base}\n{}\n", pins.join("\n"));
+    let hash = hex::encode(Sha256::digest(recipe.as_bytes()));
+    let tag = format!("{}:{}", opts.repo, &hash[..12]);
+    let docker = connect().await?;
+    if docker.inspect_image(&tag).await.is_ok() {
+        progress(&format!(
+            "town image {tag} with {} already exists",
+            names(&agents)
+        ));
+        tag_latest(&docker, opts, &tag).await?;
+        return Ok(tag);
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("gastown-agents-")
+        .tempdir_in(std::env::temp_dir())
+        .map_err(|e| image_err("creating a scratch directory")(e.to_string()))?;
+    let layer = scratch.path().join("layer");
+    stage_agents(&agents, cache, &layer, progress).await?;
+    progress(&format!(
+        "adding {} ({} MB) to {base}…",
+        names(&agents),
+        dir_size(&layer) / 1_000_000
+    ));
+    commit_layer(&docker, opts, &base, &tag, &layer).await?;
+    tag_latest(&docker, opts, &tag).await?;
+    progress(&format!("town image {tag} built with {}", names(&agents)));
+    Ok(tag)
+}
+
+/// Lay `agents` out in `layer` as the image holds them: each CLI's tree under
+/// `opt/gastown/agents/<name>-<version>/` and its command in `usr/local/bin/`. What
+/// `gt town-image fetch` writes for the Dockerfile, and what the layer is made of.
+pub async fn stage_agents(
+    agents: &[crate::agents::AgentCli],
+    cache: &std::path::Path,
+    layer: &std::path::Path,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), RunnerError> {
+    let staging = |e: std::io::Error| image_err("staging the agents layer")(e.to_string());
+    for &agent in agents {
+        let tree = crate::agents::fetch(agent, cache, progress).await?;
+        let pin = agent.pin();
+        let home = format!("opt/gastown/agents/{}-{}", pin.name, pin.version);
+        let _ = std::fs::remove_dir_all(layer.join(&home));
+        link_tree(&tree, &layer.join(&home)).map_err(staging)?;
+        let bin = layer.join("usr/local/bin");
+        std::fs::create_dir_all(&bin).map_err(staging)?;
+        let _ = std::fs::remove_file(bin.join(pin.name));
+        std::os::unix::fs::symlink(format!("/{home}/{}", pin.entry), bin.join(pin.name))
+            .map_err(staging)?;
+    }
+    Ok(())
+}
+
+fn names(agents: &[crate::agents::AgentCli]) -> String {
+    agents
+        .iter()
+        .map(|a| a.pin().name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn connect() -> Result<Docker, RunnerError> {
+    let unreachable = |source| RunnerError::DockerUnreachable {
+        socket: "/var/run/docker.sock".to_owned(),
+        source,
+    };
+    Docker::connect_with_socket_defaults()
+        .map_err(unreachable)?
+        .negotiate_version()
+        .await
+        .map_err(unreachable)
+}
+
+/// `to` as a copy of the cached tree: hard links where the file system allows (no
+/// bytes copied), else copies. Executables stay executable.
+fn link_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_name() == ".gastown-integrity" {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            link_tree(&src, &dst)?;
+        } else if std::fs::hard_link(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
+/// A container of `base` (never started), the layer's tar streamed into its root, and
+/// the container committed as `tag`: a layer without a builder, a registry or a network.
+async fn commit_layer(
+    docker: &Docker,
+    opts: &ImageOptions,
+    base: &str,
+    tag: &str,
+    layer: &std::path::Path,
+) -> Result<(), RunnerError> {
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(base.to_owned()),
+        ..Default::default()
+    };
+    let created = docker
+        .create_container(None, body)
+        .await
+        .map_err(RunnerError::docker(format!("create a container of {base}")))?;
+    let id = created.id;
+    let result = async {
+        let mut tar = tokio::process::Command::new("tar")
+            .arg("-C")
+            .arg(layer)
+            .args(["--numeric-owner", "--owner=0", "--group=0", "-c", "."])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| image_err("starting tar")(e.to_string()))?;
+        let stdout = tar.stdout.take().expect("stdout is piped");
+        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(stdout));
+        let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+            .path("/")
+            .build();
+        docker
+            .upload_to_container(&id, Some(options), body)
+            .await
+            .map_err(RunnerError::docker(
+                "copy the agents into the container".to_owned(),
+            ))?;
+        let output = tar
+            .wait_with_output()
+            .await
+            .map_err(|e| image_err("waiting for tar")(e.to_string()))?;
+        if !output.status.success() {
+            return Err(image_err("tar of the agents layer")(
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            ));
+        }
+        let (_, version) = tag.split_once(':').unwrap_or((tag, "latest"));
+        let options = bollard::query_parameters::CommitContainerOptionsBuilder::default()
+            .container(&id)
+            .repo(&opts.repo)
+            .tag(version)
+            .comment("gastown town image: agent CLIs")
+            .build();
+        docker
+            .commit_container(options, bollard::models::ContainerConfig::default())
+            .await
+            .map_err(RunnerError::docker(format!(
+                "commit the agents layer as {tag}"
+            )))?;
+        Ok(())
+    }
+    .await;
+    let remove = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .build();
+    let _ = docker.remove_container(&id, Some(remove)).await;
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 //! in `run/<agent>/` under the town root. A restarted bot reads those files back instead
 //! of holding any in-memory handle. The convention is documented in [`wrapper`].
 
+pub mod agents;
 mod docker;
 mod error;
 pub mod image;
