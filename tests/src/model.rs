@@ -41,6 +41,8 @@ struct Shared {
     /// Answers for the next requests, in order; then `behaviour` again.
     script: Arc<Mutex<VecDeque<Behaviour>>>,
     requests: Arc<Mutex<Vec<Value>>>,
+    /// Each request's `Authorization` header.
+    authorizations: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 pub struct FakeModel {
@@ -77,6 +79,11 @@ impl FakeModel {
         *self.shared.script.lock().unwrap() = answers.into();
     }
 
+    /// Each request's `Authorization` header so far.
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        self.shared.authorizations.lock().unwrap().clone()
+    }
+
     /// Every request body so far.
     pub fn requests(&self) -> Vec<Value> {
         self.shared.requests.lock().unwrap().clone()
@@ -92,7 +99,16 @@ impl FakeModel {
     }
 }
 
-async fn complete(State(shared): State<Shared>, Json(body): Json<Value>) -> Response {
+async fn complete(
+    State(shared): State<Shared>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let auth = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    shared.authorizations.lock().unwrap().push(auth);
     shared.requests.lock().unwrap().push(body);
     let scripted = shared.script.lock().unwrap().pop_front();
     let behaviour = scripted.or_else(|| shared.behaviour.lock().unwrap().clone());

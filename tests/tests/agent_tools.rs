@@ -272,3 +272,49 @@ async fn an_agent_escalates_and_reads_the_patrols_nudge_at_its_next_call() {
     assert_eq!(status, 200);
     assert_eq!(nudge_of(heartbeat().send().await.unwrap()), None);
 }
+
+/// An agent CLI reaches the model only through the bot, with its own session token as
+/// its key: the town's key is added on the way and never given to the town.
+#[tokio::test]
+async fn an_agent_reaches_the_model_through_the_bot_with_its_own_token() {
+    use gastown_tests::model::{Behaviour, FakeModel};
+    const KEY: &str = "sk-the-towns-own-key-0123456789";
+    let model = FakeModel::start(Behaviour::Say("hello from the model".into())).await;
+    let town = TestTown::builder()
+        .env("GT_LLM_API_URL", &model.url)
+        .env("GT_LLM_API_KEY", KEY)
+        .start()
+        .await;
+    town.hooked_bead("octo/hello", "nux", NUX).await;
+    let ask = |path: &str, token: Option<&str>| {
+        let mut req = reqwest::Client::new()
+            .post(town.url(&format!("/api/agent/v1/model/{path}")))
+            .json(&json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }] }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let res = ask("chat/completions", Some(NUX)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("hello from the model") && !text.contains(KEY),
+        "{text}"
+    );
+    assert_eq!(model.authorizations(), [Some(format!("Bearer {KEY}"))]);
+    assert_eq!(model.requests()[0]["messages"][0]["content"], "hi");
+
+    // No token, a token of nobody, or any other path of the provider's API: refused,
+    // and nothing reaches the model.
+    assert_eq!(ask("chat/completions", None).await.unwrap().status(), 401);
+    assert_eq!(
+        ask("chat/completions", Some("gta_forged"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(ask("files", Some(NUX)).await.unwrap().status(), 404);
+    assert_eq!(model.requests().len(), 1);
+}

@@ -5,6 +5,7 @@
 mod escalate;
 mod mail;
 mod mcp;
+mod model_proxy;
 mod molecule;
 pub mod prompts;
 mod refinery;
@@ -57,6 +58,18 @@ pub fn router(tools: Tools) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             tools.config.agent_api.max_body_bytes,
         ))
+        .merge(
+            // A conversation for the model is bigger, and has a cap of its own.
+            Router::new()
+                .route("/api/agent/v1/model/{*path}", post(model_proxy::forward))
+                .with_state(tools.clone())
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    model_proxy::MAX_REQUEST_BYTES,
+                ))
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                    model_proxy::MAX_REQUEST_BYTES,
+                )),
+        )
 }
 
 impl IntoResponse for ToolError {

@@ -1,0 +1,98 @@
+//! The agents' way to the model: an agent CLI is pointed at
+//! `/api/agent/v1/model/…` with its own session token as its "API key", and the bot
+//! forwards the request to the town's model (`llm.api_url`) with the real key. The key
+//! never enters the town: not in an agent's environment, files or argv, nor in the
+//! container's; a token that dies with its session is all an agent holds, and a
+//! request after that is refused. Answers, streamed (SSE) or not, pass through as they
+//! come.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{Agent, Tools};
+
+/// The wire protocols agent CLIs speak: OpenAI chat completions and responses,
+/// Anthropic messages. Nothing else of the provider's API is reachable.
+const PATHS: &[&str] = &["chat/completions", "responses", "messages"];
+
+static HTTP: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(reqwest::Client::new);
+
+/// A request to the model may carry a long conversation: more than a tool call's cap.
+pub const MAX_REQUEST_BYTES: usize = 32 << 20;
+
+fn refuse(status: StatusCode, error: String) -> Response {
+    (status, axum::Json(json!({ "error": error }))).into_response()
+}
+
+pub async fn forward(
+    State(tools): State<Tools>,
+    Agent(grant): Agent,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !PATHS.contains(&path.as_str()) {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("the model proxy serves {} only", PATHS.join(", ")),
+        );
+    }
+    let llm = &tools.config.llm;
+    let Some(base) = llm.api_url.as_deref() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this town has no model configured (llm.api_url)".into(),
+        );
+    };
+    let url = format!("{}/{path}", base.trim_end_matches('/'));
+    let mut req = HTTP
+        .post(&url)
+        .timeout(std::time::Duration::from_secs(llm.timeout_secs))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body);
+    for name in [
+        "accept",
+        "anthropic-version",
+        "anthropic-beta",
+        "openai-beta",
+    ] {
+        if let Some(v) = headers.get(name) {
+            req = req.header(name, v);
+        }
+    }
+    if let Some(key) = &tools.config.secrets.llm_api_key {
+        req = req.bearer_auth(key).header("x-api-key", key);
+    }
+    tracing::info!(agent = %grant.agent_id, bead = %grant.bead_id, %path, "model request forwarded");
+    let upstream = match req.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() => {
+            return refuse(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("the model did not answer within {} s", llm.timeout_secs),
+            );
+        }
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_GATEWAY,
+                format!("the model could not be reached: {}", e.without_url()),
+            );
+        }
+    };
+    let status =
+        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = upstream
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(header::HeaderValue::from_static("application/json"));
+    let mut response = Response::new(Body::from_stream(upstream.bytes_stream()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    response
+}
