@@ -57,6 +57,7 @@ impl FakeModel {
         *shared.behaviour.lock().unwrap() = Some(behaviour);
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
+            .route("/v1/responses", post(respond))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -164,4 +165,80 @@ fn tool_calls(calls: &[(String, Value)]) -> Response {
         "usage": { "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120 },
     }))
     .into_response()
+}
+
+/// The OpenAI Responses API, as Codex speaks it: always streamed (SSE), each answer one
+/// output item (a message, or a function call per tool), then `response.completed`.
+/// A tool named `namespace/name` is called in that namespace (how Codex offers MCP
+/// tools).
+async fn respond(
+    State(shared): State<Shared>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let auth = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    shared.authorizations.lock().unwrap().push(auth);
+    let n = {
+        let mut requests = shared.requests.lock().unwrap();
+        requests.push(body);
+        requests.len()
+    };
+    let scripted = shared.script.lock().unwrap().pop_front();
+    let behaviour = scripted.or_else(|| shared.behaviour.lock().unwrap().clone());
+    let items: Vec<Value> = match behaviour {
+        Some(Behaviour::Call(calls)) => calls
+            .iter()
+            .enumerate()
+            .map(|(i, (name, args))| {
+                let (namespace, name) = match name.split_once('/') {
+                    Some((ns, n)) => (Some(ns), n),
+                    None => (None, name.as_str()),
+                };
+                let mut item = json!({ "type": "function_call", "id": format!("fc_{n}_{i}"),
+                    "call_id": format!("call_{n}_{i}"), "name": name,
+                    "arguments": args.to_string() });
+                if let Some(ns) = namespace {
+                    item["namespace"] = json!(ns);
+                }
+                item
+            })
+            .collect(),
+        Some(Behaviour::Say(text)) | Some(Behaviour::Slow(_, text)) => {
+            vec![
+                json!({ "type": "message", "role": "assistant", "id": format!("msg_{n}"),
+                "content": [{ "type": "output_text", "text": text }] }),
+            ]
+        }
+        Some(Behaviour::Fail(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return (
+                status,
+                Json(json!({ "error": { "message": "model overloaded" } })),
+            )
+                .into_response();
+        }
+        None => Vec::new(),
+    };
+    let id = format!("resp_{n}");
+    let mut events = vec![json!({ "type": "response.created", "response": { "id": id } })];
+    for (i, item) in items.into_iter().enumerate() {
+        events
+            .push(json!({ "type": "response.output_item.done", "output_index": i, "item": item }));
+    }
+    events.push(
+        json!({ "type": "response.completed", "response": { "id": id,
+        "usage": { "input_tokens": 100, "output_tokens": 20, "total_tokens": 120 } } }),
+    );
+    let sse: String = events
+        .iter()
+        .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap_or("")))
+        .collect();
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+        sse,
+    )
+        .into_response()
 }

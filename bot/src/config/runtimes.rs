@@ -11,6 +11,20 @@ use super::RuntimeConfig;
 /// The names `polecats.runtime` accepts without a `runtimes:` entry.
 pub const BUILT_IN: &[&str] = &["scripted", "claude", "opencode", "codex", "kilo"];
 
+const CODEX: &str = r#"export CODEX_HOME="$(mktemp -d)" && cat > "$CODEX_HOME/config.toml" <<EOF
+model = "$GT_MODEL"
+model_provider = "gastown"
+[model_providers.gastown]
+name = "gastown"
+base_url = "$GT_MODEL_URL"
+wire_api = "responses"
+env_key = "GT_TOKEN"
+[mcp_servers.gastown]
+url = "$GT_MCP_URL"
+bearer_token_env_var = "GT_TOKEN"
+EOF
+exec codex exec --dangerously-bypass-approvals-and-sandbox --skip-git-repo-check "$(gt agent prime)" </dev/null"#;
+
 pub fn built_in(name: &str) -> Option<RuntimeConfig> {
     let shell = |line: &str| RuntimeConfig {
         command: vec!["sh".into(), "-c".into(), line.into()],
@@ -30,8 +44,10 @@ pub fn built_in(name: &str) -> Option<RuntimeConfig> {
         ),
         // opencode: `run` executes one message and exits.
         "opencode" => shell(r#"exec opencode run "$(gt agent prime)""#),
-        // Codex: `exec` is the non-interactive mode; full-auto lets it edit and run.
-        "codex" => shell(r#"exec codex exec --full-auto "$(gt agent prime)""#),
+        // Codex: `exec` is its non-interactive mode. Its config (a home of its own for
+        // the session) points it at the bot's model proxy and MCP endpoint, the session
+        // token its key for both; the town is its sandbox, so it runs without its own.
+        "codex" => shell(CODEX),
         // Kilo CLI: autonomous mode for one task.
         "kilo" => shell(r#"exec kilocode --auto "$(gt agent prime)""#),
         _ => return None,

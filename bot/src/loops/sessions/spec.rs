@@ -86,6 +86,12 @@ pub(super) fn agent_spec(
         ("GT_BEAD".to_string(), bead_id.to_string()),
         ("GT_BRANCH".to_string(), branch.to_string()),
         ("GT_MCP_URL".to_string(), mcp_url.clone()),
+        // The model, through the bot's proxy: the agent's token is its key there.
+        (
+            "GT_MODEL_URL".to_string(),
+            format!("{public}/api/agent/v1/model"),
+        ),
+        ("GT_MODEL".to_string(), config.llm.model.clone()),
         (
             "GT_MCP_CONFIG".to_string(),
             json!({ "mcpServers": { "gastown": { "type": "http", "url": mcp_url,
