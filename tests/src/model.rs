@@ -206,11 +206,10 @@ async fn respond(
                 item
             })
             .collect(),
-        Some(Behaviour::Say(text)) | Some(Behaviour::Slow(_, text)) => {
-            vec![
-                json!({ "type": "message", "role": "assistant", "id": format!("msg_{n}"),
-                "content": [{ "type": "output_text", "text": text }] }),
-            ]
+        Some(Behaviour::Say(text)) => vec![message(n, &text)],
+        Some(Behaviour::Slow(wait, text)) => {
+            tokio::time::sleep(wait).await;
+            vec![message(n, &text)]
         }
         Some(Behaviour::Fail(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -241,4 +240,9 @@ async fn respond(
         sse,
     )
         .into_response()
+}
+
+fn message(n: usize, text: &str) -> Value {
+    json!({ "type": "message", "role": "assistant", "id": format!("msg_{n}"),
+        "content": [{ "type": "output_text", "text": text }] })
 }

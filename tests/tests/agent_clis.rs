@@ -58,16 +58,21 @@ impl Drop for RemoveTown {
     }
 }
 
-#[tokio::test]
-async fn codex_works_a_labelled_issue_through_our_mcp_tools_and_it_lands() {
-    let Some(docker) = docker().await else {
-        return;
-    };
+/// A town whose polecats are Codex in the town container, its model the fake one.
+async fn codex_town(
+    docker: Arc<DockerRunner>,
+    model: &FakeModel,
+    env: &[(&str, &str)],
+) -> (
+    forge_sim::SimHandle,
+    forge_sim::UserHandle,
+    TestTown,
+    String,
+) {
     let image = image_with(AgentCli::Codex).await;
-    let model = FakeModel::start(Behaviour::Say("Done.".into())).await;
     let (sim, bot) = gastown_tests::forge::github_with_repo(REPO).await;
-    let town_name = format!("codex-{}", std::process::id());
-    let town = TestTown::builder()
+    let town_name = format!("codex-{}-{}", std::process::id(), rand_suffix());
+    let mut builder = TestTown::builder()
         .github_forge(&sim.github_api_url(), &sim.addr().to_string(), &bot.token)
         .env("GT_TOWN", &town_name)
         .env("GT_POLECATS_RUNTIME", "codex")
@@ -75,13 +80,32 @@ async fn codex_works_a_labelled_issue_through_our_mcp_tools_and_it_lands() {
         .env("GT_LLM_MODEL", "test-model")
         .env("GT_LLM_API_KEY", KEY)
         .env("GT_REVIEW_AI", "false")
-        .docker_runner(docker.clone(), &image)
-        .start()
-        .await;
-    let _cleanup = RemoveTown(docker, TownId(town_name.clone()));
+        .docker_runner(docker, &image);
+    for (k, v) in env {
+        builder = builder.env(k, v);
+    }
+    let town = builder.start().await;
     sim.set_hook(REPO, &town.url("/webhooks/github"), GITHUB_SECRET)
         .await
         .unwrap();
+    (sim, bot, town, town_name)
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+}
+
+#[tokio::test]
+async fn codex_works_a_labelled_issue_through_our_mcp_tools_and_it_lands() {
+    let Some(docker) = docker().await else {
+        return;
+    };
+    let model = FakeModel::start(Behaviour::Say("Done.".into())).await;
+    let (sim, bot, town, town_name) = codex_town(docker.clone(), &model, &[]).await;
+    let _cleanup = RemoveTown(docker, TownId(town_name.clone()));
     story::configure(&sim, "mara", REPO, "auto_merge: true\n").await;
     // What a model would do: read its work, walk the molecule's steps, change the
     // code, push, say done, each through the CLI's own tools and our MCP tools.
@@ -190,4 +214,66 @@ fn docker_cli(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Codex that answers and exits without `gt_done`: the attempt counts as failed and
+/// the bead waits out its backoff to be tried again.
+#[tokio::test]
+async fn codex_that_exits_without_gt_done_is_retried() {
+    let Some(docker) = docker().await else {
+        return;
+    };
+    let model = FakeModel::start(Behaviour::Say("I cannot do this.".into())).await;
+    let (sim, _bot, town, town_name) = codex_town(docker.clone(), &model, &[]).await;
+    let _cleanup = RemoveTown(docker, TownId(town_name));
+    story::sling(&sim, REPO, "Greet", "Add hello.md saying hello.").await;
+    let beads = town
+        .run_until(WAIT, "the attempt to fail", |b| {
+            b.iter().any(|t| {
+                t.bead_type == BeadType::Task && t.status == BeadStatus::Open && t.attempts == 1
+            })
+        })
+        .await;
+    assert!(!model.requests().is_empty(), "codex asked the model");
+    assert!(
+        beads.iter().all(|b| b.bead_type != BeadType::MergeRequest),
+        "nothing in review"
+    );
+}
+
+/// Codex waiting on a model that never answers: no heartbeat reaches the bot, the
+/// patrol declares it dead, stops its process and retries the bead.
+#[tokio::test]
+async fn codex_that_hangs_is_stopped_by_the_patrol_and_retried() {
+    let Some(docker) = docker().await else {
+        return;
+    };
+    let model = FakeModel::start(Behaviour::Slow(Duration::from_secs(600), "late".into())).await;
+    let (sim, _bot, town, town_name) =
+        codex_town(docker.clone(), &model, &[("GT_LLM_TIMEOUT_SECS", "600")]).await;
+    let _cleanup = RemoveTown(docker, TownId(town_name));
+    story::sling(&sim, REPO, "Greet", "Add hello.md saying hello.").await;
+    town.run_until(WAIT, "codex to wait on the model", |_| {
+        !model.requests().is_empty()
+    })
+    .await;
+    // Silence past the patrol's dead_after (90 s by default), on the town's clock.
+    town.clock.advance(120_000);
+    town.patrol().await;
+    let task = town
+        .tasks()
+        .await
+        .into_iter()
+        .find(|t| t.forge_ref.is_some())
+        .unwrap();
+    assert_eq!(
+        (task.status, task.attempts),
+        (BeadStatus::Open, 1),
+        "{task:#?}"
+    );
+    let history = format!("{:?}", town.events(&task.id).await);
+    assert!(
+        history.contains("the agent sent no heartbeat for 120 seconds"),
+        "{history}"
+    );
 }

@@ -67,6 +67,19 @@ pub async fn forward(
         req = req.bearer_auth(key).header("x-api-key", key);
     }
     tracing::info!(agent = %grant.agent_id, bead = %grant.bead_id, %path, "model request forwarded");
+    // Asking the model is a sign of life (not of progress: a model can loop), for CLIs
+    // that never call gt_heartbeat: the patrol sees them alive while they think.
+    let alive = |tools: Tools, agent: String| async move {
+        let now = tools.clock.now_ms();
+        let touched = tools
+            .store
+            .write(move |c| crate::store::touch(c, &agent, false, now))
+            .await;
+        if let Err(e) = touched {
+            tracing::warn!(error = %e, "could not record the agent's model request as a heartbeat");
+        }
+    };
+    alive(tools.clone(), grant.agent_id.clone()).await;
     let upstream = match req.send().await {
         Ok(r) => r,
         Err(e) if e.is_timeout() => {
@@ -82,6 +95,7 @@ pub async fn forward(
             );
         }
     };
+    alive(tools.clone(), grant.agent_id.clone()).await;
     let status =
         StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = upstream
