@@ -93,17 +93,7 @@ pub async fn build_town_image(
     let tag = opts.tag();
     let span = info_span!("build_town_image", tag = %tag);
     async {
-        let docker = Docker::connect_with_socket_defaults()
-            .map_err(|source| RunnerError::DockerUnreachable {
-                socket: "/var/run/docker.sock".to_owned(),
-                source,
-            })?
-            .negotiate_version()
-            .await
-            .map_err(|source| RunnerError::DockerUnreachable {
-                socket: "/var/run/docker.sock".to_owned(),
-                source,
-            })?;
+        let docker = connect().await?;
         if docker.inspect_image(&tag).await.is_ok() {
             progress(&format!("town image {tag} already exists"));
             tag_latest(&docker, opts, &tag).await?;

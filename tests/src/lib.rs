@@ -4,6 +4,7 @@
 //! Tests read as stories: build a town, deliver what a forge would, drain the
 //! worker (a sync point, never a sleep), look at what a person would see.
 
+pub mod docker;
 pub mod fixtures;
 pub mod forge;
 pub mod model;

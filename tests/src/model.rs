@@ -100,19 +100,34 @@ impl FakeModel {
     }
 }
 
+impl Shared {
+    /// Keep the request and its `Authorization`; what to answer it with (the script's
+    /// next answer, else the standing behaviour), and its number (1, 2, …).
+    fn record(&self, headers: &axum::http::HeaderMap, body: Value) -> (usize, Option<Behaviour>) {
+        let auth = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        self.authorizations.lock().unwrap().push(auth);
+        let n = {
+            let mut requests = self.requests.lock().unwrap();
+            requests.push(body);
+            requests.len()
+        };
+        let scripted = self.script.lock().unwrap().pop_front();
+        (
+            n,
+            scripted.or_else(|| self.behaviour.lock().unwrap().clone()),
+        )
+    }
+}
+
 async fn complete(
     State(shared): State<Shared>,
     headers: axum::http::HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let auth = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    shared.authorizations.lock().unwrap().push(auth);
-    shared.requests.lock().unwrap().push(body);
-    let scripted = shared.script.lock().unwrap().pop_front();
-    let behaviour = scripted.or_else(|| shared.behaviour.lock().unwrap().clone());
+    let (_, behaviour) = shared.record(&headers, body);
     let content = match behaviour {
         Some(Behaviour::Call(calls)) => return tool_calls(&calls),
         Some(Behaviour::Say(c)) => c,
@@ -176,18 +191,7 @@ async fn respond(
     headers: axum::http::HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let auth = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    shared.authorizations.lock().unwrap().push(auth);
-    let n = {
-        let mut requests = shared.requests.lock().unwrap();
-        requests.push(body);
-        requests.len()
-    };
-    let scripted = shared.script.lock().unwrap().pop_front();
-    let behaviour = scripted.or_else(|| shared.behaviour.lock().unwrap().clone());
+    let (n, behaviour) = shared.record(&headers, body);
     let items: Vec<Value> = match behaviour {
         Some(Behaviour::Call(calls)) => calls
             .iter()

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bot::store::{BeadStatus, BeadType};
+use gastown_tests::docker::{RemoveTown, docker};
 use gastown_tests::model::{Behaviour, FakeModel};
 use gastown_tests::town::GITHUB_SECRET;
 use gastown_tests::{TestTown, story};
@@ -18,17 +19,6 @@ use serde_json::json;
 const REPO: &str = "octo/hello";
 const WAIT: Duration = Duration::from_secs(180);
 const KEY: &str = "sk-never-in-the-town-0123456789";
-
-async fn docker() -> Option<Arc<DockerRunner>> {
-    match DockerRunner::connect().await {
-        Ok(d) => Some(Arc::new(d)),
-        Err(e) if std::env::var_os("CI").is_some() => panic!("Docker is required in CI: {e}"),
-        Err(e) => {
-            eprintln!("skipping: Docker is not reachable ({e})");
-            None
-        }
-    }
-}
 
 /// The town image with `cli`, its package cached under `target/` across runs.
 async fn image_with(cli: AgentCli) -> String {
@@ -42,20 +32,6 @@ async fn image_with(cli: AgentCli) -> String {
     )
     .await
     .expect("the town image with the agent CLI")
-}
-
-struct RemoveTown(Arc<DockerRunner>, TownId);
-
-impl Drop for RemoveTown {
-    fn drop(&mut self) {
-        let (d, t) = (self.0.clone(), self.1.clone());
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Runtime::new()
-                .unwrap()
-                .block_on(async { d.remove_town(&t).await })
-        })
-        .join();
-    }
 }
 
 /// A town whose polecats are Codex in the town container, its model the fake one.

@@ -8,44 +8,18 @@ use std::time::Duration;
 use bot::store::{BeadStatus, BeadType};
 use forge_sim::{SimHandle, UserHandle};
 use gastown_tests::TestTown;
+use gastown_tests::docker::{RemoveTown, docker};
 use gastown_tests::town::GITHUB_SECRET;
 use runner::{DockerRunner, TownId};
 
 const REPO: &str = "octo/hello";
 const WAIT: Duration = Duration::from_secs(120);
 
-/// Docker, or a skip (a failure under CI, where Docker is part of the suite).
-async fn docker() -> Option<Arc<DockerRunner>> {
-    match DockerRunner::connect().await {
-        Ok(d) => Some(Arc::new(d)),
-        Err(e) if std::env::var_os("CI").is_some() => panic!("Docker is required in CI: {e}"),
-        Err(e) => {
-            eprintln!("skipping: Docker is not reachable ({e})");
-            None
-        }
-    }
-}
-
 async fn town_image() -> String {
     let mut quiet = |_: &str| {};
     runner::image::build_town_image(&runner::image::ImageOptions::default(), &mut quiet)
         .await
         .expect("town image")
-}
-
-/// Removes the test's town container whatever the test's outcome.
-struct RemoveTown(Arc<DockerRunner>, TownId);
-
-impl Drop for RemoveTown {
-    fn drop(&mut self) {
-        let (d, t) = (self.0.clone(), self.1.clone());
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Runtime::new()
-                .unwrap()
-                .block_on(async { d.remove_town(&t).await })
-        })
-        .join();
-    }
 }
 
 async fn world(
