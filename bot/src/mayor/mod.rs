@@ -11,6 +11,7 @@
 
 pub mod batch;
 mod prompt;
+mod schema;
 mod tools;
 
 use std::sync::Arc;

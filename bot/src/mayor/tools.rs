@@ -6,11 +6,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::Mayor;
+pub use super::schema::declarations;
+use super::schema::{
+    Batch, BatchTask, Empty, ListBeads, Mail, OneBead, OneConvoy, OneEscalation, SLING_FIELDS,
+    SlingOneFields, TASK_FIELDS, args, check_fields,
+};
 use crate::decisions::command::SlingArgs;
 use crate::decisions::comments::ActionTaken;
 use crate::forge::{Forge, Issue, NewIssue, Permission, RepoPath};
@@ -35,169 +38,6 @@ fn ok(result: Value) -> Called {
         result,
         action: None,
     }
-}
-
-/// The declarations sent with each request (OpenAI `tools`).
-pub fn declarations() -> Vec<Value> {
-    let bead = json!({"type": "string", "description": "a bead id (gt-…) or an issue of this repository (#12)"});
-    let sling_one = json!({
-        "type": "object", "additionalProperties": false,
-        "properties": {
-            "issue": {"type": "string", "description": "an existing issue of this repository, #12"},
-            "title": {"type": "string", "description": "for a new issue: its title"},
-            "body": {"type": "string", "description": "for a new issue: what to do"},
-            "formula": {"type": "string"},
-            "priority": {"type": "integer", "minimum": 0, "maximum": 4},
-            "vars": {"type": "object", "additionalProperties": {"type": "string"}}
-        }
-    });
-    let mut task = sling_one.clone();
-    task["properties"]["key"] =
-        json!({"type": "string", "description": "a name other tasks' depends_on use"});
-    task["properties"]["depends_on"] = json!({"type": "array", "items": {"type": "string"}, "description": "keys of tasks of this batch that must land first"});
-    task["required"] = json!(["key"]);
-    let none = json!({"type": "object", "additionalProperties": false, "properties": {}});
-    let one = |name: &str, v: &Value| json!({"type": "object", "additionalProperties": false, "required": [name], "properties": {name: v}});
-    let f = |name: &str, description: &str, parameters: Value| json!({"type": "function", "function": {"name": name, "description": description, "parameters": parameters}});
-    vec![
-        f(
-            "gt_list_rigs",
-            "The repository this thread is in, as a rig of the town.",
-            none.clone(),
-        ),
-        f(
-            "gt_list_beads",
-            "The tasks slung in this repository, with their status.",
-            json!({"type": "object", "additionalProperties": false, "properties": {"status": {"type": "string", "enum": ["open", "hooked", "in_progress", "blocked", "review", "closed", "failed"]}}}),
-        ),
-        f(
-            "gt_bead_status",
-            "Where one task stands.",
-            one("bead", &bead),
-        ),
-        f(
-            "gt_sling",
-            "Sling one issue to a polecat: an existing one, or a new one opened with title and body.",
-            sling_one,
-        ),
-        f(
-            "gt_sling_batch",
-            "Open and sling several tasks at once, with dependencies between them, tracked by one convoy. All or nothing.",
-            json!({"type": "object", "additionalProperties": false, "required": ["convoy_title", "tasks"], "properties": {
-              "convoy_title": {"type": "string"}, "tasks": {"type": "array", "minItems": 1, "maxItems": 20, "items": task}}}),
-        ),
-        f(
-            "gt_list_convoys",
-            "The convoys of this repository.",
-            none.clone(),
-        ),
-        f(
-            "gt_convoy_status",
-            "A convoy's tracked issues and whether it landed.",
-            one("convoy", &json!({"type": "string"})),
-        ),
-        f(
-            "gt_retry",
-            "Run a failed or stopped task again (or now, if it waits to retry).",
-            one("bead", &bead),
-        ),
-        f(
-            "gt_stop",
-            "Stop a task's polecat and close it as won't-fix.",
-            one("bead", &bead),
-        ),
-        f(
-            "gt_list_escalations",
-            "Escalations about this repository's work that nobody acknowledged.",
-            none,
-        ),
-        f(
-            "gt_ack_escalation",
-            "Acknowledge an escalation.",
-            one("escalation", &json!({"type": "string"})),
-        ),
-        f(
-            "gt_mail_send",
-            "Send a message to the agents working a task.",
-            json!({"type": "object", "additionalProperties": false, "required": ["bead", "subject", "body"], "properties": {
-              "bead": bead, "subject": {"type": "string"}, "body": {"type": "string"}}}),
-        ),
-    ]
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListBeads {
-    status: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OneBead {
-    bead: String,
-}
-
-#[derive(Deserialize)]
-struct BatchTask {
-    key: String,
-    #[serde(flatten)]
-    sling: SlingOneFields,
-    #[serde(default)]
-    depends_on: Vec<String>,
-}
-
-/// One issue to sling: an existing one, or a new one to open. Read after
-/// [`check_fields`], as serde's `flatten` (a batch task holds one) cannot refuse
-/// unknown fields itself.
-#[derive(Deserialize, Clone)]
-struct SlingOneFields {
-    issue: Option<String>,
-    title: Option<String>,
-    body: Option<String>,
-    formula: Option<String>,
-    priority: Option<u8>,
-    #[serde(default)]
-    vars: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Batch {
-    convoy_title: String,
-    tasks: Vec<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OneConvoy {
-    convoy: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OneEscalation {
-    escalation: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Mail {
-    bead: String,
-    subject: String,
-    body: String,
-}
-
-fn args<T: DeserializeOwned>(call: &ToolCall) -> Result<T, String> {
-    let text = if call.arguments.trim().is_empty() {
-        "{}"
-    } else {
-        &call.arguments
-    };
-    serde_json::from_str(text).map_err(|e| format!("{}: bad arguments: {e}", call.name))
 }
 
 /// Where the tools act, and as whom.
@@ -630,29 +470,6 @@ impl Toolbox<'_> {
                 link: None,
             }),
         })
-    }
-}
-
-const SLING_FIELDS: [&str; 6] = ["issue", "title", "body", "formula", "priority", "vars"];
-const TASK_FIELDS: [&str; 8] = [
-    "issue",
-    "title",
-    "body",
-    "formula",
-    "priority",
-    "vars",
-    "key",
-    "depends_on",
-];
-
-/// An object with no field but `known`.
-fn check_fields(what: &str, v: &Value, known: &[&str]) -> Result<(), String> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| format!("{what}: give an object"))?;
-    match obj.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(format!("{what}: unknown field `{k}`")),
-        None => Ok(()),
     }
 }
 
