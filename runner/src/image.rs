@@ -94,9 +94,7 @@ pub async fn build_town_image(
     let span = info_span!("build_town_image", tag = %tag);
     async {
         let docker = connect().await?;
-        if docker.inspect_image(&tag).await.is_ok() {
-            progress(&format!("town image {tag} already exists"));
-            tag_latest(&docker, opts, &tag).await?;
+        if built(&docker, opts, &tag, "", progress).await? {
             return Ok(tag);
         }
         let scratch = tempfile::Builder::new()
@@ -122,6 +120,23 @@ pub async fn build_town_image(
     }
     .instrument(span)
     .await
+}
+
+/// Whether the recipe's image is there already (then it is made `:latest` again): a
+/// second build of the same recipe does nothing else.
+async fn built(
+    docker: &Docker,
+    opts: &ImageOptions,
+    tag: &str,
+    with: &str,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<bool, RunnerError> {
+    if docker.inspect_image(tag).await.is_err() {
+        return Ok(false);
+    }
+    progress(&format!("town image {tag}{with} already exists"));
+    tag_latest(docker, opts, tag).await?;
+    Ok(true)
 }
 
 async fn tag_latest(docker: &Docker, opts: &ImageOptions, tag: &str) -> Result<(), RunnerError> {
@@ -337,12 +352,8 @@ pub async fn build_town_image_with_agents(
     let hash = hex::encode(Sha256::digest(recipe.as_bytes()));
     let tag = format!("{}:{}", opts.repo, &hash[..12]);
     let docker = connect().await?;
-    if docker.inspect_image(&tag).await.is_ok() {
-        progress(&format!(
-            "town image {tag} with {} already exists",
-            names(&agents)
-        ));
-        tag_latest(&docker, opts, &tag).await?;
+    let with = format!(" with {}", names(&agents));
+    if built(&docker, opts, &tag, &with, progress).await? {
         return Ok(tag);
     }
     let scratch = tempfile::Builder::new()
