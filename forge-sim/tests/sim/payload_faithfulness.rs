@@ -7,7 +7,7 @@
 //! beyond a fixture's are judged by the published schema instead (`webhook_schema.rs`):
 //! a sample does not show every optional field.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Story: the forge misbehaves on demand, the way GitHub sometimes does, and always
 //! says where the caller stands with its rate limit.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! merge commit (or a squash), the base branch moves, the PR and the issue it fixes
 //! close, and the forge refuses merges that conflict or lack required checks.
 
-mod common;
+use crate::common;
 
 use common::{REPO, WAIT, world};
 use forge_sim::MergeMethod;

@@ -1,7 +1,7 @@
 //! Story: a maintainer opens an issue and labels it; the bot's endpoint receives a
 //! signed `issues` `labeled` delivery that verifies with the shared secret.
 
-mod common;
+use crate::common;
 
 use common::{REPO, SECRET, WAIT, world};
 

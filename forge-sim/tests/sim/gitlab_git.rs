@@ -2,8 +2,8 @@
 //! merge request's source branch over smart HTTP; GitLab announces a `Push Hook` and an
 //! MR `update` carrying `oldrev`.
 
-mod common;
-mod gitlab_common;
+use crate::common;
+use crate::gitlab_common;
 
 use std::path::Path;
 

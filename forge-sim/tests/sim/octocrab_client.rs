@@ -2,7 +2,7 @@
 //! way it does against GitHub: its models deserialize every answer, pagination follows
 //! real `Link` headers, labels and pull requests round-trip, and a merge lands.
 
-mod common;
+use crate::common;
 
 use common::{REPO, world};
 use octocrab::Octocrab;

@@ -3,8 +3,8 @@
 //! GitLab's award emoji on notes (a second award of a name is GitLab's 404, only the
 //! giver may take one back). Neither sends a webhook.
 
-mod common;
-mod gitlab_common;
+use crate::common;
+use crate::gitlab_common;
 
 use common::{REPO, world};
 use gitlab_common::{ENCODED, PROJECT, call, gl_world, json};

@@ -1,7 +1,7 @@
 //! Story: a person drives a GitLab project of a running simulator over `/_sim/gitlab`
 //! with curl-like JSON calls, and the project's hook hears about it.
 
-mod common;
+use crate::common;
 
 use common::{Receiver, WAIT};
 use forge_sim::{ForgeSim, SimOptions};

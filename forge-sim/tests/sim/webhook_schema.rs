@@ -4,7 +4,7 @@
 //! `schema.json`, strict about keys it does not define), so a payload rendered from a
 //! REST shape (uppercase review states, REST-only fields) fails here.
 
-mod common;
+use crate::common;
 
 use common::{github_session, webhook_schema, world};
 

@@ -2,8 +2,8 @@
 //! sends it — `X-Gitlab-Event`, the token verbatim, one `update` per label change with
 //! `changes.labels`, an MR `update` with `oldrev` after a push, approvals as MR hooks.
 
-mod common;
-mod gitlab_common;
+use crate::common;
+use crate::gitlab_common;
 
 use common::WAIT;
 use gitlab_common::{PROJECT, TOKEN, gl_world};

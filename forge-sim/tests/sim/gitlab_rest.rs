@@ -2,8 +2,8 @@
 //! over many notes, permissions from members' access levels, an MR approved and really
 //! merged, GitLab's merge refusals, raw files, and faults answered GitLab's way.
 
-mod common;
-mod gitlab_common;
+use crate::common;
+use crate::gitlab_common;
 
 use std::time::Duration;
 

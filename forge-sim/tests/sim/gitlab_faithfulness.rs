@@ -9,8 +9,8 @@
 //!
 //! The walk's rules are [`forge_sim::conformance::compare`]'s.
 
-mod common;
-mod gitlab_common;
+use crate::common;
+use crate::gitlab_common;
 
 use common::{WAIT, fixtures};
 use forge_sim::conformance::gitlab::compare_with_fixtures;

@@ -1,7 +1,7 @@
 //! Story: the bot authenticates as a GitHub App (JWT → installation token) and acts as
 //! `<slug>[bot]`; and a person drives a running simulator through `/_sim`.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::{REPO, WAIT, world};

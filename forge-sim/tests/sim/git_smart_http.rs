@@ -3,7 +3,7 @@
 //! pull request on that branch); a reader can clone but not push; a bad token is
 //! refused outright.
 
-mod common;
+use crate::common;
 
 use common::{REPO, WAIT, git, ok, url_with, world};
 
