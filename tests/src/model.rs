@@ -1,8 +1,10 @@
-//! A fake OpenAI-compatible model server for the refinery's AI review and the Mayor:
-//! the one external service the tests stand in for. It answers `POST
-//! /v1/chat/completions` the way the real API does (a `choices[0].message` with
-//! `content` or `tool_calls`, and `usage`), with whatever the test scripts, and keeps
-//! every request so a test can read what the bot sent.
+//! A fake model server for the refinery's AI review, the Mayor and the agent CLIs: the
+//! one external service the tests stand in for. It speaks the three wire protocols
+//! they use, the way the real APIs do: OpenAI chat completions (`POST
+//! /v1/chat/completions`, a `choices[0].message` with `content` or `tool_calls`), the
+//! OpenAI Responses API (`/v1/responses`, streamed, as Codex uses it) and Anthropic
+//! messages (`/v1/messages`, streamed or not, as Claude Code uses it). It answers with
+//! whatever the test scripts, and keeps every request so a test can read what was sent.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,8 @@ struct Shared {
     requests: Arc<Mutex<Vec<Value>>>,
     /// Each request's `Authorization` header.
     authorizations: Arc<Mutex<Vec<Option<String>>>>,
+    /// Each request's path and query (`/v1/messages?beta=true`).
+    paths: Arc<Mutex<Vec<String>>>,
 }
 
 pub struct FakeModel {
@@ -58,6 +62,7 @@ impl FakeModel {
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
             .route("/v1/responses", post(respond))
+            .route("/v1/messages", post(anthropic_messages))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -85,6 +90,11 @@ impl FakeModel {
         self.shared.authorizations.lock().unwrap().clone()
     }
 
+    /// Each request's path and query so far.
+    pub fn paths(&self) -> Vec<String> {
+        self.shared.paths.lock().unwrap().clone()
+    }
+
     /// Every request body so far.
     pub fn requests(&self) -> Vec<Value> {
         self.shared.requests.lock().unwrap().clone()
@@ -103,7 +113,14 @@ impl FakeModel {
 impl Shared {
     /// Keep the request and its `Authorization`; what to answer it with (the script's
     /// next answer, else the standing behaviour), and its number (1, 2, …).
-    fn record(&self, headers: &axum::http::HeaderMap, body: Value) -> (usize, Option<Behaviour>) {
+    fn record(
+        &self,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+        body: Value,
+    ) -> (usize, Option<Behaviour>) {
+        let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+        self.paths.lock().unwrap().push(path.to_string());
         let auth = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -122,28 +139,46 @@ impl Shared {
     }
 }
 
+/// What a handler answers with, in its protocol's shape.
+enum Answer {
+    Calls(Vec<(String, Value)>),
+    Text(String),
+}
+
+impl Shared {
+    /// Record the request and decide the answer: the tool calls or text to send, or
+    /// the failure response itself. A slow answer has already waited.
+    async fn answer(
+        &self,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+        body: Value,
+    ) -> Result<(usize, Answer), Response> {
+        let (n, behaviour) = self.record(uri, headers, body);
+        let answer = match behaviour {
+            Some(Behaviour::Call(calls)) => Answer::Calls(calls),
+            Some(Behaviour::Say(text)) => Answer::Text(text),
+            Some(Behaviour::Slow(wait, text)) => {
+                tokio::time::sleep(wait).await;
+                Answer::Text(text)
+            }
+            Some(Behaviour::Fail(code)) => return Err(overloaded(code)),
+            None => Answer::Text(String::new()),
+        };
+        Ok((n, answer))
+    }
+}
+
 async fn complete(
     State(shared): State<Shared>,
+    uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let (_, behaviour) = shared.record(&headers, body);
-    let content = match behaviour {
-        Some(Behaviour::Call(calls)) => return tool_calls(&calls),
-        Some(Behaviour::Say(c)) => c,
-        Some(Behaviour::Slow(wait, c)) => {
-            tokio::time::sleep(wait).await;
-            c
-        }
-        Some(Behaviour::Fail(code)) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return (
-                status,
-                Json(json!({ "error": { "message": "model overloaded" } })),
-            )
-                .into_response();
-        }
-        None => String::new(),
+    let content = match shared.answer(&uri, &headers, body).await {
+        Ok((_, Answer::Calls(calls))) => return tool_calls(&calls),
+        Ok((_, Answer::Text(text))) => text,
+        Err(failure) => return failure,
     };
     Json(json!({
         "id": "chatcmpl-test",
@@ -188,12 +223,16 @@ fn tool_calls(calls: &[(String, Value)]) -> Response {
 /// tools).
 async fn respond(
     State(shared): State<Shared>,
+    uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let (n, behaviour) = shared.record(&headers, body);
-    let items: Vec<Value> = match behaviour {
-        Some(Behaviour::Call(calls)) => calls
+    let (n, answer) = match shared.answer(&uri, &headers, body).await {
+        Ok(answered) => answered,
+        Err(failure) => return failure,
+    };
+    let items: Vec<Value> = match answer {
+        Answer::Calls(calls) => calls
             .iter()
             .enumerate()
             .map(|(i, (name, args))| {
@@ -210,20 +249,7 @@ async fn respond(
                 item
             })
             .collect(),
-        Some(Behaviour::Say(text)) => vec![message(n, &text)],
-        Some(Behaviour::Slow(wait, text)) => {
-            tokio::time::sleep(wait).await;
-            vec![message(n, &text)]
-        }
-        Some(Behaviour::Fail(code)) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return (
-                status,
-                Json(json!({ "error": { "message": "model overloaded" } })),
-            )
-                .into_response();
-        }
-        None => Vec::new(),
+        Answer::Text(text) => vec![message(n, &text)],
     };
     let id = format!("resp_{n}");
     let mut events = vec![json!({ "type": "response.created", "response": { "id": id } })];
@@ -235,15 +261,101 @@ async fn respond(
         json!({ "type": "response.completed", "response": { "id": id,
         "usage": { "input_tokens": 100, "output_tokens": 20, "total_tokens": 120 } } }),
     );
-    let sse: String = events
+    sse(&events)
+}
+
+/// Server-sent events, each named by its `type`, as both OpenAI and Anthropic stream.
+fn sse(events: &[Value]) -> Response {
+    let body: String = events
         .iter()
         .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap_or("")))
         .collect();
     (
         [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
-        sse,
+        body,
     )
         .into_response()
+}
+
+fn overloaded(code: u16) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        Json(json!({ "error": { "message": "model overloaded" } })),
+    )
+        .into_response()
+}
+
+/// Anthropic messages, as Claude Code speaks it: content blocks (`text`, `tool_use`),
+/// streamed as `message_start`, a start/delta/stop per block, `message_delta` with the
+/// stop reason, `message_stop`; or one JSON message when `stream` is not set.
+async fn anthropic_messages(
+    State(shared): State<Shared>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let stream = body["stream"].as_bool().unwrap_or(false);
+    let model = body["model"].clone();
+    let (n, answer) = match shared.answer(&uri, &headers, body).await {
+        Ok(answered) => answered,
+        Err(failure) => return failure,
+    };
+    let blocks: Vec<Value> = match answer {
+        Answer::Calls(calls) => calls
+            .iter()
+            .enumerate()
+            .map(|(i, (name, args))| {
+                json!({ "type": "tool_use", "id": format!("toolu_{n}_{i}"), "name": name,
+                    "input": args })
+            })
+            .collect(),
+        Answer::Text(text) => vec![json!({ "type": "text", "text": text })],
+    };
+    let stop_reason = if blocks.iter().any(|b| b["type"] == "tool_use") {
+        "tool_use"
+    } else {
+        "end_turn"
+    };
+    let id = format!("msg_{n}");
+    if !stream {
+        return Json(json!({ "id": id, "type": "message", "role": "assistant",
+            "model": model, "content": blocks, "stop_reason": stop_reason,
+            "stop_sequence": null, "usage": { "input_tokens": 100, "output_tokens": 20 } }))
+        .into_response();
+    }
+    let mut events = vec![json!({ "type": "message_start", "message": { "id": id,
+        "type": "message", "role": "assistant", "model": model, "content": [],
+        "stop_reason": null, "stop_sequence": null,
+        "usage": { "input_tokens": 100, "output_tokens": 1 } } })];
+    for (index, block) in blocks.into_iter().enumerate() {
+        let (start, delta) = if block["type"] == "tool_use" {
+            let mut start = block.clone();
+            start["input"] = json!({});
+            let partial = block["input"].to_string();
+            (
+                start,
+                json!({ "type": "input_json_delta", "partial_json": partial }),
+            )
+        } else {
+            (
+                json!({ "type": "text", "text": "" }),
+                json!({ "type": "text_delta", "text": block["text"] }),
+            )
+        };
+        events.extend([
+            json!({ "type": "content_block_start", "index": index, "content_block": start }),
+            json!({ "type": "content_block_delta", "index": index, "delta": delta }),
+            json!({ "type": "content_block_stop", "index": index }),
+        ]);
+    }
+    events.extend([
+        json!({ "type": "message_delta",
+            "delta": { "stop_reason": stop_reason, "stop_sequence": null },
+            "usage": { "output_tokens": 20 } }),
+        json!({ "type": "message_stop" }),
+    ]);
+    sse(&events)
 }
 
 fn message(n: usize, text: &str) -> Value {

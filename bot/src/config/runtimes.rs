@@ -25,6 +25,20 @@ bearer_token_env_var = "GT_TOKEN"
 EOF
 exec codex exec --dangerously-bypass-approvals-and-sandbox --skip-git-repo-check "$(gt agent prime)" </dev/null"#;
 
+/// Claude Code in print mode. Its home (settings, sessions) is the session's own; it
+/// reaches the model through the bot's proxy (the Anthropic SDK appends `/v1/messages`
+/// to the base URL; the session token is sent as a bearer token), every model tier
+/// mapped to the town's one model. Only our MCP server is loaded (`--strict-mcp-config`:
+/// a repository's `.mcp.json` is code on an agent branch) and only user settings (a
+/// repository's `.claude/settings.json` could add hooks or change the endpoint).
+const CLAUDE: &str = r#"export CLAUDE_CONFIG_DIR="$(mktemp -d)" \
+  ANTHROPIC_BASE_URL="$GT_MODEL_URL" ANTHROPIC_AUTH_TOKEN="$GT_TOKEN" ANTHROPIC_MODEL="$GT_MODEL" \
+  ANTHROPIC_DEFAULT_OPUS_MODEL="$GT_MODEL" ANTHROPIC_DEFAULT_SONNET_MODEL="$GT_MODEL" \
+  ANTHROPIC_DEFAULT_HAIKU_MODEL="$GT_MODEL" CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 \
+  DISABLE_AUTOUPDATER=1 DISABLE_TELEMETRY=1 && \
+exec claude -p "$(gt agent prime)" --mcp-config "$GT_MCP_CONFIG" --strict-mcp-config \
+  --setting-sources user --dangerously-skip-permissions </dev/null"#;
+
 pub fn built_in(name: &str) -> Option<RuntimeConfig> {
     let shell = |line: &str| RuntimeConfig {
         command: vec!["sh".into(), "-c".into(), line.into()],
@@ -38,10 +52,9 @@ pub fn built_in(name: &str) -> Option<RuntimeConfig> {
             env: BTreeMap::new(),
             prompt_file: None,
         },
-        // Claude Code: print mode, the town's tools over MCP, no permission prompts.
-        "claude" => shell(
-            r#"exec claude -p "$(gt agent prime)" --mcp-config "$GT_MCP_CONFIG" --dangerously-skip-permissions"#,
-        ),
+        // Claude Code: print mode, the town's tools over MCP, no permission prompts
+        // (the town is its sandbox).
+        "claude" => shell(CLAUDE),
         // opencode: `run` executes one message and exits.
         "opencode" => shell(r#"exec opencode run "$(gt agent prime)""#),
         // Codex: `exec` is its non-interactive mode. Its config (a home of its own for

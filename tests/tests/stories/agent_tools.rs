@@ -304,6 +304,12 @@ async fn an_agent_reaches_the_model_through_the_bot_with_its_own_token() {
     );
     assert_eq!(model.authorizations(), [Some(format!("Bearer {KEY}"))]);
     assert_eq!(model.requests()[0]["messages"][0]["content"], "hi");
+    // Anthropic's SDKs (Claude Code) append `/v1/messages` to their base URL, with a
+    // query of their own: the same API, passed along.
+    let res = ask("v1/messages?beta=true", Some(NUX)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("hello from the model"));
+    assert_eq!(model.paths()[1], "/v1/messages?beta=true");
 
     // No token, a token of nobody, or any other path of the provider's API: refused,
     // and nothing reaches the model.
@@ -316,5 +322,6 @@ async fn an_agent_reaches_the_model_through_the_bot_with_its_own_token() {
         401
     );
     assert_eq!(ask("files", Some(NUX)).await.unwrap().status(), 404);
-    assert_eq!(model.requests().len(), 1);
+    assert_eq!(ask("v1/files", Some(NUX)).await.unwrap().status(), 404);
+    assert_eq!(model.requests().len(), 2);
 }

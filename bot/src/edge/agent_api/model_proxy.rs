@@ -7,7 +7,7 @@
 //! come.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -15,8 +15,22 @@ use serde_json::json;
 use super::{Agent, Tools};
 
 /// The wire protocols agent CLIs speak: OpenAI chat completions and responses,
-/// Anthropic messages. Nothing else of the provider's API is reachable.
-const PATHS: &[&str] = &["chat/completions", "responses", "messages"];
+/// Anthropic messages (and its token count, which Claude Code asks for). Nothing else
+/// of the provider's API is reachable.
+const PATHS: &[&str] = &[
+    "chat/completions",
+    "responses",
+    "messages",
+    "messages/count_tokens",
+];
+
+/// The upstream path for what the agent asked: OpenAI clients are given a base URL
+/// that ends in `/v1` (as `llm.api_url` does), Anthropic's SDKs append `/v1/messages`
+/// to theirs, so a leading `v1/` is the same API version and is dropped.
+fn upstream_path(asked: &str) -> Option<&'static str> {
+    let path = asked.strip_prefix("v1/").unwrap_or(asked);
+    PATHS.iter().copied().find(|p| *p == path)
+}
 
 static HTTP: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(reqwest::Client::new);
 
@@ -30,16 +44,17 @@ fn refuse(status: StatusCode, error: String) -> Response {
 pub async fn forward(
     State(tools): State<Tools>,
     Agent(grant): Agent,
-    Path(path): Path<String>,
+    Path(asked): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !PATHS.contains(&path.as_str()) {
+    let Some(path) = upstream_path(&asked) else {
         return refuse(
             StatusCode::NOT_FOUND,
             format!("the model proxy serves {} only", PATHS.join(", ")),
         );
-    }
+    };
     let llm = &tools.config.llm;
     let Some(base) = llm.api_url.as_deref() else {
         return refuse(
@@ -47,7 +62,11 @@ pub async fn forward(
             "this town has no model configured (llm.api_url)".into(),
         );
     };
-    let url = format!("{}/{path}", base.trim_end_matches('/'));
+    // The query goes along (Anthropic's `beta=true`); the path is one of ours.
+    let mut url = format!("{}/{path}", base.trim_end_matches('/'));
+    if let Some(query) = query.filter(|q| !q.is_empty()) {
+        url = format!("{url}?{query}");
+    }
     let mut req = HTTP
         .post(&url)
         .timeout(std::time::Duration::from_secs(llm.timeout_secs))
