@@ -126,17 +126,29 @@ impl Shared {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         self.authorizations.lock().unwrap().push(auth);
+        let offers_tools = body_offers_tools(&body);
         let n = {
             let mut requests = self.requests.lock().unwrap();
             requests.push(body);
             requests.len()
         };
-        let scripted = self.script.lock().unwrap().pop_front();
+        // A request that offers no tools is a CLI's side request (opencode and Kilo
+        // ask for a session title): it gets the standing answer and leaves the
+        // script, which is the agent's conversation, alone.
+        let scripted = if offers_tools {
+            self.script.lock().unwrap().pop_front()
+        } else {
+            None
+        };
         (
             n,
             scripted.or_else(|| self.behaviour.lock().unwrap().clone()),
         )
     }
+}
+
+fn body_offers_tools(body: &Value) -> bool {
+    body["tools"].as_array().is_some_and(|t| !t.is_empty())
 }
 
 /// What a handler answers with, in its protocol's shape.
@@ -175,7 +187,9 @@ async fn complete(
     headers: axum::http::HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    let stream = body["stream"].as_bool().unwrap_or(false);
     let content = match shared.answer(&uri, &headers, body).await {
+        Ok((n, answer)) if stream => return chat_chunks(n, answer),
         Ok((_, Answer::Calls(calls))) => return tool_calls(&calls),
         Ok((_, Answer::Text(text))) => text,
         Err(failure) => return failure,
@@ -215,6 +229,50 @@ fn tool_calls(calls: &[(String, Value)]) -> Response {
         "usage": { "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120 },
     }))
     .into_response()
+}
+
+/// Chat completions streamed, as opencode and Kilo ask for them: one chunk with the
+/// whole delta (content, or every tool call with its arguments), one with the finish
+/// reason and usage, then `[DONE]`.
+fn chat_chunks(n: usize, answer: Answer) -> Response {
+    let (delta, finish) = match answer {
+        Answer::Calls(calls) => {
+            let calls: Vec<Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(i, (name, args))| {
+                    json!({ "index": i, "id": format!("call_{n}_{i}"), "type": "function",
+                        "function": { "name": name, "arguments": args.to_string() } })
+                })
+                .collect();
+            (
+                json!({ "role": "assistant", "content": null, "tool_calls": calls }),
+                "tool_calls",
+            )
+        }
+        Answer::Text(text) => (json!({ "role": "assistant", "content": text }), "stop"),
+    };
+    let chunk = |choice: Value, usage: Value| {
+        json!({ "id": format!("chatcmpl-{n}"), "object": "chat.completion.chunk",
+            "created": 0, "model": "test-model", "choices": [choice], "usage": usage })
+    };
+    let chunks = [
+        chunk(
+            json!({ "index": 0, "delta": delta, "finish_reason": null }),
+            Value::Null,
+        ),
+        chunk(
+            json!({ "index": 0, "delta": {}, "finish_reason": finish }),
+            json!({ "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120 }),
+        ),
+    ];
+    let mut body: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+    body.push_str("data: [DONE]\n\n");
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+        body,
+    )
+        .into_response()
 }
 
 /// The OpenAI Responses API, as Codex speaks it: always streamed (SSE), each answer one

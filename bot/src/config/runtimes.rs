@@ -39,6 +39,40 @@ const CLAUDE: &str = r#"export CLAUDE_CONFIG_DIR="$(mktemp -d)" \
 exec claude -p "$(gt agent prime)" --mcp-config "$GT_MCP_CONFIG" --strict-mcp-config \
   --setting-sources user --dangerously-skip-permissions </dev/null"#;
 
+/// opencode and Kilo CLI (a fork of it, its variables prefixed `KILO_`) in `run`
+/// mode. Their config, written per session, names the bot's model proxy as an
+/// OpenAI-compatible provider (bundled in the binary, nothing installed) and our MCP
+/// server; the token is left as `{env:GT_TOKEN}` for the CLI to substitute, so no
+/// secret is written. The variables keep them offline but for the model (no models
+/// list, update, plugin install, LSP download or sharing) and ignore a repository's own
+/// config and `.claude/` (code on an agent branch).
+fn opencode_family(command: &str, prefix: &str) -> String {
+    let off = [
+        "DISABLE_MODELS_FETCH",
+        "DISABLE_AUTOUPDATE",
+        "DISABLE_DEFAULT_PLUGINS",
+        "DISABLE_LSP_DOWNLOAD",
+        "DISABLE_SHARE",
+        "DISABLE_PROJECT_CONFIG",
+        "DISABLE_CLAUDE_CODE",
+    ]
+    .map(|v| format!("{prefix}_{v}=1"))
+    .join(" ");
+    format!(
+        r#"export {prefix}_CONFIG="$(mktemp -d)/config.json" {off} && cat > "${prefix}_CONFIG" <<EOF
+{{"provider": {{"gastown": {{"npm": "@ai-sdk/openai-compatible", "name": "gastown",
+  "options": {{"baseURL": "$GT_MODEL_URL", "apiKey": "{{env:GT_TOKEN}}"}},
+  "models": {{"$GT_MODEL": {{"name": "$GT_MODEL", "tool_call": true}}}}}}}},
+ "model": "gastown/$GT_MODEL", "small_model": "gastown/$GT_MODEL",
+ "autoupdate": false, "share": "disabled",
+ "permission": {{"edit": "allow", "bash": "allow", "webfetch": "deny"}},
+ "mcp": {{"gastown": {{"type": "remote", "url": "$GT_MCP_URL",
+  "headers": {{"Authorization": "Bearer {{env:GT_TOKEN}}"}}}}}}}}
+EOF
+exec {command} run "$(gt agent prime)" </dev/null"#
+    )
+}
+
 pub fn built_in(name: &str) -> Option<RuntimeConfig> {
     let shell = |line: &str| RuntimeConfig {
         command: vec!["sh".into(), "-c".into(), line.into()],
@@ -55,14 +89,14 @@ pub fn built_in(name: &str) -> Option<RuntimeConfig> {
         // Claude Code: print mode, the town's tools over MCP, no permission prompts
         // (the town is its sandbox).
         "claude" => shell(CLAUDE),
-        // opencode: `run` executes one message and exits.
-        "opencode" => shell(r#"exec opencode run "$(gt agent prime)""#),
+        // opencode: `run` works one message and exits.
+        "opencode" => shell(&opencode_family("opencode", "OPENCODE")),
         // Codex: `exec` is its non-interactive mode. Its config (a home of its own for
         // the session) points it at the bot's model proxy and MCP endpoint, the session
         // token its key for both; the town is its sandbox, so it runs without its own.
         "codex" => shell(CODEX),
-        // Kilo CLI: autonomous mode for one task.
-        "kilo" => shell(r#"exec kilocode --auto "$(gt agent prime)""#),
+        // Kilo CLI, the same way.
+        "kilo" => shell(&opencode_family("kilo", "KILO")),
         _ => return None,
     })
 }

@@ -42,7 +42,8 @@ struct Dialect {
     /// Prefixed to our tool's name (`gt_done`) to make the CLI's name for it.
     mcp_prefix: &'static str,
     shell_tool: &'static str,
-    shell_arg: &'static str,
+    /// The shell tool's arguments for a command line.
+    shell_args: fn(&str) -> serde_json::Value,
     /// The fake model's endpoint the CLI uses.
     endpoint: &'static str,
 }
@@ -52,7 +53,7 @@ const CODEX: Dialect = Dialect {
     cli: AgentCli::Codex,
     mcp_prefix: "mcp__gastown/",
     shell_tool: "exec_command",
-    shell_arg: "cmd",
+    shell_args: |cmd| json!({ "cmd": cmd }),
     endpoint: "/v1/responses",
 };
 
@@ -61,8 +62,23 @@ const CLAUDE: Dialect = Dialect {
     cli: AgentCli::Claude,
     mcp_prefix: "mcp__gastown__",
     shell_tool: "Bash",
-    shell_arg: "command",
+    shell_args: |cmd| json!({ "command": cmd }),
     endpoint: "/v1/messages",
+};
+
+/// opencode names MCP tools `<server>_<tool>`; it streams chat completions.
+const OPENCODE: Dialect = Dialect {
+    cli: AgentCli::Opencode,
+    mcp_prefix: "gastown_",
+    shell_tool: "bash",
+    shell_args: |cmd| json!({ "command": cmd, "description": "commit and push" }),
+    endpoint: "/v1/chat/completions",
+};
+
+/// Kilo CLI, a fork of opencode, the same.
+const KILO: Dialect = Dialect {
+    cli: AgentCli::Kilo,
+    ..OPENCODE
 };
 
 impl Dialect {
@@ -71,7 +87,7 @@ impl Dialect {
     }
 
     fn shell(&self, command: &str) -> Behaviour {
-        Behaviour::call(self.shell_tool, json!({ self.shell_arg: command }))
+        Behaviour::call(self.shell_tool, (self.shell_args)(command))
     }
 }
 
@@ -125,6 +141,16 @@ async fn codex_works_a_labelled_issue_through_our_mcp_tools_and_it_lands() {
 #[tokio::test]
 async fn claude_code_works_a_labelled_issue_through_our_mcp_tools_and_it_lands() {
     works_a_labelled_issue_and_it_lands(CLAUDE).await;
+}
+
+#[tokio::test]
+async fn opencode_works_a_labelled_issue_through_our_mcp_tools_and_it_lands() {
+    works_a_labelled_issue_and_it_lands(OPENCODE).await;
+}
+
+#[tokio::test]
+async fn kilo_works_a_labelled_issue_through_our_mcp_tools_and_it_lands() {
+    works_a_labelled_issue_and_it_lands(KILO).await;
 }
 
 /// The story each CLI must pass: labelled, worked by the real CLI in the town, landed.
