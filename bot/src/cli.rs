@@ -146,7 +146,7 @@ pub enum TownImageCommand {
     },
 }
 
-fn parse_agent(name: &str) -> Result<runner::agents::AgentCli, String> {
+pub(crate) fn parse_agent(name: &str) -> Result<runner::agents::AgentCli, String> {
     runner::agents::AgentCli::parse(name).ok_or_else(|| {
         let all: Vec<&str> = runner::agents::AgentCli::ALL
             .iter()
@@ -157,7 +157,7 @@ fn parse_agent(name: &str) -> Result<runner::agents::AgentCli, String> {
 }
 
 /// `$XDG_CACHE_HOME/gastown/agents`, else `~/.cache/gastown/agents`.
-fn default_agent_cache() -> PathBuf {
+pub(crate) fn default_agent_cache() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))

@@ -45,6 +45,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// Real agent CLIs in a Docker town: the image size each adds, label to its first
+    /// model request (cold and warm), one waiting agent's memory, and batches labelled
+    /// at once; from those, how many waiting agents fit. Needs Docker and, the first
+    /// time, the npm registry (packages are cached, see `gt town-image build`).
+    Agents {
+        /// CLIs to measure (comma-separated: codex, claude, opencode, kilo).
+        #[arg(long = "agent", value_delimiter = ',', value_parser = crate::cli::parse_agent,
+              default_value = "codex,claude,opencode,kilo")]
+        agents: Vec<runner::agents::AgentCli>,
+        /// Agents labelled one at a time (the first starts the town).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Then batches of this many labelled at once (comma-separated).
+        #[arg(long, default_value = "4,8", value_delimiter = ',')]
+        batches: Vec<usize>,
+    },
     /// From a `/gt help` comment on the simulated forge to the bot's reaction on it and
     /// to its answer in the thread.
     Commands {
@@ -150,6 +166,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BenchCommand::Commands { runs } => crate::harness::bench_commands::run(runs.max(2)).await,
+        BenchCommand::Agents {
+            agents,
+            runs,
+            batches,
+        } => crate::harness::bench_agents::run(&agents, runs, &batches).await,
         BenchCommand::Sling { runner, runs } => {
             crate::harness::bench_sling::run(&runner, runs).await
         }

@@ -2,6 +2,7 @@
 //! bot as a newcomer and a benchmark see it, apart from the server's core.
 
 pub mod bench;
+pub(crate) mod bench_agents;
 pub(crate) mod bench_commands;
 pub(crate) mod bench_patrol;
 pub(crate) mod bench_sling;

@@ -1,0 +1,269 @@
+//! `gt bench agents`: what one real agent CLI costs in a Docker town. For each CLI the
+//! town image is built with it (cached), and polecats run it through everything real —
+//! the simulator's labelled issue, ingest, dispatcher, runner, the session's own uid in
+//! the town container, the bot's model proxy — up to the CLI's first request to the
+//! model. The model here takes the request and never answers, so each agent then waits
+//! as a real one waits on a slow model: alive, idle, its memory settled.
+//!
+//! Figures: the image size the CLI adds; label → first model request, cold (the town
+//! container starts) and warm, one at a time; the memory of one waiting agent (the
+//! proportional set size of its uid's processes, so the binary's shared pages count
+//! once across agents); and batches of agents labelled at once, how long until all
+//! asked the model, the container's load and memory; from those, how many waiting
+//! agents the machine's free memory holds.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use runner::agents::AgentCli;
+
+use crate::harness::demo::{DemoRunner, REPO, Stage};
+
+/// The longest a CLI may take to ask the model after its label, for one or a batch.
+const PATIENCE: Duration = Duration::from_secs(300);
+
+/// Session uids in the town (`runner::wrapper`: sessions from 20000, gates +10000).
+const SESSION_UIDS: std::ops::Range<u32> = 20_000..30_000;
+
+pub async fn run(agents: &[AgentCli], runs: usize, batches: &[usize]) -> anyhow::Result<()> {
+    let cache = std::env::var_os("GT_AGENT_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(crate::cli::default_agent_cache);
+    for &cli in agents {
+        let name = cli.pin().name;
+        let mut progress = |line: &str| eprintln!("  [{name}] {line}");
+        let opts = runner::image::ImageOptions::default();
+        let base = runner::image::build_town_image(&opts, &mut progress).await?;
+        let image =
+            runner::image::build_town_image_with_agents(&opts, &[cli], &cache, &mut progress)
+                .await?;
+        let added = image_bytes(&image)?.saturating_sub(image_bytes(&base)?);
+        println!(
+            "agent={name} version={} image_added_mb={:.0}",
+            cli.pin().version,
+            added as f64 / 1e6
+        );
+        one_cli(cli, &image, runs.max(2), batches).await?;
+    }
+    Ok(())
+}
+
+async fn one_cli(cli: AgentCli, image: &str, runs: usize, batches: &[usize]) -> anyhow::Result<()> {
+    let name = cli.pin().name;
+    let model = SilentModel::start().await?;
+    let dir = tempfile::tempdir()?;
+    let cap = (runs + batches.iter().sum::<usize>() + 1).to_string();
+    let extra = [
+        ("GT_RUNNER_IMAGE", image),
+        ("GT_POLECATS_RUNTIME", name),
+        ("GT_POLECATS_CAP", cap.as_str()),
+        ("GT_LLM_API_URL", model.url.as_str()),
+        ("GT_LLM_MODEL", "bench-model"),
+        ("GT_LLM_API_KEY", "sk-bench-never-in-the-town"),
+        ("GT_LLM_TIMEOUT_SECS", "3600"),
+        ("GT_REVIEW_AI", "false"),
+        ("GT_LOG", "warn"),
+    ];
+    let quiet = |_: &str| {};
+    let stage = Stage::start(DemoRunner::Docker, dir.path(), &extra, &quiet).await?;
+    let container = runner::container_name(&runner::TownId(stage.town.clone()));
+    let result = async {
+        let mut issue = 0;
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            issue += 1;
+            times.push(label_and_wait(&stage, &model, &[issue]).await?);
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut warm: Vec<Duration> = times[1..].to_vec();
+        warm.sort();
+        println!(
+            "agent={name} label_to_first_model_request_ms cold={:.0} warm_p50={:.0} warm_max={:.0}",
+            ms(times[0]),
+            ms(warm[warm.len() / 2]),
+            ms(*warm.last().unwrap())
+        );
+        let per_agent = pss_by_session(&container)?;
+        let one = median(per_agent.values().copied().collect());
+        println!(
+            "agent={name} waiting_agents={} memory_per_agent_pss_mb={:.0}",
+            per_agent.len(),
+            one / 1e6
+        );
+        for &size in batches {
+            let numbers: Vec<u64> = (issue + 1..=issue + size as u64).collect();
+            issue += size as u64;
+            let took = label_and_wait(&stage, &model, &numbers).await?;
+            let pss = pss_by_session(&container)?;
+            println!(
+                "agent={name} batch={size} all_asked_ms={:.0} waiting_agents={} \
+                 agents_pss_mb={:.0} load1={}",
+                ms(took),
+                pss.len(),
+                pss.values().sum::<f64>().max(0.0) / 1e6,
+                load1()
+            );
+        }
+        let available = mem_available_bytes()?;
+        println!(
+            "agent={name} mem_available_mb={:.0} waiting_agents_that_fit={:.0}",
+            available / 1e6,
+            (available / one.max(1.0)).floor()
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    stage.stop(false).await?;
+    result
+}
+
+/// Open and label `issues` (numbered in order from the first bench issue) at once;
+/// the time until the model has heard from that many more agents.
+async fn label_and_wait(
+    stage: &Stage,
+    model: &SilentModel,
+    issues: &[u64],
+) -> anyhow::Result<Duration> {
+    let mut numbers = Vec::new();
+    for i in issues {
+        let body = format!("Measure me ({i}).");
+        numbers.push(
+            stage
+                .sim
+                .open_issue("mara", REPO, &format!("Bench {i}"), &body)
+                .await?,
+        );
+    }
+    let before = model.heard();
+    let started = Instant::now();
+    for &n in &numbers {
+        stage.sim.add_label("mara", REPO, n, "gt:sling").await?;
+    }
+    while model.heard() < before + numbers.len() {
+        if started.elapsed() > PATIENCE {
+            bail!(
+                "{} of {} agents asked the model within {} s",
+                model.heard() - before,
+                numbers.len(),
+                PATIENCE.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(started.elapsed())
+}
+
+/// A model that takes each request and never answers: agents wait on it. Requests are
+/// counted once per agent's first (a CLI's later side requests do not count twice,
+/// since the first one never returns).
+struct SilentModel {
+    url: String,
+    heard: Arc<Mutex<usize>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl SilentModel {
+    async fn start() -> anyhow::Result<Self> {
+        let heard = Arc::new(Mutex::new(0));
+        let counter = heard.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                *counter.lock().unwrap() += 1;
+                std::future::pending::<()>().await;
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/v1", listener.local_addr()?);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            url,
+            heard,
+            _server: server,
+        })
+    }
+
+    fn heard(&self) -> usize {
+        *self.heard.lock().unwrap()
+    }
+}
+
+/// Each session uid's processes' PSS in the town container, in bytes. Read from the
+/// host's `/proc` (the bench runs beside dockerd): the town's own root may not read
+/// another uid's `smaps_rollup`, by design.
+fn pss_by_session(container: &str) -> anyhow::Result<std::collections::BTreeMap<u32, f64>> {
+    let id = docker(&["inspect", "--format", "{{.Id}}", container])?
+        .trim()
+        .to_string();
+    let mut by_uid = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir("/proc").context("reading /proc")? {
+        let dir = entry?.path();
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        if !read("cgroup").contains(&id) {
+            continue;
+        }
+        let field = |text: &str, key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        };
+        let (Some(uid), Some(pss_kb)) = (
+            field(&read("status"), "Uid:"),
+            field(&read("smaps_rollup"), "Pss:"),
+        ) else {
+            continue;
+        };
+        let uid = uid as u32;
+        if SESSION_UIDS.contains(&uid) {
+            *by_uid.entry(uid).or_insert(0.0) += pss_kb * 1024.0;
+        }
+    }
+    Ok(by_uid)
+}
+
+fn image_bytes(image: &str) -> anyhow::Result<u64> {
+    let out = docker(&["image", "inspect", "--format", "{{.Size}}", image])?;
+    out.trim()
+        .parse()
+        .with_context(|| format!("the size of image {image}: {out:?}"))
+}
+
+fn docker(args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .context("running the docker CLI")?;
+    if !out.status.success() {
+        bail!(
+            "docker {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn load1() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn mem_available_bytes() -> anyhow::Result<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").context("reading /proc/meminfo")?;
+    let kb = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .context("no MemAvailable in /proc/meminfo")?;
+    Ok(kb * 1024.0)
+}
