@@ -187,6 +187,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     running.stop().await
 }
 
+/// How long a shutdown waits for requests in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A bot serving HTTP with its background loops (inbox worker, forge actions,
 /// catch-up, polecats, refinery, patrol), until [`Running::stop`].
 pub struct Running {
@@ -200,7 +203,22 @@ impl Running {
     /// Finish requests in flight, then end the loops.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        let served = self.server.await;
+        let mut server = self.server;
+        // Long requests (an agent's model request through the proxy, an MCP stream)
+        // would hold a graceful shutdown for as long as the model takes. Past the grace
+        // they are cut: nothing is lost, since a delivery is committed before it is
+        // acknowledged and an agent's CLI retries its request.
+        let served = match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            Ok(served) => served,
+            Err(_) => {
+                tracing::warn!(
+                    grace_secs = SHUTDOWN_GRACE.as_secs(),
+                    "requests still in flight after the grace; cutting them"
+                );
+                server.abort();
+                Ok(Ok(()))
+            }
+        };
         for t in self.tasks {
             t.abort();
         }

@@ -121,3 +121,44 @@ async fn deliveries_acknowledged_before_a_sigkill_are_all_worked_after_restart()
     assert!(beads.len() >= acked.len());
     restarted.kill9().await;
 }
+
+/// An agent waiting on a model that does not answer holds a request open in the bot
+/// (the model proxy); stopping the bot, as SIGTERM does, still ends: what is in flight
+/// is cut after the grace, and nothing of it was owed (the CLI retries its request).
+#[tokio::test]
+async fn stopping_the_bot_does_not_wait_for_an_agent_s_model_request() {
+    use bot::harness::demo::{DemoRunner, REPO, Stage};
+    use gastown_tests::model::{Behaviour, FakeModel};
+    let model = FakeModel::start(Behaviour::Slow(Duration::from_secs(3600), "late".into())).await;
+    // An agent that asks the model through the bot and waits for the answer.
+    let runtime = r#"{"asker":{"command":["sh","-c",
+        "exec curl -s -H \"Authorization: Bearer $GT_TOKEN\" -H 'content-type: application/json' -d '{\"model\":\"m\",\"messages\":[]}' \"$GT_MODEL_URL/chat/completions\""]}}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = [
+        ("GT_RUNTIMES", runtime),
+        ("GT_POLECATS_RUNTIME", "asker"),
+        ("GT_LLM_API_URL", model.url.as_str()),
+        ("GT_LLM_TIMEOUT_SECS", "3600"),
+        ("GT_LOG", "warn"),
+    ];
+    let stage = Stage::start(DemoRunner::Local, dir.path(), &extra, &|_: &str| {})
+        .await
+        .unwrap();
+    let n = stage
+        .sim
+        .open_issue("mara", REPO, "Ask", "Ask the model.")
+        .await
+        .unwrap();
+    stage
+        .sim
+        .add_label("mara", REPO, n, "gt:sling")
+        .await
+        .unwrap();
+    while model.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::timeout(Duration::from_secs(120), stage.stop(false))
+        .await
+        .expect("the bot stopped with the model request in flight")
+        .unwrap();
+}
