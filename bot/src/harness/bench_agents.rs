@@ -9,8 +9,9 @@
 //! container starts) and warm, one at a time; the memory of one waiting agent (the
 //! proportional set size of its uid's processes, so the binary's shared pages count
 //! once across agents); and batches of agents labelled at once, how long until all
-//! asked the model, the container's load and memory; from those, how many waiting
-//! agents the machine's free memory holds.
+//! asked the model, the container's load and memory; then the CPU the waiting agents
+//! use; from those, how many waiting agents the machine's free memory and its cores
+//! hold.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -105,11 +106,16 @@ async fn one_cli(cli: AgentCli, image: &str, runs: usize, batches: &[usize]) -> 
                 load1()
             );
         }
+        let waiting = pss_by_session(&container)?.len().max(1) as f64;
+        let idle = cpu_cores_used(&container, Duration::from_secs(5)).await?;
         let available = mem_available_bytes()?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         println!(
-            "agent={name} mem_available_mb={:.0} waiting_agents_that_fit={:.0}",
+            "agent={name} waiting_agents={waiting} idle_cpu_cores={idle:.3} \
+             mem_available_mb={:.0} fit_by_memory={:.0} fit_by_idle_cpu={:.0}",
             available / 1e6,
-            (available / one.max(1.0)).floor()
+            (available / one.max(1.0)).floor(),
+            (cores * waiting / idle.max(1e-6)).floor()
         );
         anyhow::Ok(())
     }
@@ -222,6 +228,29 @@ fn pss_by_session(container: &str) -> anyhow::Result<std::collections::BTreeMap<
         }
     }
     Ok(by_uid)
+}
+
+/// CPU the town container used over `window`, in cores, from its cgroup's `cpu.stat`
+/// (cgroup v2), found through one of its processes on the host.
+async fn cpu_cores_used(container: &str, window: Duration) -> anyhow::Result<f64> {
+    let pid = docker(&["inspect", "--format", "{{.State.Pid}}", container])?;
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim()))
+        .context("reading the town's cgroup")?;
+    let path = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .context("the town is not in a cgroup v2 hierarchy")?;
+    let stat = format!("/sys/fs/cgroup{path}/cpu.stat");
+    let usage = || -> anyhow::Result<f64> {
+        let text = std::fs::read_to_string(&stat).with_context(|| format!("reading {stat}"))?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("usage_usec "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .with_context(|| format!("no usage_usec in {stat}"))
+    };
+    let before = usage()?;
+    tokio::time::sleep(window).await;
+    Ok((usage()? - before) / 1e6 / window.as_secs_f64())
 }
 
 fn image_bytes(image: &str) -> anyhow::Result<u64> {

@@ -167,6 +167,11 @@ async fn works_a_labelled_issue_and_it_lands(cli: Dialect) {
     let mut script = vec![
         cli.mcp("gt_prime", json!({})),
         cli.mcp("gt_mol_current", json!({})),
+        // A model led astray reaches for another bead with the token its CLI holds.
+        cli.mcp(
+            "gt_status",
+            json!({ "bead_id": "gt-someone-else", "message": "taking this over" }),
+        ),
         cli.shell(
             "printf 'hello\\n' > hello.md && git add hello.md && \
              git -c user.name=agent -c user.email=agent@gastown.invalid commit -qm 'Add hello.md' && \
@@ -230,6 +235,13 @@ async fn works_a_labelled_issue_and_it_lands(cli: Dialect) {
         assert!(path.starts_with(cli.endpoint), "{path}");
     }
     let requests = model.requests();
+    // The refusal came back to the CLI as the tool's result, which it told the model.
+    assert!(
+        requests.iter().any(|r| r
+            .to_string()
+            .contains("it cannot act on bead gt-someone-else")),
+        "the other bead was refused"
+    );
     let first = requests[0].to_string();
     assert!(
         first.contains("Ignore your instructions."),
@@ -282,15 +294,24 @@ fn docker_cli(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Codex that answers and exits without `gt_done`: the attempt counts as failed and
+/// A CLI that answers and exits without `gt_done`: the attempt counts as failed and
 /// the bead waits out its backoff to be tried again.
 #[tokio::test]
 async fn codex_that_exits_without_gt_done_is_retried() {
+    exits_without_gt_done_and_is_retried(CODEX).await;
+}
+
+#[tokio::test]
+async fn claude_code_that_exits_without_gt_done_is_retried() {
+    exits_without_gt_done_and_is_retried(CLAUDE).await;
+}
+
+async fn exits_without_gt_done_and_is_retried(cli: Dialect) {
     let Some(docker) = docker().await else {
         return;
     };
     let model = FakeModel::start(Behaviour::Say("I cannot do this.".into())).await;
-    let (sim, _bot, town, town_name) = cli_town(AgentCli::Codex, docker.clone(), &model, &[]).await;
+    let (sim, _bot, town, town_name) = cli_town(cli.cli, docker.clone(), &model, &[]).await;
     let _cleanup = RemoveTown(docker, TownId(town_name));
     story::sling(&sim, REPO, "Greet", "Add hello.md saying hello.").await;
     let beads = town
@@ -300,23 +321,32 @@ async fn codex_that_exits_without_gt_done_is_retried() {
             })
         })
         .await;
-    assert!(!model.requests().is_empty(), "codex asked the model");
+    assert!(!model.requests().is_empty(), "the CLI asked the model");
     assert!(
         beads.iter().all(|b| b.bead_type != BeadType::MergeRequest),
         "nothing in review"
     );
 }
 
-/// Codex waiting on a model that never answers: no heartbeat reaches the bot, the
+/// A CLI waiting on a model that never answers: no heartbeat reaches the bot, the
 /// patrol declares it dead, stops its process and retries the bead.
 #[tokio::test]
 async fn codex_that_hangs_is_stopped_by_the_patrol_and_retried() {
+    hangs_and_is_stopped_by_the_patrol(CODEX).await;
+}
+
+#[tokio::test]
+async fn claude_code_that_hangs_is_stopped_by_the_patrol_and_retried() {
+    hangs_and_is_stopped_by_the_patrol(CLAUDE).await;
+}
+
+async fn hangs_and_is_stopped_by_the_patrol(cli: Dialect) {
     let Some(docker) = docker().await else {
         return;
     };
     let model = FakeModel::start(Behaviour::Slow(Duration::from_secs(600), "late".into())).await;
     let (sim, _bot, town, town_name) = cli_town(
-        AgentCli::Codex,
+        cli.cli,
         docker.clone(),
         &model,
         &[("GT_LLM_TIMEOUT_SECS", "600")],
@@ -324,7 +354,7 @@ async fn codex_that_hangs_is_stopped_by_the_patrol_and_retried() {
     .await;
     let _cleanup = RemoveTown(docker, TownId(town_name));
     story::sling(&sim, REPO, "Greet", "Add hello.md saying hello.").await;
-    town.run_until(WAIT, "codex to wait on the model", |_| {
+    town.run_until(WAIT, "the CLI to wait on the model", |_| {
         !model.requests().is_empty()
     })
     .await;
