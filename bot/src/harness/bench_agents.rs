@@ -114,7 +114,7 @@ async fn one_cli(cli: AgentCli, image: &str, runs: usize, batches: &[usize]) -> 
             "agent={name} waiting_agents={waiting} idle_cpu_cores={idle:.3} \
              mem_available_mb={:.0} fit_by_memory={:.0} fit_by_idle_cpu={:.0}",
             available / 1e6,
-            (available / one.max(1.0)).floor(),
+            waiting + (available / one.max(1.0)).floor(),
             (cores * waiting / idle.max(1e-6)).floor()
         );
         anyhow::Ok(())
@@ -124,8 +124,8 @@ async fn one_cli(cli: AgentCli, image: &str, runs: usize, batches: &[usize]) -> 
     result
 }
 
-/// Open and label `issues` (numbered in order from the first bench issue) at once;
-/// the time until the model has heard from that many more agents.
+/// Open and label `issues` (bench numbers, each named in its issue's body) at once;
+/// the time until the model has heard from the agent of every one.
 async fn label_and_wait(
     stage: &Stage,
     model: &SilentModel,
@@ -133,7 +133,7 @@ async fn label_and_wait(
 ) -> anyhow::Result<Duration> {
     let mut numbers = Vec::new();
     for i in issues {
-        let body = format!("Measure me ({i}).");
+        let body = format!("{MARK}{i}).");
         numbers.push(
             stage
                 .sim
@@ -141,42 +141,51 @@ async fn label_and_wait(
                 .await?,
         );
     }
-    let before = model.heard();
     let started = Instant::now();
     for &n in &numbers {
         stage.sim.add_label("mara", REPO, n, "gt:sling").await?;
     }
-    while model.heard() < before + numbers.len() {
+    loop {
+        let missing = issues.iter().filter(|i| !model.heard_from(**i)).count();
+        if missing == 0 {
+            return Ok(started.elapsed());
+        }
         if started.elapsed() > PATIENCE {
             bail!(
-                "{} of {} agents asked the model within {} s",
-                model.heard() - before,
-                numbers.len(),
+                "{missing} of {} agents did not ask the model within {} s",
+                issues.len(),
                 PATIENCE.as_secs()
             );
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    Ok(started.elapsed())
 }
 
-/// A model that takes each request and never answers: agents wait on it. Requests are
-/// counted once per agent's first (a CLI's later side requests do not count twice,
-/// since the first one never returns).
+/// What each bench issue's body says, before its number: the prompt carries it to the
+/// model, so a request tells whose agent sent it (the proxy forwards the town's key,
+/// not the agent's token), and a CLI's side requests (a title) count once.
+const MARK: &str = "Measure me (";
+
+/// A model that takes each request and never answers: agents wait on it.
 struct SilentModel {
     url: String,
-    heard: Arc<Mutex<usize>>,
+    heard: Arc<Mutex<std::collections::HashSet<u64>>>,
     _server: tokio::task::JoinHandle<()>,
 }
 
 impl SilentModel {
     async fn start() -> anyhow::Result<Self> {
-        let heard = Arc::new(Mutex::new(0));
-        let counter = heard.clone();
-        let app = axum::Router::new().fallback(move || {
-            let counter = counter.clone();
+        let heard = Arc::new(Mutex::new(std::collections::HashSet::new()));
+        let seen = heard.clone();
+        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
             async move {
-                *counter.lock().unwrap() += 1;
+                let text = String::from_utf8_lossy(&body);
+                let numbers = text.split(MARK).skip(1).filter_map(|rest| {
+                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    digits.parse::<u64>().ok()
+                });
+                seen.lock().unwrap().extend(numbers);
                 std::future::pending::<()>().await;
             }
         });
@@ -192,33 +201,44 @@ impl SilentModel {
         })
     }
 
-    fn heard(&self) -> usize {
-        *self.heard.lock().unwrap()
+    fn heard_from(&self, issue: u64) -> bool {
+        self.heard.lock().unwrap().contains(&issue)
     }
 }
 
-/// Each session uid's processes' PSS in the town container, in bytes. Read from the
-/// host's `/proc` (the bench runs beside dockerd): the town's own root may not read
-/// another uid's `smaps_rollup`, by design.
-fn pss_by_session(container: &str) -> anyhow::Result<std::collections::BTreeMap<u32, f64>> {
+/// The host's `/proc/<pid>` of every process in the container. The bench runs beside
+/// dockerd and reads the host's view: the town's own root may not read another uid's
+/// `smaps_rollup`, by design.
+fn container_processes(container: &str) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let id = docker(&["inspect", "--format", "{{.Id}}", container])?
         .trim()
         .to_string();
-    let mut by_uid = std::collections::BTreeMap::new();
+    let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").context("reading /proc")? {
         let dir = entry?.path();
-        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-        if !read("cgroup").contains(&id) {
-            continue;
+        if std::fs::read_to_string(dir.join("cgroup")).is_ok_and(|c| c.contains(&id)) {
+            found.push(dir);
         }
-        let field = |text: &str, key: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        };
+    }
+    Ok(found)
+}
+
+/// The first number after `key` in a `/proc` file's lines.
+fn proc_field(dir: &std::path::Path, file: &str, key: &str) -> Option<f64> {
+    std::fs::read_to_string(dir.join(file))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+}
+
+/// Each session uid's processes' PSS in the town container, in bytes.
+fn pss_by_session(container: &str) -> anyhow::Result<std::collections::BTreeMap<u32, f64>> {
+    let mut by_uid = std::collections::BTreeMap::new();
+    for dir in container_processes(container)? {
         let (Some(uid), Some(pss_kb)) = (
-            field(&read("status"), "Uid:"),
-            field(&read("smaps_rollup"), "Pss:"),
+            proc_field(&dir, "status", "Uid:"),
+            proc_field(&dir, "smaps_rollup", "Pss:"),
         ) else {
             continue;
         };
@@ -230,27 +250,42 @@ fn pss_by_session(container: &str) -> anyhow::Result<std::collections::BTreeMap<
     Ok(by_uid)
 }
 
-/// CPU the town container used over `window`, in cores, from its cgroup's `cpu.stat`
-/// (cgroup v2), found through one of its processes on the host.
+/// CPU the town container's processes used over `window`, in cores: their user and
+/// system time from `/proc/<pid>/stat` (cgroup v1 or v2 alike).
 async fn cpu_cores_used(container: &str, window: Duration) -> anyhow::Result<f64> {
-    let pid = docker(&["inspect", "--format", "{{.State.Pid}}", container])?;
-    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim()))
-        .context("reading the town's cgroup")?;
-    let path = cgroup
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .context("the town is not in a cgroup v2 hierarchy")?;
-    let stat = format!("/sys/fs/cgroup{path}/cpu.stat");
-    let usage = || -> anyhow::Result<f64> {
-        let text = std::fs::read_to_string(&stat).with_context(|| format!("reading {stat}"))?;
-        text.lines()
-            .find_map(|l| l.strip_prefix("usage_usec "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .with_context(|| format!("no usage_usec in {stat}"))
+    let ticks_per_s: f64 = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0);
+    let busy = || -> anyhow::Result<std::collections::HashMap<std::path::PathBuf, f64>> {
+        let mut ticks = std::collections::HashMap::new();
+        for dir in container_processes(container)? {
+            let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+                continue;
+            };
+            // After the command (which may hold spaces) come fields 3 on; utime and
+            // stime are fields 14 and 15.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let parse = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+            if let (Some(user), Some(system)) = (parse(11), parse(12)) {
+                ticks.insert(dir, user + system);
+            }
+        }
+        Ok(ticks)
     };
-    let before = usage()?;
+    let before = busy()?;
     tokio::time::sleep(window).await;
-    Ok((usage()? - before) / 1e6 / window.as_secs_f64())
+    let used: f64 = busy()?
+        .iter()
+        .map(|(dir, t)| t - before.get(dir).copied().unwrap_or(0.0))
+        .filter(|d| *d > 0.0)
+        .sum();
+    Ok(used / ticks_per_s / window.as_secs_f64())
 }
 
 fn image_bytes(image: &str) -> anyhow::Result<u64> {
