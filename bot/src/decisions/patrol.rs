@@ -131,8 +131,11 @@ pub fn tick(s: &Snapshot, now: Millis, d: &Durations) -> Vec<Decision> {
 pub fn watch(w: &Watched, now: Millis, d: &Durations) -> Option<Decision> {
     let session = w.session.clone();
     // Progress is a sign of life too; the start counts as both, so a cold start has
-    // the full grace.
-    let alive_at = [Some(w.started_at), w.heartbeat_at, w.progress_at]
+    // the full grace. An agent waiting on the model through the bot is alive until the
+    // bot itself would give up on the model (a long answer is not a hang); silent past
+    // that, it is dead like any other.
+    let asking = w.asking_until.map(|until| until.min(now));
+    let alive_at = [Some(w.started_at), w.heartbeat_at, w.progress_at, asking]
         .into_iter()
         .flatten()
         .max()

@@ -325,6 +325,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX conversation_turns_due ON conversation_turns (next_attempt_at)
         WHERE status = 'queued';
     "#,
+    // 8: an agent waiting on the model is alive. `asking` counts its requests in flight
+    // through the bot's model proxy; `asking_until` is when the last of them would time
+    // out (`llm.timeout_secs`), past which the patrol stops believing it.
+    r#"
+    ALTER TABLE agent_sessions ADD COLUMN asking INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agent_sessions ADD COLUMN asking_until INTEGER;
+    "#,
 ];
 
 /// Bring the schema up to date. Refuses a database written by a newer `gt`.

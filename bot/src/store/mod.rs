@@ -60,9 +60,9 @@ pub use inbox::{
     prune_settled, retry_delivery, schedule_retry, take_due,
 };
 pub use patrol::{
-    Ladder, RigPause, Watched, climb, free_agent, idle_workers, nudge_of, orphaned_beads,
-    pause_rig, progress_of_session, prune_failures, record_failure, reset_attempts, resume_rig,
-    retry_at, rig_pause, rig_pauses, set_retry_at, touch, watched,
+    Ladder, RigPause, Watched, asking_began, asking_ended, climb, free_agent, idle_workers,
+    nudge_of, orphaned_beads, pause_rig, progress_of_session, prune_failures, record_failure,
+    reset_attempts, resume_rig, retry_at, rig_pause, rig_pauses, set_retry_at, touch, watched,
 };
 pub use rigs::{Rig, ensure_rig, ensure_town, find_rig, get_rig, list_rigs, rig_at, rig_id};
 pub use text::UnknownValue;

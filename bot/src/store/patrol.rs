@@ -20,6 +20,9 @@ pub struct Watched {
     pub progress_at: Option<Millis>,
     /// How far up the stuck ladder it has been taken since its last progress.
     pub ladder: Ladder,
+    /// While its agent waits on the model through the bot: until when the bot itself
+    /// would wait (the model's timeout), the longest it is alive without a heartbeat.
+    pub asking_until: Option<Millis>,
 }
 
 /// The rungs of the stuck ladder, in order.
@@ -60,6 +63,29 @@ pub fn touch(conn: &Connection, agent_id: &str, progress: bool, now: Millis) -> 
     Ok(())
 }
 
+/// The agent's request to the model began (a heartbeat too), which the bot waits on
+/// until `until` at the most.
+pub fn asking_began(conn: &Connection, agent_id: &str, now: Millis, until: Millis) -> Result<()> {
+    touch(conn, agent_id, false, now)?;
+    conn.prepare_cached(
+        "UPDATE agent_sessions SET asking = asking + 1, asking_until = max(coalesce(asking_until, 0), ?2)
+         WHERE agent_id = ?1 AND ended_at IS NULL",
+    )?
+    .execute(params![agent_id, until])?;
+    Ok(())
+}
+
+/// The agent's request to the model ended, answered or not (a heartbeat too).
+pub fn asking_ended(conn: &Connection, agent_id: &str, now: Millis) -> Result<()> {
+    touch(conn, agent_id, false, now)?;
+    conn.prepare_cached(
+        "UPDATE agent_sessions SET asking = max(asking - 1, 0)
+         WHERE agent_id = ?1 AND ended_at IS NULL",
+    )?
+    .execute(params![agent_id])?;
+    Ok(())
+}
+
 /// Progress of a live session seen from outside it (its output grew).
 pub fn progress_of_session(conn: &Connection, session: &str, now: Millis) -> Result<()> {
     conn.prepare_cached(
@@ -73,7 +99,8 @@ pub fn progress_of_session(conn: &Connection, session: &str, now: Millis) -> Res
 /// Every live session with its signs of life.
 pub fn watched(conn: &Connection) -> Result<Vec<Watched>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, bead_id, started_at, heartbeat_at, progress_at, ladder
+        "SELECT id, bead_id, started_at, heartbeat_at, progress_at, ladder,
+                CASE WHEN asking > 0 THEN asking_until END
          FROM agent_sessions WHERE ended_at IS NULL ORDER BY started_at, id",
     )?;
     let rows = stmt
@@ -85,6 +112,7 @@ pub fn watched(conn: &Connection) -> Result<Vec<Watched>> {
                 heartbeat_at: r.get(3)?,
                 progress_at: r.get(4)?,
                 ladder: Ladder::from_i64(r.get(5)?),
+                asking_until: r.get(6)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -328,8 +328,9 @@ async fn exits_without_gt_done_and_is_retried(cli: Dialect) {
     );
 }
 
-/// A CLI waiting on a model that never answers: no heartbeat reaches the bot, the
-/// patrol declares it dead, stops its process and retries the bead.
+/// A CLI waiting on a model that never answers: alive while the bot itself waits on
+/// the model for it, then, silent past the model's timeout, declared dead by the
+/// patrol, stopped and retried.
 #[tokio::test]
 async fn codex_that_hangs_is_stopped_by_the_patrol_and_retried() {
     hangs_and_is_stopped_by_the_patrol(CODEX).await;
@@ -358,15 +359,28 @@ async fn hangs_and_is_stopped_by_the_patrol(cli: Dialect) {
         !model.requests().is_empty()
     })
     .await;
-    // Silence past the patrol's dead_after (90 s by default), on the town's clock.
+    // Two minutes of waiting on a model that may take ten (llm.timeout_secs) is not a
+    // hang: the bot itself is still waiting for it, so the agent is alive.
+    let task_now = || async {
+        town.tasks()
+            .await
+            .into_iter()
+            .find(|t| t.forge_ref.is_some())
+            .unwrap()
+    };
     town.clock.advance(120_000);
     town.patrol().await;
-    let task = town
-        .tasks()
-        .await
-        .into_iter()
-        .find(|t| t.forge_ref.is_some())
-        .unwrap();
+    let task = task_now().await;
+    assert_eq!(
+        (task.status, task.attempts),
+        (BeadStatus::InProgress, 1),
+        "{task:#?}"
+    );
+    // Past the model's timeout and the patrol's dead_after (90 s), still silent: dead,
+    // on the town's clock.
+    town.clock.advance(580_000);
+    town.patrol().await;
+    let task = task_now().await;
     assert_eq!(
         (task.status, task.attempts),
         (BeadStatus::Open, 1),
@@ -374,7 +388,7 @@ async fn hangs_and_is_stopped_by_the_patrol(cli: Dialect) {
     );
     let history = format!("{:?}", town.events(&task.id).await);
     assert!(
-        history.contains("the agent sent no heartbeat for 120 seconds"),
+        history.contains("the agent sent no heartbeat for 100 seconds"),
         "{history}"
     );
 }

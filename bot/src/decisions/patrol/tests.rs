@@ -23,7 +23,43 @@ fn session(
         heartbeat_at: heartbeat,
         progress_at: progress,
         ladder,
+        asking_until: None,
     }
+}
+
+/// A session whose agent waits on the model, the bot waiting at most until `until`.
+fn asking(started_at: Millis, until: Millis) -> Watched {
+    Watched {
+        asking_until: Some(until),
+        ..session(started_at, Some(started_at), None, Ladder::Working)
+    }
+}
+
+#[test]
+fn an_agent_waiting_on_the_model_is_alive_until_the_bot_would_give_up_on_it() {
+    let d = durations();
+    // It asked at 0; the model may take 600 s (llm.timeout_secs).
+    let rows = [
+        ("a long answer is not a hang", 300 * S, None),
+        ("up to the model's timeout", 600 * S, None),
+        ("then the usual grace", 689 * S, None),
+        (
+            "silent past the timeout and the grace: dead",
+            690 * S,
+            Some(Decision::Dead {
+                session: "s1".into(),
+                silent: 90 * S,
+            }),
+        ),
+    ];
+    for (what, now, expected) in rows {
+        assert_eq!(watch(&asking(0, 600 * S), now, &d), expected, "{what}");
+    }
+    // Waiting is a sign of life, not of progress: the stuck ladder still climbs.
+    assert!(matches!(
+        watch(&asking(0, 3600 * S), 16 * MIN, &d),
+        Some(Decision::Nudge { .. })
+    ));
 }
 
 fn pause(rig: &str, until: Option<Millis>) -> RigPause {

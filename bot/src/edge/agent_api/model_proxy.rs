@@ -10,6 +10,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use serde_json::json;
 
 use super::{Agent, Tools};
@@ -87,18 +88,9 @@ pub async fn forward(
     }
     tracing::info!(agent = %grant.agent_id, bead = %grant.bead_id, %path, "model request forwarded");
     // Asking the model is a sign of life (not of progress: a model can loop), for CLIs
-    // that never call gt_heartbeat: the patrol sees them alive while they think.
-    let alive = |tools: Tools, agent: String| async move {
-        let now = tools.clock.now_ms();
-        let touched = tools
-            .store
-            .write(move |c| crate::store::touch(c, &agent, false, now))
-            .await;
-        if let Err(e) = touched {
-            tracing::warn!(error = %e, "could not record the agent's model request as a heartbeat");
-        }
-    };
-    alive(tools.clone(), grant.agent_id.clone()).await;
+    // that never call gt_heartbeat: the agent is alive for as long as the bot waits on
+    // the model for it, answer streamed or not, and the patrol sees it so.
+    let asking = Asking::begin(&tools, &grant.agent_id).await;
     let upstream = match req.send().await {
         Ok(r) => r,
         Err(e) if e.is_timeout() => {
@@ -114,7 +106,6 @@ pub async fn forward(
             );
         }
     };
-    alive(tools.clone(), grant.agent_id.clone()).await;
     let status =
         StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = upstream
@@ -122,10 +113,62 @@ pub async fn forward(
         .get(header::CONTENT_TYPE)
         .cloned()
         .unwrap_or(header::HeaderValue::from_static("application/json"));
-    let mut response = Response::new(Body::from_stream(upstream.bytes_stream()));
+    // The request is over when its answer has streamed to the end (or the agent hung
+    // up), not when its headers came: the guard goes with the stream.
+    let body = upstream.bytes_stream().map(move |chunk| {
+        let _still_asking = &asking;
+        chunk
+    });
+    let mut response = Response::new(Body::from_stream(body));
     *response.status_mut() = status;
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, content_type);
     response
+}
+
+/// One request of an agent's in flight to the model, counted on its session while it
+/// lasts; dropped (answered, failed, or the agent gone), it is counted off.
+struct Asking {
+    tools: Tools,
+    agent: String,
+}
+
+impl Asking {
+    async fn begin(tools: &Tools, agent: &str) -> Self {
+        let now = tools.clock.now_ms();
+        let until =
+            now + i64::try_from(tools.config.llm.timeout_secs * 1000).unwrap_or(i64::MAX / 2);
+        let id = agent.to_string();
+        let began = tools
+            .store
+            .write(move |c| crate::store::asking_began(c, &id, now, until))
+            .await;
+        if let Err(e) = began {
+            tracing::warn!(error = %e, agent, "could not record the agent's model request as a sign of life");
+        }
+        Self {
+            tools: tools.clone(),
+            agent: agent.to_string(),
+        }
+    }
+}
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        let (tools, agent) = (self.tools.clone(), std::mem::take(&mut self.agent));
+        // A drop cannot wait on the store; the write follows on the runtime.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let now = tools.clock.now_ms();
+                let ended = tools
+                    .store
+                    .write(move |c| crate::store::asking_ended(c, &agent, now))
+                    .await;
+                if let Err(e) = ended {
+                    tracing::warn!(error = %e, "could not record the end of an agent's model request");
+                }
+            });
+        }
+    }
 }
