@@ -22,7 +22,7 @@ use runner::agents::AgentCli;
 use crate::harness::demo::{DemoRunner, REPO, Stage};
 
 /// The longest a CLI may take to ask the model after its label, for one or a batch.
-const PATIENCE: Duration = Duration::from_secs(300);
+const PATIENCE: Duration = Duration::from_secs(180);
 
 /// Session uids in the town (`runner::wrapper`: sessions from 20000, gates +10000).
 const SESSION_UIDS: std::ops::Range<u32> = 20_000..30_000;
@@ -95,27 +95,62 @@ async fn one_cli(cli: AgentCli, image: &str, runs: usize, batches: &[usize]) -> 
         for &size in batches {
             let numbers: Vec<u64> = (issue + 1..=issue + size as u64).collect();
             issue += size as u64;
-            let took = label_and_wait(&stage, &model, &numbers).await?;
+            let took = match label_and_wait(&stage, &model, &numbers).await {
+                Ok(took) => took,
+                // The town saturated (its memory limit kills agents, or the rig's
+                // breaker then pauses it): that is the figure, said as such.
+                Err(e) => {
+                    let waiting = pss_by_session(&container)?.len();
+                    println!(
+                        "agent={name} batch={size} saturated labelled={issue} \
+                         waiting_agents={waiting}: {e}"
+                    );
+                    break;
+                }
+            };
             let pss = pss_by_session(&container)?;
             println!(
-                "agent={name} batch={size} all_asked_ms={:.0} waiting_agents={} \
-                 agents_pss_mb={:.0} load1={}",
+                "agent={name} batch={size} all_asked_ms={:.0} labelled={issue} \
+                 waiting_agents={} agents_pss_mb={:.0} load1={}",
                 ms(took),
                 pss.len(),
                 pss.values().sum::<f64>().max(0.0) / 1e6,
                 load1()
             );
         }
+        // What fits: the town container's own limits (town.memory_mb, its CPUs) bound
+        // it first; the machine's free memory says how far raising them would go.
         let waiting = pss_by_session(&container)?.len().max(1) as f64;
         let idle = cpu_cores_used(&container, Duration::from_secs(5)).await?;
+        let limits = docker(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}",
+            &container,
+        ])?;
+        let mut limits = limits
+            .split_whitespace()
+            .map(|v| v.parse::<f64>().unwrap_or(0.0));
+        let (memory_limit, nano_cpus) =
+            (limits.next().unwrap_or(0.0), limits.next().unwrap_or(0.0));
+        let machine_cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let cores = if nano_cpus > 0.0 {
+            nano_cpus / 1e9
+        } else {
+            machine_cores
+        };
         let available = mem_available_bytes()?;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let per_agent = one.max(1.0);
         println!(
             "agent={name} waiting_agents={waiting} idle_cpu_cores={idle:.3} \
-             mem_available_mb={:.0} fit_by_memory={:.0} fit_by_idle_cpu={:.0}",
+             town_memory_limit_mb={:.0} town_cpus={cores} fit_in_town_by_memory={:.0} \
+             fit_in_town_by_idle_cpu={:.0} machine_mem_available_mb={:.0} \
+             fit_on_machine_by_memory={:.0}",
+            memory_limit / 1e6,
+            (memory_limit / per_agent).floor(),
+            (cores * waiting / idle.max(1e-6)).floor(),
             available / 1e6,
-            waiting + (available / one.max(1.0)).floor(),
-            (cores * waiting / idle.max(1e-6)).floor()
+            waiting + (available / per_agent).floor(),
         );
         anyhow::Ok(())
     }
