@@ -59,6 +59,7 @@ async fn one_cli(cli: AgentCli, image: &str, runs: usize, batches: &[usize]) -> 
         ("GT_RUNNER_IMAGE", image),
         ("GT_POLECATS_RUNTIME", name),
         ("GT_POLECATS_CAP", cap.as_str()),
+        ("GT_POLECATS_TOWN_CAP", cap.as_str()),
         ("GT_LLM_API_URL", model.url.as_str()),
         ("GT_LLM_MODEL", "bench-model"),
         ("GT_LLM_API_KEY", "sk-bench-never-in-the-town"),

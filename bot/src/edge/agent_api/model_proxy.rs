@@ -137,8 +137,9 @@ struct Asking {
 impl Asking {
     async fn begin(tools: &Tools, agent: &str) -> Self {
         let now = tools.clock.now_ms();
-        let until =
-            now + i64::try_from(tools.config.llm.timeout_secs * 1000).unwrap_or(i64::MAX / 2);
+        let until = now
+            + i64::try_from(tools.config.llm.timeout_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX / 2);
         let id = agent.to_string();
         let began = tools
             .store
