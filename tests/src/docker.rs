@@ -31,3 +31,18 @@ impl Drop for RemoveTown {
         .join();
     }
 }
+
+/// The `docker` CLI, as a person would look at a town from outside it; its stdout, the
+/// command required to succeed.
+pub fn cli(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

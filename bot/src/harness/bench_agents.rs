@@ -31,6 +31,7 @@ pub async fn run(agents: &[AgentCli], runs: usize, batches: &[usize]) -> anyhow:
     let cache = std::env::var_os("GT_AGENT_CACHE")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(crate::cli::default_agent_cache);
+    let docker = runner::DockerRunner::connect().await?;
     for &cli in agents {
         let name = cli.pin().name;
         let mut progress = |line: &str| eprintln!("  [{name}] {line}");
@@ -39,7 +40,9 @@ pub async fn run(agents: &[AgentCli], runs: usize, batches: &[usize]) -> anyhow:
         let image =
             runner::image::build_town_image_with_agents(&opts, &[cli], &cache, &mut progress)
                 .await?;
-        let added = image_bytes(&image)?.saturating_sub(image_bytes(&base)?);
+        let added = image_bytes(&docker, &image)
+            .await?
+            .saturating_sub(image_bytes(&docker, &base).await?);
         println!(
             "agent={name} version={} image_added_mb={:.0}",
             cli.pin().version,
@@ -86,7 +89,13 @@ async fn one_cli(cli: AgentCli, image: &str, runs: usize, batches: &[usize]) -> 
             ms(warm[warm.len() / 2]),
             ms(*warm.last().unwrap())
         );
-        let per_agent = pss_by_session(&container)?;
+        // The town container exists once the first agent ran.
+        let docker = stage
+            .docker
+            .clone()
+            .context("the bench's stage runs on Docker")?;
+        let town = town_facts(&docker, &container).await?;
+        let per_agent = pss_by_session(&town.id)?;
         let one = median(per_agent.values().copied().collect());
         println!(
             "agent={name} waiting_agents={} memory_per_agent_pss_mb={:.0}",
@@ -101,7 +110,7 @@ async fn one_cli(cli: AgentCli, image: &str, runs: usize, batches: &[usize]) -> 
                 // The town saturated (its memory limit kills agents, or the rig's
                 // breaker then pauses it): that is the figure, said as such.
                 Err(e) => {
-                    let waiting = pss_by_session(&container)?.len();
+                    let waiting = pss_by_session(&town.id)?.len();
                     println!(
                         "agent={name} batch={size} saturated labelled={issue} \
                          waiting_agents={waiting}: {e}"
@@ -109,7 +118,7 @@ async fn one_cli(cli: AgentCli, image: &str, runs: usize, batches: &[usize]) -> 
                     break;
                 }
             };
-            let pss = pss_by_session(&container)?;
+            let pss = pss_by_session(&town.id)?;
             println!(
                 "agent={name} batch={size} all_asked_ms={:.0} labelled={issue} \
                  waiting_agents={} agents_pss_mb={:.0} load1={}",
@@ -121,25 +130,12 @@ async fn one_cli(cli: AgentCli, image: &str, runs: usize, batches: &[usize]) -> 
         }
         // What fits: the town container's own limits (town.memory_mb, its CPUs) bound
         // it first; the machine's free memory says how far raising them would go.
-        let waiting = pss_by_session(&container)?.len().max(1) as f64;
-        let idle = cpu_cores_used(&container, Duration::from_secs(5)).await?;
-        let limits = docker(&[
-            "inspect",
-            "--format",
-            "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}",
-            &container,
-        ])?;
-        let mut limits = limits
-            .split_whitespace()
-            .map(|v| v.parse::<f64>().unwrap_or(0.0));
-        let (memory_limit, nano_cpus) =
-            (limits.next().unwrap_or(0.0), limits.next().unwrap_or(0.0));
-        let machine_cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        let cores = if nano_cpus > 0.0 {
-            nano_cpus / 1e9
-        } else {
-            machine_cores
-        };
+        let waiting = pss_by_session(&town.id)?.len().max(1) as f64;
+        let idle = cpu_cores_used(&town.id, Duration::from_secs(5)).await?;
+        let memory_limit = town.memory_limit;
+        let cores = town
+            .cpus
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) as f64);
         let available = mem_available_bytes()?;
         let per_agent = one.max(1.0);
         println!(
@@ -245,14 +241,11 @@ impl SilentModel {
 /// The host's `/proc/<pid>` of every process in the container. The bench runs beside
 /// dockerd and reads the host's view: the town's own root may not read another uid's
 /// `smaps_rollup`, by design.
-fn container_processes(container: &str) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    let id = docker(&["inspect", "--format", "{{.Id}}", container])?
-        .trim()
-        .to_string();
+fn container_processes(id: &str) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").context("reading /proc")? {
         let dir = entry?.path();
-        if std::fs::read_to_string(dir.join("cgroup")).is_ok_and(|c| c.contains(&id)) {
+        if std::fs::read_to_string(dir.join("cgroup")).is_ok_and(|c| c.contains(id)) {
             found.push(dir);
         }
     }
@@ -269,9 +262,9 @@ fn proc_field(dir: &std::path::Path, file: &str, key: &str) -> Option<f64> {
 }
 
 /// Each session uid's processes' PSS in the town container, in bytes.
-fn pss_by_session(container: &str) -> anyhow::Result<std::collections::BTreeMap<u32, f64>> {
+fn pss_by_session(container_id: &str) -> anyhow::Result<std::collections::BTreeMap<u32, f64>> {
     let mut by_uid = std::collections::BTreeMap::new();
-    for dir in container_processes(container)? {
+    for dir in container_processes(container_id)? {
         let (Some(uid), Some(pss_kb)) = (
             proc_field(&dir, "status", "Uid:"),
             proc_field(&dir, "smaps_rollup", "Pss:"),
@@ -288,7 +281,7 @@ fn pss_by_session(container: &str) -> anyhow::Result<std::collections::BTreeMap<
 
 /// CPU the town container's processes used over `window`, in cores: their user and
 /// system time from `/proc/<pid>/stat` (cgroup v1 or v2 alike).
-async fn cpu_cores_used(container: &str, window: Duration) -> anyhow::Result<f64> {
+async fn cpu_cores_used(container_id: &str, window: Duration) -> anyhow::Result<f64> {
     let ticks_per_s: f64 = std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -297,7 +290,7 @@ async fn cpu_cores_used(container: &str, window: Duration) -> anyhow::Result<f64
         .unwrap_or(100.0);
     let busy = || -> anyhow::Result<std::collections::HashMap<std::path::PathBuf, f64>> {
         let mut ticks = std::collections::HashMap::new();
-        for dir in container_processes(container)? {
+        for dir in container_processes(container_id)? {
             let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
                 continue;
             };
@@ -324,26 +317,35 @@ async fn cpu_cores_used(container: &str, window: Duration) -> anyhow::Result<f64
     Ok(used / ticks_per_s / window.as_secs_f64())
 }
 
-fn image_bytes(image: &str) -> anyhow::Result<u64> {
-    let out = docker(&["image", "inspect", "--format", "{{.Size}}", image])?;
-    out.trim()
-        .parse()
-        .with_context(|| format!("the size of image {image}: {out:?}"))
+/// The town container as Docker reports it: its id (its processes name it in their
+/// cgroup on the host) and its limits.
+struct TownFacts {
+    id: String,
+    memory_limit: f64,
+    cpus: Option<f64>,
 }
 
-fn docker(args: &[&str]) -> anyhow::Result<String> {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .context("running the docker CLI")?;
-    if !out.status.success() {
-        bail!(
-            "docker {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+async fn town_facts(docker: &runner::DockerRunner, container: &str) -> anyhow::Result<TownFacts> {
+    let inspect = docker
+        .docker()
+        .inspect_container(container, None)
+        .await
+        .with_context(|| format!("inspecting the town container {container}"))?;
+    let host = inspect.host_config.unwrap_or_default();
+    Ok(TownFacts {
+        id: inspect.id.context("the town container has no id")?,
+        memory_limit: host.memory.unwrap_or(0) as f64,
+        cpus: host.nano_cpus.filter(|n| *n > 0).map(|n| n as f64 / 1e9),
+    })
+}
+
+async fn image_bytes(docker: &runner::DockerRunner, image: &str) -> anyhow::Result<u64> {
+    let inspect = docker
+        .docker()
+        .inspect_image(image)
+        .await
+        .with_context(|| format!("inspecting image {image}"))?;
+    Ok(inspect.size.unwrap_or(0).max(0) as u64)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

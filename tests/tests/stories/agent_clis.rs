@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bot::store::{BeadStatus, BeadType};
-use gastown_tests::docker::{RemoveTown, docker};
+use gastown_tests::docker::{self, RemoveTown};
 use gastown_tests::model::{Behaviour, FakeModel};
 use gastown_tests::town::GITHUB_SECRET;
 use gastown_tests::{TestTown, story};
@@ -155,7 +155,7 @@ async fn kilo_works_a_labelled_issue_through_our_mcp_tools_and_it_lands() {
 
 /// The story each CLI must pass: labelled, worked by the real CLI in the town, landed.
 async fn works_a_labelled_issue_and_it_lands(cli: Dialect) {
-    let Some(docker) = docker().await else {
+    let Some(docker) = docker::docker().await else {
         return;
     };
     let model = FakeModel::start(Behaviour::Say("Done.".into())).await;
@@ -257,8 +257,8 @@ async fn works_a_labelled_issue_and_it_lands(cli: Dialect) {
     // The key never entered the town: not in the container's environment, not in a
     // file of the town, not in the bead's history; nor did the forge token.
     let container = format!("gastown-town-{town_name}");
-    let env = docker_cli(&["inspect", "--format", "{{json .Config.Env}}", &container]);
-    let found = docker_cli(&[
+    let env = docker::cli(&["inspect", "--format", "{{json .Config.Env}}", &container]);
+    let found = docker::cli(&[
         "exec",
         &container,
         "sh",
@@ -281,19 +281,6 @@ async fn works_a_labelled_issue_and_it_lands(cli: Dialect) {
     let _ = n;
 }
 
-fn docker_cli(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A CLI that answers and exits without `gt_done`: the attempt counts as failed and
 /// the bead waits out its backoff to be tried again.
 #[tokio::test]
@@ -307,7 +294,7 @@ async fn claude_code_that_exits_without_gt_done_is_retried() {
 }
 
 async fn exits_without_gt_done_and_is_retried(cli: Dialect) {
-    let Some(docker) = docker().await else {
+    let Some(docker) = docker::docker().await else {
         return;
     };
     let model = FakeModel::start(Behaviour::Say("I cannot do this.".into())).await;
@@ -342,7 +329,7 @@ async fn claude_code_that_hangs_is_stopped_by_the_patrol_and_retried() {
 }
 
 async fn hangs_and_is_stopped_by_the_patrol(cli: Dialect) {
-    let Some(docker) = docker().await else {
+    let Some(docker) = docker::docker().await else {
         return;
     };
     let model = FakeModel::start(Behaviour::Slow(Duration::from_secs(600), "late".into())).await;

@@ -277,11 +277,7 @@ async fn a_killed_town_container_is_recreated_and_the_retry_keeps_the_pushed_wor
     }
     let before = containers_of(&town_name);
     assert_eq!(before.len(), 1);
-    let killed = std::process::Command::new("docker")
-        .args(["kill", &before[0]])
-        .output()
-        .unwrap();
-    assert!(killed.status.success(), "{killed:?}");
+    gastown_tests::docker::cli(&["kill", &before[0]]);
 
     let beads = town
         .run_until(WAIT, "the retry to reach review", |b| {
