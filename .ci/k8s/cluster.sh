@@ -31,6 +31,17 @@ wait_for() { # what, seconds, command
   return 1
 }
 
+kubeconfig() { # user, token: a kubeconfig for the apiserver on loopback
+  cat <<KC
+apiVersion: v1
+kind: Config
+clusters: [{name: local, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}]
+users: [{name: $1, user: {token: "$2"}}]
+contexts: [{name: local, context: {cluster: local, user: $1}}]
+current-context: local
+KC
+}
+
 up() {
   if [ -f "$root/kubeconfig" ] && kubectl --kubeconfig "$root/kubeconfig" get --raw /readyz >/dev/null 2>&1; then
     log "already up"
@@ -66,14 +77,7 @@ up() {
   [ -f "$root/pki/serving.key" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 30 \
     -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
     -keyout "$root/pki/serving.key" -out "$root/pki/serving.crt" 2>/dev/null
-  cat >"$root/kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters: [{name: local, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}]
-users: [{name: admin, user: {token: "$token"}}]
-contexts: [{name: local, context: {cluster: local, user: admin}}]
-current-context: local
-KC
+  kubeconfig admin "$token" >"$root/kubeconfig"
 
   log "etcd"
   start etcd "$root/etcd-pkg/usr/bin/etcd" --data-dir "$root/etcd" \
@@ -121,14 +125,7 @@ KC
   fi
 
   log "kubelet"
-  cat >"$root/kubelet/kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters: [{name: local, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}]
-users: [{name: kubelet, user: {token: "$token"}}]
-contexts: [{name: local, context: {cluster: local, user: kubelet}}]
-current-context: local
-KC
+  kubeconfig kubelet "$token" >"$root/kubelet/kubeconfig"
   start kubelet "$bin/kubelet" --config "$here/kubelet.yaml" --kubeconfig "$root/kubelet/kubeconfig" \
     --container-runtime=remote --container-runtime-endpoint "unix://$sock" \
     --hostname-override=localhost --root-dir "$root/kubelet/root" \
