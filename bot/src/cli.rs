@@ -132,6 +132,10 @@ pub enum TownImageCommand {
         /// Where downloaded agent packages are kept, so a second build is instant.
         #[arg(long, env = "GT_AGENT_CACHE")]
         cache: Option<PathBuf>,
+        /// Also build the bot's image, `gastown:latest`: the town image with this `gt`
+        /// binary in it. The bot runs from it on Kubernetes, and so do its towns.
+        #[arg(long)]
+        with_gt: bool,
     },
     /// Fetch agent CLIs (pinned, checksum-verified) into a directory laid out as the
     /// image holds them, for `runner/town-image/Dockerfile` to `COPY agents/ /`.
@@ -174,6 +178,7 @@ pub async fn run_town_image(cmd: TownImageCommand) -> anyhow::Result<()> {
             packages,
             agents,
             cache,
+            with_gt,
         } => {
             let opts = runner::image::ImageOptions {
                 suite,
@@ -184,9 +189,13 @@ pub async fn run_town_image(cmd: TownImageCommand) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let mut progress = |line: &str| eprintln!("  {line}");
             let cache = cache.unwrap_or_else(default_agent_cache);
-            let tag =
+            let mut tag =
                 runner::image::build_town_image_with_agents(&opts, &agents, &cache, &mut progress)
                     .await?;
+            if with_gt {
+                let gt = std::env::current_exe()?;
+                tag = runner::image::build_with_gt(&tag, &gt, "gastown", &mut progress).await?;
+            }
             eprintln!(
                 "town image ready in {:.1}s",
                 started.elapsed().as_secs_f64()

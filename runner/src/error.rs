@@ -90,6 +90,42 @@ pub enum RunnerError {
         log: PathBuf,
     },
 
+    #[error(
+        "Kubernetes is not reachable ({detail}): set runner.kubernetes.kubeconfig (or KUBECONFIG), or run the bot in the cluster with its service account"
+    )]
+    KubernetesUnreachable { detail: String },
+
+    #[error("Kubernetes failed to {action}: {source}")]
+    Kubernetes {
+        action: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    #[error(
+        "town {town} has {count} pods labelled {label} ({names}): delete all but one with `kubectl delete pod`"
+    )]
+    DuplicateTownPods {
+        town: String,
+        count: usize,
+        label: String,
+        names: String,
+    },
+
+    #[error("the pod {pod} of town {town} cannot run: {reason}")]
+    TownPodFailed {
+        town: String,
+        pod: String,
+        reason: String,
+    },
+
+    #[error("a command in the pod {pod} of town {town} failed: {detail}")]
+    Exec {
+        town: String,
+        pod: String,
+        detail: String,
+    },
+
     #[error("building the town image failed at {step}: {detail}")]
     Image { step: String, detail: String },
 
@@ -127,6 +163,14 @@ impl RunnerError {
         let what = what.into();
         let path = path.into();
         move |source| RunnerError::Io { what, path, source }
+    }
+
+    pub(crate) fn kube(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
+        let action = action.into();
+        move |source| RunnerError::Kubernetes {
+            action,
+            source: Box::new(source),
+        }
     }
 
     pub(crate) fn docker(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {

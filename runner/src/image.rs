@@ -373,6 +373,61 @@ pub async fn build_town_image_with_agents(
     Ok(tag)
 }
 
+/// The image of the bot, which is also the town image on Kubernetes (a pod cannot
+/// mount the bot's binary as Docker does): `town` with `gt` at `/usr/local/bin/gt`,
+/// tagged `repo:<hash of the town image and the binary>` and `repo:latest`.
+pub async fn build_with_gt(
+    town: &str,
+    gt: &std::path::Path,
+    repo: &str,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<String, RunnerError> {
+    let staging = |e: std::io::Error| image_err("staging the gt layer")(e.to_string());
+    let binary = std::fs::read(gt).map_err(staging)?;
+    let docker = connect().await?;
+    let base = docker
+        .inspect_image(town)
+        .await
+        .map_err(RunnerError::docker(format!("find the town image {town}")))?
+        .id
+        .unwrap_or_else(|| town.to_owned());
+    let recipe = format!(
+        "gastown bot image v1\nbase={base}\ngt={}\n",
+        hex::encode(Sha256::digest(&binary))
+    );
+    let tag = format!(
+        "{repo}:{}",
+        &hex::encode(Sha256::digest(recipe.as_bytes()))[..12]
+    );
+    let opts = ImageOptions {
+        repo: repo.to_owned(),
+        ..Default::default()
+    };
+    if built(&docker, &opts, &tag, " with gt", progress).await? {
+        return Ok(tag);
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("gastown-gt-")
+        .tempdir_in(std::env::temp_dir())
+        .map_err(staging)?;
+    let bin = scratch.path().join("usr/local/bin");
+    std::fs::create_dir_all(&bin).map_err(staging)?;
+    std::fs::write(bin.join("gt"), &binary).map_err(staging)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join("gt"), std::fs::Permissions::from_mode(0o755))
+            .map_err(staging)?;
+    }
+    progress(&format!(
+        "adding gt ({} MB) to {town}…",
+        binary.len() / 1_000_000
+    ));
+    commit_layer(&docker, &opts, town, &tag, scratch.path()).await?;
+    tag_latest(&docker, &opts, &tag).await?;
+    progress(&format!("image {tag} built with gt"));
+    Ok(tag)
+}
+
 /// Lay `agents` out in `layer` as the image holds them: each CLI's tree under
 /// `opt/gastown/agents/<name>-<version>/` and its command in `usr/local/bin/`. What
 /// `gt town-image fetch` writes for the Dockerfile, and what the layer is made of.
@@ -475,7 +530,7 @@ async fn commit_layer(
             .upload_to_container(&id, Some(options), body)
             .await
             .map_err(RunnerError::docker(
-                "copy the agents into the container".to_owned(),
+                "copy the layer into the container".to_owned(),
             ))?;
         let output = tar
             .wait_with_output()
@@ -491,14 +546,12 @@ async fn commit_layer(
             .container(&id)
             .repo(&opts.repo)
             .tag(version)
-            .comment("gastown town image: agent CLIs")
+            .comment("gastown: a layer on the town image")
             .build();
         docker
             .commit_container(options, bollard::models::ContainerConfig::default())
             .await
-            .map_err(RunnerError::docker(format!(
-                "commit the agents layer as {tag}"
-            )))?;
+            .map_err(RunnerError::docker(format!("commit the layer as {tag}")))?;
         Ok(())
     }
     .await;

@@ -1,9 +1,10 @@
 //! Runs a town's agents: one container per town, each agent a process in its own git
 //! worktree (DESIGN.md §6).
 //!
-//! The bot schedules against the [`Runner`] trait; two backends implement it:
-//! [`DockerRunner`] (one long-lived container per town, the isolated default) and
-//! [`LocalRunner`] (plain host processes, for `gt demo` without Docker).
+//! The bot schedules against the [`Runner`] trait; three backends implement it:
+//! [`DockerRunner`] (one long-lived container per town, the isolated default),
+//! [`KubernetesRunner`] (one pod per town, for a cluster) and [`LocalRunner`] (plain
+//! host processes, for `gt demo` without Docker).
 //!
 //! Both backends share one convention so that an agent outlives the bot: every agent
 //! runs under a generated POSIX `sh` wrapper that records its pid, output and exit code
@@ -14,8 +15,10 @@ pub mod agents;
 mod docker;
 mod error;
 pub mod image;
+pub mod kubernetes;
 mod local;
 pub mod town_fs;
+mod town_scripts;
 pub mod wrapper;
 
 use std::collections::BTreeMap;
@@ -26,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use docker::{DockerRunner, MANAGED_LABEL, TOWN_LABEL, TOWN_MOUNT, container_name};
 pub use error::RunnerError;
+pub use kubernetes::{KubernetesOptions, KubernetesRunner};
 pub use local::LocalRunner;
 
 /// Identifies a town's container and the agents in it.
@@ -227,7 +231,7 @@ pub struct TownStatus {
 /// for their town.
 #[async_trait::async_trait]
 pub trait Runner: Send + Sync + 'static {
-    /// `"docker"` or `"local"`.
+    /// `"docker"`, `"kubernetes"` or `"local"`.
     fn kind(&self) -> &'static str;
 
     /// Creates the town (or re-attaches to it) and registers it with this instance.

@@ -67,7 +67,7 @@ const LOG_KEEP: u64 = 1 << 20;
 pub const CHECK_TAIL: usize = 64 * 1024;
 
 /// More gates than this for one session is not a repository's configuration.
-const MAX_CHECKS: usize = 64;
+pub(crate) const MAX_CHECKS: usize = 64;
 
 /// How long an agent without a `pid` file still counts as starting rather than lost.
 const START_GRACE_MS: i64 = 60_000;
@@ -318,6 +318,10 @@ printf '%s' "$GT_WRAPPER" >"$1/run/$3/wrapper.sh" || exit 96
 unset GT_WRAPPER
 exec setsid sh "$1/run/$3/wrapper.sh"
 "#;
+
+/// [`BOOTSTRAP`]'s last line, which a backend that cannot detach its exec replaces
+/// with a launch of its own.
+pub(crate) const BOOTSTRAP_LAUNCH: &str = "exec setsid sh \"$1/run/$3/wrapper.sh\"\n";
 
 /// Claims a uid, makes the session's home, and defines how to drop to the session's
 /// (`as_session`) and the gates' (`as_gate`) uid.
@@ -637,19 +641,38 @@ pub(crate) fn state(found: &OnDisk, alive: bool) -> AgentState {
         None if !alive => read_number(&found.host_root, &found.record.agent, "exit"),
         seen => seen,
     };
-    let status = match (exit, alive, found.pid) {
+    derive(
+        &found.record,
+        found.pid,
+        exit,
+        alive,
+        output_at(&found.host_root, &found.record.agent),
+    )
+}
+
+/// The status an agent's record says, once read: `exit` must have been read after the
+/// liveness check (see [`state`]). Shared by the backends that read the files in the
+/// town itself (Kubernetes).
+pub(crate) fn derive(
+    record: &AgentRecord,
+    pid: Option<i64>,
+    exit: Option<i32>,
+    alive: bool,
+    output_at_ms: Option<i64>,
+) -> AgentState {
+    let status = match (exit, alive, pid) {
         (Some(code), _, _) => AgentStatus::Exited { code },
         (None, true, _) => AgentStatus::Running,
-        (None, false, None) if now_ms() - found.record.started_at_ms < START_GRACE_MS => {
+        (None, false, None) if now_ms() - record.started_at_ms < START_GRACE_MS => {
             AgentStatus::Running
         }
         _ => AgentStatus::Lost,
     };
     AgentState {
-        agent: found.record.agent.clone(),
+        agent: record.agent.clone(),
         status,
-        started_at_ms: found.record.started_at_ms,
-        output_at_ms: output_at(&found.host_root, &found.record.agent),
+        started_at_ms: record.started_at_ms,
+        output_at_ms,
     }
 }
 

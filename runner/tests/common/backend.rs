@@ -1,0 +1,228 @@
+//! The backends the shared runner contract (`tests/contract.rs`) runs against, each
+//! with what only it knows: how to get a runner (a restarted bot is a second one), a
+//! town, and how to take a town away from under the runner.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use runner::{
+    DockerRunner, KubernetesOptions, KubernetesRunner, Limits, LocalRunner, Runner, TownId,
+    TownSpec,
+};
+
+use super::docker::{docker_runner, fake_gt, town_image, unique_town};
+
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    type R: Runner;
+    /// Whether sessions run under uids of their own in a town of their own (not local).
+    const ISOLATES: bool;
+    /// A runner, as a (re)started bot gets one; `None` skips the suite outside CI.
+    async fn runner() -> Option<Self::R>;
+    /// A fresh town whose files go under `dir` where the backend keeps them on the host.
+    async fn town(dir: &Path, prefix: &str) -> TownSpec;
+    /// Takes the town away as an operator or the machine would (its container removed,
+    /// its pod deleted); `false` where a town cannot be taken away (local).
+    async fn kill_town(runner: &Self::R, town: &TownId) -> bool;
+    /// Removes whatever the town left, also when a test failed midway.
+    async fn cleanup(runner: &Self::R, town: &TownId);
+    /// Every file in the town whose bytes hold `needle`, by path in the town.
+    async fn files_containing(runner: &Self::R, town: &TownSpec, needle: &str) -> Vec<String>;
+}
+
+pub struct Docker;
+
+#[async_trait]
+impl Backend for Docker {
+    type R = DockerRunner;
+    const ISOLATES: bool = true;
+
+    async fn runner() -> Option<DockerRunner> {
+        docker_runner().await
+    }
+
+    async fn town(dir: &Path, prefix: &str) -> TownSpec {
+        TownSpec {
+            id: unique_town(prefix),
+            root: dir.join("town"),
+            image: town_image().await,
+            gt_binary: fake_gt(dir),
+            limits: Limits::default(),
+        }
+    }
+
+    async fn kill_town(runner: &DockerRunner, town: &TownId) -> bool {
+        runner.remove_town(town).await.unwrap();
+        true
+    }
+
+    async fn cleanup(runner: &DockerRunner, town: &TownId) {
+        let _ = runner.remove_town(town).await;
+    }
+
+    async fn files_containing(_: &DockerRunner, town: &TownSpec, needle: &str) -> Vec<String> {
+        host_files_containing(&town.root, needle)
+    }
+}
+
+pub struct Local;
+
+#[async_trait]
+impl Backend for Local {
+    type R = LocalRunner;
+    const ISOLATES: bool = false;
+
+    async fn runner() -> Option<LocalRunner> {
+        Some(LocalRunner::new().with_stop_grace(Duration::from_secs(3)))
+    }
+
+    async fn town(dir: &Path, prefix: &str) -> TownSpec {
+        TownSpec {
+            id: unique_town(prefix),
+            root: dir.join("town"),
+            image: String::new(),
+            gt_binary: fake_gt(dir),
+            limits: Limits::default(),
+        }
+    }
+
+    async fn kill_town(_: &LocalRunner, _: &TownId) -> bool {
+        false
+    }
+
+    async fn cleanup(_: &LocalRunner, _: &TownId) {}
+
+    async fn files_containing(_: &LocalRunner, town: &TownSpec, needle: &str) -> Vec<String> {
+        host_files_containing(&town.root, needle)
+    }
+}
+
+fn host_files_containing(root: &Path, needle: &str) -> Vec<String> {
+    super::files_containing(root, needle)
+        .into_iter()
+        .map(|p| p.strip_prefix(root).unwrap_or(&p).display().to_string())
+        .collect()
+}
+
+/// A real cluster (`.ci/k8s/cluster.sh up`) named by `GT_K8S_KUBECONFIG`, with the
+/// bot's image (`gt town-image build --with-gt`) imported as `GT_K8S_IMAGE`.
+pub struct Kubernetes;
+
+pub const K8S_NAMESPACE: &str = "gastown-runner-test";
+
+impl Kubernetes {
+    fn env() -> Option<(String, String)> {
+        let kubeconfig = std::env::var("GT_K8S_KUBECONFIG").ok();
+        let image = std::env::var("GT_K8S_IMAGE").ok();
+        match (kubeconfig, image) {
+            (Some(k), Some(i)) => Some((k, i)),
+            _ if std::env::var_os("CI").is_some() => panic!(
+                "CI is set but GT_K8S_KUBECONFIG and GT_K8S_IMAGE are not, so the Kubernetes \
+                 runner cannot be tested (.ci/run starts the cluster and sets them)"
+            ),
+            _ => {
+                eprintln!(
+                    "SKIP: Kubernetes runner tests need GT_K8S_KUBECONFIG and GT_K8S_IMAGE \
+                     (bash .ci/k8s/cluster.sh up)"
+                );
+                None
+            }
+        }
+    }
+
+    async fn ensure_namespace(runner: &KubernetesRunner) {
+        use k8s_openapi::api::core::v1::Namespace;
+        let api: kube::Api<Namespace> = kube::Api::all(runner.pods().clone().into_client());
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": K8S_NAMESPACE}
+        }))
+        .unwrap();
+        match api.create(&Default::default(), &ns).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => panic!("cannot create the namespace {K8S_NAMESPACE}: {e}"),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for Kubernetes {
+    type R = KubernetesRunner;
+    const ISOLATES: bool = true;
+
+    async fn runner() -> Option<KubernetesRunner> {
+        let (kubeconfig, _) = Self::env()?;
+        let runner = KubernetesRunner::connect(KubernetesOptions {
+            namespace: K8S_NAMESPACE.to_owned(),
+            kubeconfig: Some(kubeconfig.into()),
+            host_network: true,
+            image_pull_policy: "Never".to_owned(),
+            start_timeout: Duration::from_secs(60),
+            ..Default::default()
+        })
+        .await
+        .expect("the test cluster answers")
+        .with_stop_grace(Duration::from_secs(3));
+        Self::ensure_namespace(&runner).await;
+        Some(runner)
+    }
+
+    async fn town(dir: &Path, prefix: &str) -> TownSpec {
+        let (_, image) = Self::env().expect("checked by runner()");
+        TownSpec {
+            id: unique_town(prefix),
+            root: dir.join("town"),
+            image,
+            gt_binary: fake_gt(dir),
+            limits: Limits {
+                memory_bytes: Some(1 << 30),
+                nano_cpus: None,
+                pids: None,
+            },
+        }
+    }
+
+    async fn kill_town(runner: &KubernetesRunner, town: &TownId) -> bool {
+        let pod = runner::kubernetes::pod_name(town);
+        runner
+            .pods()
+            .delete(&pod, &kube::api::DeleteParams::default())
+            .await
+            .unwrap();
+        true
+    }
+
+    async fn cleanup(runner: &KubernetesRunner, town: &TownId) {
+        let _ = runner.remove_town(town).await;
+    }
+
+    async fn files_containing(
+        runner: &KubernetesRunner,
+        town: &TownSpec,
+        needle: &str,
+    ) -> Vec<String> {
+        use tokio::io::AsyncReadExt;
+        let pod = runner::kubernetes::pod_name(&town.id);
+        let mut process = runner
+            .pods()
+            .exec(
+                &pod,
+                ["grep", "-rlF", "--", needle, "/town"],
+                &kube::api::AttachParams::default().container("town"),
+            )
+            .await
+            .unwrap();
+        let mut out = String::new();
+        process
+            .stdout()
+            .unwrap()
+            .read_to_string(&mut out)
+            .await
+            .unwrap();
+        let _ = process.join().await;
+        out.lines()
+            .map(|l| l.trim_start_matches("/town/").to_owned())
+            .collect()
+    }
+}
