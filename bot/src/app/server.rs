@@ -138,6 +138,26 @@ pub async fn runner_from_config(
                 )?
                 .with_network(config.runner.network.clone()),
         ),
+        RunnerKind::Kubernetes => {
+            let k = &config.runner.kubernetes;
+            let opts = runner::KubernetesOptions {
+                namespace: k.namespace.clone(),
+                kubeconfig: k.kubeconfig.clone(),
+                host_network: k.host_network,
+                image_pull_policy: k.image_pull_policy.clone(),
+                cpu_request: k.cpu_request.clone(),
+                memory_request: k.memory_request.clone(),
+                town_volume_size: k.town_volume_size.clone(),
+                ..Default::default()
+            };
+            let runner = runner::KubernetesRunner::connect(opts).await.context(
+                "the kubernetes runner is configured (runner.kind: kubernetes) but the cluster \
+                 is not reachable",
+            )?;
+            tracing::info!(namespace = %k.namespace, image = %config.runner.image(),
+                "runner: kubernetes — a pod per town");
+            Arc::new(runner)
+        }
         RunnerKind::Local => {
             tracing::warn!(
                 "runner: local — agents run as processes on this host with no isolation; \

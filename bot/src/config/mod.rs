@@ -373,6 +373,41 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
     ("GT_RUNNER_MEMORY_MB", "/runner/memory_mb", EnvKind::Integer),
     ("GT_RUNNER_CPUS", "/runner/cpus", EnvKind::Number),
     ("GT_RUNNER_PIDS", "/runner/pids", EnvKind::Integer),
+    (
+        "GT_RUNNER_K8S_NAMESPACE",
+        "/runner/kubernetes/namespace",
+        EnvKind::Text,
+    ),
+    (
+        "GT_RUNNER_K8S_KUBECONFIG",
+        "/runner/kubernetes/kubeconfig",
+        EnvKind::Text,
+    ),
+    (
+        "GT_RUNNER_K8S_HOST_NETWORK",
+        "/runner/kubernetes/host_network",
+        EnvKind::Bool,
+    ),
+    (
+        "GT_RUNNER_K8S_PULL_POLICY",
+        "/runner/kubernetes/image_pull_policy",
+        EnvKind::Text,
+    ),
+    (
+        "GT_RUNNER_K8S_CPU_REQUEST",
+        "/runner/kubernetes/cpu_request",
+        EnvKind::Text,
+    ),
+    (
+        "GT_RUNNER_K8S_MEMORY_REQUEST",
+        "/runner/kubernetes/memory_request",
+        EnvKind::Text,
+    ),
+    (
+        "GT_RUNNER_K8S_VOLUME_SIZE",
+        "/runner/kubernetes/town_volume_size",
+        EnvKind::Text,
+    ),
     ("GT_POLECATS_CAP", "/polecats/cap", EnvKind::Integer),
     (
         "GT_POLECATS_TOWN_CAP",

@@ -10,6 +10,8 @@ use serde::Deserialize;
 #[serde(rename_all = "lowercase")]
 pub enum RunnerKind {
     Docker,
+    /// A pod per town in a Kubernetes cluster (`runner.kubernetes`).
+    Kubernetes,
     Local,
     /// No agents: an instance that only ingests and tracks (or a test of ingest).
     None,
@@ -19,7 +21,10 @@ pub enum RunnerKind {
 #[serde(deny_unknown_fields, default)]
 pub struct RunnerConfig {
     pub kind: RunnerKind,
-    pub image: String,
+    /// `None`: `gastown-town:latest` for Docker, `gastown:latest` (the town image with
+    /// `gt` in it) for Kubernetes. See [`RunnerConfig::image`].
+    #[serde(rename = "image")]
+    pub image_name: Option<String>,
     /// The Docker network town containers join; `host` unless set.
     pub network: String,
     /// `None`: the running `gt` binary.
@@ -27,18 +32,62 @@ pub struct RunnerConfig {
     pub memory_mb: Option<i64>,
     pub cpus: Option<f64>,
     pub pids: Option<i64>,
+    pub kubernetes: KubernetesConfig,
+}
+
+impl RunnerConfig {
+    /// The image towns run: the configured one, else the kind's own default (a pod
+    /// cannot mount the bot's `gt` as a Docker container does, so it needs the image
+    /// that holds it).
+    pub fn image(&self) -> String {
+        match (&self.image_name, self.kind) {
+            (Some(image), _) => image.clone(),
+            (None, RunnerKind::Kubernetes) => "gastown:latest".into(),
+            (None, _) => "gastown-town:latest".into(),
+        }
+    }
+}
+
+/// Where towns run when `runner.kind` is `kubernetes`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesConfig {
+    /// The namespace of the towns' pods; give each bot its own.
+    pub namespace: String,
+    /// `None`: `KUBECONFIG`, `~/.kube/config`, else the pod's service account.
+    pub kubeconfig: Option<PathBuf>,
+    pub host_network: bool,
+    pub image_pull_policy: String,
+    pub cpu_request: Option<String>,
+    pub memory_request: Option<String>,
+    pub town_volume_size: Option<String>,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        Self {
+            namespace: "gastown".into(),
+            kubeconfig: None,
+            host_network: false,
+            image_pull_policy: "IfNotPresent".into(),
+            cpu_request: None,
+            memory_request: None,
+            town_volume_size: None,
+        }
+    }
 }
 
 impl Default for RunnerConfig {
     fn default() -> Self {
         Self {
             kind: RunnerKind::Docker,
-            image: "gastown-town:latest".into(),
+            image_name: None,
             network: "host".into(),
             gt_binary: None,
             memory_mb: Some(4096),
             cpus: Some(2.0),
             pids: Some(1024),
+            kubernetes: KubernetesConfig::default(),
         }
     }
 }

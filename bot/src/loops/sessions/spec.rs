@@ -32,7 +32,7 @@ pub(super) fn town_spec(config: &Config, town_id: &str) -> TownSpec {
     TownSpec {
         id: TownId(town_id.to_string()),
         root: absolute(config.data_dir.join("towns").join(sanitize(town_id))),
-        image: r.image.clone(),
+        image: r.image(),
         gt_binary: r
             .gt_binary
             .clone()
