@@ -35,7 +35,7 @@ kubeconfig() { # user, token: a kubeconfig for the apiserver on loopback
   cat <<KC
 apiVersion: v1
 kind: Config
-clusters: [{name: local, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}]
+clusters: [{name: local, cluster: {server: "https://127.0.0.1:6443", certificate-authority-data: "$(base64 -w0 "$root/pki/ca.crt")"}}]
 users: [{name: $1, user: {token: "$2"}}]
 contexts: [{name: local, context: {cluster: local, user: $1}}]
 current-context: local
@@ -74,9 +74,19 @@ up() {
   printf '%s,admin,admin,system:masters\n' "$token" >"$root/pki/tokens.csv"
   [ -f "$root/pki/sa.key" ] || openssl genrsa -out "$root/pki/sa.key" 2048 2>/dev/null
   openssl rsa -in "$root/pki/sa.key" -pubout -out "$root/pki/sa.pub" 2>/dev/null
-  [ -f "$root/pki/serving.key" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 30 \
-    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -keyout "$root/pki/serving.key" -out "$root/pki/serving.crt" 2>/dev/null
+  # A CA and the API server's certificate signed by it: clients verify the server
+  # (kube-rs with rustls refuses a self-signed CA certificate used as a server's).
+  if [ ! -f "$root/pki/ca.crt" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=gastown-test-ca \
+      -keyout "$root/pki/ca.key" -out "$root/pki/ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver \
+      -keyout "$root/pki/serving.key" -out "$root/pki/serving.csr" 2>/dev/null
+    printf '%s\n' "subjectAltName=DNS:localhost,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.96.0.1" \
+      "basicConstraints=CA:FALSE" "keyUsage=digitalSignature,keyEncipherment" \
+      "extendedKeyUsage=serverAuth" >"$root/pki/serving.ext"
+    openssl x509 -req -in "$root/pki/serving.csr" -CA "$root/pki/ca.crt" -CAkey "$root/pki/ca.key" \
+      -CAcreateserial -days 30 -extfile "$root/pki/serving.ext" -out "$root/pki/serving.crt" 2>/dev/null
+  fi
   kubeconfig admin "$token" >"$root/kubeconfig"
 
   log "etcd"
@@ -99,7 +109,7 @@ up() {
   log "controller-manager and scheduler"
   start kube-controller-manager "$bin/kube-controller-manager" --kubeconfig "$root/kubeconfig" \
     --leader-elect=false --service-account-private-key-file "$root/pki/sa.key" \
-    --use-service-account-credentials=false --root-ca-file "$root/pki/serving.crt" \
+    --use-service-account-credentials=false --root-ca-file "$root/pki/ca.crt" \
     --controllers '*,-nodeipam,-service,-route,-cloud-node-lifecycle' \
     --bind-address 127.0.0.1 --secure-port 10257
   start kube-scheduler "$bin/kube-scheduler" --kubeconfig "$root/kubeconfig" \

@@ -30,6 +30,9 @@ impl App {
             .route("/webhooks/github", post(ingest::receive))
             .route("/webhooks/gitlab", post(ingest::receive))
             .route("/healthz", get(healthz))
+            // Kubernetes' readiness probe: the same question (can deliveries be
+            // committed?), under the name probes expect.
+            .route("/readyz", get(healthz))
             .with_state(ingest)
             .merge(crate::edge::agent_api::router(self.tools.clone()))
             .merge(crate::gitgate::router(self.gateway.clone()))

@@ -20,6 +20,7 @@ mod git_gateway;
 mod gitlab_fields;
 mod ingest;
 mod internal_errors;
+mod kubernetes;
 mod mayor;
 mod molecules;
 mod patrol;
