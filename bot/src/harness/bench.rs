@@ -33,7 +33,8 @@ pub enum BenchCommand {
     /// From the `gt:sling` label on a (simulated) forge to the polecat's process
     /// running and to its first tool call; the first run starts the town cold.
     Sling {
-        /// Runners to measure (comma-separated): local, docker.
+        /// Runners to measure (comma-separated): local, docker, kubernetes (the cluster
+        /// `KUBECONFIG` names, on this machine, holding gastown:latest).
         #[arg(
             long,
             value_enum,
@@ -91,6 +92,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 600)]
         timeout_secs: u64,
     },
+    /// A town on the Kubernetes cluster `KUBECONFIG` names: a town pod's cold start, a
+    /// bare exec round trip, and one pod filled with agents (start and read latency,
+    /// memory per agent). Label to running through the whole bot is `bench sling
+    /// --runner kubernetes`.
+    Kubernetes {
+        /// Town pods created from nothing, one after another.
+        #[arg(long, default_value_t = 3)]
+        pods: usize,
+        #[arg(long, default_value_t = 50)]
+        execs: usize,
+        /// Agents in the pod at each measurement (comma-separated, increasing).
+        #[arg(long, default_value = "10,25,50,100", value_delimiter = ',')]
+        fill: Vec<usize>,
+    },
     /// Expanding a 200-step formula into a molecule plan (in this process: parsing is
     /// done once, each run is `expand` alone), then storing the plan.
     Formula {
@@ -137,6 +152,9 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 );
             }
             Ok(())
+        }
+        BenchCommand::Kubernetes { pods, execs, fill } => {
+            crate::harness::bench_kubernetes::run(pods, execs, &fill).await
         }
         BenchCommand::Stress {
             runner,

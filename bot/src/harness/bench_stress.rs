@@ -60,6 +60,9 @@ pub async fn run(
 
     let (runner, image) = match choice {
         DemoRunner::Local => ("local", None),
+        DemoRunner::Kubernetes => {
+            anyhow::bail!("gt bench stress runs local or docker; see gt bench kubernetes")
+        }
         _ => {
             let mut quiet = |_: &str| {};
             let image = runner::image::build_town_image(

@@ -25,6 +25,10 @@ pub enum DemoRunner {
     /// Docker if the daemon answers, else local processes.
     Auto,
     Docker,
+    /// A pod per town in the cluster `KUBECONFIG` names, which must run on this
+    /// machine (its pods reach the bot on loopback) and hold `gastown:latest` (`gt
+    /// town-image build --with-gt`, imported into its nodes): see docs/kubernetes.md.
+    Kubernetes,
     Local,
 }
 
@@ -122,6 +126,7 @@ pub struct Stage {
     pub running: crate::app::server::Running,
     pub town: String,
     pub docker: Option<Arc<runner::DockerRunner>>,
+    pub kubernetes: Option<Arc<runner::KubernetesRunner>>,
     pub runner: Arc<dyn runner::Runner>,
 }
 
@@ -167,7 +172,12 @@ impl Stage {
             sim.web_url()
         ));
 
-        let (runner, docker, image) = pick_runner(choice, say).await?;
+        let Picked {
+            runner,
+            docker,
+            kubernetes,
+            image,
+        } = pick_runner(choice, say).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let secret = crate::ids::random_bead_id(8);
@@ -212,6 +222,7 @@ impl Stage {
             running,
             town,
             docker,
+            kubernetes,
             runner,
         })
     }
@@ -222,7 +233,12 @@ impl Stage {
         if let Some(docker) = self.docker
             && !keep_town
         {
-            let _ = docker.remove_town(&runner::TownId(self.town)).await;
+            let _ = docker.remove_town(&runner::TownId(self.town.clone())).await;
+        }
+        if let Some(kubernetes) = self.kubernetes
+            && !keep_town
+        {
+            let _ = kubernetes.remove_town(&runner::TownId(self.town)).await;
         }
         Ok(())
     }
@@ -356,17 +372,49 @@ async fn comments(sim: &forge_sim::SimHandle, first: u64, say: &Say<'_>) -> anyh
 
 pub type Say<'a> = dyn Fn(&str) + 'a;
 
-async fn pick_runner(
-    choice: DemoRunner,
-    say: &Say<'_>,
-) -> anyhow::Result<(
-    Arc<dyn runner::Runner>,
-    Option<Arc<runner::DockerRunner>>,
-    Option<String>,
-)> {
+/// The runner a stage runs its town with, and what cleans up after it.
+struct Picked {
+    runner: Arc<dyn runner::Runner>,
+    docker: Option<Arc<runner::DockerRunner>>,
+    kubernetes: Option<Arc<runner::KubernetesRunner>>,
+    image: Option<String>,
+}
+
+async fn pick_runner(choice: DemoRunner, say: &Say<'_>) -> anyhow::Result<Picked> {
+    if choice == DemoRunner::Kubernetes {
+        let image = std::env::var("GT_RUNNER_IMAGE").unwrap_or_else(|_| "gastown:latest".into());
+        let opts = runner::KubernetesOptions {
+            namespace: std::env::var("GT_RUNNER_K8S_NAMESPACE")
+                .unwrap_or_else(|_| "gastown-demo".into()),
+            kubeconfig: std::env::var_os("GT_RUNNER_K8S_KUBECONFIG").map(Into::into),
+            // The bot runs here, outside the cluster: its pods reach it on loopback.
+            host_network: true,
+            image_pull_policy: std::env::var("GT_RUNNER_K8S_PULL_POLICY")
+                .unwrap_or_else(|_| "IfNotPresent".into()),
+            ..Default::default()
+        };
+        let namespace = opts.namespace.clone();
+        let k8s = runner::KubernetesRunner::connect(opts)
+            .await
+            .context("gt demo --runner kubernetes needs a cluster (KUBECONFIG)")?;
+        k8s.create_namespace().await?;
+        say(&format!(
+            "agents run in a town pod in namespace {namespace} from {image}: no service \
+             account token, every capability dropped but four, each session under a uid of \
+             its own"
+        ));
+        let k8s = Arc::new(k8s);
+        return Ok(Picked {
+            runner: k8s.clone(),
+            docker: None,
+            kubernetes: Some(k8s),
+            image: Some(image),
+        });
+    }
     let docker = match choice {
         DemoRunner::Local => None,
         DemoRunner::Docker => Some(runner::DockerRunner::connect().await?),
+        DemoRunner::Kubernetes => unreachable!("picked above"),
         DemoRunner::Auto => match runner::DockerRunner::connect().await {
             Ok(d) => Some(d),
             Err(e) => {
@@ -378,7 +426,12 @@ async fn pick_runner(
         },
     };
     let Some(docker) = docker else {
-        return Ok((Arc::new(runner::LocalRunner::new()), None, None));
+        return Ok(Picked {
+            runner: Arc::new(runner::LocalRunner::new()),
+            docker: None,
+            kubernetes: None,
+            image: None,
+        });
     };
     say("building the town image if needed (once; about a minute)");
     let mut progress = |line: &str| println!("           {line}");
@@ -390,7 +443,12 @@ async fn pick_runner(
          its own (no capabilities, a 0700 home), the gates under another with no token"
     ));
     let docker = Arc::new(docker);
-    Ok((docker.clone(), Some(docker), Some(image)))
+    Ok(Picked {
+        runner: docker.clone(),
+        docker: Some(docker),
+        kubernetes: None,
+        image: Some(image),
+    })
 }
 
 /// Print the town's events as they happen, approve and merge the refinery's pull

@@ -4,6 +4,7 @@
 pub mod bench;
 pub(crate) mod bench_agents;
 pub(crate) mod bench_commands;
+pub(crate) mod bench_kubernetes;
 pub(crate) mod bench_patrol;
 pub(crate) mod bench_sling;
 pub(crate) mod bench_stress;

@@ -130,6 +130,52 @@ impl KubernetesRunner {
         self
     }
 
+    /// Creates the runner's namespace where it is missing (a demo, a test cluster);
+    /// a deployed bot's namespace is the operator's, and its Role cannot do this.
+    pub async fn create_namespace(&self) -> Result<(), RunnerError> {
+        use k8s_openapi::api::core::v1::Namespace;
+        let api: Api<Namespace> = Api::all(self.pods.clone().into_client());
+        let ns = Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(self.opts.namespace.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        match api.create(&PostParams::default(), &ns).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+            Err(e) => Err(RunnerError::kube(format!(
+                "create the namespace {}",
+                self.opts.namespace
+            ))(e)),
+        }
+    }
+
+    /// One bare `exec` round trip into the town's pod (`true`): the floor under every
+    /// operation of this backend, for measurements.
+    pub async fn exec_round_trip(&self, town: &TownId) -> Result<Duration, RunnerError> {
+        let pod = self.pod(town)?;
+        let started = Instant::now();
+        let out = self
+            .exec(town, &pod, vec!["true".to_owned()], None, EXEC_TIMEOUT)
+            .await?;
+        debug_assert_eq!(out.code, 0);
+        Ok(started.elapsed())
+    }
+
+    /// Runs `argv` as the town's root and returns its exit code and output: for
+    /// measurements and operators' checks, never with a secret in `argv`.
+    pub async fn run_in_town(
+        &self,
+        town: &TownId,
+        argv: Vec<String>,
+    ) -> Result<(i32, Vec<u8>), RunnerError> {
+        let pod = self.pod(town)?;
+        let out = self.exec(town, &pod, argv, None, EXEC_TIMEOUT).await?;
+        Ok((out.code, out.stdout))
+    }
+
     /// The pods API of the runner's namespace, for callers that need more than the
     /// [`Runner`] seam (tests, measurements).
     pub fn pods(&self) -> &Api<Pod> {

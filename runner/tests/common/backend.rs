@@ -130,20 +130,6 @@ impl Kubernetes {
             }
         }
     }
-
-    async fn ensure_namespace(runner: &KubernetesRunner) {
-        use k8s_openapi::api::core::v1::Namespace;
-        let api: kube::Api<Namespace> = kube::Api::all(runner.pods().clone().into_client());
-        let ns: Namespace = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": K8S_NAMESPACE}
-        }))
-        .unwrap();
-        match api.create(&Default::default(), &ns).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => panic!("cannot create the namespace {K8S_NAMESPACE}: {e}"),
-        }
-    }
 }
 
 #[async_trait]
@@ -164,7 +150,7 @@ impl Backend for Kubernetes {
         .await
         .expect("the test cluster answers")
         .with_stop_grace(Duration::from_secs(3));
-        Self::ensure_namespace(&runner).await;
+        runner.create_namespace().await.unwrap();
         Some(runner)
     }
 

@@ -57,3 +57,40 @@ async fn the_demo_uses_the_town_container_when_docker_is_there() {
         "{out}"
     );
 }
+
+/// With a cluster on this machine (always in CI), the polecats run in a town pod.
+#[tokio::test]
+async fn the_demo_runs_its_town_as_a_pod_on_kubernetes() {
+    let (Ok(kubeconfig), Ok(image)) = (
+        std::env::var("GT_K8S_KUBECONFIG"),
+        std::env::var("GT_K8S_IMAGE"),
+    ) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "a Kubernetes cluster is required in CI"
+        );
+        eprintln!("skipping: no GT_K8S_KUBECONFIG and GT_K8S_IMAGE");
+        return;
+    };
+    let namespace = format!("gastown-demo-{}", std::process::id());
+    let out = gt(
+        &["demo", "--runner", "kubernetes", "--timeout", "180"],
+        &[
+            ("KUBECONFIG", kubeconfig.as_str()),
+            ("GT_RUNNER_IMAGE", image.as_str()),
+            ("GT_RUNNER_K8S_NAMESPACE", namespace.as_str()),
+            ("GT_RUNNER_K8S_PULL_POLICY", "Never"),
+        ],
+    )
+    .await;
+    assert!(
+        out.contains(&format!(
+            "agents run in a town pod in namespace {namespace}"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("done: 7 issues worked, 7 pull requests merged, 7 files on main"),
+        "{out}"
+    );
+}
