@@ -6,6 +6,8 @@
 //! anything at all, and a compromised town anything anywhere): every field is bounded,
 //! every record parsed strictly, and anything malformed is skipped, never trusted.
 
+use std::collections::{HashMap, HashSet};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
@@ -13,29 +15,34 @@ use crate::town_fs::RECORD_CAP;
 use crate::wrapper::{self, AgentRecord, CHECK_TAIL};
 use crate::{AgentId, AgentState, CheckResult};
 
-/// Prints one line per agent (or only `$2`): `agent <id> <pid|-> <alive 0|1> <exit|->
-/// <log mtime ms|-> <base64 spec.json>`. Liveness is checked before `exit` is read, so
-/// a wrapper that ends in between is seen as exited, never as lost. A live wrapper is a
-/// root process whose command line names the agent's wrapper (agents are never root, so
-/// none can pose as one). Nothing is followed through a link.
+/// Prints what the bot needs to know of every agent (or only `$2`), in three kinds of
+/// line, parsed by [`parse_agents`]:
+///
+/// - `/proc/<pid>/cmdline:<root>/run/<agent>/wrapper.sh`: a live process running an
+///   agent's wrapper, read first, so a wrapper that ends before its `exit` is read is
+///   seen as exited, never as lost;
+/// - `log <dir> <mtime>`: when each agent's output last grew;
+/// - `agent <id> <pid|-> <root-owned 0|1> <exit|-> <spec.json>`: its record.
+///
+/// A live wrapper is a root process (agents are never root, so none can pose as one)
+/// whose command line names the agent's wrapper. Nothing is followed through a link.
+/// The script runs at every patrol tick: two processes in all, whatever the number of
+/// agents, and shell builtins for each record.
 pub(crate) const AGENTS_SCRIPT: &str = r#"root=$1 only=$2
+grep -aoE "$root/run/[a-z0-9._-]+/wrapper[.]sh" /proc/[0-9]*/cmdline 2>/dev/null
+find "$root/run" -mindepth 2 -maxdepth 2 -name log -type f -printf 'log %h %T@\n' 2>/dev/null
 for d in "$root"/run/*; do
   a=${d##*/}
   [ -z "$only" ] || [ "$a" = "$only" ] || continue
   [ -d "$d" ] && [ ! -L "$d" ] && [ -f "$d/spec.json" ] && [ ! -L "$d/spec.json" ] || continue
-  pid=$(head -c 32 "$d/pid" 2>/dev/null | tr -cd 0-9)
-  alive=0
-  if [ -n "$pid" ] && [ "$(stat -c %u "/proc/$pid" 2>/dev/null)" = 0 ] \
-    && grep -qaF "$root/run/$a/wrapper.sh" "/proc/$pid/cmdline" 2>/dev/null \
-    && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; then
-    alive=1
-  fi
-  exit=$(head -c 32 "$d/exit" 2>/dev/null | tr -cd 0-9-)
-  at=-
-  [ -f "$d/log" ] && [ ! -L "$d/log" ] && at=$(date -r "$d/log" +%s%3N 2>/dev/null)
-  printf 'agent %s %s %s %s %s ' "$a" "${pid:--}" "$alive" "${exit:--}" "${at:--}"
-  head -c @CAP@ "$d/spec.json" | base64 -w0
-  echo
+  pid= exit= spec= own=0
+  [ -f "$d/pid" ] && [ ! -L "$d/pid" ] && read -r pid <"$d/pid"
+  case $pid in ''|*[!0-9]*) pid=-;; *) [ -O "/proc/$pid" ] && own=1;; esac
+  [ -f "$d/exit" ] && [ ! -L "$d/exit" ] && read -r exit <"$d/exit"
+  case $exit in ''|*[!0-9-]*) exit=-;; esac
+  read -r spec <"$d/spec.json"
+  [ "${#spec}" -le @CAP@ ] || continue
+  printf 'agent %s %s %s %s %s\n' "$a" "$pid" "$own" "$exit" "$spec"
 done
 "#;
 
@@ -99,24 +106,48 @@ fn field<T: std::str::FromStr>(s: &str) -> Option<T> {
 /// whose record names another agent than its directory, is skipped.
 pub(crate) fn parse_agents(out: &[u8]) -> Vec<AgentState> {
     let text = String::from_utf8_lossy(out);
-    let mut found: Vec<AgentState> = text
-        .lines()
-        .filter_map(|line| {
-            let mut parts = line.split(' ');
-            if parts.next()? != "agent" {
-                return None;
+    let mut live: HashSet<(i64, &str)> = HashSet::new();
+    let mut output_at: HashMap<&str, i64> = HashMap::new();
+    let mut records = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("/proc/") {
+            // <pid>/cmdline:<root>/run/<agent>/wrapper.sh
+            let Some((pid, path)) = rest.split_once("/cmdline:") else {
+                continue;
+            };
+            let agent = path
+                .strip_suffix("/wrapper.sh")
+                .and_then(|p| p.rsplit('/').next());
+            if let (Ok(pid), Some(agent)) = (pid.parse(), agent) {
+                live.insert((pid, agent));
             }
-            let agent = AgentId::new(parts.next()?).ok()?;
-            let pid: Option<i64> = field(parts.next()?);
-            let alive = parts.next()? == "1";
-            let exit: Option<i32> = field(parts.next()?);
-            let output_at: Option<i64> = field(parts.next()?);
-            let spec = STANDARD.decode(parts.next()?).ok()?;
-            let record: AgentRecord = serde_json::from_slice(&spec).ok()?;
-            if record.agent != agent || parts.next().is_some() {
-                return None;
+        } else if let Some(rest) = line.strip_prefix("log ") {
+            let Some((dir, mtime)) = rest.rsplit_once(' ') else {
+                continue;
+            };
+            let agent = dir.rsplit('/').next().unwrap_or_default();
+            if let Ok(secs) = mtime.parse::<f64>() {
+                output_at.insert(agent, (secs * 1000.0) as i64);
             }
-            Some(wrapper::derive(&record, pid, exit, alive, output_at))
+        } else if let Some(rest) = line.strip_prefix("agent ") {
+            let mut parts = rest.splitn(5, ' ');
+            let parsed = (|| {
+                let agent = AgentId::new(parts.next()?).ok()?;
+                let pid: Option<i64> = field(parts.next()?);
+                let root_owned = parts.next()? == "1";
+                let exit: Option<i32> = field(parts.next()?);
+                let record: AgentRecord = serde_json::from_str(parts.next()?).ok()?;
+                (record.agent == agent).then_some((agent, pid, root_owned, exit, record))
+            })();
+            records.extend(parsed);
+        }
+    }
+    let mut found: Vec<AgentState> = records
+        .into_iter()
+        .map(|(agent, pid, root_owned, exit, record)| {
+            let alive = root_owned && pid.is_some_and(|p| live.contains(&(p, agent.0.as_str())));
+            let at = output_at.get(agent.0.as_str()).copied();
+            wrapper::derive(&record, pid, exit, alive, at)
         })
         .collect();
     found.sort_by(|a, b| (a.started_at_ms, &a.agent).cmp(&(b.started_at_ms, &b.agent)));
@@ -166,24 +197,34 @@ mod tests {
             town: TownId::new("t").unwrap(),
             agent: AgentId::new(agent).unwrap(),
             backend: "kubernetes".to_owned(),
-            command: vec!["true".to_owned()],
+            command: vec!["sh".to_owned(), "-c".to_owned(), "echo a b".to_owned()],
             env_keys: Vec::new(),
             workspace: None,
             started_at_ms: 1,
             checks: Vec::new(),
         };
-        STANDARD.encode(serde_json::to_vec(&record).unwrap())
+        serde_json::to_string(&record).unwrap()
     }
 
     #[test]
     fn agents_are_read_strictly_and_a_forged_record_is_skipped() {
-        let out = format!(
-            "agent a 10 1 - 1700 {}\nagent b 11 0 7 - {}\nagent c - 0 - - {}\nagent d 1 1 - - {}\ngarbage\nagent e 1 1 - - !!!\n",
-            record("a"),
-            record("b"),
-            record("c"),
-            record("someone-else"),
-        );
+        let out = [
+            "/proc/10/cmdline:/town/run/a/wrapper.sh".to_owned(),
+            // d's pid runs e's wrapper: d is not alive for it
+            "/proc/13/cmdline:/town/run/e/wrapper.sh".to_owned(),
+            "/proc/14/cmdline:/town/run/f/wrapper.sh".to_owned(),
+            "log /town/run/a 1700.5".to_owned(),
+            format!("agent a 10 1 - {}", record("a")),
+            format!("agent b 11 0 7 {}", record("b")),
+            format!("agent c - 0 - {}", record("c")),
+            format!("agent d 13 1 - {}", record("d")),
+            // f's process is alive but not root's: an agent posing as a wrapper
+            format!("agent f 14 0 - {}", record("f")),
+            format!("agent g 1 1 - {}", record("someone-else")),
+            "garbage".to_owned(),
+            "agent h 1 1 - {not json".to_owned(),
+        ]
+        .join("\n");
         let found = parse_agents(out.as_bytes());
         let statuses: Vec<(String, AgentStatus)> = found
             .iter()
@@ -196,9 +237,12 @@ mod tests {
                 ("b".to_owned(), AgentStatus::Exited { code: 7 }),
                 // no pid, long past the start grace, no exit: its wrapper died
                 ("c".to_owned(), AgentStatus::Lost),
+                ("d".to_owned(), AgentStatus::Lost),
+                ("f".to_owned(), AgentStatus::Lost),
             ]
         );
-        assert_eq!(found[0].output_at_ms, Some(1700));
+        assert_eq!(found[0].output_at_ms, Some(1_700_500));
+        assert_eq!(found[1].output_at_ms, None);
     }
 
     #[test]
