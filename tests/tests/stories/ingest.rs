@@ -362,12 +362,15 @@ async fn gitlab_delivery_ids_prefer_the_idempotency_key_and_dedupe_per_host() {
 }
 
 #[tokio::test]
-async fn healthz_reports_the_pending_inbox() {
+async fn healthz_and_readyz_report_the_pending_inbox() {
     let town = TestTown::builder().start().await;
     town.github("issue_comment", "hz-1", comment_payload())
         .await;
-    let r = reqwest::get(town.url("/healthz")).await.unwrap();
-    assert_eq!(r.status(), 200);
-    let v: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(v, json!({ "status": "ok", "inbox_pending": 1 }));
+    // Liveness and readiness (Kubernetes' probes) ask the same: can deliveries be kept?
+    for probe in ["/healthz", "/readyz"] {
+        let r = reqwest::get(town.url(probe)).await.unwrap();
+        assert_eq!(r.status(), 200, "{probe}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v, json!({ "status": "ok", "inbox_pending": 1 }), "{probe}");
+    }
 }
