@@ -29,7 +29,14 @@ pub trait Backend: Send + Sync + 'static {
     async fn cleanup(runner: &Self::R, town: &TownId);
     /// Every file in the town whose bytes hold `needle`, by path in the town.
     async fn files_containing(runner: &Self::R, town: &TownSpec, needle: &str) -> Vec<String>;
+    /// Whether `rel` exists in the town.
+    async fn exists(runner: &Self::R, town: &TownSpec, rel: &str) -> bool;
+    /// The pids of the town's processes running as `uid`.
+    async fn processes_of_uid(runner: &Self::R, town: &TownSpec, uid: &str) -> Vec<String>;
 }
+
+/// Lists the pids of `$1`'s processes, by /proc (the town image has no `ps`).
+const PIDS_OF_UID: &str = r#"for p in /proc/[0-9]*; do [ "$(stat -c %u "$p" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"; done; true"#;
 
 pub struct Docker;
 
@@ -64,6 +71,24 @@ impl Backend for Docker {
     async fn files_containing(_: &DockerRunner, town: &TownSpec, needle: &str) -> Vec<String> {
         host_files_containing(&town.root, needle)
     }
+
+    async fn exists(_: &DockerRunner, town: &TownSpec, rel: &str) -> bool {
+        town.root.join(rel).exists()
+    }
+
+    async fn processes_of_uid(runner: &DockerRunner, town: &TownSpec, uid: &str) -> Vec<String> {
+        let top = runner
+            .docker()
+            .top_processes(&runner::container_name(&town.id), None)
+            .await
+            .unwrap();
+        top.processes
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|row| row.first().map(String::as_str) == Some(uid))
+            .map(|row| row.join(" "))
+            .collect()
+    }
 }
 
 pub struct Local;
@@ -95,6 +120,14 @@ impl Backend for Local {
 
     async fn files_containing(_: &LocalRunner, town: &TownSpec, needle: &str) -> Vec<String> {
         host_files_containing(&town.root, needle)
+    }
+
+    async fn exists(_: &LocalRunner, town: &TownSpec, rel: &str) -> bool {
+        town.root.join(rel).exists()
+    }
+
+    async fn processes_of_uid(_: &LocalRunner, _: &TownSpec, _: &str) -> Vec<String> {
+        unreachable!("the local backend does not isolate sessions")
     }
 }
 
@@ -209,6 +242,30 @@ impl Backend for Kubernetes {
         let _ = process.join().await;
         out.lines()
             .map(|l| l.trim_start_matches("/town/").to_owned())
+            .collect()
+    }
+
+    async fn exists(runner: &KubernetesRunner, town: &TownSpec, rel: &str) -> bool {
+        let path = format!("/town/{rel}");
+        let (code, _) = runner
+            .run_in_town(&town.id, vec!["test".into(), "-e".into(), path])
+            .await
+            .unwrap();
+        code == 0
+    }
+
+    async fn processes_of_uid(
+        runner: &KubernetesRunner,
+        town: &TownSpec,
+        uid: &str,
+    ) -> Vec<String> {
+        let argv = ["sh", "-c", PIDS_OF_UID, "pids", uid]
+            .map(String::from)
+            .to_vec();
+        let (_, out) = runner.run_in_town(&town.id, argv).await.unwrap();
+        String::from_utf8_lossy(&out)
+            .lines()
+            .map(str::to_owned)
             .collect()
     }
 }

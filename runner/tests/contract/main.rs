@@ -1,4 +1,5 @@
-//! What every backend promises the bot, proved against each for real: the local
+//! What every backend promises the bot, proved against each for real (and, for those
+//! that isolate sessions, the sandbox: `sandbox.rs`): the local
 //! processes, the Docker daemon and a Kubernetes cluster (`common::backend`). The bot
 //! schedules against the `Runner` trait alone, so a backend that passes this suite is
 //! one it can use.
@@ -6,7 +7,9 @@
 //! Docker and Kubernetes print a skip line when absent, except under CI (env `CI`),
 //! where a missing daemon or cluster fails.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod sandbox;
 
 use std::time::{Duration, Instant};
 
@@ -304,6 +307,18 @@ macro_rules! contract {
             #[tokio::test]
             async fn two_towns_are_kept_apart() {
                 super::two_towns_are_kept_apart::<$backend>().await
+            }
+            #[tokio::test]
+            async fn an_agent_cannot_read_another_agents_token_home_or_record() {
+                super::sandbox::an_agent_cannot_read_another_agents_token_home_or_record::<
+                    $backend,
+                >()
+                .await
+            }
+            #[tokio::test]
+            async fn gates_run_under_their_own_uid_without_the_token_and_nothing_outlives_a_session()
+             {
+                super::sandbox::gates_run_under_their_own_uid_without_the_token_and_nothing_outlives_a_session::<$backend>().await
             }
         }
     };
