@@ -391,6 +391,10 @@ async fn pick_runner(choice: DemoRunner, say: &Say<'_>) -> anyhow::Result<Picked
             host_network: true,
             image_pull_policy: std::env::var("GT_RUNNER_K8S_PULL_POLICY")
                 .unwrap_or_else(|_| "IfNotPresent".into()),
+            // A demo's town is small: reserve little of the node, so it schedules
+            // beside whatever else runs there (the limits stay the town's defaults).
+            cpu_request: Some("100m".into()),
+            memory_request: Some("256Mi".into()),
             ..Default::default()
         };
         let namespace = opts.namespace.clone();
