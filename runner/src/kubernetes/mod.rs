@@ -76,8 +76,10 @@ const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most an exec may print before it is cut: an output chunk and some framing.
 const EXEC_OUTPUT_CAP: usize = wrapper::OUTPUT_CHUNK + 64 * 1024;
-/// How long the launch waits in the pod for the wrapper to record itself.
-const START_WAIT_TENTHS: u32 = 150;
+/// How long the launch waits in the pod for the wrapper to record itself, looking every
+/// [`START_POLL_MS`] (in the pod: each exec would cost a round trip).
+const START_WAIT_SECS: u64 = 15;
+const START_POLL_MS: u64 = 20;
 
 /// Runs each town as a hardened pod ([`town_pod`]) and each agent session under a uid
 /// of its own inside it ([`Isolation::PerSession`]), as the Docker backend does.
@@ -557,11 +559,13 @@ fn launch_script() -> String {
         r#"setsid sh "$1/run/$3/wrapper.sh" </dev/null >/dev/null 2>&1 &
 i=0
 while [ ! -e "$1/run/$3/pid" ] && [ ! -e "$1/run/$3/exit" ]; do
-  i=$((i + 1)); [ "$i" -lt {START_WAIT_TENTHS} ] || exit 98
-  sleep 0.1
+  i=$((i + 1)); [ "$i" -lt {polls} ] || exit 98
+  sleep {poll}
 done
 exit 0
-"#
+"#,
+        polls = START_WAIT_SECS * 1000 / START_POLL_MS,
+        poll = format!("0.{START_POLL_MS:03}"),
     )
 }
 
@@ -715,7 +719,7 @@ impl Runner for KubernetesRunner {
                 code => Err(RunnerError::StartTimeout {
                     town: spec.town.0.clone(),
                     agent: spec.agent.0.clone(),
-                    secs: u64::from(START_WAIT_TENTHS / 10),
+                    secs: START_WAIT_SECS,
                     code: Some(i64::from(code)),
                     log: dir.join("log"),
                 }),
