@@ -565,7 +565,7 @@ done
 exit 0
 "#,
         polls = START_WAIT_SECS * 1000 / START_POLL_MS,
-        poll = format!("0.{START_POLL_MS:03}"),
+        poll = START_POLL_MS as f64 / 1000.0,
     )
 }
 
