@@ -10,8 +10,11 @@
 //! (deleted, evicted, its node lost) is recreated by the next `ensure_town`, and its
 //! agents, whose records went with it, are lost and retried from what they pushed.
 
+mod exec;
+mod launch;
 mod pod;
 mod records;
+mod town;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -19,8 +22,7 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use kube::api::{Api, PostParams};
 use tracing::{Instrument, info, info_span, warn};
 
 pub use pod::{MANAGED_BY, MANAGED_LABEL, TOWN_ANNOTATION, TOWN_LABEL, pod_name, town_pod};
@@ -31,7 +33,9 @@ use crate::{
     AgentId, AgentSpec, AgentState, AgentStatus, CheckResult, Runner, RunnerError, TownId,
     TownSpec, TownStatus,
 };
-use pod::{CONTAINER, CONTAINER_PATH, TOWN_MOUNT};
+use exec::{EXEC_OUTPUT_CAP, EXEC_TIMEOUT};
+use launch::{START_SCRIPT, START_WAIT_SECS, start_payload};
+use pod::{CONTAINER_PATH, TOWN_MOUNT};
 
 /// Where and how towns run in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,15 +76,6 @@ impl Default for KubernetesOptions {
 }
 
 const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
-/// A read or a supervisor step; the stop script adds its grace.
-const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
-/// The most an exec may print before it is cut: an output chunk and some framing.
-const EXEC_OUTPUT_CAP: usize = wrapper::OUTPUT_CHUNK + 64 * 1024;
-/// How long the launch waits in the pod for the wrapper to record itself, looking every
-/// [`START_POLL_MS`] (in the pod: each exec would cost a round trip).
-const START_WAIT_SECS: u64 = 15;
-const START_POLL_MS: u64 = 20;
-
 /// Runs each town as a hardened pod ([`town_pod`]) and each agent session under a uid
 /// of its own inside it ([`Isolation::PerSession`]), as the Docker backend does.
 pub struct KubernetesRunner {
@@ -88,13 +83,6 @@ pub struct KubernetesRunner {
     opts: KubernetesOptions,
     towns: RwLock<HashMap<TownId, String>>,
     stop_grace: Duration,
-}
-
-/// What an exec printed and how it ended.
-struct Exec {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
 }
 
 impl KubernetesRunner {
@@ -195,235 +183,6 @@ impl KubernetesRunner {
             })
     }
 
-    async fn town_pods(&self, town: &TownId) -> Result<Vec<Pod>, RunnerError> {
-        let selector = format!("{TOWN_LABEL}={}", pod_name(town));
-        let list = self
-            .pods
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(RunnerError::kube(format!(
-                "list the pods of town {town} in namespace {}",
-                self.opts.namespace
-            )))?;
-        Ok(list.items)
-    }
-
-    /// Deletes the town's pod (and with it every agent and the town's files). Idempotent.
-    pub async fn remove_town(&self, town: &TownId) -> Result<(), RunnerError> {
-        let span = info_span!("remove_town", town = %town, runner = "kubernetes");
-        async {
-            for p in self.town_pods(town).await? {
-                let name = p.metadata.name.unwrap_or_default();
-                self.delete_pod(town, &name).await?;
-            }
-            self.towns
-                .write()
-                .expect("town registry lock poisoned")
-                .remove(town);
-            Ok(())
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// Deletes a pod and waits until it is gone, so a new one can take its name. Never
-    /// a forced deletion (a grace of 0): that removes the object while the node still
-    /// runs its containers, and an exec by the pod's name could land in the old town.
-    async fn delete_pod(&self, town: &TownId, name: &str) -> Result<(), RunnerError> {
-        let params = DeleteParams {
-            grace_period_seconds: Some(1),
-            ..Default::default()
-        };
-        match self.pods.delete(name, &params).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-            Err(e) => {
-                return Err(RunnerError::kube(format!(
-                    "delete the pod {name} of town {town}"
-                ))(e));
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            match self.pods.get_opt(name).await {
-                Ok(None) => {
-                    info!(pod = name, "town pod deleted");
-                    return Ok(());
-                }
-                Ok(Some(_)) | Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-            }
-        }
-        Err(RunnerError::TownPodFailed {
-            town: town.0.clone(),
-            pod: name.to_owned(),
-            reason: "it was still terminating a minute after it was deleted".to_owned(),
-        })
-    }
-
-    /// Waits until the pod's town container runs, or says why it cannot.
-    async fn wait_running(&self, town: &TownId, name: &str) -> Result<(), RunnerError> {
-        let deadline = Instant::now() + self.opts.start_timeout;
-        let mut last = "it was not scheduled yet".to_owned();
-        loop {
-            let pod = self
-                .pods
-                .get_opt(name)
-                .await
-                .map_err(RunnerError::kube(format!(
-                    "read the pod {name} of town {town}"
-                )))?;
-            let Some(pod) = pod else {
-                return Err(RunnerError::TownPodFailed {
-                    town: town.0.clone(),
-                    pod: name.to_owned(),
-                    reason: "it was deleted while starting".to_owned(),
-                });
-            };
-            let status = pod.status.unwrap_or_default();
-            let container = status
-                .container_statuses
-                .unwrap_or_default()
-                .into_iter()
-                .find(|c| c.name == CONTAINER);
-            if let Some(c) = &container {
-                let state = c.state.clone().unwrap_or_default();
-                if state.running.is_some() {
-                    return Ok(());
-                }
-                if let Some(waiting) = state.waiting {
-                    let reason = waiting.reason.unwrap_or_default();
-                    last = format!(
-                        "its container is waiting: {reason} {}",
-                        waiting.message.unwrap_or_default()
-                    );
-                    // These never resolve by themselves: say so now, not at the deadline.
-                    if matches!(
-                        reason.as_str(),
-                        "ErrImageNeverPull" | "InvalidImageName" | "CreateContainerConfigError"
-                    ) {
-                        return Err(RunnerError::TownPodFailed {
-                            town: town.0.clone(),
-                            pod: name.to_owned(),
-                            reason: format!(
-                                "{last} (build the image with `gt town-image build --with-gt` and push it to a registry the cluster pulls from, or import it into the node)"
-                            ),
-                        });
-                    }
-                }
-            } else if let Some(c) = status
-                .conditions
-                .unwrap_or_default()
-                .iter()
-                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
-            {
-                last = format!(
-                    "it cannot be scheduled: {}",
-                    c.message.clone().unwrap_or_default()
-                );
-            }
-            if matches!(status.phase.as_deref(), Some("Failed" | "Succeeded")) {
-                return Err(RunnerError::TownPodFailed {
-                    town: town.0.clone(),
-                    pod: name.to_owned(),
-                    reason: format!("it ended ({})", status.phase.unwrap_or_default()),
-                });
-            }
-            if Instant::now() > deadline {
-                return Err(RunnerError::TownPodFailed {
-                    town: town.0.clone(),
-                    pod: name.to_owned(),
-                    reason: format!(
-                        "it did not run within {} s: {last}",
-                        self.opts.start_timeout.as_secs()
-                    ),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Runs `argv` in the town container to completion: its exit code and output
-    /// (bounded), `stdin` written first. The command must not wait for the end of its
-    /// input: clusters before 1.29 cannot close an exec's stdin.
-    async fn exec(
-        &self,
-        town: &TownId,
-        pod: &str,
-        argv: Vec<String>,
-        stdin: Option<Vec<u8>>,
-        timeout: Duration,
-    ) -> Result<Exec, RunnerError> {
-        let fail = |detail: String| RunnerError::Exec {
-            town: town.0.clone(),
-            pod: pod.to_owned(),
-            detail,
-        };
-        let params = AttachParams::default()
-            .container(CONTAINER)
-            .stdin(stdin.is_some())
-            .stdout(true)
-            .stderr(true);
-        let run = async {
-            let mut process =
-                self.pods
-                    .exec(pod, argv, &params)
-                    .await
-                    .map_err(RunnerError::kube(format!(
-                        "exec in the pod {pod} of town {town}"
-                    )))?;
-            if let (Some(bytes), Some(mut input)) = (stdin, process.stdin()) {
-                input
-                    .write_all(&bytes)
-                    .await
-                    .map_err(|e| fail(format!("writing its input: {e}")))?;
-                input
-                    .flush()
-                    .await
-                    .map_err(|e| fail(format!("writing its input: {e}")))?;
-            }
-            let status = process.take_status();
-            let (stdout, stderr) = tokio::join!(
-                read_capped(process.stdout(), EXEC_OUTPUT_CAP),
-                read_capped(process.stderr(), 64 * 1024)
-            );
-            let status = match status {
-                Some(status) => status.await,
-                None => None,
-            };
-            let _ = process.join().await;
-            let code = exit_code(status.as_ref()).ok_or_else(|| {
-                fail(format!(
-                    "it ended without an exit status ({})",
-                    status
-                        .and_then(|s| s.message)
-                        .unwrap_or_else(|| "the connection closed".to_owned())
-                ))
-            })?;
-            Ok(Exec {
-                code,
-                stdout: stdout.map_err(|e| fail(format!("reading its output: {e}")))?,
-                stderr: stderr.map_err(|e| fail(format!("reading its errors: {e}")))?,
-            })
-        };
-        tokio::time::timeout(timeout, run)
-            .await
-            .map_err(|_| fail(format!("it did not finish within {} s", timeout.as_secs())))?
-    }
-
-    /// A fixed script with arguments, run by `sh -c` as the town's root.
-    async fn script(
-        &self,
-        town: &TownId,
-        pod: &str,
-        script: &str,
-        args: &[&str],
-    ) -> Result<Exec, RunnerError> {
-        let mut argv = vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()];
-        argv.push("gastown".to_owned());
-        argv.extend(args.iter().map(|a| (*a).to_owned()));
-        self.exec(town, pod, argv, None, EXEC_TIMEOUT).await
-    }
-
     async fn read_agents(
         &self,
         town: &TownId,
@@ -462,20 +221,6 @@ impl KubernetesRunner {
         Ok(records::parse_agents(&out.stdout))
     }
 
-    async fn pod_is_gone(&self, pod: &str) -> bool {
-        match self.pods.get_opt(pod).await {
-            Ok(None) => true,
-            Ok(Some(p)) => {
-                p.metadata.deletion_timestamp.is_some()
-                    || matches!(
-                        p.status.and_then(|s| s.phase).as_deref(),
-                        Some("Failed" | "Succeeded")
-                    )
-            }
-            Err(_) => false,
-        }
-    }
-
     /// A read script for one agent; its exit [`records::NO_RECORD`] means no record.
     async fn read_agent(
         &self,
@@ -507,92 +252,6 @@ impl KubernetesRunner {
         }
     }
 }
-
-/// Reads a stream to its end, keeping at most `cap` bytes (the rest is drained, so the
-/// remote side never blocks on a full buffer).
-async fn read_capped(
-    reader: Option<impl AsyncRead + Unpin>,
-    cap: usize,
-) -> std::io::Result<Vec<u8>> {
-    let Some(mut reader) = reader else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = reader.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(out);
-        }
-        let room = cap.saturating_sub(out.len());
-        out.extend_from_slice(&buf[..n.min(room)]);
-    }
-}
-
-/// The exit code an exec's final status carries: `Success` is 0; a failure names its
-/// code in a cause of reason `ExitCode`.
-fn exit_code(
-    status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>,
-) -> Option<i32> {
-    let status = status?;
-    if status.status.as_deref() == Some("Success") {
-        return Some(0);
-    }
-    status
-        .details
-        .as_ref()?
-        .causes
-        .as_ref()?
-        .iter()
-        .find(|c| c.reason.as_deref() == Some("ExitCode"))?
-        .message
-        .as_deref()?
-        .parse()
-        .ok()
-}
-
-/// The launch that replaces [`wrapper::BOOTSTRAP`]'s `exec`: an exec cannot be
-/// detached, so the wrapper goes to the background in a session of its own, and the
-/// exec returns once it has recorded itself (exit 98: it did not in time).
-fn launch_script() -> String {
-    format!(
-        r#"setsid sh "$1/run/$3/wrapper.sh" </dev/null >/dev/null 2>&1 &
-i=0
-while [ ! -e "$1/run/$3/pid" ] && [ ! -e "$1/run/$3/exit" ]; do
-  i=$((i + 1)); [ "$i" -lt {polls} ] || exit 98
-  sleep {poll}
-done
-exit 0
-"#,
-        polls = START_WAIT_SECS * 1000 / START_POLL_MS,
-        poll = START_POLL_MS as f64 / 1000.0,
-    )
-}
-
-/// What the start exec reads from its stdin and evaluates: the arguments, the agent's
-/// environment and its wrapper as shell assignments, then the bootstrap. Secrets
-/// travel only in this input, never in an argv another process could read.
-fn start_payload(spec: &AgentSpec, env: &BTreeMap<String, String>, wrapper: &str) -> String {
-    let bootstrap = wrapper::BOOTSTRAP
-        .strip_suffix(wrapper::BOOTSTRAP_LAUNCH)
-        .expect("BOOTSTRAP ends with its launch");
-    let mut s = format!(
-        "set -- {} 0 {}\n",
-        wrapper::sh_quote(TOWN_MOUNT),
-        wrapper::sh_quote(&spec.agent.0)
-    );
-    for (k, v) in env {
-        s.push_str(&format!("export {k}={}\n", wrapper::sh_quote(v)));
-    }
-    s.push_str(&format!("GT_WRAPPER={}\n", wrapper::sh_quote(wrapper)));
-    s.push_str(bootstrap);
-    s.push_str(&launch_script());
-    s
-}
-
-/// Evaluates exactly `$1` bytes of stdin: `head -c` stops there, without waiting for
-/// an end of input the exec protocol may never send.
-const START_SCRIPT: &str = r#"eval "$(head -c "$1")""#;
 
 #[async_trait::async_trait]
 impl Runner for KubernetesRunner {
@@ -856,59 +515,5 @@ impl Runner for KubernetesRunner {
         }
         .instrument(span)
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
-
-    #[test]
-    fn exit_codes_come_from_the_final_status() {
-        let ok = Status {
-            status: Some("Success".to_owned()),
-            ..Default::default()
-        };
-        let failed = Status {
-            status: Some("Failure".to_owned()),
-            reason: Some("NonZeroExitCode".to_owned()),
-            details: Some(StatusDetails {
-                causes: Some(vec![StatusCause {
-                    reason: Some("ExitCode".to_owned()),
-                    message: Some("97".to_owned()),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        assert_eq!(exit_code(Some(&ok)), Some(0));
-        assert_eq!(exit_code(Some(&failed)), Some(97));
-        assert_eq!(exit_code(None), None);
-    }
-
-    #[test]
-    fn secrets_travel_in_the_payload_never_in_argv() {
-        let spec = AgentSpec {
-            town: TownId::new("t").unwrap(),
-            agent: AgentId::new("a").unwrap(),
-            command: vec!["true".to_owned()],
-            env: BTreeMap::from([("GT_TOKEN".to_owned(), "s3cr3t'; rm -rf /".to_owned())]),
-            env_files: Vec::new(),
-            workspace: None,
-            checks: Vec::new(),
-        };
-        let env = wrapper::agent_env(
-            &spec,
-            TOWN_MOUNT,
-            CONTAINER_PATH,
-            Isolation::PerSession { bot_gid: 0 },
-        );
-        let payload = start_payload(&spec, &env, "echo hi");
-        assert!(payload.contains(r"export GT_TOKEN='s3cr3t'\''; rm -rf /'"));
-        assert!(!START_SCRIPT.contains("s3cr3t"));
-        assert!(payload.starts_with("set -- '/town' 0 'a'\n"));
-        assert!(!payload.contains("exec setsid"));
     }
 }
