@@ -143,17 +143,7 @@ pub async fn runner_from_config(
         ),
         RunnerKind::Kubernetes => {
             let k = &config.runner.kubernetes;
-            let opts = runner::KubernetesOptions {
-                namespace: k.namespace.clone(),
-                kubeconfig: k.kubeconfig.clone(),
-                host_network: k.host_network,
-                image_pull_policy: k.image_pull_policy.clone(),
-                cpu_request: k.cpu_request.clone(),
-                memory_request: k.memory_request.clone(),
-                town_volume_size: k.town_volume_size.clone(),
-                ..Default::default()
-            };
-            let runner = runner::KubernetesRunner::connect(opts).await.context(
+            let runner = runner::KubernetesRunner::connect(k.clone()).await.context(
                 "the kubernetes runner is configured (runner.kind: kubernetes) but the cluster \
                  is not reachable",
             )?;

@@ -408,6 +408,16 @@ const ENV_OVERRIDES: &[(&str, &str, EnvKind)] = &[
         "/runner/kubernetes/town_volume_size",
         EnvKind::Text,
     ),
+    (
+        "GT_RUNNER_K8S_NODE_SELECTOR",
+        "/runner/kubernetes/node_selector",
+        EnvKind::Json,
+    ),
+    (
+        "GT_RUNNER_K8S_START_TIMEOUT_SECS",
+        "/runner/kubernetes/start_timeout_secs",
+        EnvKind::Integer,
+    ),
     ("GT_POLECATS_CAP", "/polecats/cap", EnvKind::Integer),
     (
         "GT_POLECATS_TOWN_CAP",

@@ -249,3 +249,46 @@ fn the_limits_default_and_come_from_the_environment() {
     let e = Config::load(None, &env_of(&[("GT_POLECATS_TOWN_CAP", "0")])).unwrap_err();
     assert!(e.to_string().contains("polecats.town_cap"), "{e}");
 }
+
+#[test]
+fn the_kubernetes_runner_is_configured_from_the_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "runner:\n  kind: kubernetes\n  kubernetes:\n    namespace: team-a\n    node_selector: {pool: agents}\n",
+    );
+    let c = Config::load(
+        Some(&path),
+        &env_of(&[
+            ("GT_RUNNER_K8S_PULL_POLICY", "Never"),
+            ("GT_RUNNER_K8S_HOST_NETWORK", "true"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.runner.kind, RunnerKind::Kubernetes);
+    // A pod cannot mount the bot's gt: its image must hold it.
+    assert_eq!(c.runner.image(), "gastown:latest");
+    let k = &c.runner.kubernetes;
+    assert_eq!(
+        (
+            k.namespace.as_str(),
+            k.image_pull_policy.as_str(),
+            k.host_network
+        ),
+        ("team-a", "Never", true)
+    );
+    assert_eq!(
+        k.node_selector.get("pool").map(String::as_str),
+        Some("agents")
+    );
+    assert_eq!(k.start_timeout_secs, 180);
+
+    let bad = write(
+        &dir,
+        "runner:\n  kubernetes:\n    image_pull_policy: Sometimes\n",
+    );
+    let err = Config::load(Some(&bad), &env_of(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("image_pull_policy"), "{err}");
+}

@@ -32,7 +32,8 @@ pub struct RunnerConfig {
     pub memory_mb: Option<i64>,
     pub cpus: Option<f64>,
     pub pids: Option<i64>,
-    pub kubernetes: KubernetesConfig,
+    /// Where towns run when `kind` is `kubernetes`.
+    pub kubernetes: runner::KubernetesOptions,
 }
 
 impl RunnerConfig {
@@ -48,35 +49,6 @@ impl RunnerConfig {
     }
 }
 
-/// Where towns run when `runner.kind` is `kubernetes`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KubernetesConfig {
-    /// The namespace of the towns' pods; give each bot its own.
-    pub namespace: String,
-    /// `None`: `KUBECONFIG`, `~/.kube/config`, else the pod's service account.
-    pub kubeconfig: Option<PathBuf>,
-    pub host_network: bool,
-    pub image_pull_policy: String,
-    pub cpu_request: Option<String>,
-    pub memory_request: Option<String>,
-    pub town_volume_size: Option<String>,
-}
-
-impl Default for KubernetesConfig {
-    fn default() -> Self {
-        Self {
-            namespace: "gastown".into(),
-            kubeconfig: None,
-            host_network: false,
-            image_pull_policy: "IfNotPresent".into(),
-            cpu_request: None,
-            memory_request: None,
-            town_volume_size: None,
-        }
-    }
-}
-
 impl Default for RunnerConfig {
     fn default() -> Self {
         Self {
@@ -87,7 +59,7 @@ impl Default for RunnerConfig {
             memory_mb: Some(4096),
             cpus: Some(2.0),
             pids: Some(1024),
-            kubernetes: KubernetesConfig::default(),
+            kubernetes: runner::KubernetesOptions::default(),
         }
     }
 }

@@ -37,8 +37,10 @@ use exec::{EXEC_OUTPUT_CAP, EXEC_TIMEOUT};
 use launch::{START_SCRIPT, START_WAIT_SECS, start_payload};
 use pod::{CONTAINER_PATH, TOWN_MOUNT};
 
-/// Where and how towns run in the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and how towns run in the cluster: `runner.kubernetes` in the bot's
+/// configuration, as it is written there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct KubernetesOptions {
     /// The namespace the bot's towns live in; give each bot its own.
     pub namespace: String,
@@ -50,13 +52,15 @@ pub struct KubernetesOptions {
     pub host_network: bool,
     /// `IfNotPresent`, `Always` or `Never` (an image imported into the node).
     pub image_pull_policy: String,
+    /// What the scheduler reserves for a town pod; unset, Kubernetes takes the limits.
     pub cpu_request: Option<String>,
     pub memory_request: Option<String>,
     /// The town volume's `sizeLimit` (an emptyDir), e.g. `20Gi`.
     pub town_volume_size: Option<String>,
+    /// Nodes a town pod may run on, by label.
     pub node_selector: BTreeMap<String, String>,
     /// How long a new pod may take to run (an image pull included).
-    pub start_timeout: Duration,
+    pub start_timeout_secs: u64,
 }
 
 impl Default for KubernetesOptions {
@@ -70,7 +74,7 @@ impl Default for KubernetesOptions {
             memory_request: None,
             town_volume_size: None,
             node_selector: BTreeMap::new(),
-            start_timeout: Duration::from_secs(180),
+            start_timeout_secs: 180,
         }
     }
 }

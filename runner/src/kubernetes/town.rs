@@ -78,7 +78,7 @@ impl KubernetesRunner {
 
     /// Waits until the pod's town container runs, or says why it cannot.
     pub(super) async fn wait_running(&self, town: &TownId, name: &str) -> Result<(), RunnerError> {
-        let deadline = Instant::now() + self.opts.start_timeout;
+        let deadline = Instant::now() + Duration::from_secs(self.opts.start_timeout_secs);
         let mut last = "it was not scheduled yet".to_owned();
         loop {
             let pod = self
@@ -150,7 +150,7 @@ impl KubernetesRunner {
                     pod: name.to_owned(),
                     reason: format!(
                         "it did not run within {} s: {last}",
-                        self.opts.start_timeout.as_secs()
+                        self.opts.start_timeout_secs
                     ),
                 });
             }

@@ -177,7 +177,7 @@ impl Backend for Kubernetes {
             kubeconfig: Some(kubeconfig.into()),
             host_network: true,
             image_pull_policy: "Never".to_owned(),
-            start_timeout: Duration::from_secs(60),
+            start_timeout_secs: 60,
             ..Default::default()
         })
         .await
