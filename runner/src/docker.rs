@@ -20,7 +20,9 @@ use futures_util::StreamExt;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::town_fs;
-use crate::town_scripts::{FORGET_SCRIPT, ROOT_SCRIPT, STOP_SCRIPT};
+use crate::town_scripts::{
+    CONTAINER_PATH, FORGET_SCRIPT, ROOT_SCRIPT, STOP_SCRIPT, TOWN_CAPS, TOWN_MOUNT,
+};
 use crate::wrapper::{self, Isolation, OnDisk};
 use crate::{
     AgentId, AgentSpec, AgentState, AgentStatus, CheckResult, Runner, RunnerError, TownId,
@@ -31,16 +33,10 @@ use crate::{
 pub const TOWN_LABEL: &str = "gastown.town";
 /// Label marking containers this crate manages, for cleanup tools.
 pub const MANAGED_LABEL: &str = "gastown.managed";
-/// Where the town root appears inside the container.
-pub const TOWN_MOUNT: &str = "/town";
 
 const SOCKET: &str = "/var/run/docker.sock";
 const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 const START_TIMEOUT: Duration = Duration::from_secs(15);
-const CONTAINER_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
-
-/// All the town's root keeps: switch to a session's uid, give files to it, signal it.
-pub const TOWN_CAPS: &[&str] = &["CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_KILL"];
 
 /// Runs each town in its own hardened container (every capability dropped but
 /// [`TOWN_CAPS`], no new privileges, a read-only root filesystem, resource limits from

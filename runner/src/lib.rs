@@ -27,10 +27,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use docker::{DockerRunner, MANAGED_LABEL, TOWN_LABEL, TOWN_MOUNT, container_name};
+pub use docker::{DockerRunner, MANAGED_LABEL, TOWN_LABEL, container_name};
 pub use error::RunnerError;
 pub use kubernetes::{KubernetesOptions, KubernetesRunner};
 pub use local::LocalRunner;
+pub use town_scripts::{TOWN_CAPS, TOWN_MOUNT};
 
 /// Identifies a town's container and the agents in it.
 ///

@@ -1,6 +1,16 @@
-//! The supervisor's scripts, run as the town's root inside a town (a Docker container
-//! or a Kubernetes pod) by every isolating backend: the same steps, whatever carries
-//! them there.
+//! What every isolating town is, whatever carries it (a Docker container or a
+//! Kubernetes pod): where its files are, what its root may do, and the supervisor's
+//! scripts that root runs.
+
+/// Where the town root appears inside the town.
+pub const TOWN_MOUNT: &str = "/town";
+
+/// The `PATH` of the town and of its agents.
+pub(crate) const CONTAINER_PATH: &str =
+    "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+
+/// All the town's root keeps: switch to a session's uid, give files to it, signal it.
+pub const TOWN_CAPS: &[&str] = &["CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_KILL"];
 
 /// Gives the town root to the town's root (so its supervisor can create `run/`,
 /// `homes/` and `rigs/` whoever owns the host directory), readable by the bot's group,

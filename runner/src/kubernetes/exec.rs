@@ -22,6 +22,15 @@ pub(super) struct Exec {
     pub stderr: Vec<u8>,
 }
 
+impl Exec {
+    /// What it printed, both streams, for an error message.
+    pub(super) fn said(&self) -> String {
+        let mut all = String::from_utf8_lossy(&self.stdout).into_owned();
+        all.push_str(&String::from_utf8_lossy(&self.stderr));
+        all.trim().to_owned()
+    }
+}
+
 impl KubernetesRunner {
     /// Runs `argv` in the town container to completion: its exit code and output
     /// (bounded), `stdin` written first. The command must not wait for the end of its

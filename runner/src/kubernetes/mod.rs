@@ -215,14 +215,18 @@ impl KubernetesRunner {
             return Err(RunnerError::Exec {
                 town: town.0.clone(),
                 pod,
-                detail: format!(
-                    "listing the agents exited {}: {}",
-                    out.code,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
+                detail: format!("listing the agents exited {}: {}", out.code, out.said()),
             });
         }
         Ok(records::parse_agents(&out.stdout))
+    }
+
+    /// Whether the agent's record says it runs (read in the town, as every read is).
+    async fn is_running(&self, town: &TownId, agent: &AgentId) -> Result<bool, RunnerError> {
+        let found = self.read_agents(town, Some(agent)).await?;
+        Ok(found
+            .iter()
+            .any(|s| s.agent == *agent && s.status == AgentStatus::Running))
     }
 
     /// A read script for one agent; its exit [`records::NO_RECORD`] means no record.
@@ -250,7 +254,7 @@ impl KubernetesRunner {
                 pod,
                 detail: format!(
                     "reading the records of agent {agent} exited {code}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
+                    out.said()
                 ),
             }),
         }
@@ -328,7 +332,7 @@ impl Runner for KubernetesRunner {
                     reason: format!(
                         "its supervisor's setup exited {}: {}",
                         out.code,
-                        String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).trim()
+                        out.said()
                     ),
                 });
             }
@@ -397,11 +401,7 @@ impl Runner for KubernetesRunner {
         let span = info_span!("stop_agent", town = %town, agent = %agent, runner = "kubernetes");
         async {
             let pod = self.pod(town)?;
-            let found = self.read_agents(town, Some(agent)).await?;
-            if !found
-                .iter()
-                .any(|s| s.agent == *agent && s.status == AgentStatus::Running)
-            {
+            if !self.is_running(town, agent).await? {
                 return Ok(());
             }
             // The pid is read in the town (the record's own), then the shared stop.
@@ -491,11 +491,7 @@ impl Runner for KubernetesRunner {
         let span = info_span!("forget_agent", town = %town, agent = %agent, runner = "kubernetes");
         async {
             let pod = self.pod(town)?;
-            let found = self.read_agents(town, Some(agent)).await?;
-            if found
-                .iter()
-                .any(|s| s.agent == *agent && s.status == AgentStatus::Running)
-            {
+            if self.is_running(town, agent).await? {
                 return Err(RunnerError::AgentRunning {
                     town: town.0.clone(),
                     agent: agent.0.clone(),
@@ -511,7 +507,7 @@ impl Runner for KubernetesRunner {
                     detail: format!(
                         "forgetting agent {agent} exited {}: {}",
                         out.code,
-                        String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).trim()
+                        out.said()
                     ),
                 });
             }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::KubernetesOptions;
 use crate::TownSpec;
-use crate::docker::TOWN_CAPS;
+use crate::town_scripts::TOWN_CAPS;
 
 /// Label holding the town's key ([`pod_name`]): how a restarted bot finds its pod.
 pub const TOWN_LABEL: &str = "gastown.dev/town";
@@ -24,10 +24,7 @@ pub const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "gastown";
 /// The town's one container.
 pub const CONTAINER: &str = "town";
-/// Where the town's volume is mounted; the same path as in Docker.
-pub const TOWN_MOUNT: &str = crate::docker::TOWN_MOUNT;
-pub(crate) const CONTAINER_PATH: &str =
-    "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+pub(crate) use crate::town_scripts::{CONTAINER_PATH, TOWN_MOUNT};
 
 /// The pod's name, which is also its label value: `gastown-town-<id>` when the id is a
 /// valid DNS label, else a readable prefix and a hash (ids may hold `_`, and names and
@@ -83,7 +80,6 @@ pub fn town_pod(spec: &TownSpec, opts: &KubernetesOptions) -> Pod {
     if let Some(memory) = &opts.memory_request {
         requests.insert("memory".to_owned(), Quantity(memory.clone()));
     }
-    let non_empty = |m: BTreeMap<String, Quantity>| (!m.is_empty()).then_some(m);
     let container = Container {
         name: CONTAINER.to_owned(),
         image: Some(spec.image.clone()),
@@ -165,7 +161,7 @@ pub fn town_pod(spec: &TownSpec, opts: &KubernetesOptions) -> Pod {
                 }),
                 ..Default::default()
             }),
-            node_selector: non_empty_strings(&opts.node_selector),
+            node_selector: non_empty(opts.node_selector.clone()),
             volumes: Some(vec![
                 Volume {
                     name: "town".to_owned(),
@@ -184,8 +180,9 @@ pub fn town_pod(spec: &TownSpec, opts: &KubernetesOptions) -> Pod {
     }
 }
 
-fn non_empty_strings(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
-    (!m.is_empty()).then(|| m.clone())
+/// Kubernetes leaves out an empty map: so does the manifest.
+fn non_empty<T>(m: BTreeMap<String, T>) -> Option<BTreeMap<String, T>> {
+    (!m.is_empty()).then_some(m)
 }
 
 #[cfg(test)]
