@@ -7,6 +7,7 @@
 pub mod docker;
 pub mod fixtures;
 pub mod forge;
+pub mod kubernetes;
 pub mod model;
 pub mod process;
 pub mod story;

@@ -10,21 +10,12 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use runner::{AgentId, AgentSpec, KubernetesOptions, KubernetesRunner, Limits, Runner, TownId};
+use runner::{AgentId, AgentSpec, KubernetesRunner, Limits, Runner, TownId};
 
 pub async fn run(pods: usize, execs: usize, fill: &[usize]) -> anyhow::Result<()> {
-    let image = std::env::var("GT_RUNNER_IMAGE").unwrap_or_else(|_| "gastown:latest".into());
-    let k8s = KubernetesRunner::connect(KubernetesOptions {
-        namespace: "gastown-bench".into(),
-        kubeconfig: std::env::var_os("GT_RUNNER_K8S_KUBECONFIG").map(Into::into),
-        host_network: true,
-        image_pull_policy: std::env::var("GT_RUNNER_K8S_PULL_POLICY")
-            .unwrap_or_else(|_| "IfNotPresent".into()),
-        ..Default::default()
-    })
-    .await
-    .context("gt bench kubernetes needs a cluster (KUBECONFIG)")?;
-    k8s.create_namespace().await?;
+    let (k8s, image) = crate::harness::demo::kubernetes_here("gastown-bench", |_| {})
+        .await
+        .context("gt bench kubernetes needs a cluster (KUBECONFIG)")?;
     let dir = tempfile::tempdir()?;
     let spec = |i: usize| runner::TownSpec {
         id: TownId(format!("bench-{}-{i}", std::process::id())),

@@ -372,6 +372,32 @@ async fn comments(sim: &forge_sim::SimHandle, first: u64, say: &Say<'_>) -> anyh
 
 pub type Say<'a> = dyn Fn(&str) + 'a;
 
+/// A Kubernetes runner for a bot running on this machine, outside the cluster, as the
+/// environment configures it (`KUBECONFIG`, `GT_RUNNER_IMAGE`, `GT_RUNNER_K8S_*`,
+/// read and checked as `gt serve` reads them), in `namespace` unless one is set, its
+/// pods on the node's network (they reach the bot on loopback). Returns the runner,
+/// its namespace made, and the town image.
+pub(crate) async fn kubernetes_here(
+    namespace: &str,
+    adjust: impl FnOnce(&mut runner::KubernetesOptions),
+) -> anyhow::Result<(runner::KubernetesRunner, String)> {
+    let config = Config::load(None, &|k| std::env::var(k).ok())?;
+    let mut opts = config.runner.kubernetes.clone();
+    if std::env::var_os("GT_RUNNER_K8S_NAMESPACE").is_none() {
+        opts.namespace = namespace.into();
+    }
+    opts.host_network = true;
+    adjust(&mut opts);
+    let image = config
+        .runner
+        .image_name
+        .clone()
+        .unwrap_or_else(|| "gastown:latest".into());
+    let k8s = runner::KubernetesRunner::connect(opts).await?;
+    k8s.create_namespace().await?;
+    Ok((k8s, image))
+}
+
 /// The runner a stage runs its town with, and what cleans up after it.
 struct Picked {
     runner: Arc<dyn runner::Runner>,
@@ -382,26 +408,15 @@ struct Picked {
 
 async fn pick_runner(choice: DemoRunner, say: &Say<'_>) -> anyhow::Result<Picked> {
     if choice == DemoRunner::Kubernetes {
-        let image = std::env::var("GT_RUNNER_IMAGE").unwrap_or_else(|_| "gastown:latest".into());
-        let opts = runner::KubernetesOptions {
-            namespace: std::env::var("GT_RUNNER_K8S_NAMESPACE")
-                .unwrap_or_else(|_| "gastown-demo".into()),
-            kubeconfig: std::env::var_os("GT_RUNNER_K8S_KUBECONFIG").map(Into::into),
-            // The bot runs here, outside the cluster: its pods reach it on loopback.
-            host_network: true,
-            image_pull_policy: std::env::var("GT_RUNNER_K8S_PULL_POLICY")
-                .unwrap_or_else(|_| "IfNotPresent".into()),
+        let (k8s, image) = kubernetes_here("gastown-demo", |opts| {
             // A demo's town is small: reserve little of the node, so it schedules
             // beside whatever else runs there (the limits stay the town's defaults).
-            cpu_request: Some("100m".into()),
-            memory_request: Some("256Mi".into()),
-            ..Default::default()
-        };
-        let namespace = opts.namespace.clone();
-        let k8s = runner::KubernetesRunner::connect(opts)
-            .await
-            .context("gt demo --runner kubernetes needs a cluster (KUBECONFIG)")?;
-        k8s.create_namespace().await?;
+            opts.cpu_request.get_or_insert_with(|| "100m".into());
+            opts.memory_request.get_or_insert_with(|| "256Mi".into());
+        })
+        .await
+        .context("gt demo --runner kubernetes needs a cluster (KUBECONFIG)")?;
+        let namespace = k8s.namespace().to_owned();
         say(&format!(
             "agents run in a town pod in namespace {namespace} from {image}: no service \
              account token, every capability dropped but four, each session under a uid of \

@@ -118,6 +118,11 @@ impl KubernetesRunner {
         })
     }
 
+    /// The namespace its towns live in.
+    pub fn namespace(&self) -> &str {
+        &self.opts.namespace
+    }
+
     /// Shortens or lengthens the TERM→KILL grace period of `stop_agent`.
     pub fn with_stop_grace(mut self, grace: Duration) -> Self {
         self.stop_grace = grace;

@@ -61,15 +61,7 @@ async fn the_demo_uses_the_town_container_when_docker_is_there() {
 /// With a cluster on this machine (always in CI), the polecats run in a town pod.
 #[tokio::test]
 async fn the_demo_runs_its_town_as_a_pod_on_kubernetes() {
-    let (Ok(kubeconfig), Ok(image)) = (
-        std::env::var("GT_K8S_KUBECONFIG"),
-        std::env::var("GT_K8S_IMAGE"),
-    ) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "a Kubernetes cluster is required in CI"
-        );
-        eprintln!("skipping: no GT_K8S_KUBECONFIG and GT_K8S_IMAGE");
+    let Some((kubeconfig, image)) = gastown_tests::kubernetes::cluster() else {
         return;
     };
     let namespace = format!("gastown-demo-{}", std::process::id());

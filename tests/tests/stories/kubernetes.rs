@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use forge_sim::world::IssueState;
 use forge_sim::{MergeMethod, SimHandle};
+use gastown_tests::kubernetes::cluster;
 use gastown_tests::story::{sling, status_comment};
 use gastown_tests::town::GITHUB_SECRET;
 use serde_json::Value;
@@ -21,22 +22,6 @@ use serde_json::Value;
 const REPO: &str = "octo/hello";
 const NAMESPACE: &str = "gastown";
 const WAIT: Duration = Duration::from_secs(240);
-
-fn cluster() -> Option<(String, String)> {
-    match (
-        std::env::var("GT_K8S_KUBECONFIG"),
-        std::env::var("GT_K8S_IMAGE"),
-    ) {
-        (Ok(k), Ok(i)) => Some((k, i)),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but GT_K8S_KUBECONFIG and GT_K8S_IMAGE are not (.ci/run sets them)")
-        }
-        _ => {
-            eprintln!("SKIP: the Kubernetes story needs GT_K8S_KUBECONFIG and GT_K8S_IMAGE");
-            None
-        }
-    }
-}
 
 /// `kubectl` against the test cluster: its stdout, or its stderr as the error.
 fn kubectl(kubeconfig: &str, args: &[&str]) -> Result<String, String> {
