@@ -351,9 +351,12 @@ pub async fn run_inbox(config: &Config, cmd: InboxCommand) -> anyhow::Result<()>
                 .await?;
             println!("{}", serde_json::to_string_pretty(&row)?);
             // Raw bytes as the forge sent them; pretty-printed when they are JSON.
-            match serde_json::from_slice::<serde_json::Value>(&body) {
-                Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
-                Err(_) => println!("{}", String::from_utf8_lossy(&body)),
+            match body {
+                None => println!("(its body was not kept: it was settled when it arrived)"),
+                Some(body) => match serde_json::from_slice::<serde_json::Value>(&body) {
+                    Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
+                    Err(_) => println!("{}", String::from_utf8_lossy(&body)),
+                },
             }
         }
         InboxCommand::Retry { id } => {

@@ -504,9 +504,18 @@ fn every_fixture_parses_to_the_event_its_json_describes() {
         }
         // Ingest routes on `route`, the worker on the parsed event: they must agree on
         // the repository or deliveries would drain in the wrong queue.
-        let route = webhooks::route(f.forge, &f.body).expect("route");
+        let route = webhooks::route(f.forge, &f.event, &f.body).expect("route");
         let parsed = events[0].repo().map(|r| r.path.as_str());
         assert_eq!(route.repo_path.as_deref(), parsed, "{}", f.name);
+        // Ingest settles a comment by the text `route` picks out, without the parse:
+        // that text must be the whole of what the delivery is.
+        if let Some(text) = &route.comment {
+            match &events[..] {
+                [ForgeEvent::Comment(c)] => assert_eq!(&c.body, text, "{}", f.name),
+                [ForgeEvent::Ignored(_)] => {}
+                other => panic!("{}: a comment's text was picked out of {other:?}", f.name),
+            }
+        }
     }
 }
 

@@ -13,8 +13,8 @@ use proptest::sample::{Index, select};
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
 use webhooks::{
-    ForgeKind, ParseError, VerifyError, github_payload_bytes, parse, route, sign_github,
-    verify_github, verify_gitlab,
+    ForgeEvent, ForgeKind, ParseError, VerifyError, github_payload_bytes, parse, route,
+    sign_github, verify_github, verify_gitlab,
 };
 
 const GITHUB_EVENTS: &[&str] = &[
@@ -221,9 +221,22 @@ fn apply(body: &[u8], mutations: &[Mutation]) -> (Vec<u8>, bool) {
 /// Everything ingest and the worker do with one delivery. Panics are the failure;
 /// errors are fine.
 fn pipeline(forge: ForgeKind, event: &str, body: &[u8]) -> Result<(), ParseError> {
-    let _ = route(forge, body);
+    let routed = route(forge, event, body);
     let events = parse(forge, "forge.test", event, body)?;
     assert!(!events.is_empty(), "Ok(parse) always carries an event");
+    // Ingest settles a comment by the text the route picked out: whatever the body,
+    // that text is all the parse finds in it.
+    if let Ok(webhooks::Route {
+        comment: Some(text),
+        ..
+    }) = &routed
+    {
+        match &events[..] {
+            [ForgeEvent::Comment(c)] => assert_eq!(&c.body, text),
+            [ForgeEvent::Ignored(_)] => {}
+            other => panic!("a comment's text was picked out of {other:?}"),
+        }
+    }
     Ok(())
 }
 

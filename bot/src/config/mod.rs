@@ -791,6 +791,14 @@ impl Config {
         }
     }
 
+    /// The bot's login on a forge: what a comment mentions to address it.
+    pub fn bot_name(&self, kind: ForgeKind) -> &str {
+        match kind {
+            ForgeKind::GitHub => &self.github.bot_name,
+            ForgeKind::GitLab => &self.gitlab.bot_name,
+        }
+    }
+
     /// Where agents reach the bot (tools and git).
     pub fn public_url(&self) -> String {
         match &self.public_url {

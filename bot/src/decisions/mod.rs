@@ -18,3 +18,4 @@ pub mod plan;
 pub mod retry;
 pub mod schedule;
 pub mod sling;
+pub mod triage;

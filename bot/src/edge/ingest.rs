@@ -19,7 +19,7 @@ use webhooks::ForgeKind;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::store::{InsertOutcome, NewDelivery, Store, StoredBody, rig_id};
+use crate::store::{InsertOutcome, NewDelivery, Settled, Store, StoredBody, rig_id};
 
 /// What the ingest handlers share.
 pub struct IngestState {
@@ -134,6 +134,7 @@ impl FromRequest<SharedIngest> for VerifiedDelivery {
             headers,
             body,
             state.clock.now_ms(),
+            config.bot_name(forge),
         )))
     }
 }
@@ -155,7 +156,7 @@ pub async fn receive(
         .store
         .write(move |tx| {
             let outcome = crate::store::insert_delivery(tx, &delivery)?;
-            if matches!(outcome, InsertOutcome::Inserted(_)) {
+            if matches!(outcome, InsertOutcome::Inserted(_)) && delivery.settled.is_none() {
                 tx.wake(crate::store::Wake::Inbox);
             }
             Ok(outcome)
@@ -232,7 +233,9 @@ fn forge_host(forge: ForgeKind, headers: &HeaderMap, config: &Config) -> String 
 }
 
 /// Decode and route a verified body. A body that cannot be routed is still stored, as
-/// failed, so nothing a forge sent is lost and a person can see why.
+/// failed, so nothing a forge sent is lost and a person can see why; one the look
+/// shows needs no work (a comment that addresses nobody) is stored settled.
+#[allow(clippy::too_many_arguments)]
 fn routed_delivery(
     forge: ForgeKind,
     forge_host: String,
@@ -241,6 +244,7 @@ fn routed_delivery(
     headers: &HeaderMap,
     body: Bytes,
     now: i64,
+    bot_name: &str,
 ) -> NewDelivery {
     let content_type = header_str(headers, header::CONTENT_TYPE.as_str());
     let json = match forge {
@@ -256,27 +260,37 @@ fn routed_delivery(
         event,
         action: None,
         repo: None,
-        body: StoredBody::compress(&[]),
+        body: None,
         received_at: now,
-        failed: None,
+        settled: None,
     };
     match json {
         Ok(json) => {
-            match webhooks::route(forge, &json) {
+            match webhooks::route(forge, &delivery.event, &json) {
                 Ok(route) => {
+                    delivery.settled = crate::decisions::triage::settled(&route, &[bot_name])
+                        .map(|why| Settled::Ignored(why.to_owned()));
                     delivery.action = route.action;
                     delivery.repo = route.repo_path.map(|path| {
                         let host = route.web_host.as_deref().unwrap_or(&delivery.forge_host);
                         rig_id(forge, host, &path)
                     });
                 }
-                Err(e) => delivery.failed = Some(format!("{}: {e}", delivery.event)),
+                Err(e) => {
+                    delivery.settled = Some(Settled::Failed(format!("{}: {e}", delivery.event)))
+                }
             }
-            delivery.body = StoredBody::compress(&json);
+            // A delivery settled as needing nothing is recorded (its id deduplicates
+            // redeliveries, its row says why nothing was done) without its body: most
+            // of what a busy repository sends is such talk, and its bytes, written to
+            // the WAL and again by the checkpoint, are what an acknowledgement waits on.
+            if !matches!(delivery.settled, Some(Settled::Ignored(_))) {
+                delivery.body = Some(StoredBody::compress(&json));
+            }
         }
         Err(e) => {
-            delivery.failed = Some(format!("{}: {e}", delivery.event));
-            delivery.body = StoredBody::compress(&body);
+            delivery.settled = Some(Settled::Failed(format!("{}: {e}", delivery.event)));
+            delivery.body = Some(StoredBody::compress(&body));
         }
     }
     delivery

@@ -69,10 +69,20 @@ pub struct NewDelivery {
     pub event: String,
     pub action: Option<String>,
     pub repo: Option<String>,
-    pub body: StoredBody,
+    /// `None` for a delivery settled at ingest as needing nothing: not kept.
+    pub body: Option<StoredBody>,
     pub received_at: Millis,
-    /// Set when the body could not even be routed: stored for inspection, never worked.
-    pub failed: Option<String>,
+    /// Set when ingest's look settled the delivery: stored as it is, never worked.
+    pub settled: Option<Settled>,
+}
+
+/// How ingest settled a delivery without the worker, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The body could not even be routed: kept for a person to inspect.
+    Failed(String),
+    /// Nothing in the town can act on it (a comment that addresses nobody).
+    Ignored(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,14 +93,15 @@ pub enum InsertOutcome {
 
 /// Insert unless the (forge, host, delivery id) is already there.
 pub fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<InsertOutcome> {
-    let (status, error) = match &d.failed {
-        Some(e) => ("failed", Some(e.as_str())),
-        None => ("pending", None),
+    let (status, error, processed_at) = match &d.settled {
+        Some(Settled::Failed(e)) => ("failed", Some(e.as_str()), None),
+        Some(Settled::Ignored(why)) => ("ignored", Some(why.as_str()), Some(d.received_at)),
+        None => ("pending", None, None),
     };
     let mut insert = conn.prepare_cached(
         "INSERT INTO inbox (forge, forge_host, delivery_id, event, action, repo,
-                            received_at, status, next_attempt_at, last_error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?9)
+                            received_at, status, next_attempt_at, last_error, processed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?9, ?10)
          ON CONFLICT (forge, forge_host, delivery_id) DO NOTHING",
     )?;
     let changed = insert.execute(params![
@@ -103,13 +114,16 @@ pub fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<InsertOutco
         d.received_at,
         status,
         error,
+        processed_at,
     ])?;
     if changed == 1 {
         let id = conn.last_insert_rowid();
-        conn.prepare_cached(
-            "INSERT INTO inbox_bodies (inbox_id, codec, body) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![id, d.body.codec, d.body.bytes])?;
+        if let Some(body) = &d.body {
+            conn.prepare_cached(
+                "INSERT INTO inbox_bodies (inbox_id, codec, body) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id, body.codec, body.bytes])?;
+        }
         return Ok(InsertOutcome::Inserted(id));
     }
     let mut find = conn.prepare_cached(
@@ -268,6 +282,13 @@ pub fn retry_delivery(conn: &Connection, id: i64, now: Millis) -> Result<InboxRo
             row.attempts
         )));
     }
+    if delivery_body(conn, id)?.is_none() {
+        return Err(StoreError::Invalid(format!(
+            "delivery {id} was settled when it arrived ({}) and its body was not kept; \
+             ask the forge to redeliver it",
+            row.last_error.as_deref().unwrap_or("nothing to do")
+        )));
+    }
     conn.execute(
         "UPDATE inbox SET status = 'pending', attempts = 0, next_attempt_at = ?2,
                           processed_at = NULL
@@ -277,17 +298,21 @@ pub fn retry_delivery(conn: &Connection, id: i64, now: Millis) -> Result<InboxRo
     get_delivery(conn, id)
 }
 
-/// The payload of a delivery, decompressed.
-pub fn delivery_body(conn: &Connection, id: i64) -> Result<Vec<u8>> {
-    let (codec, bytes): (String, Vec<u8>) = conn
+/// The payload of a delivery, decompressed; `None` when it was not kept (the delivery
+/// was settled when it arrived).
+pub fn delivery_body(conn: &Connection, id: i64) -> Result<Option<Vec<u8>>> {
+    let stored: Option<(String, Vec<u8>)> = conn
         .query_row(
             "SELECT codec, body FROM inbox_bodies WHERE inbox_id = ?1",
             [id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("no delivery with id {id} in the inbox")))?;
-    StoredBody::decompress(&codec, bytes)
+        .optional()?;
+    match stored {
+        Some((codec, bytes)) => StoredBody::decompress(&codec, bytes).map(Some),
+        // Say which: a wrong id, or a body not kept.
+        None => get_delivery(conn, id).map(|_| None),
+    }
 }
 
 pub fn get_delivery(conn: &Connection, id: i64) -> Result<InboxRow> {

@@ -22,11 +22,11 @@ mod tx;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 pub use actions::{
     Action, ForgeAction, StatusCommentRow, answer_key_prefix, answered, due_actions,
@@ -55,8 +55,8 @@ pub use escalations::{
 };
 pub use forge_ref::{ForgeRef, NotAForgeRef, RefKind};
 pub use inbox::{
-    InboxRow, InboxStatus, InsertOutcome, NewDelivery, StoredBody, delivery_body, get_delivery,
-    insert_delivery, list_inbox, mark_failed, mark_ignored, mark_processed, next_due,
+    InboxRow, InboxStatus, InsertOutcome, NewDelivery, Settled, StoredBody, delivery_body,
+    get_delivery, insert_delivery, list_inbox, mark_failed, mark_ignored, mark_processed, next_due,
     prune_settled, retry_delivery, schedule_retry, take_due,
 };
 pub use patrol::{
@@ -123,6 +123,84 @@ const MAX_GROUP: usize = 512;
 type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 type Job = Box<dyn Write>;
 
+/// Writes waiting for the writer thread, and whether it is asleep waiting for them.
+///
+/// A plain mutex and condvar rather than a channel: a write wakes the thread only when
+/// it sleeps, so a burst that arrives while a group commits costs no wake-ups at all.
+struct Queue {
+    state: Mutex<Waiting>,
+    arrived: Condvar,
+}
+
+#[derive(Default)]
+struct Waiting {
+    jobs: Vec<Job>,
+    /// The thread waits on `arrived`: only then is a notify (a syscall) needed.
+    sleeping: bool,
+    /// Every handle to the store is gone: commit what is left and stop.
+    closed: bool,
+    /// The writer thread has ended: a write queued now would never be answered.
+    gone: bool,
+}
+
+/// A lock that a panic elsewhere does not make unusable: the queue is consistent
+/// between any two statements of its holders.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Queue {
+    /// Queue a write. A write the writer thread can no longer take is dropped, which
+    /// tells its caller (its reply goes unanswered: [`StoreError::WriterGone`]).
+    fn push(&self, job: Job) {
+        let mut waiting = lock(&self.state);
+        if waiting.gone {
+            return;
+        }
+        waiting.jobs.push(job);
+        if waiting.sleeping {
+            self.arrived.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        lock(&self.state).closed = true;
+        self.arrived.notify_one();
+    }
+
+    /// The next group: every write queued (up to [`MAX_GROUP`]), waiting for one if
+    /// there is none. `false` once the store is closed and nothing is left.
+    fn next_group(&self, batch: &mut Vec<Job>) -> bool {
+        let mut waiting = lock(&self.state);
+        while waiting.jobs.is_empty() {
+            if waiting.closed {
+                return false;
+            }
+            waiting.sleeping = true;
+            waiting = self
+                .arrived
+                .wait(waiting)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            waiting.sleeping = false;
+        }
+        let n = waiting.jobs.len().min(MAX_GROUP);
+        batch.extend(waiting.jobs.drain(..n));
+        true
+    }
+}
+
+/// Marks the queue gone when the writer thread ends, however it ends, and drops what
+/// is still queued so that nobody waits for an answer that cannot come.
+struct Ending<'a>(&'a Queue);
+
+impl Drop for Ending<'_> {
+    fn drop(&mut self) {
+        let mut waiting = lock(&self.0.state);
+        waiting.gone = true;
+        waiting.jobs.clear();
+    }
+}
+
 /// One queued write. The writer either runs it inside the group's transaction or, when
 /// that transaction cannot begin, refuses it: a write never runs outside a transaction.
 trait Write: Send {
@@ -169,12 +247,19 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
-    writer: mpsc::UnboundedSender<Job>,
+    queue: Arc<Queue>,
     readers: Mutex<Vec<Connection>>,
     /// Reads at once: each holds a connection with its own page cache, so a burst of
     /// agents' tool calls queues here instead of growing the bot's memory with it.
     reading: tokio::sync::Semaphore,
     wakes: Arc<Wakes>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: the writer thread commits what is left and ends.
+        self.queue.close();
+    }
 }
 
 /// Connections kept for reads, and reads run at once (a 2-core host gains nothing from
@@ -202,13 +287,17 @@ impl Store {
             path: path.display().to_string(),
             source: Arc::new(e),
         };
-        let (tx, rx) = mpsc::unbounded_channel();
-        let writer_dirty = dirty.clone();
         let wakes = Arc::new(Wakes::default());
+        let queue = Arc::new(Queue {
+            state: Mutex::default(),
+            arrived: Condvar::new(),
+        });
+        let writer_queue = queue.clone();
+        let writer_dirty = dirty.clone();
         let writer_wakes = wakes.clone();
         std::thread::Builder::new()
             .name("gt-store-writer".into())
-            .spawn(move || writer_loop(conn, rx, writer_dirty, &writer_wakes))
+            .spawn(move || writer_loop(conn, &writer_queue, writer_dirty, &writer_wakes))
             .map_err(spawn_err)?;
         std::thread::Builder::new()
             .name("gt-store-checkpoint".into())
@@ -217,7 +306,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
-                writer: tx,
+                queue,
                 readers: Mutex::new(Vec::new()),
                 reading: tokio::sync::Semaphore::new(READERS),
                 wakes,
@@ -244,10 +333,7 @@ impl Store {
     {
         let (reply, rx) = oneshot::channel();
         let job: Job = Box::new(Queued { f, reply });
-        self.inner
-            .writer
-            .send(job)
-            .map_err(|_| StoreError::WriterGone)?;
+        self.inner.queue.push(job);
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
@@ -340,22 +426,13 @@ fn checkpoint_loop(conn: Connection, dirty: Arc<AtomicBool>) {
     }
 }
 
-fn writer_loop(
-    conn: Connection,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-    dirty: Arc<AtomicBool>,
-    wakes: &Wakes,
-) {
+/// The writer thread: commit groups until the store is dropped and its queue is empty.
+/// It holds `dirty`, so the checkpointer stops once it has ended.
+fn writer_loop(conn: Connection, queue: &Queue, dirty: Arc<AtomicBool>, wakes: &Wakes) {
+    let _ending = Ending(queue);
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+    while queue.next_group(&mut batch) {
         let group = batch.len();
         let outcome = run_group(&conn, &mut batch, &mut replies);
         dirty.store(true, Ordering::Release);

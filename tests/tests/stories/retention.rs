@@ -42,7 +42,11 @@ async fn a_month_old_settled_delivery_is_pruned_and_a_failed_one_stays_for_a_per
         .read(move |c| store::delivery_body(c, bad.id))
         .await
         .unwrap();
-    assert_eq!(body, b"{\"action\": ", "a failed delivery keeps its body");
+    assert_eq!(
+        body.as_deref(),
+        Some(&b"{\"action\": "[..]),
+        "a failed delivery keeps its body"
+    );
     let orphans: i64 = town
         .app
         .store

@@ -65,9 +65,9 @@ async fn storing_a_delivery_leaves_no_span_entered_while_it_waits_for_the_writer
         event: "ping".into(),
         action: None,
         repo: Some("github:octo/hello".into()),
-        body: StoredBody::compress(b"{}"),
+        body: Some(StoredBody::compress(b"{}")),
         received_at: 0,
-        failed: None,
+        settled: None,
     };
     let receive =
         bot::edge::ingest::receive(axum::extract::State(state), VerifiedDelivery(delivery));

@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(json) = webhooks::github_payload_bytes(content_type, body) else {
         return;
     };
-    let _ = webhooks::route(ForgeKind::GitHub, &json);
+    let _ = webhooks::route(ForgeKind::GitHub, event, &json);
     if let Ok(events) = webhooks::parse(ForgeKind::GitHub, "github.com", event, &json) {
         assert!(!events.is_empty());
     }

@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     // The token is compared verbatim: the body as a token must match only itself.
     let _ = webhooks::verify_gitlab(&["fuzz-token"], Some(body));
     assert!(webhooks::verify_gitlab(&[body], Some(body)).is_ok());
-    let _ = webhooks::route(ForgeKind::GitLab, body);
+    let _ = webhooks::route(ForgeKind::GitLab, event, body);
     if let Ok(events) = webhooks::parse(ForgeKind::GitLab, "gitlab.example.com", event, body) {
         assert!(!events.is_empty());
     }

@@ -26,7 +26,7 @@ use status::{convoy_status, status};
 /// What `comment` asks of the town, if anything: a person's comment (not the bot's
 /// own, not another bot's), on an issue or a PR/MR, addressed to the bot.
 pub(super) fn asked(config: &Config, comment: &CommentEvent) -> Option<Addressed> {
-    let name = bot_name(config, comment);
+    let name = config.bot_name(comment.repo.forge);
     let login = &comment.actor.login;
     let own =
         login.eq_ignore_ascii_case(name) || login.eq_ignore_ascii_case(&format!("{name}[bot]"));
@@ -34,13 +34,6 @@ pub(super) fn asked(config: &Config, comment: &CommentEvent) -> Option<Addressed
         return None;
     }
     command::parse(&comment.body, &[name])
-}
-
-fn bot_name<'a>(config: &'a Config, comment: &CommentEvent) -> &'a str {
-    match comment.repo.forge {
-        webhooks::ForgeKind::GitHub => &config.github.bot_name,
-        webhooks::ForgeKind::GitLab => &config.gitlab.bot_name,
-    }
 }
 
 /// The issue a comment's `/gt sling` would sling, as if its author had labelled it:
