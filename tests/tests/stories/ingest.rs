@@ -258,7 +258,8 @@ async fn a_rotated_secret_keeps_both_secrets_valid() {
 #[tokio::test]
 async fn form_encoded_github_deliveries_are_accepted() {
     let town = TestTown::builder().start().await;
-    let json = String::from_utf8(comment_payload()).unwrap();
+    // Addressed to the bot, so that it waits for the worker rather than being settled.
+    let json = String::from_utf8(comment_saying("/gt status")).unwrap();
     let form: String = format!(
         "payload={}",
         json.bytes()
@@ -364,7 +365,7 @@ async fn gitlab_delivery_ids_prefer_the_idempotency_key_and_dedupe_per_host() {
 #[tokio::test]
 async fn healthz_and_readyz_report_the_pending_inbox() {
     let town = TestTown::builder().start().await;
-    town.github("issue_comment", "hz-1", comment_payload())
+    town.github("issue_comment", "hz-1", comment_saying("/gt status"))
         .await;
     // Liveness and readiness (Kubernetes' probes) ask the same: can deliveries be kept?
     for probe in ["/healthz", "/readyz"] {
@@ -373,4 +374,53 @@ async fn healthz_and_readyz_report_the_pending_inbox() {
         let v: serde_json::Value = r.json().await.unwrap();
         assert_eq!(v, json!({ "status": "ok", "inbox_pending": 1 }), "{probe}");
     }
+}
+
+fn comment_saying(text: &str) -> Vec<u8> {
+    let mut payload: serde_json::Value = serde_json::from_slice(&comment_payload()).unwrap();
+    payload["comment"]["body"] = json!(text);
+    serde_json::to_vec(&payload).unwrap()
+}
+
+#[tokio::test]
+async fn talk_that_addresses_nobody_is_settled_at_ingest_and_only_asks_reach_the_worker() {
+    let town = TestTown::builder().start().await;
+    for (id, text) in [
+        ("talk-1", "Thanks, this looks right to me."),
+        ("ask-1", "/gt help"),
+        ("ask-2", "&#47;gt help"),
+    ] {
+        let r = town.github("issue_comment", id, comment_saying(text)).await;
+        assert_eq!(r.status, 202, "{id}");
+    }
+    let again = town
+        .github("issue_comment", "talk-1", comment_saying("Thanks"))
+        .await;
+    assert_eq!(again.status, 200, "a settled delivery still deduplicates");
+
+    let inbox = town.inbox().await;
+    let status = |id: &str| {
+        let row = inbox.iter().find(|r| r.delivery_id == id).unwrap();
+        (row.status.as_str(), row.last_error.clone())
+    };
+    assert_eq!(
+        status("talk-1"),
+        ("ignored", Some(bot::decisions::triage::NOBODY.to_string()))
+    );
+    // What the command parser reads as addressed, however it is spelled, is worked.
+    assert_eq!(status("ask-1"), ("pending", None));
+    assert_eq!(status("ask-2"), ("pending", None));
+
+    let talk = inbox.iter().find(|r| r.delivery_id == "talk-1").unwrap().id;
+    let store = town.app.store.clone();
+    let body = store
+        .read(move |c| bot::store::delivery_body(c, talk))
+        .await
+        .unwrap();
+    assert_eq!(body, None, "the body of talk is not kept");
+    let retry = store
+        .write(move |c| bot::store::retry_delivery(c, talk, 0))
+        .await
+        .unwrap_err();
+    insta::assert_snapshot!(retry.to_string(), @"delivery 1 was settled when it arrived (a comment that addresses nobody: nothing to do) and its body was not kept; ask the forge to redeliver it");
 }
