@@ -125,17 +125,19 @@ impl FromRequest<SharedIngest> for VerifiedDelivery {
         let delivery_id = delivery_header
             .map(str::to_owned)
             .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(&body))));
-        let forge_host = forge_host(forge, headers, config);
-        Ok(VerifiedDelivery(routed_delivery(
+        let mut delivery = NewDelivery {
             forge,
-            forge_host,
+            forge_host: forge_host(forge, headers, config),
             delivery_id,
-            event.to_owned(),
-            headers,
-            body,
-            state.clock.now_ms(),
-            config.bot_name(forge),
-        )))
+            event: event.to_owned(),
+            action: None,
+            repo: None,
+            body: None,
+            received_at: state.clock.now_ms(),
+            settled: None,
+        };
+        route_into(&mut delivery, headers, &body, config.bot_name(forge));
+        Ok(VerifiedDelivery(delivery))
     }
 }
 
@@ -235,34 +237,14 @@ fn forge_host(forge: ForgeKind, headers: &HeaderMap, config: &Config) -> String 
 /// Decode and route a verified body. A body that cannot be routed is still stored, as
 /// failed, so nothing a forge sent is lost and a person can see why; one the look
 /// shows needs no work (a comment that addresses nobody) is stored settled.
-#[allow(clippy::too_many_arguments)]
-fn routed_delivery(
-    forge: ForgeKind,
-    forge_host: String,
-    delivery_id: String,
-    event: String,
-    headers: &HeaderMap,
-    body: Bytes,
-    now: i64,
-    bot_name: &str,
-) -> NewDelivery {
+fn route_into(delivery: &mut NewDelivery, headers: &HeaderMap, body: &[u8], bot_name: &str) {
+    let forge = delivery.forge;
     let content_type = header_str(headers, header::CONTENT_TYPE.as_str());
     let json = match forge {
         ForgeKind::GitHub => {
-            webhooks::github_payload_bytes(content_type, &body).map_err(|e| e.to_string())
+            webhooks::github_payload_bytes(content_type, body).map_err(|e| e.to_string())
         }
-        ForgeKind::GitLab => Ok(std::borrow::Cow::Borrowed(&body[..])),
-    };
-    let mut delivery = NewDelivery {
-        forge,
-        forge_host,
-        delivery_id,
-        event,
-        action: None,
-        repo: None,
-        body: None,
-        received_at: now,
-        settled: None,
+        ForgeKind::GitLab => Ok(std::borrow::Cow::Borrowed(body)),
     };
     match json {
         Ok(json) => {
@@ -290,8 +272,7 @@ fn routed_delivery(
         }
         Err(e) => {
             delivery.settled = Some(Settled::Failed(format!("{}: {e}", delivery.event)));
-            delivery.body = Some(StoredBody::compress(&body));
+            delivery.body = Some(StoredBody::compress(body));
         }
     }
-    delivery
 }

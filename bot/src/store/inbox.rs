@@ -282,7 +282,10 @@ pub fn retry_delivery(conn: &Connection, id: i64, now: Millis) -> Result<InboxRo
             row.attempts
         )));
     }
-    if delivery_body(conn, id)?.is_none() {
+    let kept: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM inbox_bodies WHERE inbox_id = ?1)")?
+        .query_row([id], |r| r.get(0))?;
+    if !kept {
         return Err(StoreError::Invalid(format!(
             "delivery {id} was settled when it arrived ({}) and its body was not kept; \
              ask the forge to redeliver it",
