@@ -156,7 +156,7 @@ pub async fn receive(
     );
     let outcome = state
         .store
-        .write(move |tx| {
+        .write_light(move |tx| {
             let outcome = crate::store::insert_delivery(tx, &delivery)?;
             if matches!(outcome, InsertOutcome::Inserted(_)) && delivery.settled.is_none() {
                 tx.wake(crate::store::Wake::Inbox);

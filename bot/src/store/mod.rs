@@ -1,8 +1,9 @@
 //! The one SQLite database that holds all orchestration state (DESIGN.md §4).
 //!
-//! One writer thread owns the only write connection and commits in groups: every write
+//! One writer thread commits on the only write connection in groups: every write
 //! queued while the previous commit was on its way to disk joins the next transaction,
-//! each in its own savepoint so one failing job does not undo the others. A caller
+//! each in its own savepoint so one failing job does not undo the others (`writer`,
+//! which also says when a lone light write commits on its caller's thread). A caller
 //! hears back only after the COMMIT that contains its write returned, and with
 //! `synchronous=FULL` that means the write is on disk. Reads use a small pool of
 //! separate connections; WAL lets them run while the writer works.
@@ -19,14 +20,15 @@ mod patrol;
 mod rigs;
 mod text;
 mod tx;
+mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
+
+use writer::{Queued, Writer};
 
 pub use actions::{
     Action, ForgeAction, StatusCommentRow, answer_key_prefix, answered, due_actions,
@@ -116,129 +118,6 @@ impl From<rusqlite::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// How many queued writes at most share one transaction. Bounded so one commit's fsync
-/// does not grow without limit under a flood, and replies keep flowing.
-const MAX_GROUP: usize = 512;
-
-type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-type Job = Box<dyn Write>;
-
-/// Writes waiting for the writer thread, and whether it is asleep waiting for them.
-///
-/// A plain mutex and condvar rather than a channel: a write wakes the thread only when
-/// it sleeps, so a burst that arrives while a group commits costs no wake-ups at all.
-struct Queue {
-    state: Mutex<Waiting>,
-    arrived: Condvar,
-}
-
-#[derive(Default)]
-struct Waiting {
-    jobs: Vec<Job>,
-    /// The thread waits on `arrived`: only then is a notify (a syscall) needed.
-    sleeping: bool,
-    /// Every handle to the store is gone: commit what is left and stop.
-    closed: bool,
-    /// The writer thread has ended: a write queued now would never be answered.
-    gone: bool,
-}
-
-/// A lock that a panic elsewhere does not make unusable: the queue is consistent
-/// between any two statements of its holders.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl Queue {
-    /// Queue a write. A write the writer thread can no longer take is dropped, which
-    /// tells its caller (its reply goes unanswered: [`StoreError::WriterGone`]).
-    fn push(&self, job: Job) {
-        let mut waiting = lock(&self.state);
-        if waiting.gone {
-            return;
-        }
-        waiting.jobs.push(job);
-        if waiting.sleeping {
-            self.arrived.notify_one();
-        }
-    }
-
-    fn close(&self) {
-        lock(&self.state).closed = true;
-        self.arrived.notify_one();
-    }
-
-    /// The next group: every write queued (up to [`MAX_GROUP`]), waiting for one if
-    /// there is none. `false` once the store is closed and nothing is left.
-    fn next_group(&self, batch: &mut Vec<Job>) -> bool {
-        let mut waiting = lock(&self.state);
-        while waiting.jobs.is_empty() {
-            if waiting.closed {
-                return false;
-            }
-            waiting.sleeping = true;
-            waiting = self
-                .arrived
-                .wait(waiting)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            waiting.sleeping = false;
-        }
-        let n = waiting.jobs.len().min(MAX_GROUP);
-        batch.extend(waiting.jobs.drain(..n));
-        true
-    }
-}
-
-/// Marks the queue gone when the writer thread ends, however it ends, and drops what
-/// is still queued so that nobody waits for an answer that cannot come.
-struct Ending<'a>(&'a Queue);
-
-impl Drop for Ending<'_> {
-    fn drop(&mut self) {
-        let mut waiting = lock(&self.0.state);
-        waiting.gone = true;
-        waiting.jobs.clear();
-    }
-}
-
-/// One queued write. The writer either runs it inside the group's transaction or, when
-/// that transaction cannot begin, refuses it: a write never runs outside a transaction.
-trait Write: Send {
-    /// Run the write. Returns whether it failed (its savepoint is then rolled back) and
-    /// what to tell its caller once the group's COMMIT is known.
-    fn run(self: Box<Self>, conn: &Tx<'_>) -> (bool, Reply);
-    /// Tell the caller the write was not run, and why.
-    fn refuse(self: Box<Self>, why: StoreError);
-}
-
-struct Queued<F, R> {
-    f: F,
-    reply: oneshot::Sender<Result<R>>,
-}
-
-impl<F, R> Write for Queued<F, R>
-where
-    R: Send + 'static,
-    F: FnOnce(&Tx<'_>) -> Result<R> + Send + 'static,
-{
-    fn run(self: Box<Self>, conn: &Tx<'_>) -> (bool, Reply) {
-        let Queued { f, reply } = *self;
-        let result = f(conn);
-        let failed = result.is_err();
-        let reply: Reply = Box::new(move |commit_error| {
-            let _ = reply.send(match commit_error {
-                Some(e) => Err(e.clone()),
-                None => result,
-            });
-        });
-        (failed, reply)
-    }
-
-    fn refuse(self: Box<Self>, why: StoreError) {
-        let _ = self.reply.send(Err(why));
-    }
-}
-
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -247,7 +126,7 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
-    queue: Arc<Queue>,
+    writer: Arc<Writer>,
     readers: Mutex<Vec<Connection>>,
     /// Reads at once: each holds a connection with its own page cache, so a burst of
     /// agents' tool calls queues here instead of growing the bot's memory with it.
@@ -258,7 +137,7 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // The last handle is gone: the writer thread commits what is left and ends.
-        self.queue.close();
+        self.writer.close();
     }
 }
 
@@ -289,31 +168,16 @@ impl Store {
         // not, and the fewer there are, the fewer such stalls.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES)?;
         let checkpointer = open_connection(&path, false)?;
-        let dirty = Arc::new(AtomicBool::new(false));
-        let spawn_err = |e: std::io::Error| StoreError::Open {
-            path: path.display().to_string(),
-            source: Arc::new(e),
-        };
         let wakes = Arc::new(Wakes::default());
-        let queue = Arc::new(Queue {
-            state: Mutex::default(),
-            arrived: Condvar::new(),
-        });
-        let writer_queue = queue.clone();
-        let writer_dirty = dirty.clone();
-        let writer_wakes = wakes.clone();
-        std::thread::Builder::new()
-            .name("gt-store-writer".into())
-            .spawn(move || writer_loop(conn, &writer_queue, writer_dirty, &writer_wakes))
-            .map_err(spawn_err)?;
-        std::thread::Builder::new()
-            .name("gt-store-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, dirty))
-            .map_err(spawn_err)?;
+        let writer =
+            Writer::start(conn, checkpointer, wakes.clone()).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: Arc::new(e),
+            })?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
-                queue,
+                writer,
                 readers: Mutex::new(Vec::new()),
                 reading: tokio::sync::Semaphore::new(READERS),
                 wakes,
@@ -339,8 +203,23 @@ impl Store {
         F: FnOnce(&Tx<'_>) -> Result<R> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job: Job = Box::new(Queued { f, reply });
-        self.inner.queue.push(job);
+        self.inner.writer.push(Box::new(Queued { f, reply }));
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// [`Store::write`] for a small write whose caller waits on it, such as storing a
+    /// delivery before acknowledging it. When nobody else has been writing, it commits
+    /// on the calling thread, blocking it for one fsync, instead of paying two thread
+    /// hand-offs around that fsync; otherwise it joins the next group like any write.
+    pub async fn write_light<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<R> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        if let Some(job) = self.inner.writer.try_alone(Box::new(Queued { f, reply })) {
+            self.inner.writer.push(job);
+        }
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
@@ -406,103 +285,6 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
         .map_err(open_err)?;
     }
     Ok(conn)
-}
-
-/// How often committed WAL pages are copied into the database file. Each pass ends
-/// with a flush of the database file, and the commits that come meanwhile wait behind
-/// it: small, frequent passes keep that wait short. Driven by `wrk` at 16 connections,
-/// passes every 200 ms made the p99 four times longer (20-25 ms rather than 5); at
-/// 100 ms the writer's own pass did most of the copying.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
-
-/// PASSIVE checkpoints run beside the writer without blocking it. The loop ends once
-/// the writer, the only other holder of `dirty`, has stopped.
-fn checkpoint_loop(conn: Connection, dirty: Arc<AtomicBool>) {
-    loop {
-        std::thread::sleep(CHECKPOINT_EVERY);
-        let writer_gone = Arc::strong_count(&dirty) == 1;
-        if (dirty.swap(false, Ordering::AcqRel) || writer_gone)
-            && let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
-        {
-            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
-            dirty.store(true, Ordering::Release);
-        }
-        if writer_gone {
-            return;
-        }
-    }
-}
-
-/// The writer thread: commit groups until the store is dropped and its queue is empty.
-/// It holds `dirty`, so the checkpointer stops once it has ended.
-fn writer_loop(conn: Connection, queue: &Queue, dirty: Arc<AtomicBool>, wakes: &Wakes) {
-    let _ending = Ending(queue);
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    let mut replies: Vec<Reply> = Vec::with_capacity(MAX_GROUP);
-    while queue.next_group(&mut batch) {
-        let group = batch.len();
-        let outcome = run_group(&conn, &mut batch, &mut replies);
-        dirty.store(true, Ordering::Release);
-        match &outcome {
-            Ok(woken) => wakes.notify(*woken),
-            Err(e) => tracing::error!(error = %e, group, "store commit failed"),
-        }
-        for reply in replies.drain(..) {
-            reply(outcome.as_ref().err());
-        }
-    }
-    tracing::debug!("store writer stopped");
-}
-
-/// Savepoint statements run once per write: keep them prepared.
-fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-/// Run a group of jobs in one transaction; on COMMIT, the loops its jobs want woken.
-fn run_group(
-    conn: &Connection,
-    batch: &mut Vec<Job>,
-    replies: &mut Vec<Reply>,
-) -> Result<tx::WakeSet> {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        // Outside a transaction a job's writes would each commit on their own, with no
-        // savepoint to undo a failing one: run none, and tell every caller why.
-        let err = StoreError::Commit(Arc::new(e));
-        for job in batch.drain(..) {
-            job.refuse(err.clone());
-        }
-        return Err(err);
-    }
-    let mut woken = tx::WakeSet::default();
-    for job in batch.drain(..) {
-        let sp = exec_cached(conn, "SAVEPOINT job");
-        let tx = Tx::new(conn);
-        // A panicking job must not take the only writer down with it: its changes are
-        // rolled back and its caller sees the write aborted.
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&tx)));
-        let (failed, reply) = match ran {
-            Ok((failed, reply)) => (failed, Some(reply)),
-            Err(_) => (true, None),
-        };
-        if sp.is_ok() {
-            if failed {
-                let _ = exec_cached(conn, "ROLLBACK TO job");
-            }
-            let _ = exec_cached(conn, "RELEASE job");
-        }
-        if !failed {
-            woken = woken.with(tx.wakes());
-        }
-        replies.extend(reply);
-    }
-    match conn.execute_batch("COMMIT") {
-        Ok(()) => Ok(woken),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(StoreError::Commit(Arc::new(e)))
-        }
-    }
 }
 
 #[cfg(test)]

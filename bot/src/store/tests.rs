@@ -402,3 +402,63 @@ async fn when_the_transaction_cannot_begin_no_write_runs_and_each_caller_hears_w
     assert_eq!(write("c").await.unwrap(), "c");
     assert_eq!(ran.load(Ordering::SeqCst), 1);
 }
+
+/// The thread a write ran on: the writer's, or its caller's.
+fn ran_on(_: &Tx<'_>) -> Result<String> {
+    Ok(std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_owned())
+}
+
+const WRITER: &str = "gt-store-writer";
+
+#[tokio::test]
+async fn a_light_write_commits_on_its_callers_thread_only_while_writes_come_one_at_a_time() {
+    use std::pin::{Pin, pin};
+    use std::task::{Context, Waker};
+
+    /// Poll once, which queues the write, and see that it waits for the connection.
+    fn poll_once(fut: Pin<&mut impl Future<Output = Result<String>>>) {
+        let polled = fut.poll(&mut Context::from_waker(Waker::noop()));
+        assert!(polled.is_pending(), "it waits for the connection");
+    }
+
+    let (store, _dir) = fresh_store();
+    let mut threads = Vec::new();
+    for _ in 0..=writer::LONE_RUN {
+        threads.push(store.write_light(ran_on).await.unwrap());
+    }
+    let (queued, alone) = threads.split_at(writer::LONE_RUN as usize);
+    assert!(queued.iter().all(|t| t == WRITER), "{threads:?}");
+    assert_ne!(alone[0], WRITER, "after a run of lone groups: {threads:?}");
+
+    // Another write holds the connection: a light write queues behind it...
+    let (started, is_started) = tokio::sync::oneshot::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let blocker = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .write(move |_| {
+                    let _ = started.send(());
+                    let _ = released.recv();
+                    Ok(())
+                })
+                .await
+        }
+    });
+    is_started.await.unwrap();
+    let mut behind = pin!(store.write_light(ran_on));
+    let mut also_behind = pin!(store.write(ran_on));
+    poll_once(behind.as_mut());
+    poll_once(also_behind.as_mut());
+    release.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+    assert_eq!(behind.await.unwrap(), WRITER);
+    assert_eq!(also_behind.await.unwrap(), WRITER);
+
+    // ...and the group of two it joined means others are writing: the next light
+    // write goes to the writer too.
+    assert_eq!(store.write_light(ran_on).await.unwrap(), WRITER);
+}
