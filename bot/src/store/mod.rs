@@ -147,6 +147,14 @@ impl Drop for Inner {
 /// checkpoint, so the file stays this size.
 const WAL_PAGES: i64 = 4000;
 
+/// Bytes per page of a new database. Every COMMIT writes each page it changed whole
+/// to the WAL and waits for the device: storing one delivery changes two or three
+/// pages (the table's last leaf, the delivery-id index's leaf), so smaller pages mean
+/// fewer bytes between a delivery and its acknowledgement. At one connection, 1024
+/// rather than SQLite's 4096 took ~25 us off the median acknowledgement on a 2-core
+/// VM (three alternating rounds), with no change at 16 connections.
+const PAGE_SIZE: u32 = 1024;
+
 /// Connections kept for reads, and reads run at once (a 2-core host gains nothing from
 /// more; WAL lets them all run beside the writer).
 const READERS: usize = 8;
@@ -277,11 +285,14 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(open_err)?;
     if !read_only {
+        // The page size applies only while the file is still empty, so it comes before
+        // WAL mode (which writes the header); an existing database keeps its own.
         // `synchronous=FULL` makes every COMMIT fsync the WAL: an acknowledged delivery
         // survives power loss, not only a process crash.
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-        )
+        conn.execute_batch(&format!(
+            "PRAGMA page_size={PAGE_SIZE}; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+             PRAGMA foreign_keys=ON;"
+        ))
         .map_err(open_err)?;
     }
     Ok(conn)

@@ -462,3 +462,21 @@ async fn a_light_write_commits_on_its_callers_thread_only_while_writes_come_one_
     // write goes to the writer too.
     assert_eq!(store.write_light(ran_on).await.unwrap(), WRITER);
 }
+
+#[tokio::test]
+async fn a_new_database_uses_small_pages_and_an_existing_one_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let page_size = |store: &Store| {
+        store.read_blocking(|c| Ok(c.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))?))
+    };
+    let fresh = Store::open(dir.path().join("new.db")).unwrap();
+    assert_eq!(page_size(&fresh).unwrap(), 1024);
+
+    let old = dir.path().join("old.db");
+    Connection::open(&old)
+        .unwrap()
+        .execute_batch("PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE t (x);")
+        .unwrap();
+    let reopened = Store::open(&old).unwrap();
+    assert_eq!(page_size(&reopened).unwrap(), 4096);
+}
