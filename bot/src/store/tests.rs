@@ -463,14 +463,25 @@ async fn a_light_write_commits_on_its_callers_thread_only_while_writes_come_one_
     assert_eq!(store.write_light(ran_on).await.unwrap(), WRITER);
 }
 
+/// The page size of each, and the WAL the writer lets build up before checkpointing it
+/// itself, in pages (the unit SQLite takes).
+async fn pages_and_wal_budget(store: &Store) -> (i64, i64) {
+    let page_size = store
+        .read_blocking(|c| Ok(c.query_row("PRAGMA page_size", [], |r| r.get(0))?))
+        .unwrap();
+    let budget = store
+        .write(|tx| Ok(tx.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    (page_size, budget)
+}
+
 #[tokio::test]
-async fn a_new_database_uses_small_pages_and_an_existing_one_keeps_its_own() {
+async fn a_new_database_uses_small_pages_an_existing_one_keeps_its_own_and_both_get_16_mib_of_wal()
+{
     let dir = tempfile::tempdir().unwrap();
-    let page_size = |store: &Store| {
-        store.read_blocking(|c| Ok(c.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))?))
-    };
     let fresh = Store::open(dir.path().join("new.db")).unwrap();
-    assert_eq!(page_size(&fresh).unwrap(), 1024);
+    assert_eq!(pages_and_wal_budget(&fresh).await, (1024, 16 * 1024));
 
     let old = dir.path().join("old.db");
     Connection::open(&old)
@@ -478,5 +489,5 @@ async fn a_new_database_uses_small_pages_and_an_existing_one_keeps_its_own() {
         .execute_batch("PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE t (x);")
         .unwrap();
     let reopened = Store::open(&old).unwrap();
-    assert_eq!(page_size(&reopened).unwrap(), 4096);
+    assert_eq!(pages_and_wal_budget(&reopened).await, (4096, 4 * 1024));
 }
