@@ -184,7 +184,7 @@ impl Store {
         // thread so they do not sit between a delivery and its acknowledgement. Under
         // steady writes that pass never catches up with the last frames, and only a
         // checkpoint that does lets the WAL restart from its beginning instead of growing
-        // without end: the writer makes one itself past WAL_PAGES. Every acknowledgement
+        // without end: the writer makes one itself past WAL_BYTES. Every acknowledgement
         // of its group waits for that pass; it is usually short, since the background
         // has copied nearly all of it a few milliseconds before, but now and then it is
         // not, and the fewer there are, the fewer such stalls.
