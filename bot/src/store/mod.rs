@@ -191,18 +191,14 @@ impl Store {
         let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         conn.pragma_update(None, "wal_autocheckpoint", wal_budget_pages(page_size))?;
         let checkpointer = open_connection(&path, false)?;
-        // Read-only is enough to start the writeback of pages others wrote.
-        let db_file = std::fs::File::open(&path).map_err(|e| StoreError::Open {
+        let io_err = |e: std::io::Error| StoreError::Open {
             path: path.display().to_string(),
             source: Arc::new(e),
-        })?;
+        };
+        // Read-only is enough to start the writeback of pages others wrote.
+        let db_file = std::fs::File::open(&path).map_err(io_err)?;
         let wakes = Arc::new(Wakes::default());
-        let writer = Writer::start(conn, checkpointer, db_file, wakes.clone()).map_err(|e| {
-            StoreError::Open {
-                path: path.display().to_string(),
-                source: Arc::new(e),
-            }
-        })?;
+        let writer = Writer::start(conn, checkpointer, db_file, wakes.clone()).map_err(io_err)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
