@@ -15,8 +15,15 @@ pid=${1:?usage: fdatasync-p50.sh <pid> [seconds]}
 secs=${2:-5}
 command -v perf >/dev/null || { echo "perf not found (apt-get install linux-perf)" >&2; exit 1; }
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-timeout -s INT "$secs" perf trace -e fdatasync -p "$pid" -o "$out" >/dev/null 2>&1 || true
+err=$(mktemp)
+trap 'rm -f "$out" "$err"' EXIT
+# perf ends by the timeout's SIGINT, so its status says nothing; what it printed does.
+timeout -s INT "$secs" perf trace -e fdatasync -p "$pid" -o "$out" >/dev/null 2>"$err" || true
+if ! grep -q 'fdatasync(' "$out"; then
+  echo "no fdatasync seen in ${secs} s: is $pid a gt serve under load?" >&2
+  sed 's/^/perf: /' "$err" "$out" >&2  # with -o, perf writes its own errors there
+  exit 1
+fi
 # A line reads: "  12.345 ( 0.155 ms): tokio-rt-worker/4242 fdatasync(fd: 9) = 0".
 awk '/fdatasync\(/ && match($0, /\( *[0-9.]+ ms\)/) {
        kind = ($0 ~ /gt-store-check/) ? "checkpointer" : "commits"
@@ -29,7 +36,6 @@ awk '/fdatasync\(/ && match($0, /\( *[0-9.]+ ms\)/) {
       ms[from + int(m * 0.50)], ms[from + int(m * 0.90)], ms[from + int(m * 0.99)]
   }
   END {
-    if (NR == 0) { print "no fdatasync seen: is the server under load?"; exit 1 }
     start = 1
     for (i = 2; i <= NR + 1; i++) if (i > NR || kind[i] != kind[start]) { report(start, i - 1); start = i }
   }'
